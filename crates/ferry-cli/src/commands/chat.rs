@@ -1,0 +1,249 @@
+//! `chat [USER]`: an interactive session. Lines from stdin are sent to the
+//! current peer (in order, by one sender task, so they arrive in the order
+//! typed); incoming messages are printed as they arrive. Works with a pipe:
+//! at end of input it waits until every queued message is acknowledged.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use anyhow::{Result, anyhow, bail};
+use ferry_client::{Client, ClientError, Event, Target, new_client_msg_id, text_content, v1};
+use ferry_core::ConversationId;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::mpsc,
+};
+
+use super::{Ctx, Names, connect};
+use crate::output;
+
+/// How long one message may take to be acknowledged before it is reported
+/// as not sent.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// client_msg_ids this session sent, so their echo is not printed back.
+type SentIds = Arc<Mutex<HashSet<String>>>;
+
+/// What a line of input asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Input<'a> {
+    Text(&'a str),
+    To(&'a str),
+    Who,
+    Help,
+    Quit,
+    Empty,
+    Unknown(&'a str),
+}
+
+const HELP: &str = "\
+  TEXT        send TEXT to the current peer
+  :to USER    talk to USER
+  :who        list online contacts
+  :q          quit
+  :help       this help";
+
+fn parse_input(line: &str) -> Input<'_> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.trim().is_empty() {
+        return Input::Empty;
+    }
+    let Some(cmd) = line.strip_prefix(':') else {
+        return Input::Text(line);
+    };
+    let (name, arg) = cmd.trim().split_once(char::is_whitespace).unwrap_or((cmd.trim(), ""));
+    match (name, arg.trim()) {
+        ("to", user) if !user.is_empty() => Input::To(user),
+        ("who", _) => Input::Who,
+        ("help" | "h" | "?", _) => Input::Help,
+        ("q" | "quit" | "exit", _) => Input::Quit,
+        _ => Input::Unknown(line),
+    }
+}
+
+/// Runs the chat until `:q`, end of input, or the session ends.
+pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
+    let (mut profile, http) = ctx.session()?;
+    let mut peer = match first_peer {
+        Some(name) => Some(http.user_by_name(name).await?),
+        None => None,
+    };
+    let (client, mut events) = connect(&http, &profile).await?;
+    let mut view = View { me: profile.user_id, names: Names::new(http.clone()), sent: SentIds::default() };
+    view.names.insert(profile.user_id, profile.username.clone());
+    if let Some(p) = &peer {
+        view.names.insert(p.id, p.username.clone());
+        eprintln!("* talking to {} (:help for commands)", p.username);
+    } else {
+        eprintln!("* no peer yet: use :to USER (:help for commands)");
+    }
+
+    let (queue, queued) = mpsc::channel::<(Target, String)>(64);
+    let sender = tokio::spawn(send_loop(client.clone(), queued, view.sent.clone()));
+
+    let initial_sync = client.sync();
+    tokio::pin!(initial_sync);
+    let mut syncing = true;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+
+    let outcome: Result<()> = loop {
+        tokio::select! {
+            // The sync's answer is sent before any later event is emitted;
+            // taking it first keeps the display in order.
+            biased;
+            synced = &mut initial_sync, if syncing => {
+                syncing = false;
+                match synced {
+                    Ok(messages) => for m in messages { view.show(&m).await },
+                    Err(e) => eprintln!("error: sync failed: {}", crate::describe(&e.into())),
+                }
+            }
+            event = events.recv() => match event {
+                Some(Event::Message(m)) => view.show(&m).await,
+                Some(Event::Presence(p)) => view.show_presence(&p).await,
+                Some(Event::Disconnected) => eprintln!("* connection lost, reconnecting"),
+                Some(Event::Reconnected) => eprintln!("* reconnected"),
+                Some(Event::Kicked { reason }) => break Err(anyhow!("kicked: {reason}")),
+                Some(Event::Closed { error: Some(e) }) => break Err(e.into()),
+                Some(Event::Closed { error: None }) | None => break Ok(()),
+            },
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => match parse_input(&line) {
+                    Input::Quit => break Ok(()),
+                    Input::Empty => {}
+                    Input::Help => eprintln!("{HELP}"),
+                    Input::Unknown(l) => eprintln!("error: unknown command {l:?} (:help)"),
+                    Input::To(name) => match http.user_by_name(name).await {
+                        Ok(user) => {
+                            eprintln!("* talking to {}", user.username);
+                            view.names.insert(user.id, user.username.clone());
+                            peer = Some(user);
+                        }
+                        Err(e) => eprintln!("error: {}", crate::describe(&e.into())),
+                    },
+                    Input::Who => match who(&client, &mut view.names).await {
+                        Ok(line) => println!("{line}"),
+                        Err(e) => eprintln!("error: {}", crate::describe(&e)),
+                    },
+                    Input::Text(text) => match &peer {
+                        // A full queue holds up reading input: backpressure.
+                        Some(p) => {
+                            if queue.send((Target::User(p.id), text.to_owned())).await.is_err() {
+                                break Err(anyhow!("sender stopped"));
+                            }
+                        }
+                        None => eprintln!("error: no peer; use :to USER"),
+                    },
+                },
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e.into()),
+            },
+        }
+    };
+
+    // Let queued messages get their acks, then leave cleanly and show what
+    // arrived meanwhile, so the saved seqs match what was printed.
+    drop(queue);
+    let failed = sender.await.unwrap_or(0);
+    client.close().await;
+    while let Some(event) = events.recv().await {
+        if let Event::Message(m) = event {
+            view.show(&m).await;
+        }
+    }
+    profile.merge_seqs(client.known_seqs());
+    ctx.save(&profile)?;
+    outcome?;
+    if failed > 0 {
+        bail!("{failed} message(s) not sent");
+    }
+    Ok(())
+}
+
+/// Sends queued lines one at a time, each retried until acknowledged (or
+/// [`SEND_TIMEOUT`]); returns how many failed.
+async fn send_loop(client: Client, mut queued: mpsc::Receiver<(Target, String)>, sent: SentIds) -> usize {
+    let mut failed = 0;
+    while let Some((target, text)) = queued.recv().await {
+        let id = new_client_msg_id();
+        sent.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
+        let send = client.send_with_id(id, target, text_content(text));
+        let result = tokio::time::timeout(SEND_TIMEOUT, send).await.unwrap_or(Err(ClientError::Timeout));
+        if let Err(e) = result {
+            failed += 1;
+            eprintln!("error: not sent: {}", crate::describe(&e.into()));
+        }
+    }
+    failed
+}
+
+/// The `:who` line: usernames of online contacts.
+async fn who(client: &Client, names: &mut Names) -> Result<String> {
+    let online: Vec<_> = client.get_presence(&[]).await?.into_iter().filter(|p| p.online).map(|p| p.user_id).collect();
+    if online.is_empty() {
+        return Ok("* nobody online".to_owned());
+    }
+    names.resolve(online.iter().copied()).await?;
+    let mut list: Vec<String> = online.iter().map(|id| names.name(*id)).collect();
+    list.sort();
+    Ok(format!("* online: {}", list.join(", ")))
+}
+
+/// Renders incoming things for this user.
+struct View {
+    me: i64,
+    names: Names,
+    sent: SentIds,
+}
+
+impl View {
+    async fn show(&mut self, m: &v1::Message) {
+        let mine = m.sender_id == self.me;
+        if mine && self.sent.lock().unwrap_or_else(PoisonError::into_inner).remove(&m.client_msg_id) {
+            return; // our own message from this session, already on screen
+        }
+        // Mine from another device: name the conversation's other member.
+        let other_id = if mine {
+            m.conversation_id.parse::<ConversationId>().ok().and_then(|c| c.peer_of(self.me)).unwrap_or(self.me)
+        } else {
+            m.sender_id
+        };
+        if let Err(e) = self.names.resolve([other_id]).await {
+            tracing::debug!(error = %e, "name lookup failed");
+        }
+        println!("{}", output::chat_line(m, mine, &self.names.name(other_id)));
+    }
+
+    async fn show_presence(&mut self, p: &v1::PresenceEvent) {
+        if p.user_id == self.me {
+            return;
+        }
+        if let Err(e) = self.names.resolve([p.user_id]).await {
+            tracing::debug!(error = %e, "name lookup failed");
+        }
+        let state = if p.online { "online" } else { "offline" };
+        println!("* {} is {state}", self.names.name(p.user_id));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_lines_are_parsed() {
+        assert_eq!(parse_input("hello there"), Input::Text("hello there"));
+        assert_eq!(parse_input("  "), Input::Empty);
+        assert_eq!(parse_input(":to bob"), Input::To("bob"));
+        assert_eq!(parse_input(":to   bob  "), Input::To("bob"));
+        assert_eq!(parse_input(":who"), Input::Who);
+        assert_eq!(parse_input(":q"), Input::Quit);
+        assert_eq!(parse_input(":help"), Input::Help);
+        assert_eq!(parse_input(":to"), Input::Unknown(":to"));
+        assert_eq!(parse_input(":dance"), Input::Unknown(":dance"));
+        assert_eq!(parse_input("hi\r"), Input::Text("hi"));
+    }
+}

@@ -1,0 +1,141 @@
+//! `ferry`: the Ferry terminal client.
+//!
+//! `ferry [--server URL] [--profile NAME] <command>`; see `ferry --help`.
+//! Argument parsing and error reporting live here; each command is a module
+//! under [`commands`], saved logins are in [`profile`], rendering in
+//! [`output`].
+
+mod commands;
+mod output;
+mod profile;
+
+use std::{io::IsTerminal as _, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use ferry_client::ClientError;
+
+use crate::{commands::Ctx, profile::ProfileStore};
+
+/// Ferry terminal client.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+struct Cli {
+    /// Server HTTP base URL [default: the profile's server, else http://127.0.0.1:8080].
+    #[arg(long, global = true, env = "FERRY_SERVER")]
+    server: Option<String>,
+    /// Profile (saved login) to use.
+    #[arg(long, global = true, env = "FERRY_PROFILE", default_value = "default")]
+    profile: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an account, then log in to it.
+    Register {
+        /// Username (3-32 letters, digits, '_', '.', '-').
+        user: String,
+        /// Password [default: $FERRY_PASSWORD, else prompt].
+        #[arg(long)]
+        password: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Log in and save the session to the profile.
+    Login {
+        /// Username.
+        user: String,
+        /// Password [default: $FERRY_PASSWORD, else prompt].
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Revoke the profile's session.
+    Logout,
+    /// Show who the profile is logged in as.
+    Whoami,
+    /// Send a text message to a user.
+    Send {
+        /// Recipient's username.
+        user: String,
+        /// The text.
+        text: String,
+    },
+    /// Print messages received since the last sync (all history on a new profile).
+    Sync {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Interactive chat: lines from stdin are sent, incoming messages printed.
+    Chat {
+        /// Whom to talk to first.
+        user: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = Ctx { server: cli.server, profile: cli.profile, store: ProfileStore::from_env()? };
+    match cli.command {
+        Command::Register { user, password, display_name } => {
+            commands::account::register(&ctx, &user, password, display_name.as_deref()).await
+        }
+        Command::Login { user, password } => commands::account::login(&ctx, &user, password).await,
+        Command::Logout => commands::account::logout(&ctx).await,
+        Command::Whoami => commands::account::whoami(&ctx).await,
+        Command::Send { user, text } => commands::send::run(&ctx, &user, &text).await,
+        Command::Sync { json } => commands::sync::run(&ctx, json).await,
+        Command::Chat { user } => commands::chat::run(&ctx, user.as_deref()).await,
+    }
+}
+
+/// One line for the user: `<code>: <message>` for server answers, the error
+/// chain otherwise.
+fn describe(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Api(api)) => format!("{}: {}", api.code, api.message),
+        Some(ClientError::Timeout) => "timeout: no answer from the server".to_owned(),
+        _ => format!("{e:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use ferry_core::ApiError;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_render_on_one_line() {
+        let api = anyhow::Error::from(ClientError::Api(ApiError::not_found("no user bob")));
+        assert_eq!(describe(&api), "not_found: no user bob");
+        let plain = anyhow::anyhow!("not logged in (run ferry login)");
+        assert_eq!(describe(&plain), "not logged in (run ferry login)");
+    }
+}

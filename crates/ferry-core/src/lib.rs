@@ -1,0 +1,11 @@
+//! Ferry's domain vocabulary, shared by the server, the store and the clients:
+//! ids ([`ids`]), the error codes both transports speak ([`error`]), input
+//! validation and limits ([`validate`]). Nothing here does I/O.
+
+pub mod error;
+pub mod ids;
+pub mod validate;
+
+pub use error::{ApiError, ErrorCode};
+pub use ids::{ConversationId, SnowflakeGenerator, UserId};
+pub use validate::Limits;

@@ -1,0 +1,31 @@
+//! The application state shared by the gateway and the HTTP routes.
+
+use std::sync::Arc;
+
+use ferry_store::Store;
+use tokio::sync::Semaphore;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    config::Config,
+    hub::Hub,
+    service::{accounts::Accounts, messaging::Messaging, presence::Presence},
+};
+
+/// Everything a request or a session needs, behind one `Arc`.
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub hub: Arc<Hub>,
+    pub accounts: Accounts,
+    pub messaging: Messaging,
+    pub presence: Arc<Presence>,
+    /// Cancelled when the node begins shutting down.
+    pub shutdown: CancellationToken,
+    /// Tracks every connection task so shutdown can wait for them.
+    pub connections: TaskTracker,
+    /// One permit per live long connection (TCP and WebSocket).
+    pub connection_slots: Arc<Semaphore>,
+}
+
+pub type AppRef = Arc<App>;

@@ -1,0 +1,331 @@
+//! Typed, layered configuration: defaults ← TOML file ← `FERRY_*` environment
+//! ← command-line flags. [`Config::load`] validates everything at once and
+//! reports every problem together.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+use ferry_core::Limits;
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+
+/// Command-line flags of `ferry-server`. Each also reads its `FERRY_*`
+/// environment variable; every other option lives in the config file or in
+/// `FERRY_<SECTION>__<KEY>` variables (e.g. `FERRY_GATEWAY__HEARTBEAT_INTERVAL_MS`).
+#[derive(Debug, Parser, Default)]
+#[command(name = "ferry-server", version, about = "Ferry instant-messaging server")]
+pub struct Flags {
+    /// HTTP + WebSocket listen address (port 0 picks a free port).
+    #[arg(long, env = "FERRY_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// TCP gateway listen address (port 0 picks a free port).
+    #[arg(long, env = "FERRY_TCP")]
+    pub tcp: Option<SocketAddr>,
+    /// Directory for the SQLite database and files.
+    #[arg(long, env = "FERRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML config file; see `--print-config` for every option.
+    #[arg(long, env = "FERRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// The whole server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    /// HTTP + WebSocket listen address.
+    pub http: SocketAddr,
+    /// TCP gateway listen address.
+    pub tcp: SocketAddr,
+    /// Where the database (`ferry.db`) lives.
+    pub data_dir: PathBuf,
+    /// This node's id (0-1023), unique within a cluster; part of message ids.
+    pub node_id: u16,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub gateway: GatewayConfig,
+    pub writer: WriterConfig,
+    pub limits: Limits,
+}
+
+/// SQLite settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// "full": an acknowledged message survives power loss (fsync per commit
+    /// batch). "normal": survives a crash of the server process; a power loss
+    /// may lose the last batches.
+    pub synchronous: String,
+    /// Read-only SQLite connections for queries.
+    pub read_connections: usize,
+}
+
+/// Accounts, passwords, devices.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// argon2id memory cost in KiB (OWASP minimum: 19456).
+    pub argon2_memory_kib: u32,
+    /// argon2id iterations.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Login attempts per username per minute.
+    pub login_per_username_per_minute: u32,
+    /// Login and registration attempts per client IP per minute.
+    pub login_per_ip_per_minute: u32,
+    /// "multi": any number of devices per user. "one_per_platform": a new
+    /// login kicks the user's earlier session on the same platform.
+    pub device_policy: DevicePolicy,
+}
+
+/// How many devices a user may have signed in at once.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DevicePolicy {
+    #[default]
+    Multi,
+    OnePerPlatform,
+}
+
+/// Long-connection settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Clients ping at least this often.
+    pub heartbeat_interval_ms: u64,
+    /// A connection silent for this long is closed (≈1.5 × heartbeat).
+    pub idle_timeout_ms: u64,
+    /// Time allowed between connecting and a successful `auth`.
+    pub auth_timeout_ms: u64,
+    /// Frames queued for one session before it counts as a slow consumer
+    /// and is disconnected (it resyncs on reconnect).
+    pub outbound_queue: usize,
+    /// Requests one connection may have in flight before the server stops
+    /// reading from it.
+    pub max_inflight: usize,
+    /// Connections accepted at once (TCP and WebSocket together).
+    pub max_connections: usize,
+}
+
+/// The message writer (group commit).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterConfig {
+    /// Most messages committed in one transaction.
+    pub max_batch: usize,
+    /// Messages waiting for the writer before senders are back-pressured.
+    pub queue: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            http: "127.0.0.1:8080".parse().expect("valid literal address"),
+            tcp: "127.0.0.1:8081".parse().expect("valid literal address"),
+            data_dir: PathBuf::from("./data"),
+            node_id: 0,
+            storage: StorageConfig::default(),
+            auth: AuthConfig::default(),
+            gateway: GatewayConfig::default(),
+            writer: WriterConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { synchronous: "full".into(), read_connections: 4 }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_per_username_per_minute: 10,
+            login_per_ip_per_minute: 60,
+            device_policy: DevicePolicy::Multi,
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_ms: 30_000,
+            idle_timeout_ms: 45_000,
+            auth_timeout_ms: 10_000,
+            outbound_queue: 1024,
+            max_inflight: 64,
+            max_connections: 100_000,
+        }
+    }
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self { max_batch: 1024, queue: 16_384 }
+    }
+}
+
+/// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
+/// variables (the CLI's, the flags') are not configuration.
+const ENV_KEYS: &[&str] = &["node_id", "storage", "auth", "gateway", "writer", "limits"];
+
+impl Config {
+    /// Builds the configuration from every layer and validates it.
+    pub fn load(flags: &Flags) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &flags.config {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("FERRY_").split("__").filter(|key| {
+            let top = key.as_str().split('.').next().unwrap_or_default();
+            ENV_KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+        }));
+        let mut config: Config =
+            figment.extract().map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+        if let Some(http) = flags.http {
+            config.http = http;
+        }
+        if let Some(tcp) = flags.tcp {
+            config.tcp = tcp;
+        }
+        if let Some(dir) = &flags.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks cross-field rules; reports every problem at once.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.node_id > 1023 {
+            problems.push("node_id must be 0-1023".to_string());
+        }
+        if !matches!(self.storage.synchronous.as_str(), "full" | "normal") {
+            problems.push("storage.synchronous must be \"full\" or \"normal\"".into());
+        }
+        if self.storage.read_connections == 0 {
+            problems.push("storage.read_connections must be at least 1".into());
+        }
+        if self.gateway.idle_timeout_ms <= self.gateway.heartbeat_interval_ms {
+            problems.push("gateway.idle_timeout_ms must exceed gateway.heartbeat_interval_ms".into());
+        }
+        for (name, v) in [
+            ("gateway.outbound_queue", self.gateway.outbound_queue),
+            ("gateway.max_inflight", self.gateway.max_inflight),
+            ("gateway.max_connections", self.gateway.max_connections),
+            ("writer.max_batch", self.writer.max_batch),
+            ("writer.queue", self.writer.queue),
+        ] {
+            if v == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        if self.auth.argon2_memory_kib < 8 * self.auth.argon2_parallelism.max(1) {
+            problems.push("auth.argon2_memory_kib must be at least 8 × parallelism".into());
+        }
+        if self.auth.argon2_iterations == 0 || self.auth.argon2_parallelism == 0 {
+            problems.push("auth.argon2_iterations and auth.argon2_parallelism must be at least 1".into());
+        }
+        if self.auth.login_per_username_per_minute == 0 || self.auth.login_per_ip_per_minute == 0 {
+            problems.push("auth login rate limits must be at least 1 per minute".into());
+        }
+        let l = &self.limits;
+        if l.max_frame_bytes < 1024 {
+            problems.push("limits.max_frame_bytes must be at least 1024".into());
+        }
+        if l.max_text_bytes == 0 || l.max_text_bytes >= l.max_frame_bytes {
+            problems.push("limits.max_text_bytes must be between 1 and limits.max_frame_bytes".into());
+        }
+        if l.max_pull_limit == 0 || l.frames_per_second == 0 || l.max_client_msg_id_bytes == 0 {
+            problems
+                .push("limits.max_pull_limit, frames_per_second and max_client_msg_id_bytes must be at least 1".into());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    }
+
+    /// The configuration as a commented-free TOML document.
+    pub fn to_toml(&self) -> String {
+        // Cannot fail: every field is a plain TOML value.
+        toml::to_string_pretty(self).expect("config serialises to TOML")
+    }
+
+    /// Path of the SQLite database.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("ferry.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip_through_toml() {
+        let c = Config::default();
+        c.validate().unwrap();
+        let back: Config = toml::from_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut c = Config { node_id: 5000, ..Config::default() };
+        c.storage.synchronous = "sometimes".into();
+        c.gateway.idle_timeout_ms = 1;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.lines().count(), 3, "{err}");
+    }
+
+    #[test]
+    fn file_then_flags_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(
+            &path,
+            "http = \"127.0.0.1:9000\"\n[gateway]\nheartbeat_interval_ms = 1000\nidle_timeout_ms = 1500\n",
+        )
+        .unwrap();
+        let flags = Flags { config: Some(path), tcp: Some("127.0.0.1:0".parse().unwrap()), ..Flags::default() };
+        let c = Config::load(&flags).unwrap();
+        assert_eq!(c.http.port(), 9000);
+        assert_eq!(c.tcp.port(), 0);
+        assert_eq!(c.gateway.heartbeat_interval_ms, 1000);
+    }
+
+    #[test]
+    fn nested_env_variables_override_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FERRY_GATEWAY__OUTBOUND_QUEUE", "77");
+            jail.set_env("FERRY_PASSWORD", "not configuration");
+            let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.gateway.outbound_queue, 77);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_a_section_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "[gateway]\nheartbeat_intervall_ms = 1000\n").unwrap();
+        let flags = Flags { config: Some(path), ..Flags::default() };
+        assert!(Config::load(&flags).unwrap_err().contains("heartbeat_intervall_ms"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The TCP gateway: each frame is a 4-byte big-endian length and a protobuf
+//! `Frame`.
+
+use std::{io, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use ferry_proto::{FrameError, TcpCodec};
+use futures_util::StreamExt as _;
+use tokio::{
+    io::AsyncWriteExt as _,
+    net::{
+        TcpListener, TcpStream,
+        tcp::{OwnedReadHalf, OwnedWriteHalf},
+    },
+};
+use tokio_util::codec::FramedRead;
+
+use super::{Incoming, Transport, session};
+use crate::{app::AppRef, hub::Outbound};
+
+/// Accepts TCP connections until shutdown, one task per connection.
+pub async fn serve(app: AppRef, listener: TcpListener) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            () = app.shutdown.cancelled() => break,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => {
+                backoff = Duration::from_millis(5);
+                x
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(permit) = Arc::clone(&app.connection_slots).try_acquire_owned() else {
+            tracing::warn!(%peer, "connection limit reached; refusing");
+            continue;
+        };
+        let app2 = Arc::clone(&app);
+        app.connections.spawn(async move {
+            let transport = TcpTransport::new(stream, app2.config.limits.max_frame_bytes as usize);
+            session::run(app2, transport, peer.to_string(), "tcp").await;
+            drop(permit);
+        });
+    }
+}
+
+/// A TCP connection with a length-prefixed codec on the read side and a
+/// reusable write buffer.
+pub struct TcpTransport {
+    reader: FramedRead<OwnedReadHalf, TcpCodec>,
+    writer: OwnedWriteHalf,
+    out: BytesMut,
+}
+
+impl TcpTransport {
+    pub fn new(stream: TcpStream, max_frame: usize) -> Self {
+        let (r, w) = stream.into_split();
+        Self { reader: FramedRead::with_capacity(r, TcpCodec::new(max_frame), 512), writer: w, out: BytesMut::new() }
+    }
+}
+
+impl Transport for TcpTransport {
+    async fn recv(&mut self) -> Incoming {
+        match self.reader.next().await {
+            Some(Ok(payload)) => Incoming::Binary(payload.freeze()),
+            Some(Err(FrameError::TooLarge { .. })) => Incoming::TooLarge,
+            Some(Err(_)) | None => Incoming::Closed,
+        }
+    }
+
+    async fn send(&mut self, frames: &[Arc<Outbound>], _json: bool) -> io::Result<()> {
+        self.out.clear();
+        for f in frames {
+            let payload = f.protobuf();
+            self.out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+            self.out.extend_from_slice(payload);
+        }
+        self.writer.write_all(&self.out).await?;
+        // Idle connections keep no large buffer around.
+        if self.out.capacity() > 64 * 1024 {
+            self.out = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) {
+        let _ = self.writer.shutdown().await;
+    }
+}

@@ -1,0 +1,136 @@
+//! The single message-writer path with group commit.
+//!
+//! Senders enqueue onto a bounded channel (back-pressure when full). One task
+//! takes everything waiting — up to `max_batch` — and appends it in one store
+//! transaction, so under load many messages share one commit. After the
+//! commit it answers every sender, then fans the new messages out through the
+//! hub in seq order: one task pushing means every session sees a
+//! conversation's messages in order.
+
+use std::sync::Arc;
+
+use ferry_core::{ApiError, ConversationId, ErrorCode, UserId};
+use ferry_proto::v1;
+use ferry_store::{Appended, NewMessage, Store, StoredMessage};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    error::store_error,
+    hub::{Hub, Outbound},
+    service::messaging::to_proto_message,
+};
+
+struct Job {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<Appended, ApiError>>,
+}
+
+/// Enqueues messages for the writer.
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Resolves to the store's answer for one enqueued message.
+pub type PendingAppend = oneshot::Receiver<Result<Appended, ApiError>>;
+
+impl WriterHandle {
+    /// Enqueues `message`, waiting for room if the writer is behind. The
+    /// returned receiver resolves once the message's batch is durable.
+    pub async fn submit(&self, message: NewMessage) -> Result<PendingAppend, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job { message, reply }).await.map_err(|_| shutting_down())?;
+        Ok(rx)
+    }
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, "server is shutting down")
+}
+
+/// Awaits a [`PendingAppend`].
+pub async fn wait(pending: PendingAppend) -> Result<Appended, ApiError> {
+    pending.await.unwrap_or_else(|_| Err(shutting_down()))
+}
+
+/// Starts the writer task. It runs until `stop` is cancelled, then refuses new
+/// messages, commits everything already queued, and returns.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    max_batch: usize,
+    queue: usize,
+    stop: CancellationToken,
+) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(queue);
+    let task = tokio::spawn(run(store, hub, rx, max_batch, stop));
+    (WriterHandle { tx }, task)
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    stop: CancellationToken,
+) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut jobs, max_batch) => n,
+            () = stop.cancelled() => {
+                // Refuse new work; what is already queued is still committed.
+                rx.close();
+                rx.recv_many(&mut jobs, max_batch).await
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        commit(&*store, &hub, &mut jobs).await;
+    }
+    tracing::debug!("message writer stopped");
+}
+
+async fn commit(store: &dyn Store, hub: &Hub, jobs: &mut Vec<Job>) {
+    let batch: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
+    match store.append_messages(batch).await {
+        Ok(results) => {
+            let mut fresh = Vec::with_capacity(results.len());
+            for (job, appended) in jobs.drain(..).zip(results) {
+                if !appended.duplicate {
+                    fresh.push(appended.message.clone());
+                }
+                let _ = job.reply.send(Ok(appended));
+            }
+            for message in &fresh {
+                fan_out(hub, message);
+            }
+        }
+        Err(e) => {
+            let err = store_error(e);
+            for job in jobs.drain(..) {
+                let _ = job.reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+/// Pushes a stored message to every session of every participant — including
+/// the sender's own devices, so each of them sees a gap-free seq stream.
+fn fan_out(hub: &Hub, message: &StoredMessage) {
+    let frame = Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::Message(to_proto_message(message))) });
+    for user in participants(message.conversation) {
+        hub.deliver(user, &frame);
+    }
+}
+
+fn participants(conversation: ConversationId) -> Vec<UserId> {
+    match conversation {
+        ConversationId::Direct { low, high } if low == high => vec![low],
+        ConversationId::Direct { low, high } => vec![low, high],
+        // Groups arrive with the groups issue; nothing routes here yet.
+        ConversationId::Group(_) => Vec::new(),
+    }
+}

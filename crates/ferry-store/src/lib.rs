@@ -1,0 +1,187 @@
+//! Ferry's storage layer.
+//!
+//! One trait per aggregate ([`UserStore`], [`SessionStore`],
+//! [`ConversationStore`], [`MessageStore`]) combined into [`Store`]; callers
+//! hold an `Arc<dyn Store>` and never see SQL. [`sqlite::SqliteStore`] is the
+//! embedded default; a PostgreSQL backend will implement the same traits and
+//! pass the same [`conformance`] suite.
+//!
+//! All times are Unix milliseconds (`i64`). Message bodies are opaque bytes
+//! (the server stores the encoded protobuf `MessageContent`).
+
+pub mod conformance;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use ferry_core::{ConversationId, UserId};
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was violated (e.g. the username exists).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The thing to update does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The backend failed (I/O, corruption, a bug). Logged by the caller.
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A registered account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    /// Lower-case, unique.
+    pub username: String,
+    pub display_name: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: i64,
+    /// A disabled (banned) account cannot log in or authenticate.
+    pub disabled: bool,
+}
+
+/// What registration writes.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+/// A login on one device. The token itself is never stored, only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// SHA-256 of the bearer token.
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub device_id: String,
+    pub platform: String,
+    pub created_at: i64,
+}
+
+/// A message to append. `server_msg_id` and `server_time` are chosen by the
+/// caller; `seq` is assigned by the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub conversation: ConversationId,
+    pub sender: UserId,
+    pub client_msg_id: String,
+    /// Unique across the store; a batch reusing one fails as a whole.
+    pub server_msg_id: u64,
+    pub server_time: i64,
+    /// Content kind tag (the server's choice; opaque to the store).
+    pub kind: i32,
+    pub body: Vec<u8>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub conversation: ConversationId,
+    pub seq: u64,
+    pub server_msg_id: u64,
+    pub sender: UserId,
+    pub client_msg_id: String,
+    pub server_time: i64,
+    pub kind: i32,
+    pub body: Vec<u8>,
+}
+
+/// The result of appending one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The stored message: the new one, or for a duplicate the original.
+    pub message: StoredMessage,
+    /// True when (sender, client_msg_id) was already stored; nothing was
+    /// written and `message` is the original (same seq, ids and time).
+    pub duplicate: bool,
+}
+
+/// One user's view of one conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationState {
+    pub conversation: ConversationId,
+    /// Highest seq in the conversation.
+    pub max_seq: u64,
+    /// Highest seq this user marked read.
+    pub read_seq: u64,
+    /// Messages with seq > read_seq not sent by this user.
+    pub unread: u64,
+    /// server_time of the newest message (0 if none).
+    pub last_time: i64,
+}
+
+/// Accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates a user; `Conflict` if the username is taken.
+    async fn create_user(&self, user: NewUser) -> Result<User>;
+    async fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    /// `username` is already lower-case.
+    async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
+    /// The users that exist among `ids`, in no particular order.
+    async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>>;
+}
+
+/// Device sessions (bearer tokens).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session; `Conflict` if the token hash exists.
+    async fn create_session(&self, session: Session) -> Result<()>;
+    async fn session_by_token_hash(&self, token_hash: &[u8]) -> Result<Option<Session>>;
+    async fn sessions_of_user(&self, user: UserId) -> Result<Vec<Session>>;
+    /// Deletes one session; returns whether it existed.
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<bool>;
+    /// Deletes every session of `user` on `device_id`; returns them.
+    async fn delete_device_sessions(&self, user: UserId, device_id: &str) -> Result<Vec<Session>>;
+    /// Deletes every session of `user` on `platform`; returns them.
+    async fn delete_platform_sessions(&self, user: UserId, platform: &str) -> Result<Vec<Session>>;
+}
+
+/// Per-user conversation state.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Every conversation `user` takes part in, with its state, newest
+    /// activity first.
+    async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationState>>;
+    /// One conversation's state for `user`, `None` if the user is not in it.
+    async fn conversation_of(&self, user: UserId, conversation: ConversationId) -> Result<Option<ConversationState>>;
+    /// Raises `user`'s read position to `seq` (never lowers it; clamps to the
+    /// conversation's max seq). Returns the resulting read position.
+    /// `NotFound` if the user is not in the conversation.
+    async fn mark_read(&self, user: UserId, conversation: ConversationId, seq: u64) -> Result<u64>;
+    /// Users who share a direct conversation with `user`.
+    async fn direct_peers(&self, user: UserId) -> Result<Vec<UserId>>;
+}
+
+/// The message log.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Appends a batch in one transaction (group commit), in order. Each
+    /// message gets the next seq of its conversation (dense, from 1). A
+    /// message whose (sender, client_msg_id) is already stored, earlier or in
+    /// the same batch, is not written again: its entry is the original with
+    /// `duplicate: true`. For a direct conversation both participants become
+    /// members of it. Returns one entry per input, in input order, only after
+    /// the batch is durable.
+    async fn append_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>>;
+    /// Messages with seq > `after_seq`, ascending, at most `limit`.
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>>;
+    /// Highest seq of the conversation, 0 if it has no messages.
+    async fn max_seq(&self, conversation: ConversationId) -> Result<u64>;
+}
+
+/// Everything the server needs from storage.
+pub trait Store: UserStore + SessionStore + ConversationStore + MessageStore {}
+impl<T: UserStore + SessionStore + ConversationStore + MessageStore> Store for T {}

@@ -1,0 +1,169 @@
+//! [`MessageStore`] for SQLite: the `messages` log and the seq counter in
+//! `conversations.max_seq`.
+//!
+//! Seq assignment needs no in-memory state: the writer thread runs one
+//! append at a time, and each message bumps its conversation's counter with
+//! a single upsert in the same transaction as the insert. If the transaction
+//! fails, the counter rolls back with it, so there is no cache to repair.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use ferry_core::ConversationId;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{SqliteStore, backend_err, conversation_col};
+use crate::{Appended, MessageStore, NewMessage, Result, StoredMessage};
+
+/// Columns read by [`message_row`], in order.
+const MESSAGE_COLUMNS: &str = "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, kind, body";
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn append_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write(move |conn| append_batch(conn, batch)).await
+    }
+
+    async fn messages_after(
+        &self,
+        conversation: ConversationId,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        // Seqs are stored as i64; nothing lies beyond i64::MAX.
+        let Ok(after_seq) = i64::try_from(after_seq) else { return Ok(Vec::new()) };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages
+                     WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+                ))
+                .map_err(backend_err)?;
+            let rows = stmt
+                .query_map(params![conversation.to_string(), after_seq, i64::from(limit)], message_row)
+                .map_err(backend_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend_err)
+        })
+        .await
+    }
+
+    async fn max_seq(&self, conversation: ConversationId) -> Result<u64> {
+        self.read(move |conn| {
+            let max: Option<i64> = conn
+                .prepare_cached("SELECT max_seq FROM conversations WHERE id = ?1")
+                .and_then(|mut stmt| stmt.query_row([conversation.to_string()], |row| row.get(0)).optional())
+                .map_err(backend_err)?;
+            Ok(max.map_or(0, |seq| seq as u64))
+        })
+        .await
+    }
+}
+
+/// Appends `batch` in one IMMEDIATE transaction; see
+/// [`MessageStore::append_messages`] for the contract.
+fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
+    let mut appended = Vec::with_capacity(batch.len());
+    {
+        let mut find = tx
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"
+            ))
+            .map_err(backend_err)?;
+        // Creates the conversation on its first message; either way returns
+        // the seq the new message takes.
+        let mut next_seq = tx
+            .prepare_cached(
+                "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES (?1, ?2, 1, ?3)
+                 ON CONFLICT (id) DO UPDATE
+                 SET max_seq = conversations.max_seq + 1, last_time = excluded.last_time
+                 RETURNING max_seq",
+            )
+            .map_err(backend_err)?;
+        let mut insert = tx
+            .prepare_cached(&format!(
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))
+            .map_err(backend_err)?;
+        let mut join = tx
+            .prepare_cached(
+                "INSERT INTO conversation_members (user_id, conversation_id, read_seq, joined_at)
+                 VALUES (?1, ?2, 0, ?3) ON CONFLICT DO NOTHING",
+            )
+            .map_err(backend_err)?;
+        // Direct conversations whose members this batch already ensured.
+        let mut joined: HashSet<ConversationId> = HashSet::new();
+
+        for msg in batch {
+            let original =
+                find.query_row(params![msg.sender, msg.client_msg_id], message_row).optional().map_err(backend_err)?;
+            if let Some(original) = original {
+                appended.push(Appended { message: original, duplicate: true });
+                continue;
+            }
+
+            let conversation = msg.conversation.to_string();
+            let seq: i64 = next_seq
+                .query_row(params![conversation, msg.conversation.kind(), msg.server_time], |row| row.get(0))
+                .map_err(backend_err)?;
+            insert
+                .execute(params![
+                    conversation,
+                    seq,
+                    msg.server_msg_id as i64,
+                    msg.sender,
+                    msg.client_msg_id,
+                    msg.server_time,
+                    msg.kind,
+                    msg.body,
+                ])
+                .map_err(backend_err)?;
+            if let ConversationId::Direct { low, high } = msg.conversation
+                && joined.insert(msg.conversation)
+            {
+                // `low == high` is a note-to-self; the second insert is a no-op.
+                for user in [low, high] {
+                    join.execute(params![user, conversation, msg.server_time]).map_err(backend_err)?;
+                }
+            }
+
+            appended.push(Appended {
+                message: StoredMessage {
+                    conversation: msg.conversation,
+                    seq: seq as u64,
+                    server_msg_id: msg.server_msg_id,
+                    sender: msg.sender,
+                    client_msg_id: msg.client_msg_id,
+                    server_time: msg.server_time,
+                    kind: msg.kind,
+                    body: msg.body,
+                },
+                duplicate: false,
+            });
+        }
+    }
+    // Only now is the batch durable (per the `synchronous` setting); the
+    // caller replies after this returns.
+    tx.commit().map_err(backend_err)?;
+    Ok(appended)
+}
+
+/// Maps a row selected with [`MESSAGE_COLUMNS`].
+fn message_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        conversation: conversation_col(row, 0)?,
+        seq: row.get::<_, i64>(1)? as u64,
+        server_msg_id: row.get::<_, i64>(2)? as u64,
+        sender: row.get(3)?,
+        client_msg_id: row.get(4)?,
+        server_time: row.get(5)?,
+        kind: row.get(6)?,
+        body: row.get(7)?,
+    })
+}

@@ -1,0 +1,215 @@
+//! The embedded SQLite backend, Ferry's default store.
+//!
+//! [`SqliteStore`] keeps one database file in WAL mode. All writes go
+//! through a single writer thread (see `pool.rs`), which serialises them and
+//! makes seq assignment race-free; reads run on a small pool of read-only
+//! connections. The trait implementations live next to their aggregate:
+//! `users.rs`, `sessions.rs`, `conversations.rs`, `messages.rs`; the schema
+//! in `migrations.rs`.
+
+mod conversations;
+mod messages;
+mod migrations;
+mod pool;
+mod sessions;
+mod users;
+
+use std::{path::Path, time::Duration};
+
+use ferry_core::ConversationId;
+use rusqlite::{Connection, ErrorCode, OpenFlags, ffi, types::Type};
+
+use crate::{Result, StoreError};
+use pool::{Readers, Writer};
+
+/// How long a connection waits for a lock held by another connection (e.g.
+/// a checkpoint, or a second process) before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection; comfortably above the number of
+/// distinct hot queries.
+const STATEMENT_CACHE: usize = 64;
+
+/// When a commit counts as durable (SQLite's `synchronous` pragma).
+///
+/// The store acknowledges a write only after COMMIT returns, so this setting
+/// decides what an acknowledged message survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `synchronous = NORMAL`. In WAL mode a commit is written to the WAL but
+    /// not synced; the WAL is synced at checkpoints. An acknowledged write
+    /// survives a crash of the Ferry process, but the most recent
+    /// transactions may be lost (never corrupted) on power loss or an OS
+    /// crash. Noticeably faster on slow disks.
+    Normal,
+    /// `synchronous = FULL`. Every commit syncs the WAL before returning, so
+    /// an acknowledged write survives power loss and OS crashes as well.
+    #[default]
+    Full,
+}
+
+impl Synchronous {
+    fn pragma_value(self) -> &'static str {
+        match self {
+            Self::Normal => "NORMAL",
+            Self::Full => "FULL",
+        }
+    }
+}
+
+/// How to open a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Durability of commits; defaults to [`Synchronous::Full`].
+    pub synchronous: Synchronous,
+    /// Read-only connections serving concurrent reads; defaults to 4. Zero is
+    /// treated as one.
+    pub read_connections: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self { synchronous: Synchronous::Full, read_connections: 4 }
+    }
+}
+
+/// The SQLite implementation of [`Store`](crate::Store).
+///
+/// Dropping the store stops the writer thread once it has finished the
+/// writes already queued; [`SqliteStore::close`] additionally waits for that,
+/// so the file can be reopened right after.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database
+    /// at `path` and brings its schema up to date.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        let path = path.as_ref().to_owned();
+        let (writer, readers) = tokio::task::spawn_blocking(move || open_connections(&path, &options))
+            .await
+            .map_err(|e| StoreError::Backend(format!("opening SQLite: {e}")))??;
+        Ok(SqliteStore { writer: Writer::spawn(writer)?, readers: Readers::new(readers) })
+    }
+
+    /// Finishes queued writes, stops the writer thread and closes every
+    /// connection.
+    pub async fn close(self) {
+        let Self { writer, readers } = self;
+        drop(readers);
+        writer.shutdown().await;
+    }
+
+    /// Runs `f` on the writer connection (see `Writer::run`).
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    /// Runs `f` on a read-only connection (see `Readers::run`).
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.run(f).await
+    }
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// Opens and configures the writer (running migrations on it) and then the
+/// readers, which need the WAL set up by the writer.
+fn open_connections(path: &Path, options: &SqliteOptions) -> Result<(Connection, Vec<Connection>)> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("creating {}: {e}", dir.display())))?;
+    }
+
+    let mut writer = Connection::open(path).map_err(backend_err)?;
+    writer.busy_timeout(BUSY_TIMEOUT).map_err(backend_err)?;
+    let mode: String =
+        writer.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(backend_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!("SQLite refused WAL mode (journal_mode = {mode})")));
+    }
+    writer.pragma_update(None, "synchronous", options.synchronous.pragma_value()).map_err(backend_err)?;
+    writer.pragma_update(None, "foreign_keys", true).map_err(backend_err)?;
+    writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    migrations::migrate(&mut writer)?;
+
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let readers = (0..options.read_connections.max(1))
+        .map(|_| {
+            let conn = Connection::open_with_flags(path, flags).map_err(backend_err)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(backend_err)?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            Ok(conn)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((writer, readers))
+}
+
+/// Maps a SQLite error: unique and primary-key violations are
+/// [`StoreError::Conflict`], everything else [`StoreError::Backend`].
+fn backend_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(err, _)
+            if err.code == ErrorCode::ConstraintViolation
+                && matches!(err.extended_code, ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+        {
+            StoreError::Conflict(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Reads a conversation id stored as TEXT in column `idx`.
+fn conversation_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ConversationId> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pragma(conn: &Connection, name: &str) -> i64 {
+        conn.pragma_query_value(None, name, |row| row.get(0)).expect("pragma")
+    }
+
+    #[test]
+    fn writer_gets_the_configured_pragmas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (synchronous, expected) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let options = SqliteOptions { synchronous, read_connections: 3 };
+            let (writer, readers) = open_connections(&dir.path().join("x.db"), &options).expect("open");
+            assert_eq!(pragma(&writer, "synchronous"), expected);
+            assert_eq!(pragma(&writer, "foreign_keys"), 1);
+            assert_eq!(pragma(&writer, "busy_timeout"), BUSY_TIMEOUT.as_millis() as i64);
+            assert_eq!(readers.len(), 3);
+            assert!(readers.iter().all(|r| r.is_readonly(rusqlite::MAIN_DB).expect("is_readonly")));
+        }
+    }
+
+    #[test]
+    fn unique_violations_are_conflicts() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT UNIQUE, c TEXT NOT NULL)").expect("create");
+        conn.execute("INSERT INTO t VALUES (1, 'x', 'c')", []).expect("insert");
+        let dup_pk = conn.execute("INSERT INTO t VALUES (1, 'y', 'c')", []).expect_err("dup pk");
+        assert!(matches!(backend_err(dup_pk), StoreError::Conflict(_)));
+        let dup_unique = conn.execute("INSERT INTO t VALUES (2, 'x', 'c')", []).expect_err("dup unique");
+        assert!(matches!(backend_err(dup_unique), StoreError::Conflict(_)));
+        let not_null = conn.execute("INSERT INTO t VALUES (3, 'z', NULL)", []).expect_err("not null");
+        assert!(matches!(backend_err(not_null), StoreError::Backend(_)));
+    }
+}

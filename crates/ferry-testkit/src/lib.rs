@@ -1,0 +1,236 @@
+//! Dev-only test kit: start a real Ferry server on `127.0.0.1:0` with a
+//! temporary data directory, create users, and connect real clients — so
+//! integration tests read like scenarios.
+//!
+//! ```ignore
+//! let server = TestServer::start().await;
+//! let alice = server.user("alice").await;
+//! let (client, mut events) = alice.connect_tcp().await;
+//! ```
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use ferry_client::{Client, ClientConfig, EventReceiver, HttpApi, RawConnection, v1};
+use ferry_server::{Config, Listeners, ServerError};
+use tempfile::TempDir;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// The password every test user gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A running server. Dropping it stops the server (abruptly); use
+/// [`TestServer::stop`] for a graceful shutdown.
+pub struct TestServer {
+    pub config: Config,
+    pub http_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    data: Arc<TempDir>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+/// A registered and logged-in user.
+#[derive(Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub token: String,
+    pub device_id: String,
+    /// HTTP API authorised with this user's token.
+    pub http: HttpApi,
+    tcp_url: String,
+    ws_url: String,
+}
+
+/// Logs once per test binary, filtered by `FERRY_TEST_LOG` (default: warnings).
+fn init_tracing() {
+    let filter = std::env::var("FERRY_TEST_LOG").unwrap_or_else(|_| "warn".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+}
+
+/// Settings for tests: real argon2id with small costs, generous rate limits,
+/// short timeouts where a test waits on them.
+pub fn test_config() -> Config {
+    let mut c = Config {
+        http: "127.0.0.1:0".parse().expect("literal"),
+        tcp: "127.0.0.1:0".parse().expect("literal"),
+        ..Config::default()
+    };
+    c.auth.argon2_memory_kib = 1024;
+    c.auth.argon2_iterations = 1;
+    c.auth.login_per_ip_per_minute = 100_000;
+    c.auth.login_per_username_per_minute = 1_000;
+    c.storage.synchronous = "normal".into();
+    c
+}
+
+impl TestServer {
+    /// Starts a server with [`test_config`].
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server with [`test_config`] adjusted by `f`.
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config();
+        f(&mut config);
+        let data = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::launch(config, data).await
+    }
+
+    async fn launch(mut config: Config, data: Arc<TempDir>) -> Self {
+        init_tracing();
+        config.data_dir = data.path().to_path_buf();
+        let http = TcpListener::bind(config.http).await.expect("bind http");
+        let tcp = TcpListener::bind(config.tcp).await.expect("bind tcp");
+        let (http_addr, tcp_addr) = (http.local_addr().expect("addr"), tcp.local_addr().expect("addr"));
+        // Restarts reuse the same ports, as a real restarted node would.
+        config.http = http_addr;
+        config.tcp = tcp_addr;
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let task = tokio::spawn(ferry_server::run(config.clone(), Listeners { http, tcp }, async move {
+            stopped.cancelled().await
+        }));
+        let server = Self { config, http_addr, tcp_addr, data, stop, task: Some(task) };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let api = HttpApi::new(self.http_url()).expect("http client");
+        for _ in 0..200 {
+            if api.healthz().await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.http_addr)
+    }
+    pub fn tcp_url(&self) -> String {
+        format!("tcp://{}", self.tcp_addr)
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.data.path().to_path_buf()
+    }
+
+    /// An unauthenticated HTTP client.
+    pub fn http(&self) -> HttpApi {
+        HttpApi::new(self.http_url()).expect("http client")
+    }
+
+    /// Stops gracefully (sessions closed, queued messages committed).
+    pub async fn stop(mut self) -> (Config, Arc<TempDir>) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server run");
+        }
+        (self.config.clone(), Arc::clone(&self.data))
+    }
+
+    /// Stops gracefully and starts again on the same data and ports.
+    pub async fn restart(self) -> Self {
+        let (config, data) = self.stop().await;
+        Self::launch(config, data).await
+    }
+
+    /// Registers `name` and logs in on a new `cli` device.
+    pub async fn user(&self, name: &str) -> TestUser {
+        self.http().register(name, PASSWORD, None).await.expect("register");
+        self.login(name).await
+    }
+
+    /// Logs `name` in again: a new device with its own token.
+    pub async fn login(&self, name: &str) -> TestUser {
+        self.login_on(name, "cli").await
+    }
+
+    /// Logs `name` in on `platform` (a new device).
+    pub async fn login_on(&self, name: &str, platform: &str) -> TestUser {
+        let login = self.http().login(name, PASSWORD, platform, None).await.expect("login");
+        TestUser {
+            id: login.user.id,
+            username: login.user.username,
+            http: self.http().with_token(login.token.clone()),
+            token: login.token,
+            device_id: login.device_id,
+            tcp_url: self.tcp_url(),
+            ws_url: self.ws_url(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl TestUser {
+    /// A client config for `url` with this user's token and quick reconnects.
+    pub fn client_config(&self, url: &str) -> ClientConfig {
+        let mut c = ClientConfig::new(url, self.token.clone());
+        c.reconnect_min = Duration::from_millis(20);
+        c.reconnect_max = Duration::from_millis(500);
+        c
+    }
+
+    /// Connects the SDK client over TCP.
+    pub async fn connect_tcp(&self) -> (Client, EventReceiver) {
+        Client::connect(self.client_config(&self.tcp_url)).await.expect("connect tcp")
+    }
+
+    /// Connects the SDK client over WebSocket (binary frames).
+    pub async fn connect_ws(&self) -> (Client, EventReceiver) {
+        Client::connect(self.client_config(&self.ws_url)).await.expect("connect ws")
+    }
+
+    /// Connects the SDK client over WebSocket with proto3-JSON text frames.
+    pub async fn connect_ws_json(&self) -> (Client, EventReceiver) {
+        let mut c = self.client_config(&self.ws_url);
+        c.json = true;
+        Client::connect(c).await.expect("connect ws json")
+    }
+
+    /// A raw authenticated TCP connection (no reconnect, no automation).
+    pub async fn raw_tcp(&self) -> (RawConnection, v1::AuthOk) {
+        RawConnection::connect(&self.tcp_url, false, &self.token).await.expect("raw tcp")
+    }
+
+    pub fn tcp_url(&self) -> &str {
+        &self.tcp_url
+    }
+    pub fn ws_url(&self) -> &str {
+        &self.ws_url
+    }
+}
+
+/// Waits for the next [`ferry_client::Event::Message`], skipping other
+/// events; panics after `timeout`.
+pub async fn next_message(events: &mut EventReceiver, timeout: Duration) -> v1::Message {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ferry_client::Event::Message(m))) => return m,
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("event stream ended while waiting for a message"),
+            Err(_) => panic!("no message within {timeout:?}"),
+        }
+    }
+}
+
+/// The text of a message (empty if it is not text).
+pub fn text_of(m: &v1::Message) -> &str {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::Text(t)) => &t.text,
+        None => "",
+    }
+}
