@@ -11,6 +11,8 @@
 //!   generation that need exact control over frames.
 //! - [`SeqTracker`]: the pure ordering logic behind the client.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod conn;
 pub mod error;

@@ -310,6 +310,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type.
     fn nested_env_variables_override_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("FERRY_GATEWAY__OUTBOUND_QUEUE", "77");

@@ -39,8 +39,11 @@ fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Node {
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().expect("spawn ferry-server");
-    let stdout = child.stdout.take().expect("stdout");
+    let child = cmd.spawn().expect("spawn ferry-server");
+    // Owned by the guard from here on, so a failed start still reaps it.
+    let unset: SocketAddr = "0.0.0.0:0".parse().expect("literal");
+    let mut node = Node { child, http: unset, tcp: unset };
+    let stdout = node.child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -54,9 +57,10 @@ fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Node {
     loop {
         let line = rx.recv_timeout(Duration::from_secs(30)).expect("server logs where it listens");
         if line.contains("ferry listening") {
-            let (http, tcp) = (field(&line, "http").expect("http addr"), field(&line, "tcp").expect("tcp addr"));
-            assert_ne!(http.port(), 0, "port 0 is resolved in the log");
-            return Node { child, http, tcp };
+            node.http = field(&line, "http").expect("http addr");
+            node.tcp = field(&line, "tcp").expect("tcp addr");
+            assert_ne!(node.http.port(), 0, "port 0 is resolved in the log");
+            return node;
         }
     }
 }

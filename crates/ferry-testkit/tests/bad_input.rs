@@ -14,7 +14,10 @@ use ferry_client::{Event, v1};
 use ferry_proto::{Body, Frame, PROTOCOL_VERSION, decode_frame, encode_frame, encode_frame_prefixed, frame_from_json};
 use ferry_testkit::{TestServer, TestUser, next_message, text_of};
 use futures_util::{SinkExt as _, StreamExt as _};
-use prost::encoding::{WireType, encode_key, encode_varint};
+use prost::{
+    Message as _,
+    encoding::{WireType, encode_key, encode_varint},
+};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -303,7 +306,7 @@ async fn frame_over_the_size_limit_is_fatal_payload_too_large() {
     assert_eq!((e.code.as_str(), e.fatal), ("text_too_long", false), "{e:?}");
 
     // One byte more is refused as a frame, fatally.
-    let over = send_frame(3, "over-limit", bob.id, &format!("{text}x"));
+    let over = send_frame(2, "at-limit", bob.id, &format!("{text}x"));
     assert_eq!(over.encoded_len(), 4097);
     wire.send(&over).await;
     let e = wire.expect_error(0).await;
@@ -728,7 +731,8 @@ async fn http_body_over_the_limit_is_413_payload_too_large() {
     let http = reqwest::Client::new();
 
     // Valid JSON, only too big.
-    let body = serde_json::json!({"username": "bigbody", "password": "long enough pw", "display_name": "x".repeat(4096)});
+    let body =
+        serde_json::json!({"username": "bigbody", "password": "long enough pw", "display_name": "x".repeat(4096)});
     let resp = http.post(format!("{}/api/v1/auth/register", server.http_url())).json(&body).send().await.expect("post");
     let (status, json) = status_and_json(resp).await;
     assert_eq!(status, 413, "{json}");

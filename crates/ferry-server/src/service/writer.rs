@@ -94,15 +94,15 @@ async fn run(
 }
 
 async fn commit(store: &dyn Store, hub: &Hub, jobs: &mut Vec<Job>) {
-    let batch: Vec<NewMessage> = jobs.iter().map(|j| j.message.clone()).collect();
+    let (batch, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
     match store.append_messages(batch).await {
         Ok(results) => {
             let mut fresh = Vec::with_capacity(results.len());
-            for (job, appended) in jobs.drain(..).zip(results) {
+            for (reply, appended) in replies.into_iter().zip(results) {
                 if !appended.duplicate {
                     fresh.push(appended.message.clone());
                 }
-                let _ = job.reply.send(Ok(appended));
+                let _ = reply.send(Ok(appended));
             }
             for message in &fresh {
                 fan_out(hub, message);
@@ -110,8 +110,8 @@ async fn commit(store: &dyn Store, hub: &Hub, jobs: &mut Vec<Job>) {
         }
         Err(e) => {
             let err = store_error(e);
-            for job in jobs.drain(..) {
-                let _ = job.reply.send(Err(err.clone()));
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
             }
         }
     }

@@ -1,0 +1,415 @@
+//! End-to-end tests of the real `ferry` binary against a real server.
+//!
+//! Each test starts a [`TestServer`] in-process on `127.0.0.1:0` and runs the
+//! compiled binary as a child process (with `tokio::process`, so the server
+//! keeps running while the test waits on the child). Every test has its own
+//! `FERRY_HOME`, and `--profile` drives several users from one machine, as
+//! the README shows.
+
+use std::{
+    path::Path,
+    process::{ExitStatus, Stdio},
+    time::Duration,
+};
+
+use ferry_testkit::TestServer;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStderr, ChildStdin, ChildStdout, Command},
+};
+
+/// Upper bound for anything a test waits on; generous so a loaded CI
+/// machine does not turn slowness into failures.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Environment variables the CLI reads; cleared so the developer's own
+/// settings cannot leak into a test.
+const CLI_ENV: [&str; 5] = ["FERRY_SERVER", "FERRY_PROFILE", "FERRY_PASSWORD", "FERRY_HOME", "FERRY_LOG"];
+
+/// A `FERRY_HOME` and the server the CLI talks to.
+struct Cli {
+    home: TempDir,
+    server: String,
+}
+
+/// What a finished run of `ferry` left behind.
+#[derive(Debug)]
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    #[track_caller]
+    fn assert_ok(&self) -> &Self {
+        assert!(self.status.success(), "ferry failed: {self:#?}");
+        self
+    }
+
+    /// Asserts a failure reported the documented way: non-zero exit and
+    /// exactly one `error: …` line on stderr. Returns that line.
+    #[track_caller]
+    fn assert_error(&self) -> &str {
+        assert!(!self.status.success(), "ferry should have failed: {self:#?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one error line: {self:#?}");
+        assert!(lines[0].starts_with("error: "), "expected `error: ...`: {self:#?}");
+        lines[0]
+    }
+
+    /// `sync --json` output, one object per line.
+    #[track_caller]
+    fn json_lines(&self) -> Vec<Value> {
+        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
+    }
+}
+
+impl Cli {
+    fn new(server: &TestServer) -> Self {
+        Self { home: tempfile::tempdir().expect("temp dir"), server: server.http_url() }
+    }
+
+    /// `ferry --server URL --profile PROFILE ARGS…`, not yet started.
+    fn command(&self, profile: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        for var in CLI_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.env("FERRY_HOME", self.home.path())
+            .args(["--server", &self.server, "--profile", profile])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs `ferry` to completion.
+    async fn run(&self, profile: &str, args: &[&str]) -> Output {
+        finish(self.command(profile, args)).await
+    }
+
+    /// Runs `ferry` with the password in `FERRY_PASSWORD` instead of a flag.
+    async fn run_with_password_env(&self, profile: &str, password: &str, args: &[&str]) -> Output {
+        let mut cmd = self.command(profile, args);
+        cmd.env("FERRY_PASSWORD", password);
+        finish(cmd).await
+    }
+
+    /// Registers `user` on `profile` (password by flag) and returns its id.
+    async fn register(&self, profile: &str, user: &str) -> i64 {
+        let out = self.run(profile, &["register", user, "--password", &password_of(user)]).await;
+        out.assert_ok();
+        id_in(&out.stdout)
+    }
+
+    /// Logs `user` in on `profile` (password from the environment) and
+    /// returns its id.
+    async fn login(&self, profile: &str, user: &str) -> i64 {
+        let out = self.run_with_password_env(profile, &password_of(user), &["login", user]).await;
+        out.assert_ok();
+        id_in(&out.stdout)
+    }
+
+    /// `sync --json`, parsed.
+    async fn sync_json(&self, profile: &str) -> Vec<Value> {
+        let out = self.run(profile, &["sync", "--json"]).await;
+        out.assert_ok();
+        out.json_lines()
+    }
+
+    /// Starts an interactive `chat` with stdin, stdout and stderr piped.
+    fn chat(&self, profile: &str, peer: &str) -> Chat {
+        let mut cmd = self.command(profile, &["chat", peer]);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ferry chat");
+        Chat {
+            stdin: Some(child.stdin.take().expect("piped stdin")),
+            stdout: BufReader::new(child.stdout.take().expect("piped stdout")).lines(),
+            stderr: BufReader::new(child.stderr.take().expect("piped stderr")).lines(),
+            child,
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+/// A running `ferry chat`.
+struct Chat {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: Lines<BufReader<ChildStdout>>,
+    stderr: Lines<BufReader<ChildStderr>>,
+}
+
+impl Chat {
+    async fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write to chat");
+        stdin.flush().await.expect("flush chat stdin");
+    }
+
+    /// Reads stdout until a line satisfies `want`; panics at end of output
+    /// or after [`WAIT`], showing what was seen.
+    async fn stdout_until(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        read_until(&mut self.stdout, "stdout", what, want).await
+    }
+
+    /// Same as [`Chat::stdout_until`], on stderr (where status lines go).
+    async fn stderr_until(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        read_until(&mut self.stderr, "stderr", what, want).await
+    }
+
+    /// Closes stdin (end of input) and waits for the process to exit;
+    /// returns the status and whatever stdout it printed meanwhile.
+    async fn finish(mut self) -> (ExitStatus, Vec<String>) {
+        drop(self.stdin.take());
+        let mut rest = Vec::new();
+        let drain = async {
+            while let Some(line) = self.stdout.next_line().await.expect("read chat stdout") {
+                rest.push(line);
+            }
+            self.child.wait().await.expect("wait for chat")
+        };
+        let status = tokio::time::timeout(WAIT, drain).await.expect("chat did not exit");
+        (status, rest)
+    }
+}
+
+async fn read_until<R>(lines: &mut Lines<R>, stream: &str, what: &str, want: impl Fn(&str) -> bool) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(line))) if want(&line) => return line,
+            Ok(Ok(Some(line))) => seen.push(line),
+            Ok(Ok(None)) => panic!("chat {stream} ended before {what}; saw {seen:#?}"),
+            Ok(Err(e)) => panic!("reading chat {stream}: {e}"),
+            Err(_) => panic!("no {what} on chat {stream} within {WAIT:?}; saw {seen:#?}"),
+        }
+    }
+}
+
+async fn finish(mut cmd: Command) -> Output {
+    let out = tokio::time::timeout(WAIT, cmd.output()).await.expect("ferry did not exit").expect("run ferry");
+    Output {
+        status: out.status,
+        stdout: String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn password_of(user: &str) -> String {
+    format!("{user} correct horse")
+}
+
+/// The user id in `registered alice (id 7) …` / `logged in as alice (id 7) …`.
+#[track_caller]
+fn id_in(stdout: &str) -> i64 {
+    let start = stdout.find("(id ").unwrap_or_else(|| panic!("no id in {stdout:?}")) + "(id ".len();
+    let len = stdout[start..].find(')').unwrap_or_else(|| panic!("no id in {stdout:?}"));
+    stdout[start..start + len].parse().unwrap_or_else(|e| panic!("bad id in {stdout:?}: {e}"))
+}
+
+fn direct(a: i64, b: i64) -> String {
+    format!("d_{}_{}", a.min(b), a.max(b))
+}
+
+fn seqs(messages: &[Value]) -> Vec<u64> {
+    messages.iter().map(|m| m["seq"].as_u64().expect("seq is a number")).collect()
+}
+
+fn texts(messages: &[Value]) -> Vec<&str> {
+    messages.iter().map(|m| m["text"].as_str().expect("text is a string")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_then_sync_delivers_once_and_a_new_device_gets_everything() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = cli.register("alice", "alice").await;
+    // The password from the environment works for register too.
+    let out = cli.run_with_password_env("bob", &password_of("bob"), &["register", "bob"]).await;
+    let bob = id_in(&out.assert_ok().stdout);
+    assert!(cli.home().join("profiles/alice.json").is_file());
+    assert!(cli.home().join("profiles/bob.json").is_file());
+
+    let sent = cli.run("alice", &["send", "bob", "hello"]).await;
+    assert!(sent.assert_ok().stdout.contains("seq=1"), "{sent:#?}");
+
+    let got = cli.sync_json("bob").await;
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let m = &got[0];
+    assert_eq!(m["conversation"], direct(alice, bob));
+    assert_eq!(m["seq"], 1);
+    assert_eq!(m["sender"], "alice");
+    assert_eq!(m["sender_id"], alice);
+    assert_eq!(m["text"], "hello");
+    assert!(!m["client_msg_id"].as_str().expect("client_msg_id").is_empty(), "{m}");
+    assert!(m["server_msg_id"].as_u64().expect("server_msg_id") > 0, "{m}");
+    assert!(m["sent_at"].as_i64().expect("sent_at") > 0, "{m}");
+
+    // Nothing new since the last sync.
+    let again = cli.run("bob", &["sync", "--json"]).await;
+    assert_eq!(again.assert_ok().stdout, "", "{again:#?}");
+
+    for text in ["two", "three", "four"] {
+        cli.run("alice", &["send", "bob", text]).await.assert_ok();
+    }
+    let got = cli.sync_json("bob").await;
+    assert_eq!(seqs(&got), [2, 3, 4], "{got:#?}");
+    assert_eq!(texts(&got), ["two", "three", "four"]);
+
+    // Plain sync on the sender's own profile shows the conversation too.
+    let plain = cli.run("alice", &["sync"]).await;
+    assert_eq!(
+        plain.assert_ok().stdout.lines().next(),
+        Some(format!("[{}] alice: hello", direct(alice, bob)).as_str())
+    );
+
+    // A new profile is a new device: it has seen nothing, so it gets it all.
+    assert_eq!(cli.login("bob-laptop", "bob").await, bob);
+    let got = cli.sync_json("bob-laptop").await;
+    assert_eq!(seqs(&got), [1, 2, 3, 4], "{got:#?}");
+    assert_eq!(texts(&got), ["hello", "two", "three", "four"]);
+    assert!(got.iter().all(|m| m["sender"] == "alice" && m["conversation"] == direct(alice, bob)));
+    // …and only once.
+    assert_eq!(cli.sync_json("bob-laptop").await, Vec::<Value>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_exit_non_zero_with_one_line() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    cli.register("alice", "alice").await;
+
+    let line = cli.run("alice", &["send", "nosuchuser", "hi"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: not_found"), "{line}");
+
+    let wrong = cli.run("alice2", &["login", "alice", "--password", "wrong"]).await;
+    wrong.assert_error();
+    let wrong = cli.run_with_password_env("alice2", "wrong", &["login", "alice"]).await;
+    wrong.assert_error();
+    // A failed login saves nothing.
+    assert!(!cli.home().join("profiles/alice2.json").exists());
+
+    let taken = cli.run("other", &["register", "alice", "--password", "whatever pw"]).await;
+    let line = taken.assert_error();
+    assert!(line.contains("username_taken"), "{line}");
+
+    for args in
+        [&["send", "alice", "hi"][..], &["sync"], &["sync", "--json"], &["whoami"], &["logout"], &["chat", "alice"]]
+    {
+        let out = cli.run("empty", args).await;
+        let line = out.assert_error();
+        assert!(line.contains("not logged in"), "{args:?}: {line}");
+        assert_eq!(out.stdout, "", "{args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoami_then_logout() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let id = cli.register("main", "alice").await;
+
+    let me = cli.run("main", &["whoami"]).await;
+    assert!(me.assert_ok().stdout.starts_with(&format!("alice (id {id})")), "{me:#?}");
+
+    let out = cli.run("main", &["logout"]).await;
+    assert!(out.assert_ok().stdout.contains("logged out alice"), "{out:#?}");
+    let line = cli.run("main", &["whoami"]).await.assert_error().to_owned();
+    assert!(line.contains("not logged in"), "{line}");
+    cli.run("main", &["send", "alice", "hi"]).await.assert_error();
+
+    // Logging in again on the same profile works.
+    cli.login("main", "alice").await;
+    cli.run("main", &["whoami"]).await.assert_ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_over_pipes_sends_receives_and_lists_who_is_online() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = cli.register("alice", "alice").await;
+    let bob = cli.register("bob", "bob").await;
+    // Alice chats from a second device, so her main profile's sync below
+    // still sees everything.
+    cli.login("alice-chat", "alice").await;
+
+    let mut bob_chat = cli.chat("bob", "alice");
+    // Printed once connected.
+    bob_chat.stderr_until("talking to alice", |l| l.contains("talking to alice")).await;
+    let mut alice_chat = cli.chat("alice-chat", "bob");
+    alice_chat.stderr_until("talking to bob", |l| l.contains("talking to bob")).await;
+
+    // Presence is announced asynchronously: ask until alice shows up.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        bob_chat.type_line(":who").await;
+        let who = bob_chat.stdout_until(":who answer", |l| l.starts_with("* online:") || l == "* nobody online").await;
+        if who == "* online: alice" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "alice never online: {who}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A one-shot send from alice's main profile reaches the running chat.
+    cli.run("alice", &["send", "bob", "ping from alice"]).await.assert_ok();
+    bob_chat.stdout_until("alice's ping", |l| l == "[from alice] ping from alice").await;
+
+    bob_chat.type_line("first line").await;
+    bob_chat.type_line("second line").await;
+    alice_chat.stdout_until("bob's first line", |l| l == "[from bob] first line").await;
+    alice_chat.stdout_until("bob's second line", |l| l == "[from bob] second line").await;
+
+    bob_chat.type_line(":q").await;
+    let (status, _) = bob_chat.finish().await;
+    assert!(status.success(), "bob's chat: {status}");
+    // End of input ends the chat too.
+    let (status, _) = alice_chat.finish().await;
+    assert!(status.success(), "alice's chat: {status}");
+
+    let got = cli.sync_json("alice").await;
+    let from_bob: Vec<&Value> = got.iter().filter(|m| m["sender"] == "bob").collect();
+    assert_eq!(from_bob.iter().map(|m| m["text"].as_str().unwrap()).collect::<Vec<_>>(), ["first line", "second line"]);
+    assert!(from_bob.iter().all(|m| m["conversation"] == direct(alice, bob) && m["sender_id"] == bob));
+    assert!(from_bob[0]["seq"].as_u64() < from_bob[1]["seq"].as_u64(), "{got:#?}");
+    // The whole conversation, gap-free: the ping, then bob's two lines.
+    assert_eq!(seqs(&got), [1, 2, 3], "{got:#?}");
+    assert_eq!(texts(&got), ["ping from alice", "first line", "second line"]);
+
+    // Bob's chat saved his seqs on exit: his profile has nothing new.
+    assert_eq!(cli.sync_json("bob").await, Vec::<Value>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_sends_piped_lines_at_end_of_input() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    cli.register("alice", "alice").await;
+    cli.register("bob", "bob").await;
+
+    // All input written at once, then closed without `:q`: every line must
+    // still be acknowledged before the chat exits.
+    let mut chat = cli.chat("bob", "alice");
+    for i in 1..=5 {
+        chat.type_line(&format!("burst {i}")).await;
+    }
+    let (status, _) = chat.finish().await;
+    assert!(status.success(), "{status}");
+
+    let got = cli.sync_json("alice").await;
+    assert_eq!(texts(&got), ["burst 1", "burst 2", "burst 3", "burst 4", "burst 5"]);
+    assert_eq!(seqs(&got), [1, 2, 3, 4, 5]);
+}
