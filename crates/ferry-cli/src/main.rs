@@ -14,7 +14,10 @@ use std::{io::IsTerminal as _, process::ExitCode};
 use clap::{Parser, Subcommand};
 use ferry_client::ClientError;
 
-use crate::{commands::Ctx, profile::ProfileStore};
+use crate::{
+    commands::{Ctx, contacts::FriendCommand, group::GroupCommand},
+    profile::ProfileStore,
+};
 
 /// Ferry terminal client.
 #[derive(Debug, Parser)]
@@ -55,12 +58,15 @@ enum Command {
     Logout,
     /// Show who the profile is logged in as.
     Whoami,
-    /// Send a text message to a user.
+    /// Send a text message: `send USER TEXT`, or `send --group ID TEXT`
+    /// (`@name` mentions a member, `@all` everyone).
     Send {
-        /// Recipient's username.
-        user: String,
-        /// The text.
-        text: String,
+        /// Send to this group (id, `5` or `g_5`) instead of a user.
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// USER TEXT, or TEXT with --group.
+        #[arg(value_name = "USER TEXT", required = true, num_args = 1..=2)]
+        args: Vec<String>,
     },
     /// Print messages received since the last sync (all history on a new profile).
     Sync {
@@ -72,6 +78,26 @@ enum Command {
     Chat {
         /// Whom to talk to first.
         user: Option<String>,
+    },
+    /// Friends and friend requests.
+    Friend {
+        #[command(subcommand)]
+        command: FriendCommand,
+    },
+    /// Block a user: their direct messages and friend requests are refused.
+    Block {
+        /// Username.
+        user: String,
+    },
+    /// Lift a block.
+    Unblock {
+        /// Username.
+        user: String,
+    },
+    /// Groups: create, members, moderation, join requests.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
     },
 }
 
@@ -104,9 +130,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login { user, password } => commands::account::login(&ctx, &user, password).await,
         Command::Logout => commands::account::logout(&ctx).await,
         Command::Whoami => commands::account::whoami(&ctx).await,
-        Command::Send { user, text } => commands::send::run(&ctx, &user, &text).await,
+        Command::Send { group, args } => {
+            let (to, text) = commands::send::parse_args(group, &args)?;
+            commands::send::run(&ctx, to, text).await
+        }
         Command::Sync { json } => commands::sync::run(&ctx, json).await,
         Command::Chat { user } => commands::chat::run(&ctx, user.as_deref()).await,
+        Command::Friend { command } => commands::contacts::friend(&ctx, command).await,
+        Command::Block { user } => commands::contacts::block(&ctx, &user).await,
+        Command::Unblock { user } => commands::contacts::unblock(&ctx, &user).await,
+        Command::Group { command } => commands::group::run(&ctx, command).await,
     }
 }
 
@@ -129,6 +162,41 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fixed_command_lines_parse() {
+        let parse = |line: &str| Cli::try_parse_from(line.split(' ')).map(|c| c.command);
+        assert!(matches!(parse("ferry send bob hi"), Ok(Command::Send { group: None, .. })));
+        assert!(matches!(parse("ferry send --group g_5 hi"), Ok(Command::Send { group: Some(5), .. })));
+        assert!(matches!(
+            parse("ferry friend add bob --greeting hello"),
+            Ok(Command::Friend { command: FriendCommand::Add { greeting: Some(_), .. } })
+        ));
+        assert!(matches!(
+            parse("ferry friend list --json"),
+            Ok(Command::Friend { command: FriendCommand::List { json: true } })
+        ));
+        assert!(matches!(parse("ferry block bob"), Ok(Command::Block { .. })));
+        let Ok(Command::Group { command: GroupCommand::Create { name, members, json, .. } }) =
+            parse("ferry group create team --members bob,carol --json")
+        else {
+            panic!("group create did not parse")
+        };
+        assert_eq!((name.as_str(), members, json), ("team", vec!["bob".to_owned(), "carol".to_owned()], true));
+        assert!(matches!(
+            parse("ferry group mute 5 bob --minutes 3"),
+            Ok(Command::Group { command: GroupCommand::Mute { id: 5, minutes: 3, .. } })
+        ));
+        assert!(matches!(
+            parse("ferry group mute-all 5"),
+            Ok(Command::Group { command: GroupCommand::MuteAll { id: 5 } })
+        ));
+        assert!(matches!(
+            parse("ferry group members g_7 --json"),
+            Ok(Command::Group { command: GroupCommand::Members { id: 7, json: true } })
+        ));
+        assert!(parse("ferry group kick team bob").is_err());
     }
 
     #[test]

@@ -352,7 +352,15 @@ async fn chat_over_pipes_sends_receives_and_lists_who_is_online() {
     let mut alice_chat = cli.chat("alice-chat", "bob");
     alice_chat.stderr_until("talking to bob", |l| l.contains("talking to bob")).await;
 
-    // Presence is announced asynchronously: ask until alice shows up.
+    // A one-shot send from alice's main profile reaches the running chat.
+    cli.run("alice", &["send", "bob", "ping from alice"]).await.assert_ok();
+    bob_chat.stdout_until("alice's ping", |l| l == "[from alice] ping from alice").await;
+    // Alice's other device shows her own message, addressed to bob.
+    alice_chat.stdout_until("alice's own ping", |l| l == "[to bob] ping from alice").await;
+
+    // Presence is visible only between users who share a conversation, so
+    // ask once the ping made one; it is announced asynchronously, so ask
+    // until alice shows up.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         bob_chat.type_line(":who").await;
@@ -363,10 +371,6 @@ async fn chat_over_pipes_sends_receives_and_lists_who_is_online() {
         assert!(tokio::time::Instant::now() < deadline, "alice never online: {who}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-
-    // A one-shot send from alice's main profile reaches the running chat.
-    cli.run("alice", &["send", "bob", "ping from alice"]).await.assert_ok();
-    bob_chat.stdout_until("alice's ping", |l| l == "[from alice] ping from alice").await;
 
     bob_chat.type_line("first line").await;
     bob_chat.type_line("second line").await;
@@ -412,4 +416,6 @@ async fn chat_sends_piped_lines_at_end_of_input() {
     let got = cli.sync_json("alice").await;
     assert_eq!(texts(&got), ["burst 1", "burst 2", "burst 3", "burst 4", "burst 5"]);
     assert_eq!(seqs(&got), [1, 2, 3, 4, 5]);
+    // The chat saved seqs covering every line it sent: nothing comes back.
+    assert_eq!(cli.sync_json("bob").await, Vec::<Value>::new());
 }

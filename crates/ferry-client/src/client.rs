@@ -12,7 +12,8 @@
 //!   against the last delivered seq of its conversation, fills gaps by
 //!   pulling, runs the sync after a reconnect, and emits [`Event`]s into the
 //!   bounded channel the caller reads. It is the only task that advances the
-//!   seqs, so each message is delivered once.
+//!   seqs, so each message is delivered once. Group system messages (member
+//!   joined, muted...) are ordinary messages with seqs and take the same path.
 
 use std::{
     collections::HashMap,
@@ -31,6 +32,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     conn::{RawConnection, Transport, into_answer, unexpected},
+    content::{Mentions, text_content, text_with_mentions},
     error::{ClientError, Result},
     order::{PushAction, SeqTracker},
 };
@@ -41,9 +43,16 @@ pub enum Target {
     /// A direct message to this user (the conversation is created on first
     /// send).
     User(UserId),
-    /// An existing conversation, by wire id (`d_1_2`; see
+    /// An existing conversation, by wire id (`d_1_2`, `g_5`; see
     /// `ferry_core::ConversationId`'s `Display`).
     Conversation(String),
+}
+
+impl Target {
+    /// The conversation of group `group_id` (`g_<id>`).
+    pub fn group(group_id: i64) -> Self {
+        Self::Conversation(crate::http::groups::group_conversation_id(group_id))
+    }
 }
 
 /// Settings of a [`Client`]. Build with [`ClientConfig::new`] and adjust the
@@ -98,6 +107,11 @@ pub enum Event {
     /// A peer went online or offline. Best effort: dropped if the event
     /// queue overflows.
     Presence(v1::PresenceEvent),
+    /// Something synced incrementally over HTTP changed (contacts, a group's
+    /// members, info or join requests): fetch its changes. Best effort like
+    /// presence, and not replayed after a reconnect, so on
+    /// [`Event::Reconnected`] fetch every domain's changes once.
+    Changed(v1::Changed),
     /// The connection dropped; the client is reconnecting.
     Disconnected,
     /// The client reconnected and synced: the messages missed while away were
@@ -126,11 +140,6 @@ pub type EventReceiver = mpsc::Receiver<Event>;
 /// A fresh client_msg_id: 128 random bits as 32 hex digits.
 pub fn new_client_msg_id() -> String {
     format!("{:032x}", rand::random::<u128>())
-}
-
-/// Message content holding `text`.
-pub fn text_content(text: impl Into<String>) -> v1::MessageContent {
-    v1::MessageContent { kind: Some(v1::message_content::Kind::Text(v1::Text { text: text.into() })) }
 }
 
 /// A handle to the connection. Cheap to clone; all clones share it.
@@ -177,6 +186,7 @@ enum ConnState {
 enum Push {
     Message(v1::Message),
     Presence(v1::PresenceEvent),
+    Changed(v1::Changed),
 }
 
 /// "Pull everything again": set by the driver when it had to drop pushes.
@@ -275,9 +285,20 @@ impl Client {
     /// Sends a text to `target` with a new client_msg_id, retrying until the
     /// server acknowledges it (see [`send_with_id`](Self::send_with_id)).
     pub async fn send_text(&self, target: Target, text: impl Into<String>) -> Result<v1::SendAck> {
-        let content =
-            v1::MessageContent { kind: Some(v1::message_content::Kind::Text(v1::Text { text: text.into() })) };
-        self.send_with_id(new_client_msg_id(), target, content).await
+        self.send_with_id(new_client_msg_id(), target, text_content(text)).await
+    }
+
+    /// Sends a text to a group's conversation (`g_<id>`) mentioning
+    /// `mentions`, retrying until acknowledged like
+    /// [`send_text`](Self::send_text).
+    pub async fn send_group_text(
+        &self,
+        conversation_id: impl Into<String>,
+        text: impl Into<String>,
+        mentions: Mentions,
+    ) -> Result<v1::SendAck> {
+        let content = text_with_mentions(text, mentions);
+        self.send_with_id(new_client_msg_id(), Target::Conversation(conversation_id.into()), content).await
     }
 
     /// Sends with the given client_msg_id until acknowledged: on a timeout or
@@ -555,6 +576,7 @@ impl Driver {
         match frame.body? {
             Body::Message(m) => self.forward(Push::Message(m)),
             Body::Presence(p) => self.forward(Push::Presence(p)),
+            Body::Changed(c) => self.forward(Push::Changed(c)),
             Body::Kicked(k) if is_transient_kick(&k.reason) => {
                 return Some(Exit::Dropped(ClientError::Transport(format!("kicked: {}", k.reason))));
             }
@@ -740,6 +762,10 @@ impl Processor {
                 self.emit(Event::Presence(p)).await;
                 return true;
             }
+            Push::Changed(c) => {
+                self.emit(Event::Changed(c)).await;
+                return true;
+            }
             Push::Message(m) => m,
         };
         let action = lock(&self.seqs).classify(&m.conversation_id, m.seq);
@@ -768,6 +794,7 @@ impl Processor {
         while let Ok(push) = self.push_rx.try_recv() {
             match push {
                 Push::Presence(p) => self.emit(Event::Presence(p)).await,
+                Push::Changed(c) => self.emit(Event::Changed(c)).await,
                 Push::Message(m) => {
                     let action = lock(&self.seqs).classify(&m.conversation_id, m.seq);
                     if action == PushAction::Deliver {

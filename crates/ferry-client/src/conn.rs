@@ -276,5 +276,6 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::GetPresence(_) => "get_presence",
         Body::PresenceList(_) => "presence_list",
         Body::Presence(_) => "presence",
+        Body::Changed(_) => "changed",
     }
 }

@@ -2,7 +2,7 @@
 //! load generator.
 //!
 //! - [`HttpApi`]: the HTTP API (accounts, users, conversations, messages,
-//!   presence), typed after `docs/HTTP_API.md`.
+//!   presence, contacts, groups), typed after `docs/HTTP_API.md`.
 //! - [`Client`]: the long connection (TCP or WebSocket) that reconnects by
 //!   itself, sends reliably (retrying one client_msg_id until acked) and
 //!   delivers every message once, in seq order per conversation, as
@@ -10,19 +10,31 @@
 //! - [`RawConnection`]: one connection with no automation, for tests and load
 //!   generation that need exact control over frames.
 //! - [`SeqTracker`]: the pure ordering logic behind the client.
+//! - [`content`]: building texts (with group [`Mentions`]) and reading
+//!   texts and system events.
 
 #![warn(missing_docs)]
 
 pub mod client;
 pub mod conn;
+pub mod content;
 pub mod error;
 pub mod http;
 pub mod order;
 
-pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id, text_content};
+pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
 pub use conn::{RawConnection, RawPayload, Transport};
+pub use content::{MentionNames, Mentions, mention_names, text_content, text_with_mentions};
 pub use error::{ClientError, Result};
-pub use http::{HttpApi, LoginResponse, User};
+pub use http::{
+    Ack, Conversation, HttpApi, LoginResponse, Me, Message, MessageKind, MessagePage, Presence, ReadPosition,
+    SystemEvent, User,
+    contacts::{BlockEntry, ContactChanges, FriendEntry, FriendRequest, ProfileUpdate, RequestStatus, UserRef},
+    groups::{
+        Group, GroupOptions, GroupUpdate, Invited, JoinOutcome, JoinRequest, Member, MemberChanges, MemberPage,
+        group_conversation_id,
+    },
+};
 pub use order::{PushAction, SeqTracker};
 
 /// Re-exported so callers need not depend on ferry-proto for message types.

@@ -21,6 +21,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The target (user, conversation, route) does not exist.
     NotFound,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
     /// The username is already registered.
     UsernameTaken,
     /// The password does not meet the policy.
@@ -39,6 +41,20 @@ pub enum ErrorCode {
     UnknownKind,
     /// The client speaks a protocol version the server does not.
     UnsupportedVersion,
+    /// The recipient has blocked the sender.
+    Blocked,
+    /// Only friends may message each other on this server.
+    NotFriends,
+    /// The group has been dismissed.
+    GroupDismissed,
+    /// The group is muted: only the owner and admins may speak.
+    GroupMuted,
+    /// The sender is muted in this group.
+    MemberMuted,
+    /// A configured maximum (group size, groups per user) would be exceeded.
+    LimitExceeded,
+    /// The action conflicts with the current state (already friends, already a member...).
+    Conflict,
     /// The server is shutting down or overloaded; retry elsewhere/later.
     Unavailable,
     /// A bug or an infrastructure failure; details are in the server log.
@@ -55,6 +71,7 @@ impl ErrorCode {
             Self::AuthRequired => "auth_required",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::UsernameTaken => "username_taken",
             Self::WeakPassword => "weak_password",
             Self::InvalidCredentials => "invalid_credentials",
@@ -64,6 +81,13 @@ impl ErrorCode {
             Self::MalformedFrame => "malformed_frame",
             Self::UnknownKind => "unknown_kind",
             Self::UnsupportedVersion => "unsupported_version",
+            Self::Blocked => "blocked",
+            Self::NotFriends => "not_friends",
+            Self::GroupDismissed => "group_dismissed",
+            Self::GroupMuted => "group_muted",
+            Self::MemberMuted => "member_muted",
+            Self::LimitExceeded => "limit_exceeded",
+            Self::Conflict => "conflict",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -80,8 +104,16 @@ impl ErrorCode {
             | Self::UnknownKind
             | Self::UnsupportedVersion => 400,
             Self::Unauthenticated | Self::AuthRequired | Self::InvalidCredentials => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden
+            | Self::Blocked
+            | Self::NotFriends
+            | Self::GroupDismissed
+            | Self::GroupMuted
+            | Self::MemberMuted => 403,
+            Self::Conflict => 409,
+            Self::LimitExceeded => 422,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::UsernameTaken => 409,
             Self::PayloadTooLarge => 413,
             Self::RateLimited => 429,
@@ -104,6 +136,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::AuthRequired,
     ErrorCode::Forbidden,
     ErrorCode::NotFound,
+    ErrorCode::MethodNotAllowed,
     ErrorCode::UsernameTaken,
     ErrorCode::WeakPassword,
     ErrorCode::InvalidCredentials,
@@ -113,6 +146,13 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::MalformedFrame,
     ErrorCode::UnknownKind,
     ErrorCode::UnsupportedVersion,
+    ErrorCode::Blocked,
+    ErrorCode::NotFriends,
+    ErrorCode::GroupDismissed,
+    ErrorCode::GroupMuted,
+    ErrorCode::MemberMuted,
+    ErrorCode::LimitExceeded,
+    ErrorCode::Conflict,
     ErrorCode::Unavailable,
     ErrorCode::Internal,
 ];

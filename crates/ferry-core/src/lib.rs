@@ -3,9 +3,11 @@
 //! validation and limits ([`validate`]). Nothing here does I/O.
 
 pub mod error;
+pub mod group;
 pub mod ids;
 pub mod validate;
 
 pub use error::{ApiError, ErrorCode};
+pub use group::{JoinPolicy, Role};
 pub use ids::{ConversationId, SnowflakeGenerator, UserId};
 pub use validate::Limits;

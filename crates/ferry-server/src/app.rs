@@ -9,7 +9,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::Config,
     hub::Hub,
-    service::{accounts::Accounts, messaging::Messaging, presence::Presence},
+    service::{accounts::Accounts, contacts::Contacts, groups::Groups, messaging::Messaging, presence::Presence},
 };
 
 /// Everything a request or a session needs, behind one `Arc`.
@@ -19,6 +19,8 @@ pub struct App {
     pub hub: Arc<Hub>,
     pub accounts: Accounts,
     pub messaging: Messaging,
+    pub contacts: Contacts,
+    pub groups: Groups,
     pub presence: Arc<Presence>,
     /// Cancelled when the node begins shutting down.
     pub shutdown: CancellationToken,

@@ -51,7 +51,61 @@ pub struct Config {
     pub auth: AuthConfig,
     pub gateway: GatewayConfig,
     pub writer: WriterConfig,
+    pub social: SocialConfig,
+    pub groups: GroupsConfig,
     pub limits: Limits,
+}
+
+/// Who may message whom.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SocialConfig {
+    /// "anyone": any user may message any other directly (workplace IM).
+    /// "friends_only": direct messages need an accepted friend request.
+    pub direct_messages: DirectMessages,
+}
+
+/// The direct-message policy.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectMessages {
+    #[default]
+    Anyone,
+    FriendsOnly,
+}
+
+/// Group limits and policies.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupsConfig {
+    /// Most members in one group (owner included).
+    pub max_members: u32,
+    /// Most groups one user may be a member of.
+    pub max_groups_per_user: u32,
+    /// What members who join see: "from_join" (messages after they joined)
+    /// or "full" (the whole history).
+    pub history_for_new_members: HistoryVisibility,
+}
+
+/// How much history a new group member sees.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryVisibility {
+    #[default]
+    FromJoin,
+    Full,
+}
+
+impl Default for SocialConfig {
+    fn default() -> Self {
+        Self { direct_messages: DirectMessages::Anyone }
+    }
+}
+
+impl Default for GroupsConfig {
+    fn default() -> Self {
+        Self { max_members: 2000, max_groups_per_user: 500, history_for_new_members: HistoryVisibility::FromJoin }
+    }
 }
 
 /// SQLite settings.
@@ -135,6 +189,8 @@ impl Default for Config {
             auth: AuthConfig::default(),
             gateway: GatewayConfig::default(),
             writer: WriterConfig::default(),
+            social: SocialConfig::default(),
+            groups: GroupsConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -180,7 +236,7 @@ impl Default for WriterConfig {
 
 /// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
 /// variables (the CLI's, the flags') are not configuration.
-const ENV_KEYS: &[&str] = &["node_id", "storage", "auth", "gateway", "writer", "limits"];
+const ENV_KEYS: &[&str] = &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "limits"];
 
 impl Config {
     /// Builds the configuration from every layer and validates it.
@@ -245,6 +301,9 @@ impl Config {
         }
         if self.auth.login_per_username_per_minute == 0 || self.auth.login_per_ip_per_minute == 0 {
             problems.push("auth login rate limits must be at least 1 per minute".into());
+        }
+        if self.groups.max_members < 2 || self.groups.max_groups_per_user == 0 {
+            problems.push("groups.max_members must be at least 2 and groups.max_groups_per_user at least 1".into());
         }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {

@@ -14,7 +14,7 @@ use ferry_store::StoreError;
 pub fn store_error(err: StoreError) -> ApiError {
     match err {
         StoreError::NotFound(what) => ApiError::not_found(what),
-        StoreError::Conflict(what) => ApiError::new(ErrorCode::BadRequest, what),
+        StoreError::Conflict(what) => ApiError::new(ErrorCode::Conflict, what),
         StoreError::Backend(detail) => {
             tracing::error!(%detail, "storage failure");
             ApiError::internal()

@@ -28,7 +28,10 @@ pub use config::Config;
 use crate::{
     app::App,
     hub::Hub,
-    service::{accounts::Accounts, messaging::Messaging, presence::Presence, writer},
+    service::{
+        accounts::Accounts, contacts::Contacts, groups::Groups, members::MemberCache, messaging::Messaging,
+        presence::Presence, writer,
+    },
 };
 
 /// How long shutdown waits for sessions to close before giving up on them.
@@ -82,10 +85,12 @@ pub async fn run(
     config.validate().map_err(ServerError::Config)?;
     let store = open_store(&config).await?;
     let hub = Arc::new(Hub::new());
+    let members = Arc::new(MemberCache::new(Arc::clone(&store)));
     let stop_writer = CancellationToken::new();
     let (writer, writer_task) = writer::spawn(
         Arc::clone(&store),
         Arc::clone(&hub),
+        Arc::clone(&members),
         config.writer.max_batch,
         config.writer.queue,
         stop_writer.clone(),
@@ -94,7 +99,16 @@ pub async fn run(
         Accounts::new(Arc::clone(&store), Arc::clone(&hub), config.auth.clone(), config.limits.min_password_chars)
             .map_err(ServerError::Config)?;
     let app = Arc::new(App {
-        messaging: Messaging::new(Arc::clone(&store), writer, config.limits.clone(), config.node_id),
+        messaging: Messaging::new(
+            Arc::clone(&store),
+            writer,
+            config.limits.clone(),
+            config.social.clone(),
+            config.groups.clone(),
+            config.node_id,
+        ),
+        contacts: Contacts::new(Arc::clone(&store), Arc::clone(&hub)),
+        groups: Groups::new(Arc::clone(&store), Arc::clone(&hub), Arc::clone(&members), config.groups.clone()),
         presence: Arc::new(Presence::new(Arc::clone(&store), Arc::clone(&hub))),
         accounts,
         connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),

@@ -1,19 +1,24 @@
 //! Ferry's storage layer.
 //!
 //! One trait per aggregate ([`UserStore`], [`SessionStore`],
-//! [`ConversationStore`], [`MessageStore`]) combined into [`Store`]; callers
-//! hold an `Arc<dyn Store>` and never see SQL. [`sqlite::SqliteStore`] is the
-//! embedded default; a PostgreSQL backend will implement the same traits and
-//! pass the same [`conformance`] suite.
+//! [`ConversationStore`], [`MessageStore`], [`ContactStore`], [`GroupStore`])
+//! combined into [`Store`]; callers hold an `Arc<dyn Store>` and never see
+//! SQL. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend
+//! will implement the same traits and pass the same [`conformance`] suite.
 //!
 //! All times are Unix milliseconds (`i64`). Message bodies are opaque bytes
 //! (the server stores the encoded protobuf `MessageContent`).
 
 pub mod conformance;
+pub mod contacts;
+pub mod groups;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
+
+pub use contacts::{Block, ContactChanges, ContactStore, Friend, FriendRequest, RequestStatus};
+pub use groups::{Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, NewGroup};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +48,18 @@ pub struct User {
     pub created_at: i64,
     /// A disabled (banned) account cannot log in or authenticate.
     pub disabled: bool,
+    /// Avatar: a URL or (later) a file id; "" = none.
+    pub avatar: String,
+    /// Signature / bio; "" = none.
+    pub bio: String,
+}
+
+/// A partial profile update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    pub avatar: Option<String>,
+    pub bio: Option<String>,
 }
 
 /// What registration writes.
@@ -78,6 +95,11 @@ pub struct NewMessage {
     /// Content kind tag (the server's choice; opaque to the store).
     pub kind: i32,
     pub body: Vec<u8>,
+    /// Members mentioned (@user): their conversation state records the
+    /// mention until they read past this message's seq.
+    pub mentions: Vec<UserId>,
+    /// @all: every member of the conversation is mentioned.
+    pub mention_all: bool,
 }
 
 /// A stored message.
@@ -113,6 +135,8 @@ pub struct ConversationState {
     pub read_seq: u64,
     /// Messages with seq > read_seq not sent by this user.
     pub unread: u64,
+    /// The user was mentioned in a message after read_seq.
+    pub mentioned: bool,
     /// server_time of the newest message (0 if none).
     pub last_time: i64,
 }
@@ -127,6 +151,8 @@ pub trait UserStore: Send + Sync {
     async fn user_by_name(&self, username: &str) -> Result<Option<User>>;
     /// The users that exist among `ids`, in no particular order.
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>>;
+    /// Applies a profile patch; `NotFound` if there is no such user.
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User>;
 }
 
 /// Device sessions (bearer tokens).
@@ -183,5 +209,5 @@ pub trait MessageStore: Send + Sync {
 }
 
 /// Everything the server needs from storage.
-pub trait Store: UserStore + SessionStore + ConversationStore + MessageStore {}
-impl<T: UserStore + SessionStore + ConversationStore + MessageStore> Store for T {}
+pub trait Store: UserStore + SessionStore + ConversationStore + MessageStore + ContactStore + GroupStore {}
+impl<T: UserStore + SessionStore + ConversationStore + MessageStore + ContactStore + GroupStore> Store for T {}

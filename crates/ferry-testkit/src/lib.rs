@@ -227,10 +227,11 @@ pub async fn next_message(events: &mut EventReceiver, timeout: Duration) -> v1::
     }
 }
 
-/// The text of a message (empty if it is not text).
+/// The text of a message (for a system event, its human-readable line).
 pub fn text_of(m: &v1::Message) -> &str {
     match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
         Some(v1::message_content::Kind::Text(t)) => &t.text,
+        Some(v1::message_content::Kind::System(s)) => &s.text,
         None => "",
     }
 }

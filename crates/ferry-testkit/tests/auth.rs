@@ -251,7 +251,10 @@ async fn me_describes_the_tokens_user_and_device() {
 
     // The long connection agrees.
     let (_conn, ok) = RawConnection::connect(&server.tcp_url(), false, &web.token).await.expect("connect");
-    assert_eq!((ok.user_id, ok.username.as_str(), ok.device_id.as_str()), (web.user.id, "alice", web.device_id.as_str()));
+    assert_eq!(
+        (ok.user_id, ok.username.as_str(), ok.device_id.as_str()),
+        (web.user.id, "alice", web.device_id.as_str())
+    );
     assert_eq!(ok.platform, "web");
 }
 

@@ -799,6 +799,19 @@ async fn http_unknown_route_is_404_json() {
     }
 }
 
+#[tokio::test]
+async fn http_wrong_method_is_405_with_a_json_error() {
+    // docs/HTTP_API.md: every error is a non-2xx status with the JSON error
+    // body, whose code is one of the stable codes.
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let resp = http.get(format!("{}/api/v1/auth/login", server.http_url())).send().await.expect("get");
+    let (status, json) = status_and_json(resp).await;
+    assert_eq!(status, 405, "{json}");
+    let code = json["error"]["code"].as_str().unwrap_or_default();
+    assert!(ferry_core::ErrorCode::parse(code).is_some(), "no stable error code in {json}");
+}
+
 // --- everything at once ---------------------------------------------------------
 
 /// One bad thing, sent on alice's authenticated connection right behind a

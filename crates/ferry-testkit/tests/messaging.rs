@@ -11,7 +11,9 @@ use ferry_testkit::{TestServer, next_message, text_of};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn text(s: &str) -> v1::MessageContent {
-    v1::MessageContent { kind: Some(v1::message_content::Kind::Text(v1::Text { text: s.into() })) }
+    v1::MessageContent {
+        kind: Some(v1::message_content::Kind::Text(v1::Text { text: s.into(), ..Default::default() })),
+    }
 }
 
 /// Asserts `messages` are exactly seqs `from..=to` in order with texts `m{seq}`.

@@ -115,19 +115,3 @@ async fn strangers_cannot_see_presence() {
         assert!(!matches!(event, Event::Presence(_)), "a stranger got a presence event: {event:?}");
     }
 }
-
-#[tokio::test]
-async fn scratch_http_sdk() {
-    let server = TestServer::start().await;
-    let alice = server.user("alice").await;
-    let bob = server.user("bob").await;
-    let r = alice.http.send_text("c1", &Target::User(bob.id), "hi").await;
-    println!("send_text: {r:?}");
-    let r = alice.http.messages(&format!("d_{}_{}", alice.id, bob.id), 0, 10).await;
-    println!("messages: {r:?}");
-    let resp = reqwest::Client::new().get(format!("{}/api/v1/auth/login", server.http_url())).send().await.unwrap();
-    println!("405: {} {:?}", resp.status(), resp.text().await);
-    let resp = reqwest::Client::new().post(format!("{}/api/v1/auth/login", server.http_url())).body("{}").send().await.unwrap();
-    println!("no ctype: {} {:?}", resp.status(), resp.text().await);
-    panic!("show");
-}

@@ -1,7 +1,9 @@
 //! `chat [USER]`: an interactive session. Lines from stdin are sent to the
-//! current peer (in order, by one sender task, so they arrive in the order
-//! typed); incoming messages are printed as they arrive. Works with a pipe:
-//! at end of input it waits until every queued message is acknowledged.
+//! current peer or group (in order, by one sender task, so they arrive in
+//! the order typed); incoming messages are printed as they arrive, group
+//! messages as `[g_5 alice] hi` and group events as `[g_5] * …`. Works with
+//! a pipe: at end of input it waits until every queued message is
+//! acknowledged.
 
 use std::{
     collections::HashSet,
@@ -10,19 +12,25 @@ use std::{
 };
 
 use anyhow::{Result, anyhow, bail};
-use ferry_client::{Client, ClientError, Event, Target, new_client_msg_id, text_content, v1};
+use ferry_client::{
+    Client, ClientError, Event, HttpApi, Target, User, new_client_msg_id, text_content, text_with_mentions, v1,
+};
 use ferry_core::ConversationId;
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     sync::mpsc,
 };
 
-use super::{Ctx, Names, connect};
+use super::{Ctx, Names, connect, group};
 use crate::output;
 
 /// How long one message may take to be acknowledged before it is reported
 /// as not sent.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long quitting waits for the server to echo this session's own
+/// messages back (normally milliseconds).
+const ECHO_WAIT: Duration = Duration::from_secs(2);
 
 /// client_msg_ids this session sent, so their echo is not printed back.
 type SentIds = Arc<Mutex<HashSet<String>>>;
@@ -32,6 +40,7 @@ type SentIds = Arc<Mutex<HashSet<String>>>;
 enum Input<'a> {
     Text(&'a str),
     To(&'a str),
+    Group(i64),
     Who,
     Help,
     Quit,
@@ -40,8 +49,9 @@ enum Input<'a> {
 }
 
 const HELP: &str = "\
-  TEXT        send TEXT to the current peer
+  TEXT        send TEXT to the current peer or group (@name mentions a member)
   :to USER    talk to USER
+  :group ID   talk in group ID (5 or g_5)
   :who        list online contacts
   :q          quit
   :help       this help";
@@ -57,6 +67,10 @@ fn parse_input(line: &str) -> Input<'_> {
     let (name, arg) = cmd.trim().split_once(char::is_whitespace).unwrap_or((cmd.trim(), ""));
     match (name, arg.trim()) {
         ("to", user) if !user.is_empty() => Input::To(user),
+        ("group" | "g", id) => match group::parse_group_id(id) {
+            Ok(id) => Input::Group(id),
+            Err(_) => Input::Unknown(line),
+        },
         ("who", _) => Input::Who,
         ("help" | "h" | "?", _) => Input::Help,
         ("q" | "quit" | "exit", _) => Input::Quit,
@@ -64,24 +78,31 @@ fn parse_input(line: &str) -> Input<'_> {
     }
 }
 
+/// Whom typed lines go to.
+#[derive(Debug)]
+enum Peer {
+    User(User),
+    Group { id: i64, conversation_id: String },
+}
+
 /// Runs the chat until `:q`, end of input, or the session ends.
 pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
     let (mut profile, http) = ctx.session()?;
     let mut peer = match first_peer {
-        Some(name) => Some(http.user_by_name(name).await?),
+        Some(name) => Some(Peer::User(http.user_by_name(name).await?)),
         None => None,
     };
     let (client, mut events) = connect(&http, &profile).await?;
     let mut view = View { me: profile.user_id, names: Names::new(http.clone()), sent: SentIds::default() };
     view.names.insert(profile.user_id, profile.username.clone());
-    if let Some(p) = &peer {
+    if let Some(Peer::User(p)) = &peer {
         view.names.insert(p.id, p.username.clone());
         eprintln!("* talking to {} (:help for commands)", p.username);
     } else {
-        eprintln!("* no peer yet: use :to USER (:help for commands)");
+        eprintln!("* no peer yet: use :to USER or :group ID (:help for commands)");
     }
 
-    let (queue, queued) = mpsc::channel::<(Target, String)>(64);
+    let (queue, queued) = mpsc::channel::<(Target, v1::MessageContent)>(64);
     let sender = tokio::spawn(send_loop(client.clone(), queued, view.sent.clone()));
 
     let initial_sync = client.sync();
@@ -104,6 +125,8 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
             event = events.recv() => match event {
                 Some(Event::Message(m)) => view.show(&m).await,
                 Some(Event::Presence(p)) => view.show_presence(&p).await,
+                // Contact and member lists are not shown here.
+                Some(Event::Changed(_)) => {}
                 Some(Event::Disconnected) => eprintln!("* connection lost, reconnecting"),
                 Some(Event::Reconnected) => eprintln!("* reconnected"),
                 Some(Event::Kicked { reason }) => break Err(anyhow!("kicked: {reason}")),
@@ -120,7 +143,14 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
                         Ok(user) => {
                             eprintln!("* talking to {}", user.username);
                             view.names.insert(user.id, user.username.clone());
-                            peer = Some(user);
+                            peer = Some(Peer::User(user));
+                        }
+                        Err(e) => eprintln!("error: {}", crate::describe(&e.into())),
+                    },
+                    Input::Group(id) => match http.group(id).await {
+                        Ok(g) => {
+                            eprintln!("* talking in {} ({})", g.conversation_id, output::sanitize(&g.name));
+                            peer = Some(Peer::Group { id, conversation_id: g.conversation_id });
                         }
                         Err(e) => eprintln!("error: {}", crate::describe(&e.into())),
                     },
@@ -129,13 +159,14 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
                         Err(e) => eprintln!("error: {}", crate::describe(&e)),
                     },
                     Input::Text(text) => match &peer {
-                        // A full queue holds up reading input: backpressure.
                         Some(p) => {
-                            if queue.send((Target::User(p.id), text.to_owned())).await.is_err() {
+                            let outgoing = outgoing(&http, p, text).await;
+                            // A full queue holds up reading input: backpressure.
+                            if queue.send(outgoing).await.is_err() {
                                 break Err(anyhow!("sender stopped"));
                             }
                         }
-                        None => eprintln!("error: no peer; use :to USER"),
+                        None => eprintln!("error: no peer; use :to USER or :group ID"),
                     },
                 },
                 Ok(None) => break Ok(()),
@@ -148,6 +179,19 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
     // arrived meanwhile, so the saved seqs match what was printed.
     drop(queue);
     let failed = sender.await.unwrap_or(0);
+    // The server acknowledges before it pushes the message back to this
+    // connection; without its echo the saved seq stops short and the next
+    // `sync` shows our last lines again.
+    let echoes = async {
+        while !view.sent.lock().unwrap_or_else(PoisonError::into_inner).is_empty() {
+            match events.recv().await {
+                Some(Event::Message(m)) => view.show(&m).await,
+                Some(_) => {}
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ECHO_WAIT, echoes).await;
     client.close().await;
     while let Some(event) = events.recv().await {
         if let Event::Message(m) = event {
@@ -163,16 +207,34 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// The message a typed line becomes: a text to the user, or to the group
+/// with its `@name` mentions resolved. A lookup failure costs the mentions,
+/// not the message.
+async fn outgoing(http: &HttpApi, peer: &Peer, text: &str) -> (Target, v1::MessageContent) {
+    match peer {
+        Peer::User(user) => (Target::User(user.id), text_content(text)),
+        Peer::Group { id, conversation_id } => {
+            let mentions = group::resolve_mentions(http, *id, text).await.unwrap_or_else(|e| {
+                eprintln!("error: mentions not resolved: {}", crate::describe(&e));
+                Default::default()
+            });
+            (Target::Conversation(conversation_id.clone()), text_with_mentions(text, mentions))
+        }
+    }
+}
+
 /// Sends queued lines one at a time, each retried until acknowledged (or
 /// [`SEND_TIMEOUT`]); returns how many failed.
-async fn send_loop(client: Client, mut queued: mpsc::Receiver<(Target, String)>, sent: SentIds) -> usize {
+async fn send_loop(client: Client, mut queued: mpsc::Receiver<(Target, v1::MessageContent)>, sent: SentIds) -> usize {
     let mut failed = 0;
-    while let Some((target, text)) = queued.recv().await {
+    while let Some((target, content)) = queued.recv().await {
         let id = new_client_msg_id();
         sent.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone());
-        let send = client.send_with_id(id, target, text_content(text));
+        let send = client.send_with_id(id.clone(), target, content);
         let result = tokio::time::timeout(SEND_TIMEOUT, send).await.unwrap_or(Err(ClientError::Timeout));
         if let Err(e) = result {
+            // No echo will come for it.
+            sent.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
             failed += 1;
             eprintln!("error: not sent: {}", crate::describe(&e.into()));
         }
@@ -204,6 +266,13 @@ impl View {
         let mine = m.sender_id == self.me;
         if mine && self.sent.lock().unwrap_or_else(PoisonError::into_inner).remove(&m.client_msg_id) {
             return; // our own message from this session, already on screen
+        }
+        if let Ok(ConversationId::Group(_)) = m.conversation_id.parse::<ConversationId>() {
+            if let Err(e) = self.names.resolve([m.sender_id]).await {
+                tracing::debug!(error = %e, "name lookup failed");
+            }
+            println!("{}", output::group_chat_line(m, &self.names.name(m.sender_id)));
+            return;
         }
         // Mine from another device: name the conversation's other member.
         let other_id = if mine {
@@ -238,6 +307,9 @@ mod tests {
         assert_eq!(parse_input("hello there"), Input::Text("hello there"));
         assert_eq!(parse_input("  "), Input::Empty);
         assert_eq!(parse_input(":to bob"), Input::To("bob"));
+        assert_eq!(parse_input(":group 5"), Input::Group(5));
+        assert_eq!(parse_input(":group g_7 "), Input::Group(7));
+        assert_eq!(parse_input(":group team"), Input::Unknown(":group team"));
         assert_eq!(parse_input(":to   bob  "), Input::To("bob"));
         assert_eq!(parse_input(":who"), Input::Who);
         assert_eq!(parse_input(":q"), Input::Quit);

@@ -3,14 +3,16 @@
 
 pub mod account;
 pub mod chat;
+pub mod contacts;
+pub mod group;
 pub mod send;
 pub mod sync;
 
 use std::collections::HashMap;
 
 use anyhow::Result;
-use ferry_client::{Client, ClientConfig, EventReceiver, HttpApi};
-use ferry_core::UserId;
+use ferry_client::{Client, ClientConfig, ClientError, EventReceiver, HttpApi};
+use ferry_core::{ApiError, UserId};
 
 use crate::{
     output,
@@ -61,6 +63,12 @@ pub async fn connect(http: &HttpApi, profile: &Profile) -> Result<(Client, Event
     let mut config = ClientConfig::new(output::ws_url(http.base_url())?, profile.token()?);
     config.known_seqs = profile.seqs();
     Ok(Client::connect(config).await?)
+}
+
+/// A `not_found` error found on the client side (e.g. no pending request
+/// from that user), reported like the server's own.
+pub fn not_found(message: impl Into<String>) -> anyhow::Error {
+    ClientError::Api(ApiError::not_found(message)).into()
 }
 
 /// User id → username, looked up over HTTP once per id.

@@ -345,7 +345,8 @@ async fn dispatch(app: &AppRef, authed: &Authed, frame: v1::Frame) -> Dispatched
         | Body::Messages(_)
         | Body::MarkReadOk(_)
         | Body::PresenceList(_)
-        | Body::Presence(_) => {
+        | Body::Presence(_)
+        | Body::Changed(_) => {
             Dispatched::Reply(error_frame(id, &ApiError::new(ErrorCode::UnknownKind, "not a client request"), false))
         }
     }

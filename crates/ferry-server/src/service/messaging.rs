@@ -7,21 +7,32 @@
 
 use std::sync::{Arc, Mutex};
 
-use ferry_core::{ApiError, ConversationId, Limits, SnowflakeGenerator, UserId, validate};
+use ferry_core::{
+    ApiError, ConversationId, ErrorCode, Limits, SnowflakeGenerator, UserId,
+    group::{self, GroupFacts, MemberFacts},
+    validate,
+};
 use ferry_proto::v1::{self, message_content::Kind};
-use ferry_store::{ConversationState, NewMessage, Store, StoredMessage};
+use ferry_store::{ConversationState, Group, Member, NewMessage, Store, StoredMessage};
 use prost::Message as _;
 
 use super::{
     now_ms,
     writer::{self, PendingAppend, WriterHandle},
 };
-use crate::error::store_error;
+use crate::{
+    config::{DirectMessages, GroupsConfig, HistoryVisibility, SocialConfig},
+    error::store_error,
+};
 
 /// Content kind tags stored with each message.
 pub mod kind {
     pub const TEXT: i32 = 1;
+    pub const SYSTEM: i32 = 2;
 }
+
+/// Most members one message may mention.
+const MAX_MENTIONS: usize = 100;
 
 /// Where a message goes.
 #[derive(Debug, Clone)]
@@ -35,12 +46,37 @@ pub struct Messaging {
     store: Arc<dyn Store>,
     writer: WriterHandle,
     limits: Limits,
+    social: SocialConfig,
+    groups: GroupsConfig,
     ids: Mutex<SnowflakeGenerator>,
 }
 
+/// The group facts the permission rules take.
+pub fn group_facts(g: &Group) -> GroupFacts {
+    GroupFacts {
+        dismissed: g.dismissed,
+        mute_all: g.mute_all,
+        join_policy: g.join_policy,
+        invite_needs_approval: g.invite_needs_approval,
+    }
+}
+
 impl Messaging {
-    pub fn new(store: Arc<dyn Store>, writer: WriterHandle, limits: Limits, node_id: u16) -> Self {
-        Self { store, writer, limits, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        writer: WriterHandle,
+        limits: Limits,
+        social: SocialConfig,
+        groups: GroupsConfig,
+        node_id: u16,
+    ) -> Self {
+        Self { store, writer, limits, social, groups, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
+    }
+
+    fn next_server_msg_id(&self) -> u64 {
+        // Held only to bump a counter; never across an await.
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        ids.next_id(now_ms().max(0) as u64)
     }
 
     /// Validates a send and enqueues it. Returns once the message is queued
@@ -55,29 +91,51 @@ impl Messaging {
     ) -> Result<PendingAck, ApiError> {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
         let content = content.ok_or_else(|| ApiError::invalid("content is required"))?;
-        let kind = match &content.kind {
+        let (kind, mentions, mention_all) = match &content.kind {
             Some(Kind::Text(t)) => {
                 validate::text(&t.text, &self.limits)?;
-                kind::TEXT
+                if t.mention_user_ids.len() > MAX_MENTIONS {
+                    return Err(ApiError::invalid(format!("at most {MAX_MENTIONS} mentions per message")));
+                }
+                (kind::TEXT, t.mention_user_ids.clone(), t.mention_all)
             }
+            Some(Kind::System(_)) => return Err(ApiError::invalid("system messages are written by the server")),
             None => return Err(ApiError::invalid("content has no known kind")),
         };
-        let conversation = self.resolve(sender, target).await?;
-        let server_msg_id = {
-            // Held only to bump a counter; never across an await.
-            let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
-            ids.next_id(now_ms().max(0) as u64)
-        };
+        let conversation = self.resolve_for_send(sender, target, mention_all).await?;
+        let group = matches!(conversation, ConversationId::Group(_));
         let message = NewMessage {
             conversation,
             sender,
             client_msg_id,
-            server_msg_id,
+            server_msg_id: self.next_server_msg_id(),
             server_time: now_ms(),
             kind,
             body: content.encode_to_vec(),
+            // Mentions mean something in groups only.
+            mentions: if group { mentions } else { Vec::new() },
+            mention_all: group && mention_all,
         };
         Ok(PendingAck(self.writer.submit(message).await?))
+    }
+
+    /// Appends a server-written system event to a group's seq stream (no
+    /// permission checks: the caller already made them).
+    pub async fn append_system(&self, group_id: i64, actor: UserId, event: v1::System) -> Result<v1::SendAck, ApiError> {
+        let server_msg_id = self.next_server_msg_id();
+        let content = v1::MessageContent { kind: Some(Kind::System(event)) };
+        let message = NewMessage {
+            conversation: ConversationId::Group(group_id),
+            sender: actor,
+            client_msg_id: format!("sys-{server_msg_id}"),
+            server_msg_id,
+            server_time: now_ms(),
+            kind: kind::SYSTEM,
+            body: content.encode_to_vec(),
+            mentions: Vec::new(),
+            mention_all: false,
+        };
+        PendingAck(self.writer.submit(message).await?).wait().await
     }
 
     /// Sends and waits for the ack.
@@ -91,28 +149,66 @@ impl Messaging {
         self.admit(sender, client_msg_id, target, content).await?.wait().await
     }
 
-    async fn resolve(&self, sender: UserId, target: Target) -> Result<ConversationId, ApiError> {
-        match target {
-            Target::User(to) => {
-                if to != sender && self.store.user_by_id(to).await.map_err(store_error)?.is_none() {
-                    return Err(ApiError::not_found(format!("no user {to}")));
+    async fn resolve_for_send(&self, sender: UserId, target: Target, mention_all: bool) -> Result<ConversationId, ApiError> {
+        let conversation = match target {
+            Target::User(to) => ConversationId::direct(sender, to),
+            Target::Conversation(id) => parse_conversation(&id)?,
+        };
+        match conversation {
+            ConversationId::Direct { .. } => {
+                let to = conversation.peer_of(sender).ok_or_else(|| ApiError::forbidden("you are not in this conversation"))?;
+                if to != sender {
+                    self.check_direct_allowed(sender, to).await?;
                 }
-                Ok(ConversationId::direct(sender, to))
             }
-            Target::Conversation(id) => {
-                let conversation = parse_conversation(&id)?;
-                self.check_member(sender, conversation)?;
-                Ok(conversation)
+            ConversationId::Group(id) => {
+                let (group, member) = self.group_member(sender, id).await?;
+                let facts = MemberFacts { role: member.role, muted_until: member.muted_until };
+                group::can_send(&group_facts(&group), &facts, now_ms(), mention_all)?;
             }
         }
+        Ok(conversation)
     }
 
-    /// Membership: direct conversations by their id; groups arrive later.
-    fn check_member(&self, user: UserId, conversation: ConversationId) -> Result<(), ApiError> {
+    /// Direct messages: the recipient exists, has not blocked the sender, and
+    /// under the friends-only policy is a friend.
+    async fn check_direct_allowed(&self, sender: UserId, to: UserId) -> Result<(), ApiError> {
+        if self.store.user_by_id(to).await.map_err(store_error)?.is_none() {
+            return Err(ApiError::not_found(format!("no user {to}")));
+        }
+        if self.store.is_blocked(to, sender).await.map_err(store_error)? {
+            return Err(ApiError::new(ErrorCode::Blocked, "this user does not accept your messages"));
+        }
+        if self.social.direct_messages == DirectMessages::FriendsOnly
+            && !self.store.is_friend(sender, to).await.map_err(store_error)?
+        {
+            return Err(ApiError::new(ErrorCode::NotFriends, "on this server only friends may message each other"));
+        }
+        Ok(())
+    }
+
+    /// The group and `user`'s membership; `not_found` for non-members so
+    /// groups are not probed by id.
+    pub async fn group_member(&self, user: UserId, group_id: i64) -> Result<(Group, Member), ApiError> {
+        let not_found = || ApiError::not_found(format!("no group {group_id} you are a member of"));
+        let member = self.store.member(group_id, user).await.map_err(store_error)?.ok_or_else(not_found)?;
+        let group = self.store.group(group_id).await.map_err(store_error)?.ok_or_else(not_found)?;
+        Ok((group, member))
+    }
+
+    /// Membership check for reads; returns the first seq the user may see
+    /// minus one (history visibility for group members who joined later).
+    async fn check_member(&self, user: UserId, conversation: ConversationId) -> Result<u64, ApiError> {
         match conversation {
-            ConversationId::Direct { .. } if conversation.is_direct_member(user) => Ok(()),
+            ConversationId::Direct { .. } if conversation.is_direct_member(user) => Ok(0),
             ConversationId::Direct { .. } => Err(ApiError::forbidden("you are not in this conversation")),
-            ConversationId::Group(_) => Err(ApiError::not_found("no such conversation")),
+            ConversationId::Group(id) => {
+                let (_, member) = self.group_member(user, id).await?;
+                Ok(match self.groups.history_for_new_members {
+                    HistoryVisibility::FromJoin => member.join_seq,
+                    HistoryVisibility::Full => 0,
+                })
+            }
         }
     }
 
@@ -125,7 +221,8 @@ impl Messaging {
         limit: u32,
     ) -> Result<v1::MessageBatch, ApiError> {
         let conversation = parse_conversation(conversation)?;
-        self.check_member(user, conversation)?;
+        let visible_after = self.check_member(user, conversation).await?;
+        let after_seq = after_seq.max(visible_after);
         let limit = match limit {
             0 => 100.min(self.limits.max_pull_limit),
             n => n.min(self.limits.max_pull_limit),
@@ -151,7 +248,7 @@ impl Messaging {
     /// Raises the read position.
     pub async fn mark_read(&self, user: UserId, conversation: &str, seq: u64) -> Result<v1::MarkReadOk, ApiError> {
         let conversation = parse_conversation(conversation)?;
-        self.check_member(user, conversation)?;
+        self.check_member(user, conversation).await?;
         let read_seq = self.store.mark_read(user, conversation, seq).await.map_err(store_error)?;
         Ok(v1::MarkReadOk { conversation_id: conversation.to_string(), read_seq })
     }
@@ -205,5 +302,6 @@ fn to_proto_conversation(user: UserId, s: &ConversationState) -> v1::Conversatio
         read_seq: s.read_seq,
         unread: s.unread,
         last_time: s.last_time,
+        mentioned: s.mentioned,
     }
 }

@@ -3,6 +3,9 @@
 //! them and map their [`ferry_core::ApiError`]s to the wire.
 
 pub mod accounts;
+pub mod contacts;
+pub mod groups;
+pub mod members;
 pub mod messaging;
 pub mod presence;
 pub mod writer;
@@ -10,4 +13,13 @@ pub mod writer;
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A `changed` push telling clients to sync `domain` incrementally.
+pub fn changed_frame(domain: &str, group_id: i64, version: u64) -> std::sync::Arc<crate::hub::Outbound> {
+    use ferry_proto::v1;
+    crate::hub::Outbound::new(v1::Frame {
+        id: 0,
+        body: Some(v1::frame::Body::Changed(v1::Changed { domain: domain.to_owned(), group_id, version })),
+    })
 }

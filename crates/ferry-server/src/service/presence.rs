@@ -2,8 +2,8 @@
 //!
 //! A user is online while at least one device has a live session on this
 //! node. Transitions (first device up, last device down) are pushed to the
-//! user's direct-chat peers. Queries answer only for peers (and yourself):
-//! presence is not visible to strangers.
+//! user's contacts: friends and direct-chat peers. Queries answer only for
+//! contacts (and yourself): presence is not visible to strangers.
 
 use std::sync::Arc;
 
@@ -31,12 +31,9 @@ impl Presence {
     pub fn announce(self: &Arc<Self>, user: UserId, online: bool) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let peers = match this.store.direct_peers(user).await {
+            let peers = match this.contacts_of(user).await {
                 Ok(p) => p,
-                Err(e) => {
-                    store_error(e);
-                    return;
-                }
+                Err(_) => return,
             };
             let devices = this.hub.device_count(user) as u32;
             // A quick reconnect may have flipped the state again; report the truth.
@@ -51,9 +48,18 @@ impl Presence {
         });
     }
 
+    /// Friends and direct-chat peers of `user`, without duplicates.
+    async fn contacts_of(&self, user: UserId) -> Result<Vec<UserId>, ApiError> {
+        let mut ids = self.store.direct_peers(user).await.map_err(store_error)?;
+        ids.extend(self.store.friends_of(user).await.map_err(store_error)?.into_iter().map(|f| f.friend));
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Presence of `ids` (or of every peer when empty), limited to peers and self.
     pub async fn query(&self, me: UserId, ids: &[UserId]) -> Result<Vec<v1::PresenceEvent>, ApiError> {
-        let peers = self.store.direct_peers(me).await.map_err(store_error)?;
+        let peers = self.contacts_of(me).await?;
         let wanted: Vec<UserId> = if ids.is_empty() {
             peers
         } else {

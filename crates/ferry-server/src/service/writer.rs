@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use ferry_core::{ApiError, ConversationId, ErrorCode, UserId};
+use ferry_core::{ApiError, ConversationId, ErrorCode};
 use ferry_proto::v1;
 use ferry_store::{Appended, NewMessage, Store, StoredMessage};
 use tokio::sync::{mpsc, oneshot};
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     error::store_error,
     hub::{Hub, Outbound},
-    service::messaging::to_proto_message,
+    service::{members::MemberCache, messaging::to_proto_message},
 };
 
 struct Job {
@@ -59,18 +59,20 @@ pub async fn wait(pending: PendingAppend) -> Result<Appended, ApiError> {
 pub fn spawn(
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
+    members: Arc<MemberCache>,
     max_batch: usize,
     queue: usize,
     stop: CancellationToken,
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue);
-    let task = tokio::spawn(run(store, hub, rx, max_batch, stop));
+    let task = tokio::spawn(run(store, hub, members, rx, max_batch, stop));
     (WriterHandle { tx }, task)
 }
 
 async fn run(
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
+    members: Arc<MemberCache>,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     stop: CancellationToken,
@@ -88,12 +90,12 @@ async fn run(
         if n == 0 {
             break;
         }
-        commit(&*store, &hub, &mut jobs).await;
+        commit(&*store, &hub, &members, &mut jobs).await;
     }
     tracing::debug!("message writer stopped");
 }
 
-async fn commit(store: &dyn Store, hub: &Hub, jobs: &mut Vec<Job>) {
+async fn commit(store: &dyn Store, hub: &Hub, members: &MemberCache, jobs: &mut Vec<Job>) {
     let (batch, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
     match store.append_messages(batch).await {
         Ok(results) => {
@@ -105,7 +107,7 @@ async fn commit(store: &dyn Store, hub: &Hub, jobs: &mut Vec<Job>) {
                 let _ = reply.send(Ok(appended));
             }
             for message in &fresh {
-                fan_out(hub, message);
+                fan_out(hub, members, message).await;
             }
         }
         Err(e) => {
@@ -118,19 +120,25 @@ async fn commit(store: &dyn Store, hub: &Hub, jobs: &mut Vec<Job>) {
 }
 
 /// Pushes a stored message to every session of every participant — including
-/// the sender's own devices, so each of them sees a gap-free seq stream.
-fn fan_out(hub: &Hub, message: &StoredMessage) {
+/// the sender's own devices, so each of them sees a gap-free seq stream. The
+/// frame is encoded once and shared.
+async fn fan_out(hub: &Hub, members: &MemberCache, message: &StoredMessage) {
     let frame = Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::Message(to_proto_message(message))) });
-    for user in participants(message.conversation) {
-        hub.deliver(user, &frame);
-    }
-}
-
-fn participants(conversation: ConversationId) -> Vec<UserId> {
-    match conversation {
-        ConversationId::Direct { low, high } if low == high => vec![low],
-        ConversationId::Direct { low, high } => vec![low, high],
-        // Groups arrive with the groups issue; nothing routes here yet.
-        ConversationId::Group(_) => Vec::new(),
+    match message.conversation {
+        ConversationId::Direct { low, high } => {
+            hub.deliver(low, &frame);
+            if high != low {
+                hub.deliver(high, &frame);
+            }
+        }
+        ConversationId::Group(id) => match members.members(id).await {
+            Ok(ids) => {
+                for user in ids.iter() {
+                    hub.deliver(*user, &frame);
+                }
+            }
+            // Not delivered live; members catch up by sync.
+            Err(e) => tracing::warn!(group = id, code = %e.code, "fan-out skipped"),
+        },
     }
 }

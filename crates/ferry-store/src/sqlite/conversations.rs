@@ -15,7 +15,7 @@ const STATE_QUERY: &str = "
     SELECT c.id, c.max_seq, m.read_seq,
            (SELECT COUNT(*) FROM messages AS msg
              WHERE msg.conversation_id = c.id AND msg.seq > m.read_seq AND msg.sender_id <> ?1) AS unread,
-           c.last_time
+           c.last_time, m.mention_seq > m.read_seq AS mentioned
       FROM conversation_members AS m
       JOIN conversations AS c ON c.id = m.conversation_id
      WHERE m.user_id = ?1";
@@ -105,5 +105,6 @@ fn state_row(row: &Row<'_>) -> rusqlite::Result<ConversationState> {
         read_seq: row.get::<_, i64>(2)? as u64,
         unread: row.get::<_, i64>(3)? as u64,
         last_time: row.get(4)?,
+        mentioned: row.get(5)?,
     })
 }

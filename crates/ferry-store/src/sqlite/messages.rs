@@ -5,6 +5,9 @@
 //! append at a time, and each message bumps its conversation's counter with
 //! a single upsert in the same transaction as the insert. If the transaction
 //! fails, the counter rolls back with it, so there is no cache to repair.
+//!
+//! Only direct conversations get their members from the append path; a
+//! group's conversation members are written by the group store.
 
 use std::collections::HashSet;
 
@@ -97,6 +100,19 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                  VALUES (?1, ?2, 0, ?3) ON CONFLICT DO NOTHING",
             )
             .map_err(backend_err)?;
+        // Mentions only mark members that exist: a mention of an outsider
+        // is a no-op, as is the sender mentioning themselves.
+        let mut mention = tx
+            .prepare_cached(
+                "UPDATE conversation_members SET mention_seq = ?3
+                  WHERE conversation_id = ?1 AND user_id = ?2 AND user_id <> ?4",
+            )
+            .map_err(backend_err)?;
+        let mut mention_all = tx
+            .prepare_cached(
+                "UPDATE conversation_members SET mention_seq = ?2 WHERE conversation_id = ?1 AND user_id <> ?3",
+            )
+            .map_err(backend_err)?;
         // Direct conversations whose members this batch already ensured.
         let mut joined: HashSet<ConversationId> = HashSet::new();
 
@@ -130,6 +146,14 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                 // `low == high` is a note-to-self; the second insert is a no-op.
                 for user in [low, high] {
                     join.execute(params![user, conversation, msg.server_time]).map_err(backend_err)?;
+                }
+            }
+
+            if msg.mention_all {
+                mention_all.execute(params![conversation, seq, msg.sender]).map_err(backend_err)?;
+            } else {
+                for &user in &msg.mentions {
+                    mention.execute(params![conversation, user, seq, msg.sender]).map_err(backend_err)?;
                 }
             }
 

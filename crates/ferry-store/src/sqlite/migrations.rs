@@ -71,6 +71,114 @@ const MIGRATIONS: &[&str] = &[
     -- Deduplication of client retries.
     CREATE UNIQUE INDEX messages_sender_client ON messages (sender_id, client_msg_id);
     "#,
+    // 2: profiles, mentions, contacts, groups.
+    r#"
+    ALTER TABLE users ADD COLUMN avatar TEXT NOT NULL DEFAULT '';
+    ALTER TABLE users ADD COLUMN bio    TEXT NOT NULL DEFAULT '';
+
+    -- The seq of the last message mentioning the member; "mentioned" while
+    -- it lies beyond read_seq.
+    ALTER TABLE conversation_members ADD COLUMN mention_seq INTEGER NOT NULL DEFAULT 0;
+    -- Per-conversation member scans: @all, group membership changes.
+    CREATE INDEX conversation_members_conversation ON conversation_members (conversation_id, user_id);
+
+    -- One contacts version counter per user (absent = 0).
+    CREATE TABLE contact_versions (
+        user_id INTEGER NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
+
+    -- A request is in two users' views, each with its own version stamp.
+    CREATE TABLE friend_requests (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        from_id      INTEGER NOT NULL,
+        to_id        INTEGER NOT NULL,
+        greeting     TEXT    NOT NULL,
+        status       TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        from_version INTEGER NOT NULL,
+        to_version   INTEGER NOT NULL
+    );
+    -- At most one pending request per direction.
+    CREATE UNIQUE INDEX friend_requests_pending ON friend_requests (from_id, to_id) WHERE status = 'pending';
+    CREATE INDEX friend_requests_from ON friend_requests (from_id, from_version);
+    CREATE INDEX friend_requests_to   ON friend_requests (to_id, to_version);
+
+    -- One row per direction; deleted rows stay as tombstones for sync.
+    CREATE TABLE friends (
+        owner_id   INTEGER NOT NULL,
+        friend_id  INTEGER NOT NULL,
+        remark     TEXT    NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner_id, friend_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX friends_version ON friends (owner_id, version);
+
+    CREATE TABLE blocks (
+        owner_id   INTEGER NOT NULL,
+        blocked_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        version    INTEGER NOT NULL,
+        deleted    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (owner_id, blocked_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX blocks_version ON blocks (owner_id, version);
+
+    -- `member_count` (current members) is maintained by the member writes;
+    -- `member_version` is the member change counter.
+    CREATE TABLE groups (
+        id                    INTEGER PRIMARY KEY AUTOINCREMENT,
+        name                  TEXT    NOT NULL,
+        avatar                TEXT    NOT NULL,
+        notice                TEXT    NOT NULL,
+        intro                 TEXT    NOT NULL,
+        owner_id              INTEGER NOT NULL,
+        join_policy           TEXT    NOT NULL,
+        invite_needs_approval INTEGER NOT NULL,
+        mute_all              INTEGER NOT NULL DEFAULT 0,
+        dismissed             INTEGER NOT NULL DEFAULT 0,
+        created_at            INTEGER NOT NULL,
+        member_count          INTEGER NOT NULL DEFAULT 0,
+        member_version        INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- Former members stay as tombstones (has_left = 1) for member sync.
+    -- (`left` is a reserved word in PostgreSQL, hence `has_left`.)
+    CREATE TABLE group_members (
+        group_id    INTEGER NOT NULL REFERENCES groups (id),
+        user_id     INTEGER NOT NULL,
+        role        TEXT    NOT NULL,
+        nickname    TEXT    NOT NULL DEFAULT '',
+        muted_until INTEGER NOT NULL DEFAULT 0,
+        joined_at   INTEGER NOT NULL,
+        join_seq    INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        has_left    INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (group_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX group_members_user    ON group_members (user_id);
+    CREATE INDEX group_members_version ON group_members (group_id, version);
+
+    CREATE TABLE group_join_requests (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_id   INTEGER NOT NULL REFERENCES groups (id),
+        user_id    INTEGER NOT NULL,
+        inviter_id INTEGER,
+        message    TEXT    NOT NULL,
+        status     TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    -- At most one pending request per (group, user); also serves the
+    -- pending list of a group.
+    CREATE UNIQUE INDEX group_join_requests_pending ON group_join_requests (group_id, user_id)
+        WHERE status = 'pending';
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -111,6 +219,29 @@ mod tests {
         assert_eq!(version(&conn), LATEST);
         migrate(&mut conn).expect("second");
         assert_eq!(version(&conn), LATEST);
+    }
+
+    #[test]
+    fn version_1_data_survives_step_2() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("step 1");
+        conn.pragma_update(None, "user_version", 1).expect("set");
+        conn.execute_batch(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES ('old', 'Old', 'h', 1);
+             INSERT INTO conversations (id, kind, max_seq, last_time) VALUES ('d_1_2', 'direct', 3, 9);
+             INSERT INTO conversation_members (user_id, conversation_id, read_seq, joined_at) VALUES (1, 'd_1_2', 2, 5);",
+        )
+        .expect("version 1 rows");
+        migrate(&mut conn).expect("migrate");
+        assert_eq!(version(&conn), LATEST);
+        let (avatar, bio): (String, String) = conn
+            .query_row("SELECT avatar, bio FROM users WHERE username = 'old'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("user");
+        assert_eq!((avatar.as_str(), bio.as_str()), ("", ""));
+        let (read_seq, mention_seq): (i64, i64) = conn
+            .query_row("SELECT read_seq, mention_seq FROM conversation_members", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("member");
+        assert_eq!((read_seq, mention_seq), (2, 0));
     }
 
     #[test]

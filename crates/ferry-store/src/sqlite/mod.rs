@@ -4,10 +4,13 @@
 //! through a single writer thread (see `pool.rs`), which serialises them and
 //! makes seq assignment race-free; reads run on a small pool of read-only
 //! connections. The trait implementations live next to their aggregate:
-//! `users.rs`, `sessions.rs`, `conversations.rs`, `messages.rs`; the schema
+//! `users.rs`, `sessions.rs`, `conversations.rs`, `messages.rs`, `contacts.rs`,
+//! `groups.rs`; the schema
 //! in `migrations.rs`.
 
+mod contacts;
 mod conversations;
+mod groups;
 mod messages;
 mod migrations;
 mod pool;
@@ -28,7 +31,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Prepared statements kept per connection; comfortably above the number of
 /// distinct hot queries.
-const STATEMENT_CACHE: usize = 64;
+const STATEMENT_CACHE: usize = 128;
 
 /// When a commit counts as durable (SQLite's `synchronous` pragma).
 ///
@@ -176,6 +179,21 @@ fn backend_err(e: rusqlite::Error) -> StoreError {
 fn conversation_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<ConversationId> {
     let text: String = row.get(idx)?;
     text.parse().map_err(|e| rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(e)))
+}
+
+/// Reads a TEXT column naming an enum value, failing the row if `parse`
+/// does not know the text.
+fn text_enum_col<T>(row: &rusqlite::Row<'_>, idx: usize, parse: impl FnOnce(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, format!("unknown value {text:?}").into())
+    })
+}
+
+/// A `u64` cursor (a version or seq) as the `i64` SQLite stores; anything
+/// beyond `i64::MAX` is past every stored value.
+fn cursor(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

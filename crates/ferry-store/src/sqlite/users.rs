@@ -5,10 +5,10 @@ use ferry_core::UserId;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, backend_err};
-use crate::{NewUser, Result, User, UserStore};
+use crate::{NewUser, ProfilePatch, Result, StoreError, User, UserStore};
 
 /// Columns read by [`user_row`], in order.
-const USER_COLUMNS: &str = "id, username, display_name, password_hash, created_at, disabled";
+const USER_COLUMNS: &str = "id, username, display_name, password_hash, created_at, disabled, avatar, bio";
 
 /// Ids per `IN (...)` query; well below SQLite's bound-parameter limit.
 const IDS_PER_QUERY: usize = 256;
@@ -36,6 +36,8 @@ impl UserStore for SqliteStore {
                 password_hash: user.password_hash,
                 created_at: user.created_at,
                 disabled: false,
+                avatar: String::new(),
+                bio: String::new(),
             })
         })
         .await
@@ -82,6 +84,24 @@ impl UserStore for SqliteStore {
         })
         .await
     }
+
+    async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User> {
+        self.write(move |conn| {
+            // NULL leaves a column as it is: one statement for every patch.
+            conn.prepare_cached(&format!(
+                "UPDATE users SET display_name = COALESCE(?2, display_name),
+                                  avatar = COALESCE(?3, avatar),
+                                  bio = COALESCE(?4, bio)
+                  WHERE id = ?1 RETURNING {USER_COLUMNS}"
+            ))
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id, patch.display_name, patch.avatar, patch.bio], user_row).optional()
+            })
+            .map_err(backend_err)?
+            .ok_or_else(|| StoreError::NotFound(format!("user {id}")))
+        })
+        .await
+    }
 }
 
 /// Maps a row selected with [`USER_COLUMNS`].
@@ -93,5 +113,7 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
         password_hash: row.get(3)?,
         created_at: row.get(4)?,
         disabled: row.get(5)?,
+        avatar: row.get(6)?,
+        bio: row.get(7)?,
     })
 }

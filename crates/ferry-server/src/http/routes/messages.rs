@@ -22,6 +22,7 @@ pub struct ConversationView {
     read_seq: u64,
     unread: u64,
     last_time: i64,
+    mentioned: bool,
 }
 
 #[derive(Serialize)]
@@ -33,14 +34,30 @@ pub struct MessageView {
     sender_id: i64,
     client_msg_id: String,
     server_time: i64,
-    text: Option<String>,
+    /// "text" or "system".
+    kind: &'static str,
+    /// The text; for system events their human-readable line.
+    text: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    mention_user_ids: Vec<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mention_all: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<serde_json::Value>,
 }
 
 impl From<v1::Message> for MessageView {
     fn from(m: v1::Message) -> Self {
-        let text = match m.content.and_then(|c| c.kind) {
-            Some(Kind::Text(t)) => Some(t.text),
-            None => None,
+        let (kind, text, mention_user_ids, mention_all, system) = match m.content.and_then(|c| c.kind) {
+            Some(Kind::Text(t)) => ("text", t.text, t.mention_user_ids, t.mention_all, None),
+            Some(Kind::System(s)) => {
+                let detail = serde_json::json!({
+                    "event": s.event, "actor_id": s.actor_id, "target_ids": s.target_ids,
+                    "until": s.until, "detail": s.detail,
+                });
+                ("system", s.text, Vec::new(), false, Some(detail))
+            }
+            None => ("unknown", String::new(), Vec::new(), false, None),
         };
         Self {
             conversation_id: m.conversation_id,
@@ -49,7 +66,11 @@ impl From<v1::Message> for MessageView {
             sender_id: m.sender_id,
             client_msg_id: m.client_msg_id,
             server_time: m.server_time,
+            kind,
             text,
+            mention_user_ids,
+            mention_all,
+            system,
         }
     }
 }
@@ -71,6 +92,7 @@ pub async fn conversations(
             read_seq: c.read_seq,
             unread: c.unread,
             last_time: c.last_time,
+            mentioned: c.mentioned,
         })
         .collect();
     Ok(Json(serde_json::json!({ "conversations": list })))
@@ -105,6 +127,10 @@ pub struct SendBody {
     to_user_id: Option<i64>,
     conversation_id: Option<String>,
     text: String,
+    #[serde(default)]
+    mention_user_ids: Vec<i64>,
+    #[serde(default)]
+    mention_all: bool,
 }
 
 pub async fn send(
@@ -117,7 +143,8 @@ pub async fn send(
         (None, Some(c)) => Target::Conversation(c),
         _ => return Err(ApiError::invalid("give exactly one of to_user_id and conversation_id").into()),
     };
-    let content = v1::MessageContent { kind: Some(Kind::Text(v1::Text { text: b.text })) };
+    let text = v1::Text { text: b.text, mention_user_ids: b.mention_user_ids, mention_all: b.mention_all };
+    let content = v1::MessageContent { kind: Some(Kind::Text(text)) };
     let ack = app.messaging.send(authed.user.id, b.client_msg_id, target, Some(content)).await?;
     Ok(Json(serde_json::json!({
         "client_msg_id": ack.client_msg_id,

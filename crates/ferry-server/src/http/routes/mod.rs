@@ -1,6 +1,8 @@
 //! Route handlers, one module per feature.
 
 pub mod auth;
+pub mod contacts;
+pub mod groups;
 pub mod messages;
 pub mod presence;
 pub mod users;
@@ -14,12 +16,21 @@ pub struct UserView {
     pub id: i64,
     pub username: String,
     pub display_name: String,
+    pub avatar: String,
+    pub bio: String,
     pub created_at: i64,
 }
 
 impl From<&User> for UserView {
     fn from(u: &User) -> Self {
-        Self { id: u.id, username: u.username.clone(), display_name: u.display_name.clone(), created_at: u.created_at }
+        Self {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            avatar: u.avatar.clone(),
+            bio: u.bio.clone(),
+            created_at: u.created_at,
+        }
     }
 }
 

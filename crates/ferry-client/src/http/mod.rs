@@ -3,6 +3,11 @@
 //! [`HttpApi`] is a thin typed wrapper over reqwest: one method per endpoint,
 //! serde types mirroring the documented bodies, and every non-2xx answer
 //! turned into [`ClientError::Api`] with the server's stable error code.
+//! Accounts, users, conversations, messages and presence are here; contacts
+//! and groups have their own modules.
+
+pub mod contacts;
+pub mod groups;
 
 use std::time::Duration;
 
@@ -12,6 +17,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     Target,
+    content::Mentions,
     error::{ClientError, Result, api_error},
 };
 
@@ -32,6 +38,12 @@ pub struct User {
     /// Free-form display name, if the user set one.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// Avatar reference, if the user set one.
+    #[serde(default)]
+    pub avatar: Option<String>,
+    /// Self-description, if the user wrote one.
+    #[serde(default)]
+    pub bio: Option<String>,
     /// Registration time, Unix milliseconds.
     #[serde(default)]
     pub created_at: i64,
@@ -66,7 +78,7 @@ pub struct Me {
 pub struct Conversation {
     /// Wire id, e.g. `d_1_2`.
     pub conversation_id: String,
-    /// `direct` (groups later).
+    /// `direct` or `group`.
     pub kind: String,
     /// For direct conversations, the other participant.
     #[serde(default)]
@@ -82,6 +94,42 @@ pub struct Conversation {
     /// `server_time` of the last message, Unix milliseconds.
     #[serde(default)]
     pub last_time: i64,
+    /// An unread message (after `read_seq`) mentions the caller.
+    #[serde(default)]
+    pub mentioned: bool,
+}
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Written by a user (servers before groups send no kind: text).
+    #[default]
+    Text,
+    /// A group event written by the server; see [`Message::system`].
+    System,
+    /// A kind this client does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+/// The event behind a system message (`Message::system`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemEvent {
+    /// `group_created`, `members_added`, `member_muted`... (see the proto).
+    pub event: String,
+    /// Who did it.
+    #[serde(default)]
+    pub actor_id: UserId,
+    /// Whom it concerns.
+    #[serde(default)]
+    pub target_ids: Vec<UserId>,
+    /// For `member_muted`: muted until (Unix ms).
+    #[serde(default)]
+    pub until: i64,
+    /// Event-specific detail: the new role, the changed fields, the notice.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// A stored message as the HTTP API renders it.
@@ -100,9 +148,21 @@ pub struct Message {
     pub client_msg_id: String,
     /// When the server stored it, Unix milliseconds.
     pub server_time: i64,
-    /// Text body.
+    /// Text or system message.
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// Text body; for system messages their human-readable line.
     #[serde(default)]
     pub text: String,
+    /// Group members the text mentions.
+    #[serde(default)]
+    pub mention_user_ids: Vec<UserId>,
+    /// The text mentions everyone (`@all`).
+    #[serde(default)]
+    pub mention_all: bool,
+    /// For system messages, the event.
+    #[serde(default)]
+    pub system: Option<SystemEvent>,
 }
 
 /// A page of `GET /conversations/{id}/messages`.
@@ -157,12 +217,12 @@ pub struct Presence {
 }
 
 #[derive(Deserialize)]
-struct UserEnvelope {
+pub(crate) struct UserEnvelope {
     user: User,
 }
 
 #[derive(Deserialize)]
-struct UsersEnvelope {
+pub(crate) struct UsersEnvelope {
     users: Vec<User>,
 }
 
@@ -327,6 +387,19 @@ impl HttpApi {
     /// Sends a text message. Retrying with the same `client_msg_id` returns
     /// the original ack.
     pub async fn send_text(&self, client_msg_id: &str, target: &Target, text: &str) -> Result<Ack> {
+        self.send_text_with_mentions(client_msg_id, target, text, &Mentions::none()).await
+    }
+
+    /// Sends a text that mentions group members (`target` is a group's
+    /// conversation, `g_<id>`). Retrying with the same `client_msg_id`
+    /// returns the original ack.
+    pub async fn send_text_with_mentions(
+        &self,
+        client_msg_id: &str,
+        target: &Target,
+        text: &str,
+        mentions: &Mentions,
+    ) -> Result<Ack> {
         #[derive(Serialize)]
         struct Body<'a> {
             client_msg_id: &'a str,
@@ -335,12 +408,23 @@ impl HttpApi {
             #[serde(skip_serializing_if = "Option::is_none")]
             conversation_id: Option<&'a str>,
             text: &'a str,
+            #[serde(skip_serializing_if = "<[UserId]>::is_empty")]
+            mention_user_ids: &'a [UserId],
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            mention_all: bool,
         }
         let (to_user_id, conversation_id) = match target {
             Target::User(id) => (Some(*id), None),
             Target::Conversation(c) => (None, Some(c.as_str())),
         };
-        let body = Body { client_msg_id, to_user_id, conversation_id, text };
+        let body = Body {
+            client_msg_id,
+            to_user_id,
+            conversation_id,
+            text,
+            mention_user_ids: &mentions.user_ids,
+            mention_all: mentions.all,
+        };
         self.call(self.req(Method::POST, "/messages").json(&body)).await
     }
 
@@ -493,6 +577,41 @@ mod tests {
         )
         .unwrap();
         assert!(ack.duplicate);
+    }
+
+    #[test]
+    fn messages_and_conversations_carry_the_group_fields() {
+        // A pre-groups body still parses, as a text.
+        let old: Message = serde_json::from_str(
+            r#"{"conversation_id":"d_1_2","seq":1,"server_msg_id":"5","sender_id":1,"client_msg_id":"c","server_time":1,"text":"hi"}"#,
+        )
+        .unwrap();
+        assert_eq!((old.kind, old.system.as_ref()), (MessageKind::Text, None));
+        let sys: Message = serde_json::from_str(
+            r#"{"conversation_id":"g_5","seq":2,"server_msg_id":"6","sender_id":1,"client_msg_id":"s","server_time":1,
+                "kind":"system","text":"alice muted carol","system":{"event":"member_muted","actor_id":1,"target_ids":[3],"until":99,"detail":""}}"#,
+        )
+        .unwrap();
+        assert_eq!(sys.kind, MessageKind::System);
+        assert_eq!(sys.system.as_ref().map(|s| (s.event.as_str(), s.until)), Some(("member_muted", 99)));
+        let text: Message = serde_json::from_str(
+            r#"{"conversation_id":"g_5","seq":3,"server_msg_id":"7","sender_id":1,"client_msg_id":"t","server_time":1,
+                "kind":"text","text":"@bob","mention_user_ids":[2],"mention_all":true}"#,
+        )
+        .unwrap();
+        assert_eq!((text.mention_user_ids.as_slice(), text.mention_all), (&[2][..], true));
+        let odd: Message = serde_json::from_str(
+            r#"{"conversation_id":"g_5","seq":4,"server_msg_id":"8","sender_id":1,"client_msg_id":"u","server_time":1,"kind":"poll"}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.kind, MessageKind::Unknown);
+        let conv: Conversation = serde_json::from_str(
+            r#"{"conversation_id":"g_5","kind":"group","max_seq":5,"read_seq":3,"unread":2,"last_time":7,"mentioned":true}"#,
+        )
+        .unwrap();
+        assert!(conv.mentioned);
+        let user: User = serde_json::from_str(r#"{"id":1,"username":"a","avatar":"x","bio":"y"}"#).unwrap();
+        assert_eq!((user.avatar.as_deref(), user.bio.as_deref()), (Some("x"), Some("y")));
     }
 }
 

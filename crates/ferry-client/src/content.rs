@@ -1,0 +1,140 @@
+//! Building and reading message content: texts (with group mentions) and
+//! the server's system events.
+
+use ferry_core::UserId;
+use ferry_proto::v1;
+
+/// Who a group text mentions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// Members mentioned by name (`@bob`).
+    pub user_ids: Vec<UserId>,
+    /// `@all` (owner and admins only).
+    pub all: bool,
+}
+
+impl Mentions {
+    /// No mentions.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Whether nobody is mentioned.
+    pub fn is_empty(&self) -> bool {
+        self.user_ids.is_empty() && !self.all
+    }
+}
+
+/// The `@name` tokens of a text, before they are resolved to user ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MentionNames {
+    /// Distinct lower-cased usernames, in order of first appearance.
+    pub names: Vec<String>,
+    /// The text says `@all`.
+    pub all: bool,
+}
+
+/// Finds the `@name` tokens of `text`: an `@` at the start or after a
+/// character that cannot be part of a username (so `bob@example.com` is not
+/// one), followed by username characters (letters, digits, `_`, `.`, `-`).
+/// Trailing `.` and `-` are taken as punctuation ("thanks @bob."). `@all`
+/// mentions everyone. Names are lower-cased, as usernames are.
+pub fn mention_names(text: &str) -> MentionNames {
+    let is_name_char = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+    let mut out = MentionNames::default();
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if c == '@' && !prev.is_some_and(is_name_char) {
+            let rest = &text[i + 1..];
+            let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+            let name = rest[..end].trim_end_matches(['.', '-']).to_lowercase();
+            if name == "all" {
+                out.all = true;
+            } else if !name.is_empty() && !out.names.contains(&name) {
+                out.names.push(name);
+            }
+        }
+        prev = Some(c);
+    }
+    out
+}
+
+/// Message content holding `text`.
+pub fn text_content(text: impl Into<String>) -> v1::MessageContent {
+    text_with_mentions(text, Mentions::none())
+}
+
+/// Message content holding `text` that mentions `mentions` (only meaningful
+/// in groups; direct conversations ignore mentions).
+pub fn text_with_mentions(text: impl Into<String>, mentions: Mentions) -> v1::MessageContent {
+    let text = v1::Text { text: text.into(), mention_user_ids: mentions.user_ids, mention_all: mentions.all };
+    v1::MessageContent { kind: Some(v1::message_content::Kind::Text(text)) }
+}
+
+/// The text of a message: the body of a text, the human-readable line of a
+/// system event, "" for kinds this client does not know.
+pub fn text_of(m: &v1::Message) -> &str {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::Text(t)) => &t.text,
+        Some(v1::message_content::Kind::System(s)) => &s.text,
+        None => "",
+    }
+}
+
+/// The system event a message carries, if it is one.
+pub fn system_of(m: &v1::Message) -> Option<&v1::System> {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::System(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// `"text"`, `"system"`, or `"unknown"` — the kind names the HTTP API uses.
+pub fn kind_of(m: &v1::Message) -> &'static str {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::Text(_)) => "text",
+        Some(v1::message_content::Kind::System(_)) => "system",
+        None => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_built_and_read_back() {
+        let mentions = Mentions { user_ids: vec![2, 3], all: false };
+        let m = v1::Message { content: Some(text_with_mentions("hi @b @c", mentions)), ..Default::default() };
+        assert_eq!((text_of(&m), kind_of(&m)), ("hi @b @c", "text"));
+        let Some(v1::message_content::Kind::Text(t)) = m.content.as_ref().and_then(|c| c.kind.as_ref()) else {
+            panic!("not a text")
+        };
+        assert_eq!(t.mention_user_ids, [2, 3]);
+        assert!(system_of(&m).is_none());
+
+        let system =
+            v1::System { event: "member_muted".into(), text: "alice muted carol".into(), ..Default::default() };
+        let m = v1::Message {
+            content: Some(v1::MessageContent { kind: Some(v1::message_content::Kind::System(system)) }),
+            ..Default::default()
+        };
+        assert_eq!((text_of(&m), kind_of(&m)), ("alice muted carol", "system"));
+        assert_eq!(system_of(&m).map(|s| s.event.as_str()), Some("member_muted"));
+        assert_eq!(kind_of(&v1::Message::default()), "unknown");
+        assert!(Mentions::none().is_empty() && !Mentions { user_ids: vec![], all: true }.is_empty());
+    }
+
+    #[test]
+    fn mention_tokens_are_found() {
+        let names = |t: &str| mention_names(t).names;
+        assert_eq!(names("@bob hi @Carol, and @bob again"), ["bob", "carol"]);
+        assert_eq!(names("thanks @dave. see @e.v-e!"), ["dave", "e.v-e"]);
+        assert_eq!(names("mail bob@example.com or @ alone"), Vec::<String>::new());
+        assert_eq!(names("(@x_y)"), ["x_y"]);
+        assert!(mention_names("hey @all!").all);
+        assert!(!mention_names("hey @alla").all);
+        assert_eq!(mention_names("@all @bob"), MentionNames { names: vec!["bob".into()], all: true });
+        assert_eq!(names("héllo @ünï"), ["ünï"]);
+    }
+}

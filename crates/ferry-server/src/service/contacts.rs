@@ -1,0 +1,179 @@
+//! Contacts: profiles, user search, friend requests, friends with remarks,
+//! the blocklist, and the versioned incremental sync of all of them.
+//!
+//! Every change pushes `changed{domain:"contacts", version}` to every device
+//! of every user whose contacts changed; a device that was offline catches up
+//! with `contact_changes(since)`.
+
+use std::sync::Arc;
+
+use ferry_core::{ApiError, ErrorCode, UserId, validate};
+use ferry_store::{
+    Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User,
+};
+
+use super::{changed_frame, now_ms};
+use crate::{error::store_error, hub::Hub};
+
+pub struct Contacts {
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+}
+
+fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid(format!("{field} must be at most {max} characters")));
+    }
+    Ok(())
+}
+
+impl Contacts {
+    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>) -> Self {
+        Self { store, hub }
+    }
+
+    /// Tells every device of `users` that their contacts changed.
+    async fn notify(&self, users: &[UserId]) {
+        for user in users {
+            let version = match self.store.contact_changes(*user, u64::MAX).await {
+                Ok(c) => c.version,
+                Err(_) => 0,
+            };
+            self.hub.deliver(*user, &changed_frame("contacts", 0, version));
+        }
+    }
+
+    async fn existing_user(&self, id: UserId) -> Result<User, ApiError> {
+        self.store.user_by_id(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+    }
+
+    /// Updates the caller's profile.
+    pub async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<User, ApiError> {
+        if let Some(d) = &patch.display_name {
+            if d.trim().is_empty() {
+                return Err(ApiError::invalid("display_name must not be empty"));
+            }
+            check_len("display_name", d, 64)?;
+        }
+        check_len("avatar", patch.avatar.as_deref().unwrap_or(""), 1024)?;
+        check_len("bio", patch.bio.as_deref().unwrap_or(""), 256)?;
+        let patch = ProfilePatch { display_name: patch.display_name.map(|d| d.trim().to_owned()), ..patch };
+        self.store.update_profile(user, patch).await.map_err(store_error)
+    }
+
+    /// Finds users by exact username or numeric id.
+    pub async fn search(&self, query: &str) -> Result<Vec<User>, ApiError> {
+        let query = query.trim();
+        let mut found = Vec::new();
+        if let Ok(id) = query.parse::<UserId>() {
+            found.extend(self.store.user_by_id(id).await.map_err(store_error)?);
+        }
+        if let Ok(name) = validate::username(query) {
+            if let Some(u) = self.store.user_by_name(&name).await.map_err(store_error)? {
+                if !found.iter().any(|f: &User| f.id == u.id) {
+                    found.push(u);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Sends a friend request (or accepts the other side's pending one).
+    pub async fn request(&self, from: UserId, to: UserId, greeting: &str) -> Result<FriendRequest, ApiError> {
+        check_len("greeting", greeting, 256)?;
+        if from == to {
+            return Err(ApiError::invalid("you cannot befriend yourself"));
+        }
+        self.existing_user(to).await?;
+        if self.store.is_blocked(to, from).await.map_err(store_error)? {
+            return Err(ApiError::new(ErrorCode::Blocked, "this user does not accept your requests"));
+        }
+        if self.store.is_friend(from, to).await.map_err(store_error)? {
+            return Err(ApiError::new(ErrorCode::Conflict, "you are already friends"));
+        }
+        // They already asked us: asking back is accepting.
+        if let Some(theirs) = self.store.pending_friend_request(to, from).await.map_err(store_error)? {
+            let accepted = self.store.resolve_friend_request(theirs.id, true, now_ms()).await.map_err(store_error)?;
+            self.notify(&[from, to]).await;
+            return Ok(accepted);
+        }
+        let request = match self.store.upsert_friend_request(from, to, greeting, now_ms()).await {
+            Ok(r) => r,
+            Err(StoreError::Conflict(_)) => return Err(ApiError::new(ErrorCode::Conflict, "you are already friends")),
+            Err(e) => return Err(store_error(e)),
+        };
+        self.notify(&[from, to]).await;
+        Ok(request)
+    }
+
+    /// Accepts or declines a request addressed to `user`.
+    pub async fn respond(&self, user: UserId, request_id: i64, accept: bool) -> Result<FriendRequest, ApiError> {
+        let request = self
+            .store
+            .friend_request(request_id)
+            .await
+            .map_err(store_error)?
+            .filter(|r| r.to == user)
+            .ok_or_else(|| ApiError::not_found(format!("no friend request {request_id} to you")))?;
+        if request.status != RequestStatus::Pending {
+            return Err(ApiError::new(ErrorCode::Conflict, "the request was already handled"));
+        }
+        let resolved = self.store.resolve_friend_request(request_id, accept, now_ms()).await.map_err(store_error)?;
+        self.notify(&[request.from, request.to]).await;
+        Ok(resolved)
+    }
+
+    pub async fn requests(&self, user: UserId) -> Result<Vec<FriendRequest>, ApiError> {
+        self.store.friend_requests_of(user).await.map_err(store_error)
+    }
+
+    pub async fn friends(&self, user: UserId) -> Result<Vec<Friend>, ApiError> {
+        self.store.friends_of(user).await.map_err(store_error)
+    }
+
+    /// Ends a friendship (both sides).
+    pub async fn remove(&self, user: UserId, friend: UserId) -> Result<(), ApiError> {
+        if !self.store.delete_friend(user, friend, now_ms()).await.map_err(store_error)? {
+            return Err(ApiError::not_found(format!("user {friend} is not your friend")));
+        }
+        self.notify(&[user, friend]).await;
+        Ok(())
+    }
+
+    /// Sets the private alias for a friend.
+    pub async fn set_remark(&self, user: UserId, friend: UserId, remark: &str) -> Result<Friend, ApiError> {
+        check_len("remark", remark, 64)?;
+        let f = self.store.set_remark(user, friend, remark.trim()).await.map_err(|e| match e {
+            StoreError::NotFound(_) => ApiError::not_found(format!("user {friend} is not your friend")),
+            other => store_error(other),
+        })?;
+        self.notify(&[user]).await;
+        Ok(f)
+    }
+
+    pub async fn block(&self, user: UserId, target: UserId) -> Result<Block, ApiError> {
+        if user == target {
+            return Err(ApiError::invalid("you cannot block yourself"));
+        }
+        self.existing_user(target).await?;
+        let b = self.store.block(user, target, now_ms()).await.map_err(store_error)?;
+        self.notify(&[user]).await;
+        Ok(b)
+    }
+
+    pub async fn unblock(&self, user: UserId, target: UserId) -> Result<(), ApiError> {
+        if !self.store.unblock(user, target, now_ms()).await.map_err(store_error)? {
+            return Err(ApiError::not_found(format!("user {target} is not blocked")));
+        }
+        self.notify(&[user]).await;
+        Ok(())
+    }
+
+    pub async fn blocks(&self, user: UserId) -> Result<Vec<Block>, ApiError> {
+        self.store.blocks_of(user).await.map_err(store_error)
+    }
+
+    pub async fn changes(&self, user: UserId, since: u64) -> Result<ContactChanges, ApiError> {
+        self.store.contact_changes(user, since).await.map_err(store_error)
+    }
+}
