@@ -171,7 +171,10 @@ pub fn owner_only(g: &GroupFacts, actor: Role, what: &str) -> Result<(), ApiErro
 pub fn leave(g: &GroupFacts, actor: Role) -> Result<(), ApiError> {
     not_dismissed(g)?;
     if actor == Role::Owner {
-        return Err(denied(ErrorCode::Forbidden, "the owner must transfer ownership or dismiss the group before leaving"));
+        return Err(denied(
+            ErrorCode::Forbidden,
+            "the owner must transfer ownership or dismiss the group before leaving",
+        ));
     }
     Ok(())
 }
@@ -213,7 +216,10 @@ mod tests {
         assert_eq!(code(can_send(&all_muted, &member, 10, false)), ErrorCode::GroupMuted);
         assert!(can_send(&all_muted, &MemberFacts { role: Admin, muted_until: 0 }, 10, false).is_ok());
         let gone = GroupFacts { dismissed: true, ..g };
-        assert_eq!(code(can_send(&gone, &MemberFacts { role: Owner, muted_until: 0 }, 10, false)), ErrorCode::GroupDismissed);
+        assert_eq!(
+            code(can_send(&gone, &MemberFacts { role: Owner, muted_until: 0 }, 10, false)),
+            ErrorCode::GroupDismissed
+        );
     }
 
     #[test]

@@ -131,7 +131,7 @@ mod tests {
             body: Some(Body::Send(v1::SendMessage {
                 client_msg_id,
                 to: Some(v1::send_message::To::UserId(to)),
-                content: Some(v1::MessageContent { kind: Some(Kind::Text(v1::Text { text })) }),
+                content: Some(v1::MessageContent { kind: Some(Kind::Text(v1::Text { text, ..Default::default() })) }),
             })),
         }
     }

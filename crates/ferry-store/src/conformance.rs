@@ -748,21 +748,23 @@ pub async fn friend_request_lifecycle(store: Arc<dyn Store>) {
     assert_eq!(store.pending_friend_request(alice, bob).await.expect("pending"), None);
 }
 
-/// Accepting one request also accepts a pending one the other way.
+/// Asking back accepts: a request `b → a` while `a → b` is pending accepts
+/// `a → b` (atomically) instead of leaving two pending requests.
 pub async fn friend_request_accept_resolves_reverse(store: Arc<dyn Store>) {
     let alice = user(&*store, "alice").await;
     let bob = user(&*store, "bob").await;
     let carol = user(&*store, "carol").await;
     let ab = store.upsert_friend_request(alice, bob, "hi bob", 1).await.expect("a → b");
-    let ba = store.upsert_friend_request(bob, alice, "hi alice", 2).await.expect("b → a");
     let ca = store.upsert_friend_request(carol, alice, "hi", 3).await.expect("c → a");
-    assert_ne!(ab.id, ba.id);
+    let before = store.contact_changes(bob, 0).await.expect("changes").version;
 
-    store.resolve_friend_request(ab.id, true, 10).await.expect("accept");
-    let reverse = store.friend_request(ba.id).await.expect("by id").expect("exists");
-    assert_eq!((reverse.status, reverse.updated_at), (RequestStatus::Accepted, 10));
+    let answer = store.upsert_friend_request(bob, alice, "hi alice", 10).await.expect("b → a");
+    assert_eq!((answer.id, answer.status, answer.updated_at), (ab.id, RequestStatus::Accepted, 10));
+    assert_eq!(store.pending_friend_request(alice, bob).await.expect("pending"), None);
     assert_eq!(store.pending_friend_request(bob, alice).await.expect("pending"), None);
-    assert_not_found(store.resolve_friend_request(ba.id, true, 11).await, "the reverse is no longer pending");
+    assert!(store.is_friend(alice, bob).await.expect("a") && store.is_friend(bob, alice).await.expect("b"));
+    assert!(store.contact_changes(bob, 0).await.expect("changes").version > before);
+    assert_not_found(store.resolve_friend_request(ab.id, true, 11).await, "no longer pending");
     assert_eq!(
         store.friend_request(ca.id).await.expect("by id").expect("exists").status,
         RequestStatus::Pending,

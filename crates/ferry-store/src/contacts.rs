@@ -95,8 +95,11 @@ pub struct ContactChanges {
 #[async_trait]
 pub trait ContactStore: Send + Sync {
     /// Creates a pending request `from → to`, or, if one is already pending,
-    /// updates its greeting and `updated_at`. `Conflict` if they are already
-    /// friends. (Both users' versions change.)
+    /// updates its greeting and `updated_at`. If `to` has a pending request
+    /// to `from`, that one is accepted instead (they become friends) and
+    /// returned — atomically, so users asking each other at once end up
+    /// friends. `Conflict` if they are already friends. (Both users'
+    /// versions change.)
     async fn upsert_friend_request(&self, from: UserId, to: UserId, greeting: &str, now: i64) -> Result<FriendRequest>;
     async fn friend_request(&self, id: i64) -> Result<Option<FriendRequest>>;
     /// The pending request `from → to`, if any.

@@ -8,9 +8,7 @@
 use std::sync::Arc;
 
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
-use ferry_store::{
-    Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User,
-};
+use ferry_store::{Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User};
 
 use super::{changed_frame, now_ms};
 use crate::{error::store_error, hub::Hub};
@@ -44,7 +42,11 @@ impl Contacts {
     }
 
     async fn existing_user(&self, id: UserId) -> Result<User, ApiError> {
-        self.store.user_by_id(id).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+        self.store
+            .user_by_id(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
     }
 
     /// Updates the caller's profile.
@@ -68,12 +70,11 @@ impl Contacts {
         if let Ok(id) = query.parse::<UserId>() {
             found.extend(self.store.user_by_id(id).await.map_err(store_error)?);
         }
-        if let Ok(name) = validate::username(query) {
-            if let Some(u) = self.store.user_by_name(&name).await.map_err(store_error)? {
-                if !found.iter().any(|f: &User| f.id == u.id) {
-                    found.push(u);
-                }
-            }
+        if let Ok(name) = validate::username(query)
+            && let Some(u) = self.store.user_by_name(&name).await.map_err(store_error)?
+            && !found.iter().any(|f: &User| f.id == u.id)
+        {
+            found.push(u);
         }
         Ok(found)
     }
@@ -91,12 +92,7 @@ impl Contacts {
         if self.store.is_friend(from, to).await.map_err(store_error)? {
             return Err(ApiError::new(ErrorCode::Conflict, "you are already friends"));
         }
-        // They already asked us: asking back is accepting.
-        if let Some(theirs) = self.store.pending_friend_request(to, from).await.map_err(store_error)? {
-            let accepted = self.store.resolve_friend_request(theirs.id, true, now_ms()).await.map_err(store_error)?;
-            self.notify(&[from, to]).await;
-            return Ok(accepted);
-        }
+        // If they already asked us, the store accepts their request instead.
         let request = match self.store.upsert_friend_request(from, to, greeting, now_ms()).await {
             Ok(r) => r,
             Err(StoreError::Conflict(_)) => return Err(ApiError::new(ErrorCode::Conflict, "you are already friends")),

@@ -12,15 +12,20 @@
 
 use std::{collections::BTreeSet, sync::Arc};
 
+use ferry_core::ConversationId;
 use ferry_core::{
     ApiError, ErrorCode, JoinPolicy, Role, UserId,
     group::{self, InviteOutcome},
 };
 use ferry_proto::v1;
-use ferry_core::ConversationId;
 use ferry_store::{Group, GroupPatch, JoinRequest, Member, MemberChanges, NewGroup, RequestStatus, Store, User};
 
-use super::{changed_frame, members::MemberCache, messaging::{Messaging, group_facts}, now_ms};
+use super::{
+    changed_frame,
+    members::MemberCache,
+    messaging::{Messaging, group_facts},
+    now_ms,
+};
 use crate::{config::GroupsConfig, error::store_error, hub::Hub};
 
 /// Longest group name, notice and introduction, in characters.
@@ -133,27 +138,17 @@ impl Groups {
         match self.store.users_by_ids(ids).await {
             Ok(users) => {
                 let by_id: std::collections::HashMap<UserId, User> = users.into_iter().map(|u| (u.id, u)).collect();
-                ids.iter().map(|id| by_id.get(id).map_or_else(|| format!("user {id}"), |u| u.username.clone())).collect()
+                ids.iter()
+                    .map(|id| by_id.get(id).map_or_else(|| format!("user {id}"), |u| u.username.clone()))
+                    .collect()
             }
             Err(_) => ids.iter().map(|id| format!("user {id}")).collect(),
         }
     }
 
-    /// Writes a system event into the group's stream and pokes online
-    /// members to refresh the member list.
-    async fn announce(
-        &self,
-        messaging: &Messaging,
-        group: i64,
-        actor: UserId,
-        event: &str,
-        targets: Vec<UserId>,
-        text: String,
-        until: i64,
-        detail: String,
-    ) -> Result<(), ApiError> {
-        let system = v1::System { event: event.to_owned(), actor_id: actor, target_ids: targets, text, until, detail };
-        messaging.append_system(group, actor, system).await?;
+    /// Writes a system event into the group's stream.
+    async fn announce(&self, messaging: &Messaging, group: i64, event: v1::System) -> Result<(), ApiError> {
+        messaging.append_system(group, event.actor_id, event).await?;
         Ok(())
     }
 
@@ -191,8 +186,10 @@ impl Groups {
         members: Vec<UserId>,
     ) -> Result<Group, ApiError> {
         Self::validate(&input)?;
-        let name = input.name.clone().filter(|n| !n.trim().is_empty()).ok_or_else(|| ApiError::invalid("name is required"))?;
-        let members: Vec<UserId> = members.into_iter().filter(|m| *m != owner).collect::<BTreeSet<_>>().into_iter().collect();
+        let name =
+            input.name.clone().filter(|n| !n.trim().is_empty()).ok_or_else(|| ApiError::invalid("name is required"))?;
+        let members: Vec<UserId> =
+            members.into_iter().filter(|m| *m != owner).collect::<BTreeSet<_>>().into_iter().collect();
         if members.len() > MAX_BATCH {
             return Err(ApiError::invalid(format!("at most {MAX_BATCH} initial members")));
         }
@@ -220,7 +217,18 @@ impl Groups {
         self.members.invalidate(group.id);
         let owner_name = self.names(&[owner]).await.remove(0);
         let text = format!("{owner_name} created the group \"{}\"", group.name);
-        self.announce(messaging, group.id, owner, "group_created", members, text, 0, String::new()).await?;
+        self.announce(
+            messaging,
+            group.id,
+            v1::System {
+                event: "group_created".into(),
+                actor_id: owner,
+                target_ids: members,
+                text,
+                ..Default::default()
+            },
+        )
+        .await?;
         Ok(group)
     }
 
@@ -241,7 +249,13 @@ impl Groups {
     }
 
     /// Edits info and settings (owner or admins).
-    pub async fn update(&self, messaging: &Messaging, actor: UserId, id: i64, input: GroupInput) -> Result<Group, ApiError> {
+    pub async fn update(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        id: i64,
+        input: GroupInput,
+    ) -> Result<Group, ApiError> {
         Self::validate(&input)?;
         let (group, me) = self.membership(id, actor).await?;
         group::manage(&group_facts(&group), me.role, "edit the group")?;
@@ -276,11 +290,35 @@ impl Groups {
         let actor_name = self.names(&[actor]).await.remove(0);
         if !changed.is_empty() {
             let text = format!("{actor_name} changed the group's {}", changed.join(", "));
-            self.announce(messaging, id, actor, "group_updated", vec![], text, 0, changed.join(",")).await?;
+            self.announce(
+                messaging,
+                id,
+                v1::System {
+                    event: "group_updated".into(),
+                    actor_id: actor,
+                    target_ids: vec![],
+                    text,
+                    detail: changed.join(","),
+                    ..Default::default()
+                },
+            )
+            .await?;
         }
         if notice_changed {
             let text = format!("{actor_name} posted an announcement");
-            self.announce(messaging, id, actor, "notice_posted", vec![], text, 0, updated.notice.clone()).await?;
+            self.announce(
+                messaging,
+                id,
+                v1::System {
+                    event: "notice_posted".into(),
+                    actor_id: actor,
+                    target_ids: vec![],
+                    text,
+                    detail: updated.notice.clone(),
+                    ..Default::default()
+                },
+            )
+            .await?;
         }
         if let Some(muted) = mute_changed {
             let (event, text) = if muted {
@@ -288,7 +326,12 @@ impl Groups {
             } else {
                 ("unmute_all", format!("{actor_name} unmuted the group"))
             };
-            self.announce(messaging, id, actor, event, vec![], text, 0, String::new()).await?;
+            self.announce(
+                messaging,
+                id,
+                v1::System { event: event.into(), actor_id: actor, target_ids: vec![], text, ..Default::default() },
+            )
+            .await?;
         }
         self.poke_members(id, "group_info").await;
         Ok(updated)
@@ -296,7 +339,13 @@ impl Groups {
 
     /// Invites users; depending on the group's settings they join now or
     /// wait for approval.
-    pub async fn invite(&self, messaging: &Messaging, actor: UserId, id: i64, users: Vec<UserId>) -> Result<InviteResult, ApiError> {
+    pub async fn invite(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        id: i64,
+        users: Vec<UserId>,
+    ) -> Result<InviteResult, ApiError> {
         let (group, me) = self.membership(id, actor).await?;
         let outcome = group::invite(&group_facts(&group), me.role)?;
         let mut fresh = Vec::new();
@@ -334,7 +383,14 @@ impl Groups {
         }
     }
 
-    async fn add(&self, messaging: &Messaging, id: i64, actor: UserId, users: &[UserId], event: &str) -> Result<Vec<UserId>, ApiError> {
+    async fn add(
+        &self,
+        messaging: &Messaging,
+        id: i64,
+        actor: UserId,
+        users: &[UserId],
+        event: &str,
+    ) -> Result<Vec<UserId>, ApiError> {
         let join_seq = self.store.max_seq(ConversationId::Group(id)).await.map_err(store_error)?;
         let added = self.store.add_members(id, users, join_seq, now_ms()).await.map_err(store_error)?;
         self.members.invalidate(id);
@@ -346,14 +402,31 @@ impl Groups {
             } else {
                 format!("{} added {names}", self.names(&[actor]).await.remove(0))
             };
-            self.announce(messaging, id, actor, event, ids.clone(), text, 0, String::new()).await?;
+            self.announce(
+                messaging,
+                id,
+                v1::System {
+                    event: event.into(),
+                    actor_id: actor,
+                    target_ids: ids.clone(),
+                    text,
+                    ..Default::default()
+                },
+            )
+            .await?;
             self.poke_members(id, "group_members").await;
         }
         Ok(ids)
     }
 
     /// A non-member asks to join: joins now (free groups) or files a request.
-    pub async fn join(&self, messaging: &Messaging, user: UserId, id: i64, message: &str) -> Result<Option<JoinRequest>, ApiError> {
+    pub async fn join(
+        &self,
+        messaging: &Messaging,
+        user: UserId,
+        id: i64,
+        message: &str,
+    ) -> Result<Option<JoinRequest>, ApiError> {
         check_len("message", message, 256)?;
         let group = self.group(id).await?;
         if self.store.member(id, user).await.map_err(store_error)?.is_some() {
@@ -368,7 +441,8 @@ impl Groups {
                 Ok(None)
             }
             InviteOutcome::NeedsApproval => {
-                let request = self.store.upsert_join_request(id, user, None, message, now_ms()).await.map_err(store_error)?;
+                let request =
+                    self.store.upsert_join_request(id, user, None, message, now_ms()).await.map_err(store_error)?;
                 self.poke_admins(id).await;
                 Ok(Some(request))
             }
@@ -383,7 +457,13 @@ impl Groups {
     }
 
     /// Approves or rejects a join request (owner and admins).
-    pub async fn resolve_request(&self, messaging: &Messaging, actor: UserId, request_id: i64, accept: bool) -> Result<JoinRequest, ApiError> {
+    pub async fn resolve_request(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        request_id: i64,
+        accept: bool,
+    ) -> Result<JoinRequest, ApiError> {
         let request = self
             .store
             .join_request(request_id)
@@ -402,7 +482,8 @@ impl Groups {
         let resolved = self.store.resolve_join_request(request_id, accept, now_ms()).await.map_err(store_error)?;
         if accept && self.store.member(group.id, request.user_id).await.map_err(store_error)?.is_none() {
             let event = if request.inviter.is_some() { "members_added" } else { "member_joined" };
-            self.add(messaging, group.id, request.inviter.unwrap_or(request.user_id), &[request.user_id], event).await?;
+            self.add(messaging, group.id, request.inviter.unwrap_or(request.user_id), &[request.user_id], event)
+                .await?;
         }
         Ok(resolved)
     }
@@ -414,7 +495,18 @@ impl Groups {
         group::moderate(&group_facts(&group), me.role, them.role, "remove")?;
         let names = self.names(&[actor, target]).await;
         let text = format!("{} removed {}", names[0], names[1]);
-        self.announce(messaging, id, actor, "member_removed", vec![target], text, 0, String::new()).await?;
+        self.announce(
+            messaging,
+            id,
+            v1::System {
+                event: "member_removed".into(),
+                actor_id: actor,
+                target_ids: vec![target],
+                text,
+                ..Default::default()
+            },
+        )
+        .await?;
         self.remove(id, target).await
     }
 
@@ -423,7 +515,18 @@ impl Groups {
         let (group, me) = self.membership(id, user).await?;
         group::leave(&group_facts(&group), me.role)?;
         let text = format!("{} left the group", self.names(&[user]).await.remove(0));
-        self.announce(messaging, id, user, "member_left", vec![user], text, 0, String::new()).await?;
+        self.announce(
+            messaging,
+            id,
+            v1::System {
+                event: "member_left".into(),
+                actor_id: user,
+                target_ids: vec![user],
+                text,
+                ..Default::default()
+            },
+        )
+        .await?;
         self.remove(id, user).await
     }
 
@@ -437,7 +540,14 @@ impl Groups {
     }
 
     /// Mutes `target` for `minutes` (0 = unmute).
-    pub async fn mute(&self, messaging: &Messaging, actor: UserId, id: i64, target: UserId, minutes: u32) -> Result<Member, ApiError> {
+    pub async fn mute(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        id: i64,
+        target: UserId,
+        minutes: u32,
+    ) -> Result<Member, ApiError> {
         if minutes > 60 * 24 * 366 {
             return Err(ApiError::invalid("a mute lasts at most a year"));
         }
@@ -451,16 +561,39 @@ impl Groups {
         let (event, text) = if minutes == 0 {
             ("member_unmuted", format!("{} unmuted {}", names[0], names[1]))
         } else {
-            let span = if minutes % 60 == 0 { format!("{} hours", minutes / 60) } else { format!("{minutes} minutes") };
+            let span = if minutes.is_multiple_of(60) {
+                format!("{} hours", minutes / 60)
+            } else {
+                format!("{minutes} minutes")
+            };
             ("member_muted", format!("{} muted {} for {span}", names[0], names[1]))
         };
-        self.announce(messaging, id, actor, event, vec![target], text, until, String::new()).await?;
+        self.announce(
+            messaging,
+            id,
+            v1::System {
+                event: event.into(),
+                actor_id: actor,
+                target_ids: vec![target],
+                text,
+                until,
+                ..Default::default()
+            },
+        )
+        .await?;
         self.poke_members(id, "group_members").await;
         Ok(member)
     }
 
     /// Appoints or demotes an admin (owner only).
-    pub async fn set_role(&self, messaging: &Messaging, actor: UserId, id: i64, target: UserId, role: Role) -> Result<Member, ApiError> {
+    pub async fn set_role(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        id: i64,
+        target: UserId,
+        role: Role,
+    ) -> Result<Member, ApiError> {
         let (group, me) = self.membership(id, actor).await?;
         group::owner_only(&group_facts(&group), me.role, "appoint or remove admins")?;
         if role == Role::Owner {
@@ -472,14 +605,33 @@ impl Groups {
         }
         let member = self.store.set_role(id, target, role).await.map_err(store_error)?;
         let names = self.names(&[actor, target]).await;
-        let text = format!("{} made {} {}", names[0], names[1], if role == Role::Admin { "an admin" } else { "a member" });
-        self.announce(messaging, id, actor, "role_changed", vec![target], text, 0, role.as_str().to_owned()).await?;
+        let text =
+            format!("{} made {} {}", names[0], names[1], if role == Role::Admin { "an admin" } else { "a member" });
+        self.announce(
+            messaging,
+            id,
+            v1::System {
+                event: "role_changed".into(),
+                actor_id: actor,
+                target_ids: vec![target],
+                text,
+                detail: role.as_str().to_owned(),
+                ..Default::default()
+            },
+        )
+        .await?;
         self.poke_members(id, "group_members").await;
         Ok(member)
     }
 
     /// Hands ownership to another member (owner only).
-    pub async fn transfer(&self, messaging: &Messaging, actor: UserId, id: i64, new_owner: UserId) -> Result<Group, ApiError> {
+    pub async fn transfer(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        id: i64,
+        new_owner: UserId,
+    ) -> Result<Group, ApiError> {
         let (group, me) = self.membership(id, actor).await?;
         group::owner_only(&group_facts(&group), me.role, "transfer ownership")?;
         if new_owner == actor {
@@ -489,7 +641,18 @@ impl Groups {
         let updated = self.store.transfer_ownership(id, new_owner).await.map_err(store_error)?;
         let names = self.names(&[actor, new_owner]).await;
         let text = format!("{} transferred ownership to {}", names[0], names[1]);
-        self.announce(messaging, id, actor, "owner_transferred", vec![new_owner], text, 0, String::new()).await?;
+        self.announce(
+            messaging,
+            id,
+            v1::System {
+                event: "owner_transferred".into(),
+                actor_id: actor,
+                target_ids: vec![new_owner],
+                text,
+                ..Default::default()
+            },
+        )
+        .await?;
         self.poke_members(id, "group_members").await;
         Ok(updated)
     }
@@ -500,7 +663,18 @@ impl Groups {
         let (group, me) = self.membership(id, actor).await?;
         group::owner_only(&group_facts(&group), me.role, "dismiss the group")?;
         let text = format!("{} dismissed the group", self.names(&[actor]).await.remove(0));
-        self.announce(messaging, id, actor, "group_dismissed", vec![], text, 0, String::new()).await?;
+        self.announce(
+            messaging,
+            id,
+            v1::System {
+                event: "group_dismissed".into(),
+                actor_id: actor,
+                target_ids: vec![],
+                text,
+                ..Default::default()
+            },
+        )
+        .await?;
         let updated = self.store.dismiss_group(id).await.map_err(store_error)?;
         self.poke_members(id, "group_info").await;
         Ok(updated)

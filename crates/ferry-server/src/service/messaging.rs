@@ -121,7 +121,12 @@ impl Messaging {
 
     /// Appends a server-written system event to a group's seq stream (no
     /// permission checks: the caller already made them).
-    pub async fn append_system(&self, group_id: i64, actor: UserId, event: v1::System) -> Result<v1::SendAck, ApiError> {
+    pub async fn append_system(
+        &self,
+        group_id: i64,
+        actor: UserId,
+        event: v1::System,
+    ) -> Result<v1::SendAck, ApiError> {
         let server_msg_id = self.next_server_msg_id();
         let content = v1::MessageContent { kind: Some(Kind::System(event)) };
         let message = NewMessage {
@@ -149,14 +154,21 @@ impl Messaging {
         self.admit(sender, client_msg_id, target, content).await?.wait().await
     }
 
-    async fn resolve_for_send(&self, sender: UserId, target: Target, mention_all: bool) -> Result<ConversationId, ApiError> {
+    async fn resolve_for_send(
+        &self,
+        sender: UserId,
+        target: Target,
+        mention_all: bool,
+    ) -> Result<ConversationId, ApiError> {
         let conversation = match target {
             Target::User(to) => ConversationId::direct(sender, to),
             Target::Conversation(id) => parse_conversation(&id)?,
         };
         match conversation {
             ConversationId::Direct { .. } => {
-                let to = conversation.peer_of(sender).ok_or_else(|| ApiError::forbidden("you are not in this conversation"))?;
+                let to = conversation
+                    .peer_of(sender)
+                    .ok_or_else(|| ApiError::forbidden("you are not in this conversation"))?;
                 if to != sender {
                     self.check_direct_allowed(sender, to).await?;
                 }

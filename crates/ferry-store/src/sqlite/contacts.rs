@@ -31,6 +31,13 @@ impl ContactStore for SqliteStore {
             if live_friend(&tx, from, to)? {
                 return Err(StoreError::Conflict(format!("users {from} and {to} are already friends")));
             }
+            // They already asked us: asking back accepts (atomically, so two
+            // users asking each other at once still end up friends).
+            if let Some(theirs) = pending_request(&tx, to, from)? {
+                let accepted = resolve_request(&tx, theirs.id, true, now)?;
+                tx.commit().map_err(backend_err)?;
+                return Ok(accepted);
+            }
             let (from_version, to_version) = bump_pair(&tx, from, to)?;
             let existing = pending_request(&tx, from, to)?;
             let request = match existing {
@@ -71,47 +78,7 @@ impl ContactStore for SqliteStore {
     async fn resolve_friend_request(&self, id: i64, accept: bool, now: i64) -> Result<FriendRequest> {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
-            let request = request_by_id(&tx, id)?
-                .filter(|r| r.status == RequestStatus::Pending)
-                .ok_or_else(|| StoreError::NotFound(format!("pending friend request {id}")))?;
-            let (from, to) = (request.from, request.to);
-            let (from_version, to_version) = bump_pair(&tx, from, to)?;
-            let status = if accept { RequestStatus::Accepted } else { RequestStatus::Declined };
-            let mut resolve = tx
-                .prepare_cached(&format!(
-                    "UPDATE friend_requests SET status = ?2, updated_at = ?3, from_version = ?4, to_version = ?5
-                      WHERE id = ?1 RETURNING {REQUEST_COLUMNS}"
-                ))
-                .map_err(backend_err)?;
-            let resolved = resolve
-                .query_row(params![id, status.as_str(), now, from_version, to_version], request_row)
-                .map_err(backend_err)?;
-            if accept {
-                // Accepting settles the question in both directions.
-                if let Some(reverse) = pending_request(&tx, to, from)? {
-                    resolve
-                        .query_row(
-                            params![reverse.id, RequestStatus::Accepted.as_str(), now, to_version, from_version],
-                            request_row,
-                        )
-                        .map_err(backend_err)?;
-                }
-                // Revives a tombstone with a fresh remark; a live row (there
-                // should be none) is left as it is.
-                let mut befriend = tx
-                    .prepare_cached(
-                        "INSERT INTO friends (owner_id, friend_id, remark, created_at, updated_at, version, deleted)
-                         VALUES (?1, ?2, '', ?3, ?3, ?4, 0)
-                         ON CONFLICT (owner_id, friend_id) DO UPDATE
-                         SET remark = '', created_at = excluded.created_at, updated_at = excluded.updated_at,
-                             version = excluded.version, deleted = 0
-                         WHERE friends.deleted = 1",
-                    )
-                    .map_err(backend_err)?;
-                befriend.execute(params![from, to, now, from_version]).map_err(backend_err)?;
-                befriend.execute(params![to, from, now, to_version]).map_err(backend_err)?;
-            }
-            drop(resolve);
+            let resolved = resolve_request(&tx, id, accept, now)?;
             tx.commit().map_err(backend_err)?;
             Ok(resolved)
         })
@@ -299,6 +266,53 @@ impl ContactStore for SqliteStore {
 }
 
 /// Increments `user`'s contacts version and returns the new value.
+/// Accepts or declines a pending request inside `tx` (see
+/// [`ContactStore::resolve_friend_request`]).
+fn resolve_request(tx: &Connection, id: i64, accept: bool, now: i64) -> Result<FriendRequest> {
+    let request = request_by_id(tx, id)?
+        .filter(|r| r.status == RequestStatus::Pending)
+        .ok_or_else(|| StoreError::NotFound(format!("pending friend request {id}")))?;
+    let (from, to) = (request.from, request.to);
+    let (from_version, to_version) = bump_pair(tx, from, to)?;
+    let status = if accept { RequestStatus::Accepted } else { RequestStatus::Declined };
+    let mut resolve = tx
+        .prepare_cached(&format!(
+            "UPDATE friend_requests SET status = ?2, updated_at = ?3, from_version = ?4, to_version = ?5
+              WHERE id = ?1 RETURNING {REQUEST_COLUMNS}"
+        ))
+        .map_err(backend_err)?;
+    let resolved = resolve
+        .query_row(params![id, status.as_str(), now, from_version, to_version], request_row)
+        .map_err(backend_err)?;
+    if accept {
+        // Accepting settles the question in both directions.
+        if let Some(reverse) = pending_request(tx, to, from)? {
+            resolve
+                .query_row(
+                    params![reverse.id, RequestStatus::Accepted.as_str(), now, to_version, from_version],
+                    request_row,
+                )
+                .map_err(backend_err)?;
+        }
+        // Revives a tombstone with a fresh remark; a live row (there
+        // should be none) is left as it is.
+        let mut befriend = tx
+            .prepare_cached(
+                "INSERT INTO friends (owner_id, friend_id, remark, created_at, updated_at, version, deleted)
+                 VALUES (?1, ?2, '', ?3, ?3, ?4, 0)
+                 ON CONFLICT (owner_id, friend_id) DO UPDATE
+                 SET remark = '', created_at = excluded.created_at, updated_at = excluded.updated_at,
+                     version = excluded.version, deleted = 0
+                 WHERE friends.deleted = 1",
+            )
+            .map_err(backend_err)?;
+        befriend.execute(params![from, to, now, from_version]).map_err(backend_err)?;
+        befriend.execute(params![to, from, now, to_version]).map_err(backend_err)?;
+    }
+    drop(resolve);
+    Ok(resolved)
+}
+
 fn bump(conn: &Connection, user: UserId) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO contact_versions (user_id, version) VALUES (?1, 1)

@@ -36,7 +36,11 @@ pub struct ProfileBody {
 }
 
 /// `PATCH /me`
-pub async fn update_profile(State(app): State<AppRef>, Auth(a): Auth, Json(b): Json<ProfileBody>) -> Result<Json<Value>, HttpError> {
+pub async fn update_profile(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Json(b): Json<ProfileBody>,
+) -> Result<Json<Value>, HttpError> {
     let patch = ProfilePatch { display_name: b.display_name, avatar: b.avatar, bio: b.bio };
     let user = app.contacts.update_profile(a.user.id, patch).await?;
     Ok(Json(json!({ "user": UserView::from(&user) })))
@@ -48,7 +52,11 @@ pub struct SearchQuery {
 }
 
 /// `GET /users/search?q=` — exact username or id.
-pub async fn search(State(app): State<AppRef>, _a: Auth, Query(q): Query<SearchQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn search(
+    State(app): State<AppRef>,
+    _a: Auth,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Value>, HttpError> {
     let users = app.contacts.search(&q.q).await?;
     let views: Vec<UserView> = users.iter().map(UserView::from).collect();
     Ok(Json(json!({ "users": views })))
@@ -63,12 +71,22 @@ pub struct RequestBody {
 }
 
 /// `POST /friends/requests`
-pub async fn send_request(State(app): State<AppRef>, Auth(a): Auth, Json(b): Json<RequestBody>) -> Result<(StatusCode, Json<Value>), HttpError> {
+pub async fn send_request(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Json(b): Json<RequestBody>,
+) -> Result<(StatusCode, Json<Value>), HttpError> {
     let to = match (b.user_id, b.username) {
         (Some(id), None) => id,
         (None, Some(name)) => {
-            let name = ferry_core::validate::username(&name).map_err(|_| ApiError::not_found(format!("no user {name}")))?;
-            app.store.user_by_name(&name).await.map_err(store_error)?.ok_or_else(|| ApiError::not_found(format!("no user {name}")))?.id
+            let name =
+                ferry_core::validate::username(&name).map_err(|_| ApiError::not_found(format!("no user {name}")))?;
+            app.store
+                .user_by_name(&name)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ApiError::not_found(format!("no user {name}")))?
+                .id
         }
         _ => return Err(ApiError::invalid("give exactly one of user_id and username").into()),
     };
@@ -112,7 +130,12 @@ pub struct RemarkBody {
 }
 
 /// `PUT /friends/{user_id}/remark`
-pub async fn remark(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Json(b): Json<RemarkBody>) -> Result<Json<Value>, HttpError> {
+pub async fn remark(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<RemarkBody>,
+) -> Result<Json<Value>, HttpError> {
     let f = app.contacts.set_remark(a.user.id, id, &b.remark).await?;
     Ok(Json(json!({ "friend": friend_json(&f) })))
 }
@@ -142,7 +165,11 @@ pub struct SinceQuery {
 }
 
 /// `GET /contacts/changes?since=V`
-pub async fn changes(State(app): State<AppRef>, Auth(a): Auth, Query(q): Query<SinceQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn changes(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Query(q): Query<SinceQuery>,
+) -> Result<Json<Value>, HttpError> {
     let ContactChanges { version, friends, requests, blocks } = app.contacts.changes(a.user.id, q.since).await?;
     Ok(Json(json!({
         "version": version,

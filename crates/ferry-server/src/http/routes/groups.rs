@@ -64,7 +64,11 @@ impl GroupBody {
 }
 
 /// `POST /groups`
-pub async fn create(State(app): State<AppRef>, Auth(a): Auth, Json(b): Json<GroupBody>) -> Result<(StatusCode, Json<Value>), HttpError> {
+pub async fn create(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Json(b): Json<GroupBody>,
+) -> Result<(StatusCode, Json<Value>), HttpError> {
     if b.mute_all.is_some() {
         return Err(ApiError::invalid("mute_all is set after creation").into());
     }
@@ -84,7 +88,12 @@ pub async fn info(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>)
 }
 
 /// `PATCH /groups/{id}`
-pub async fn update(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Json(b): Json<GroupBody>) -> Result<Json<Value>, HttpError> {
+pub async fn update(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<GroupBody>,
+) -> Result<Json<Value>, HttpError> {
     if !b.members.is_empty() {
         return Err(ApiError::invalid("members are changed with the members endpoints").into());
     }
@@ -98,7 +107,12 @@ pub struct InviteBody {
 }
 
 /// `POST /groups/{id}/members` — invite.
-pub async fn invite(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Json(b): Json<InviteBody>) -> Result<Json<Value>, HttpError> {
+pub async fn invite(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<InviteBody>,
+) -> Result<Json<Value>, HttpError> {
     let r = app.groups.invite(&app.messaging, a.user.id, id, b.user_ids).await?;
     Ok(Json(json!({ "added": r.added, "pending": r.pending.iter().map(request_json).collect::<Vec<_>>() })))
 }
@@ -116,7 +130,12 @@ fn default_limit() -> u32 {
 }
 
 /// `GET /groups/{id}/members?after=&limit=`
-pub async fn members(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Query(q): Query<PageQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn members(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, HttpError> {
     let page = app.groups.members(a.user.id, id, q.after, q.limit).await?;
     let next = if page.len() as u32 == q.limit.clamp(1, 1000) { page.last().map(|m| m.user_id) } else { None };
     Ok(Json(json!({ "members": page.iter().map(member_json).collect::<Vec<_>>(), "next_after": next })))
@@ -129,13 +148,22 @@ pub struct SinceQuery {
 }
 
 /// `GET /groups/{id}/members/changes?since=V`
-pub async fn member_changes(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Query(q): Query<SinceQuery>) -> Result<Json<Value>, HttpError> {
+pub async fn member_changes(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Query(q): Query<SinceQuery>,
+) -> Result<Json<Value>, HttpError> {
     let c = app.groups.member_changes(a.user.id, id, q.since).await?;
     Ok(Json(json!({ "version": c.version, "members": c.members.iter().map(member_json).collect::<Vec<_>>() })))
 }
 
 /// `DELETE /groups/{id}/members/{user_id}` — remove (yourself: leave).
-pub async fn kick(State(app): State<AppRef>, Auth(a): Auth, Path((id, user)): Path<(i64, i64)>) -> Result<StatusCode, HttpError> {
+pub async fn kick(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path((id, user)): Path<(i64, i64)>,
+) -> Result<StatusCode, HttpError> {
     if user == a.user.id {
         app.groups.leave(&app.messaging, a.user.id, id).await?;
     } else {
@@ -162,7 +190,12 @@ pub struct UserBody {
 }
 
 /// `POST /groups/{id}/transfer`
-pub async fn transfer(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Json(b): Json<UserBody>) -> Result<Json<Value>, HttpError> {
+pub async fn transfer(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<UserBody>,
+) -> Result<Json<Value>, HttpError> {
     let g = app.groups.transfer(&app.messaging, a.user.id, id, b.user_id).await?;
     Ok(Json(json!({ "group": group_json(&g) })))
 }
@@ -173,7 +206,12 @@ pub struct RoleBody {
 }
 
 /// `PUT /groups/{id}/members/{user_id}/role`
-pub async fn set_role(State(app): State<AppRef>, Auth(a): Auth, Path((id, user)): Path<(i64, i64)>, Json(b): Json<RoleBody>) -> Result<Json<Value>, HttpError> {
+pub async fn set_role(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path((id, user)): Path<(i64, i64)>,
+    Json(b): Json<RoleBody>,
+) -> Result<Json<Value>, HttpError> {
     let m = app.groups.set_role(&app.messaging, a.user.id, id, user, b.role).await?;
     Ok(Json(json!({ "member": member_json(&m) })))
 }
@@ -184,13 +222,22 @@ pub struct MuteBody {
 }
 
 /// `PUT /groups/{id}/members/{user_id}/mute` (`minutes: 0` unmutes)
-pub async fn mute(State(app): State<AppRef>, Auth(a): Auth, Path((id, user)): Path<(i64, i64)>, Json(b): Json<MuteBody>) -> Result<Json<Value>, HttpError> {
+pub async fn mute(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path((id, user)): Path<(i64, i64)>,
+    Json(b): Json<MuteBody>,
+) -> Result<Json<Value>, HttpError> {
     let m = app.groups.mute(&app.messaging, a.user.id, id, user, b.minutes).await?;
     Ok(Json(json!({ "member": member_json(&m) })))
 }
 
 /// `DELETE /groups/{id}/members/{user_id}/mute`
-pub async fn unmute(State(app): State<AppRef>, Auth(a): Auth, Path((id, user)): Path<(i64, i64)>) -> Result<Json<Value>, HttpError> {
+pub async fn unmute(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path((id, user)): Path<(i64, i64)>,
+) -> Result<Json<Value>, HttpError> {
     let m = app.groups.mute(&app.messaging, a.user.id, id, user, 0).await?;
     Ok(Json(json!({ "member": member_json(&m) })))
 }
@@ -201,7 +248,12 @@ pub struct NicknameBody {
 }
 
 /// `PUT /groups/{id}/nickname` — your own group nickname.
-pub async fn nickname(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Json(b): Json<NicknameBody>) -> Result<Json<Value>, HttpError> {
+pub async fn nickname(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<NicknameBody>,
+) -> Result<Json<Value>, HttpError> {
     let m = app.groups.set_nickname(a.user.id, id, &b.nickname).await?;
     Ok(Json(json!({ "member": member_json(&m) })))
 }
@@ -213,7 +265,12 @@ pub struct JoinBody {
 }
 
 /// `POST /groups/{id}/join` — 200 `{joined:true}` or 202 with the request.
-pub async fn join(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>, Json(body): Json<JoinBody>) -> Result<(StatusCode, Json<Value>), HttpError> {
+pub async fn join(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+    Json(body): Json<JoinBody>,
+) -> Result<(StatusCode, Json<Value>), HttpError> {
     let message = body.message;
     match app.groups.join(&app.messaging, a.user.id, id, &message).await? {
         None => Ok((StatusCode::OK, Json(json!({ "joined": true })))),
