@@ -29,8 +29,13 @@ use crate::{
     app::App,
     hub::Hub,
     service::{
-        accounts::Accounts, contacts::Contacts, groups::Groups, members::MemberCache, messaging::Messaging,
-        presence::Presence, writer,
+        accounts::Accounts,
+        contacts::Contacts,
+        groups::Groups,
+        members::{ContactCache, MemberCache},
+        messaging::Messaging,
+        presence::Presence,
+        writer,
     },
 };
 
@@ -86,6 +91,7 @@ pub async fn run(
     let store = open_store(&config).await?;
     let hub = Arc::new(Hub::new());
     let members = Arc::new(MemberCache::new(Arc::clone(&store)));
+    let contact_cache = Arc::new(ContactCache::new(Arc::clone(&store)));
     let stop_writer = CancellationToken::new();
     let (writer, writer_task) = writer::spawn(
         Arc::clone(&store),
@@ -101,13 +107,14 @@ pub async fn run(
     let app = Arc::new(App {
         messaging: Messaging::new(
             Arc::clone(&store),
+            Arc::clone(&contact_cache),
             writer,
             config.limits.clone(),
             config.social.clone(),
             config.groups.clone(),
             config.node_id,
         ),
-        contacts: Contacts::new(Arc::clone(&store), Arc::clone(&hub)),
+        contacts: Contacts::new(Arc::clone(&store), Arc::clone(&hub), contact_cache),
         groups: Groups::new(Arc::clone(&store), Arc::clone(&hub), Arc::clone(&members), config.groups.clone()),
         presence: Arc::new(Presence::new(Arc::clone(&store), Arc::clone(&hub))),
         accounts,

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
 use ferry_store::{Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User};
 
-use super::{changed_frame, now_ms};
+use super::{changed_frame, members::ContactCache, now_ms};
 use crate::{error::store_error, hub::Hub};
 
 pub struct Contacts {
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
+    cache: Arc<ContactCache>,
 }
 
 fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
@@ -26,8 +27,8 @@ fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
 }
 
 impl Contacts {
-    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>) -> Self {
-        Self { store, hub }
+    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, cache: Arc<ContactCache>) -> Self {
+        Self { store, hub, cache }
     }
 
     /// Tells every device of `users` that their contacts changed.
@@ -98,6 +99,9 @@ impl Contacts {
             Err(StoreError::Conflict(_)) => return Err(ApiError::new(ErrorCode::Conflict, "you are already friends")),
             Err(e) => return Err(store_error(e)),
         };
+        if request.status == RequestStatus::Accepted {
+            self.cache.friends_changed(from, to);
+        }
         self.notify(&[from, to]).await;
         Ok(request)
     }
@@ -115,6 +119,9 @@ impl Contacts {
             return Err(ApiError::new(ErrorCode::Conflict, "the request was already handled"));
         }
         let resolved = self.store.resolve_friend_request(request_id, accept, now_ms()).await.map_err(store_error)?;
+        if accept {
+            self.cache.friends_changed(request.from, request.to);
+        }
         self.notify(&[request.from, request.to]).await;
         Ok(resolved)
     }
@@ -132,6 +139,7 @@ impl Contacts {
         if !self.store.delete_friend(user, friend, now_ms()).await.map_err(store_error)? {
             return Err(ApiError::not_found(format!("user {friend} is not your friend")));
         }
+        self.cache.friends_changed(user, friend);
         self.notify(&[user, friend]).await;
         Ok(())
     }
@@ -153,6 +161,7 @@ impl Contacts {
         }
         self.existing_user(target).await?;
         let b = self.store.block(user, target, now_ms()).await.map_err(store_error)?;
+        self.cache.blocks_changed(user);
         self.notify(&[user]).await;
         Ok(b)
     }
@@ -161,6 +170,7 @@ impl Contacts {
         if !self.store.unblock(user, target, now_ms()).await.map_err(store_error)? {
             return Err(ApiError::not_found(format!("user {target} is not blocked")));
         }
+        self.cache.blocks_changed(user);
         self.notify(&[user]).await;
         Ok(())
     }

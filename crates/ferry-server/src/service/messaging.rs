@@ -17,6 +17,7 @@ use ferry_store::{ConversationState, Group, Member, NewMessage, Store, StoredMes
 use prost::Message as _;
 
 use super::{
+    members::ContactCache,
     now_ms,
     writer::{self, PendingAppend, WriterHandle},
 };
@@ -44,6 +45,7 @@ pub enum Target {
 /// The messaging service.
 pub struct Messaging {
     store: Arc<dyn Store>,
+    contacts: Arc<ContactCache>,
     writer: WriterHandle,
     limits: Limits,
     social: SocialConfig,
@@ -64,13 +66,14 @@ pub fn group_facts(g: &Group) -> GroupFacts {
 impl Messaging {
     pub fn new(
         store: Arc<dyn Store>,
+        contacts: Arc<ContactCache>,
         writer: WriterHandle,
         limits: Limits,
         social: SocialConfig,
         groups: GroupsConfig,
         node_id: u16,
     ) -> Self {
-        Self { store, writer, limits, social, groups, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
+        Self { store, contacts, writer, limits, social, groups, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
     }
 
     fn next_server_msg_id(&self) -> u64 {
@@ -185,15 +188,13 @@ impl Messaging {
     /// Direct messages: the recipient exists, has not blocked the sender, and
     /// under the friends-only policy is a friend.
     async fn check_direct_allowed(&self, sender: UserId, to: UserId) -> Result<(), ApiError> {
-        if self.store.user_by_id(to).await.map_err(store_error)?.is_none() {
+        if !self.contacts.user_exists(to).await? {
             return Err(ApiError::not_found(format!("no user {to}")));
         }
-        if self.store.is_blocked(to, sender).await.map_err(store_error)? {
+        if self.contacts.is_blocked(to, sender).await? {
             return Err(ApiError::new(ErrorCode::Blocked, "this user does not accept your messages"));
         }
-        if self.social.direct_messages == DirectMessages::FriendsOnly
-            && !self.store.is_friend(sender, to).await.map_err(store_error)?
-        {
+        if self.social.direct_messages == DirectMessages::FriendsOnly && !self.contacts.are_friends(sender, to).await? {
             return Err(ApiError::new(ErrorCode::NotFriends, "on this server only friends may message each other"));
         }
         Ok(())
