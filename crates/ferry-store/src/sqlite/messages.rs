@@ -9,7 +9,7 @@
 //! Only direct conversations get their members from the append path; a
 //! group's conversation members are written by the group store.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, hash_map::Entry};
 
 use async_trait::async_trait;
 use ferry_core::ConversationId;
@@ -70,6 +70,11 @@ impl MessageStore for SqliteStore {
 
 /// Appends `batch` in one IMMEDIATE transaction; see
 /// [`MessageStore::append_messages`] for the contract.
+/// Appends a batch in one transaction. Seqs are assigned in memory: each
+/// conversation's counter is read once per batch and written back once, so
+/// the common case costs one `INSERT` per message. Deduplication rides on the
+/// unique (sender, client_msg_id) index: an insert that hits it writes
+/// nothing, and the original is read back.
 fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
     let mut appended = Vec::with_capacity(batch.len());
@@ -79,19 +84,17 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"
             ))
             .map_err(backend_err)?;
-        // Creates the conversation on its first message; either way returns
-        // the seq the new message takes.
-        let mut next_seq = tx
-            .prepare_cached(
-                "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES (?1, ?2, 1, ?3)
-                 ON CONFLICT (id) DO UPDATE
-                 SET max_seq = conversations.max_seq + 1, last_time = excluded.last_time
-                 RETURNING max_seq",
-            )
+        let mut current = tx.prepare_cached("SELECT max_seq FROM conversations WHERE id = ?1").map_err(backend_err)?;
+        let mut create = tx
+            .prepare_cached("INSERT INTO conversations (id, kind, max_seq, last_time) VALUES (?1, ?2, 0, ?3)")
+            .map_err(backend_err)?;
+        let mut advance = tx
+            .prepare_cached("UPDATE conversations SET max_seq = ?2, last_time = ?3 WHERE id = ?1")
             .map_err(backend_err)?;
         let mut insert = tx
             .prepare_cached(&format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (sender_id, client_msg_id) DO NOTHING"
             ))
             .map_err(backend_err)?;
         let mut join = tx
@@ -113,24 +116,34 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                 "UPDATE conversation_members SET mention_seq = ?2 WHERE conversation_id = ?1 AND user_id <> ?3",
             )
             .map_err(backend_err)?;
+        // Per conversation touched by this batch: (id, max seq, last time, changed).
+        let mut seqs: HashMap<ConversationId, (String, i64, i64, bool)> = HashMap::new();
         // Direct conversations whose members this batch already ensured.
         let mut joined: HashSet<ConversationId> = HashSet::new();
 
         for msg in batch {
-            let original =
-                find.query_row(params![msg.sender, msg.client_msg_id], message_row).optional().map_err(backend_err)?;
-            if let Some(original) = original {
-                appended.push(Appended { message: original, duplicate: true });
-                continue;
-            }
-
-            let conversation = msg.conversation.to_string();
-            let seq: i64 = next_seq
-                .query_row(params![conversation, msg.conversation.kind(), msg.server_time], |row| row.get(0))
-                .map_err(backend_err)?;
-            insert
+            let entry = match seqs.entry(msg.conversation) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(v) => {
+                    let id = msg.conversation.to_string();
+                    let max: Option<i64> =
+                        current.query_row(params![id], |row| row.get(0)).optional().map_err(backend_err)?;
+                    let max = match max {
+                        Some(m) => m,
+                        None => {
+                            create
+                                .execute(params![id, msg.conversation.kind(), msg.server_time])
+                                .map_err(backend_err)?;
+                            0
+                        }
+                    };
+                    v.insert((id, max, 0, false))
+                }
+            };
+            let seq = entry.1 + 1;
+            let inserted = insert
                 .execute(params![
-                    conversation,
+                    entry.0,
                     seq,
                     msg.server_msg_id as i64,
                     msg.sender,
@@ -140,6 +153,14 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                     msg.body,
                 ])
                 .map_err(backend_err)?;
+            if inserted == 0 {
+                let original =
+                    find.query_row(params![msg.sender, msg.client_msg_id], message_row).map_err(backend_err)?;
+                appended.push(Appended { message: original, duplicate: true });
+                continue;
+            }
+            *entry = (std::mem::take(&mut entry.0), seq, msg.server_time, true);
+            let conversation = &entry.0;
             if let ConversationId::Direct { low, high } = msg.conversation
                 && joined.insert(msg.conversation)
             {
@@ -170,6 +191,11 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                 },
                 duplicate: false,
             });
+        }
+        for (id, max_seq, last_time, changed) in seqs.values() {
+            if *changed {
+                advance.execute(params![id, max_seq, last_time]).map_err(backend_err)?;
+            }
         }
     }
     // Only now is the batch durable (per the `synchronous` setting); the
