@@ -12,7 +12,7 @@ use std::{num::NonZeroU32, pin::Pin, sync::Arc, time::Duration};
 
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::{PROTOCOL_VERSION, frame_from_json, v1, v1::frame::Body};
-use futures_util::{StreamExt as _, stream::FuturesUnordered};
+use futures_util::{FutureExt as _, StreamExt as _, stream::FuturesUnordered};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use prost::Message as _;
 use tokio::{sync::mpsc, time::Instant};
@@ -216,13 +216,17 @@ async fn session_loop<T: Transport>(
                 send_one(transport, error_frame(0, &e, true), json).await;
                 return End::Shutdown;
             }
-            n = rx.recv_many(&mut outbox, 128) => {
+            n = rx.recv_many(&mut outbox, WRITE_BATCH) => {
                 if n == 0 { return End::Kicked("closed"); }
+                take_ready(&mut outbox, &mut inflight, rx);
                 if transport.send(&outbox, json).await.is_err() { return End::WriteFailed; }
                 outbox.clear();
             }
             Some(reply) = inflight.next(), if !inflight.is_empty() => {
-                if !send_one(transport, reply, json).await { return End::WriteFailed; }
+                outbox.push(Outbound::new(reply));
+                take_ready(&mut outbox, &mut inflight, rx);
+                if transport.send(&outbox, json).await.is_err() { return End::WriteFailed; }
+                outbox.clear();
             }
             incoming = transport.recv(), if inflight.len() < g.max_inflight => {
                 deadline = Instant::now() + idle;
@@ -254,6 +258,30 @@ async fn session_loop<T: Transport>(
                 send_one(transport, error_frame(0, &e, true), json).await;
                 return End::IdleTimeout;
             }
+        }
+    }
+}
+
+/// Most frames written with one syscall.
+const WRITE_BATCH: usize = 128;
+
+/// Adds whatever else is ready to go — finished requests and queued pushes —
+/// so one write (one syscall) carries it all. Pushes keep their order.
+fn take_ready(
+    outbox: &mut Vec<Arc<Outbound>>,
+    inflight: &mut FuturesUnordered<Pending>,
+    rx: &mut mpsc::Receiver<Arc<Outbound>>,
+) {
+    while outbox.len() < WRITE_BATCH {
+        match inflight.next().now_or_never() {
+            Some(Some(reply)) => outbox.push(Outbound::new(reply)),
+            _ => break,
+        }
+    }
+    while outbox.len() < WRITE_BATCH {
+        match rx.try_recv() {
+            Ok(frame) => outbox.push(frame),
+            Err(_) => break,
         }
     }
 }
