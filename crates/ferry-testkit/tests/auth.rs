@@ -535,3 +535,32 @@ async fn connections_that_never_authenticate_are_closed() {
     let (mut conn, _) = alice.raw_tcp().await;
     assert_usable(&mut conn).await;
 }
+
+/// Authentication is cached per token; a profile edit must still show in
+/// `/me` at once, and a revoked token must stop working at once.
+#[tokio::test]
+async fn cached_sessions_follow_profile_edits_and_revocation() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let http = reqwest::Client::new();
+    let me = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/api/v1/me", server.http_url());
+        async move { http.get(url).bearer_auth(token).send().await.expect("me") }
+    };
+    // Warm the cache, edit, read again.
+    assert_eq!(me(alice.token.clone()).await.status(), 200);
+    let patch = http
+        .patch(format!("{}/api/v1/me", server.http_url()))
+        .bearer_auth(&alice.token)
+        .json(&serde_json::json!({ "display_name": "Alice Liddell" }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(patch.status(), 200);
+    let body: serde_json::Value = me(alice.token.clone()).await.json().await.expect("json");
+    assert_eq!(body["user"]["display_name"], "Alice Liddell");
+    // Revocation through logout is immediate even though the token was cached.
+    alice.http.logout().await.expect("logout");
+    assert_eq!(me(alice.token.clone()).await.status(), 401);
+}

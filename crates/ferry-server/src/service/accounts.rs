@@ -10,6 +10,7 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use base64::Engine as _;
+use dashmap::DashMap;
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
 use ferry_store::{NewUser, Session, Store, StoreError, User};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
@@ -51,7 +52,15 @@ pub struct Accounts {
     dummy_hash: String,
     per_user: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Token hash → authenticated session, so a reconnect storm does not
+    /// cost two store reads per connection. Entries leave on logout and on
+    /// replacement by a new login; the whole map is dropped if it grows past
+    /// [`AUTH_CACHE_MAX`].
+    authed: DashMap<Vec<u8>, Authed>,
 }
+
+/// Most sessions kept in the authentication cache.
+const AUTH_CACHE_MAX: usize = 250_000;
 
 impl Accounts {
     pub fn new(
@@ -77,6 +86,7 @@ impl Accounts {
             min_password_chars,
             argon2,
             dummy_hash,
+            authed: DashMap::new(),
         })
     }
 
@@ -144,6 +154,7 @@ impl Accounts {
             replaced.extend(self.store.delete_platform_sessions(user.id, &platform).await.map_err(store_error)?);
         }
         for old in &replaced {
+            self.authed.remove(&old.token_hash);
             self.hub.kick_where(user.id, "replaced", |s| s.token_hash == old.token_hash);
         }
 
@@ -158,6 +169,7 @@ impl Accounts {
     /// Revokes a token and closes the connections using it.
     pub async fn logout(&self, authed: &Authed) -> Result<(), ApiError> {
         self.store.delete_session(&authed.session.token_hash).await.map_err(store_error)?;
+        self.authed.remove(&authed.session.token_hash);
         self.hub.kick_where(authed.user.id, "logout", |s| s.token_hash == authed.session.token_hash);
         Ok(())
     }
@@ -167,9 +179,13 @@ impl Accounts {
         if token.is_empty() || token.len() > 128 {
             return Err(ApiError::unauthenticated());
         }
+        let hash = hash_token(token);
+        if let Some(hit) = self.authed.get(&hash) {
+            return Ok(hit.clone());
+        }
         let session = self
             .store
-            .session_by_token_hash(&hash_token(token))
+            .session_by_token_hash(&hash)
             .await
             .map_err(store_error)?
             .ok_or_else(ApiError::unauthenticated)?;
@@ -178,7 +194,18 @@ impl Accounts {
         if user.disabled {
             return Err(ApiError::forbidden("this account is disabled"));
         }
-        Ok(Authed { user, session })
+        let authed = Authed { user, session };
+        if self.authed.len() >= AUTH_CACHE_MAX {
+            self.authed.clear();
+        }
+        self.authed.insert(hash, authed.clone());
+        Ok(authed)
+    }
+
+    /// Drops cached sessions of `user` after their account changed (profile
+    /// edit, disable), so the next authentication reads it afresh.
+    pub fn forget_user(&self, user: UserId) {
+        self.authed.retain(|_, a| a.user.id != user);
     }
 
     /// Looks up users by id, for profile lookups.
