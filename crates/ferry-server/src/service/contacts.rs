@@ -10,20 +10,13 @@ use std::sync::Arc;
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
 use ferry_store::{Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User};
 
-use super::{changed_frame, members::ContactCache, now_ms};
+use super::{changed_frame, check_len, members::ContactCache, now_ms};
 use crate::{error::store_error, hub::Hub};
 
 pub struct Contacts {
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     cache: Arc<ContactCache>,
-}
-
-fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(format!("{field} must be at most {max} characters")));
-    }
-    Ok(())
 }
 
 impl Contacts {

@@ -21,7 +21,7 @@ use ferry_proto::v1;
 use ferry_store::{Group, GroupPatch, JoinRequest, Member, MemberChanges, NewGroup, RequestStatus, Store, User};
 
 use super::{
-    changed_frame,
+    changed_frame, check_len,
     members::MemberCache,
     messaging::{Messaging, group_facts},
     now_ms,
@@ -35,16 +35,10 @@ const MAX_INTRO: usize = 1024;
 /// Most users one invite or create call may name.
 const MAX_BATCH: usize = 10_000;
 
-/// What creating or editing a group takes.
-#[derive(Debug, Clone, Default)]
-pub struct GroupInput {
-    pub name: Option<String>,
-    pub avatar: Option<String>,
-    pub notice: Option<String>,
-    pub intro: Option<String>,
-    pub join_policy: Option<JoinPolicy>,
-    pub invite_needs_approval: Option<bool>,
-    pub mute_all: Option<bool>,
+/// A system event in a group's stream; `until` and `detail` default to
+/// empty (set them with struct update syntax).
+fn system(kind: &str, actor: UserId, targets: Vec<UserId>, text: String) -> v1::System {
+    v1::System { event: kind.to_owned(), actor_id: actor, target_ids: targets, text, ..Default::default() }
 }
 
 /// The result of an invitation: who joined now, who waits for approval.
@@ -61,19 +55,12 @@ pub struct Groups {
     config: GroupsConfig,
 }
 
-fn check_len(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.chars().count() > max {
-        return Err(ApiError::invalid(format!("{field} must be at most {max} characters")));
-    }
-    Ok(())
-}
-
 impl Groups {
     pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, members: Arc<MemberCache>, config: GroupsConfig) -> Self {
         Self { store, hub, members, config }
     }
 
-    fn validate(input: &GroupInput) -> Result<(), ApiError> {
+    fn validate(input: &GroupPatch) -> Result<(), ApiError> {
         if let Some(name) = &input.name {
             if name.trim().is_empty() {
                 return Err(ApiError::invalid("name must not be empty"));
@@ -182,7 +169,7 @@ impl Groups {
         &self,
         messaging: &Messaging,
         owner: UserId,
-        input: GroupInput,
+        input: GroupPatch,
         members: Vec<UserId>,
     ) -> Result<Group, ApiError> {
         Self::validate(&input)?;
@@ -217,18 +204,7 @@ impl Groups {
         self.members.invalidate(group.id);
         let owner_name = self.names(&[owner]).await.remove(0);
         let text = format!("{owner_name} created the group \"{}\"", group.name);
-        self.announce(
-            messaging,
-            group.id,
-            v1::System {
-                event: "group_created".into(),
-                actor_id: owner,
-                target_ids: members,
-                text,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.announce(messaging, group.id, system("group_created", owner, members, text)).await?;
         Ok(group)
     }
 
@@ -254,7 +230,7 @@ impl Groups {
         messaging: &Messaging,
         actor: UserId,
         id: i64,
-        input: GroupInput,
+        input: GroupPatch,
     ) -> Result<Group, ApiError> {
         Self::validate(&input)?;
         let (group, me) = self.membership(id, actor).await?;
@@ -293,14 +269,7 @@ impl Groups {
             self.announce(
                 messaging,
                 id,
-                v1::System {
-                    event: "group_updated".into(),
-                    actor_id: actor,
-                    target_ids: vec![],
-                    text,
-                    detail: changed.join(","),
-                    ..Default::default()
-                },
+                v1::System { detail: changed.join(","), ..system("group_updated", actor, vec![], text) },
             )
             .await?;
         }
@@ -309,14 +278,7 @@ impl Groups {
             self.announce(
                 messaging,
                 id,
-                v1::System {
-                    event: "notice_posted".into(),
-                    actor_id: actor,
-                    target_ids: vec![],
-                    text,
-                    detail: updated.notice.clone(),
-                    ..Default::default()
-                },
+                v1::System { detail: updated.notice.clone(), ..system("notice_posted", actor, vec![], text) },
             )
             .await?;
         }
@@ -326,12 +288,7 @@ impl Groups {
             } else {
                 ("unmute_all", format!("{actor_name} unmuted the group"))
             };
-            self.announce(
-                messaging,
-                id,
-                v1::System { event: event.into(), actor_id: actor, target_ids: vec![], text, ..Default::default() },
-            )
-            .await?;
+            self.announce(messaging, id, system(event, actor, vec![], text)).await?;
         }
         self.poke_members(id, "group_info").await;
         Ok(updated)
@@ -402,18 +359,7 @@ impl Groups {
             } else {
                 format!("{} added {names}", self.names(&[actor]).await.remove(0))
             };
-            self.announce(
-                messaging,
-                id,
-                v1::System {
-                    event: event.into(),
-                    actor_id: actor,
-                    target_ids: ids.clone(),
-                    text,
-                    ..Default::default()
-                },
-            )
-            .await?;
+            self.announce(messaging, id, system(event, actor, ids.clone(), text)).await?;
             self.poke_members(id, "group_members").await;
         }
         Ok(ids)
@@ -495,18 +441,7 @@ impl Groups {
         group::moderate(&group_facts(&group), me.role, them.role, "remove")?;
         let names = self.names(&[actor, target]).await;
         let text = format!("{} removed {}", names[0], names[1]);
-        self.announce(
-            messaging,
-            id,
-            v1::System {
-                event: "member_removed".into(),
-                actor_id: actor,
-                target_ids: vec![target],
-                text,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.announce(messaging, id, system("member_removed", actor, vec![target], text)).await?;
         self.remove(id, target).await
     }
 
@@ -515,18 +450,7 @@ impl Groups {
         let (group, me) = self.membership(id, user).await?;
         group::leave(&group_facts(&group), me.role)?;
         let text = format!("{} left the group", self.names(&[user]).await.remove(0));
-        self.announce(
-            messaging,
-            id,
-            v1::System {
-                event: "member_left".into(),
-                actor_id: user,
-                target_ids: vec![user],
-                text,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.announce(messaging, id, system("member_left", user, vec![user], text)).await?;
         self.remove(id, user).await
     }
 
@@ -568,19 +492,7 @@ impl Groups {
             };
             ("member_muted", format!("{} muted {} for {span}", names[0], names[1]))
         };
-        self.announce(
-            messaging,
-            id,
-            v1::System {
-                event: event.into(),
-                actor_id: actor,
-                target_ids: vec![target],
-                text,
-                until,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.announce(messaging, id, v1::System { until, ..system(event, actor, vec![target], text) }).await?;
         self.poke_members(id, "group_members").await;
         Ok(member)
     }
@@ -610,14 +522,7 @@ impl Groups {
         self.announce(
             messaging,
             id,
-            v1::System {
-                event: "role_changed".into(),
-                actor_id: actor,
-                target_ids: vec![target],
-                text,
-                detail: role.as_str().to_owned(),
-                ..Default::default()
-            },
+            v1::System { detail: role.as_str().to_owned(), ..system("role_changed", actor, vec![target], text) },
         )
         .await?;
         self.poke_members(id, "group_members").await;
@@ -641,18 +546,7 @@ impl Groups {
         let updated = self.store.transfer_ownership(id, new_owner).await.map_err(store_error)?;
         let names = self.names(&[actor, new_owner]).await;
         let text = format!("{} transferred ownership to {}", names[0], names[1]);
-        self.announce(
-            messaging,
-            id,
-            v1::System {
-                event: "owner_transferred".into(),
-                actor_id: actor,
-                target_ids: vec![new_owner],
-                text,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.announce(messaging, id, system("owner_transferred", actor, vec![new_owner], text)).await?;
         self.poke_members(id, "group_members").await;
         Ok(updated)
     }
@@ -663,18 +557,7 @@ impl Groups {
         let (group, me) = self.membership(id, actor).await?;
         group::owner_only(&group_facts(&group), me.role, "dismiss the group")?;
         let text = format!("{} dismissed the group", self.names(&[actor]).await.remove(0));
-        self.announce(
-            messaging,
-            id,
-            v1::System {
-                event: "group_dismissed".into(),
-                actor_id: actor,
-                target_ids: vec![],
-                text,
-                ..Default::default()
-            },
-        )
-        .await?;
+        self.announce(messaging, id, system("group_dismissed", actor, vec![], text)).await?;
         let updated = self.store.dismiss_group(id).await.map_err(store_error)?;
         self.poke_members(id, "group_info").await;
         Ok(updated)

@@ -10,6 +10,14 @@ pub mod messaging;
 pub mod presence;
 pub mod writer;
 
+/// Refuses a free-text field longer than `max` characters.
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ferry_core::ApiError> {
+    if value.chars().count() > max {
+        return Err(ferry_core::ApiError::invalid(format!("{field} must be at most {max} characters")));
+    }
+    Ok(())
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

@@ -2,7 +2,7 @@
 
 use axum::{extract::State, http::StatusCode};
 use ferry_core::{ApiError, JoinPolicy, Role};
-use ferry_store::{Group, JoinRequest, Member};
+use ferry_store::{Group, GroupPatch, JoinRequest, Member};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -10,7 +10,6 @@ use crate::{
     app::AppRef,
     error::HttpError,
     http::extract::{Auth, Json, Path, Query},
-    service::groups::GroupInput,
 };
 
 pub fn group_json(g: &Group) -> Value {
@@ -50,8 +49,8 @@ pub struct GroupBody {
 }
 
 impl GroupBody {
-    fn input(&self) -> GroupInput {
-        GroupInput {
+    fn input(&self) -> GroupPatch {
+        GroupPatch {
             name: self.name.clone(),
             avatar: self.avatar.clone(),
             notice: self.notice.clone(),
