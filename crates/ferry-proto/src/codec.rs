@@ -68,6 +68,35 @@ pub fn frame_from_json(text: &str) -> Result<Frame, FrameError> {
     Ok(frame)
 }
 
+/// The `id` of a protobuf frame that does not decode as a whole, so the
+/// error answering it can still echo the request id; 0 when field 1 cannot
+/// be reached (the bytes before it are broken, or it is absent).
+pub fn peek_frame_id(mut bytes: &[u8]) -> u64 {
+    use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+    while bytes.has_remaining() {
+        let Ok((tag, wire_type)) = decode_key(&mut bytes) else { return 0 };
+        if tag == 1 && wire_type == WireType::Varint {
+            return decode_varint(&mut bytes).unwrap_or(0);
+        }
+        if skip_field(wire_type, tag, &mut bytes, DecodeContext::default()).is_err() {
+            return 0;
+        }
+    }
+    0
+}
+
+/// The `id` of a JSON frame that does not decode as a `Frame` (unknown kind,
+/// a wrong field type), when the text is at least a JSON object with a
+/// numeric or numeric-string `id`; else 0.
+pub fn peek_json_frame_id(text: &str) -> u64 {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return 0 };
+    match value.get("id") {
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
+        Some(id) => id.as_u64().unwrap_or(0),
+        None => 0,
+    }
+}
+
 /// Length-prefixed protobuf codec for TCP connections.
 ///
 /// Decoding yields raw payloads (not parsed frames) so the caller can tell a
@@ -163,6 +192,34 @@ mod tests {
                 let _ = decode_frame(&payload);
             }
         }
+    }
+
+    proptest! {
+        #[test]
+        fn the_id_of_a_broken_frame_is_still_read(id in 1u64.., cut in 0usize..40) {
+            // A valid frame whose body is then truncated or garbled: the id
+            // (field 1, written first) survives.
+            let mut bytes = encode_frame(&send_frame(id, "client-1".into(), "hello there".into(), 5)).to_vec();
+            let id_len = encode_frame(&Frame { id, body: None }).len();
+            let keep = bytes.len().saturating_sub(cut).max(id_len);
+            bytes.truncate(keep);
+            bytes.extend_from_slice(&[0xff, 0xff]);
+            prop_assert_eq!(peek_frame_id(&bytes), id);
+        }
+    }
+
+    #[test]
+    fn frame_ids_are_peeked_where_readable() {
+        // Field 1000 first (unknown), then the id: still found.
+        let mut bytes = vec![0xC0, 0x3E, 0x01];
+        bytes.extend_from_slice(&encode_frame(&Frame { id: 42, body: None }));
+        assert_eq!(peek_frame_id(&bytes), 42);
+        assert_eq!(peek_frame_id(&[0xff, 0xff, 0xff]), 0, "garbage before the id");
+        assert_eq!(peek_frame_id(&[]), 0);
+        assert_eq!(peek_json_frame_id(r#"{"id":"17","nope":{}}"#), 17);
+        assert_eq!(peek_json_frame_id(r#"{"id":18,"send":{"clientMsgId":5}}"#), 18);
+        assert_eq!(peek_json_frame_id("{not json"), 0);
+        assert_eq!(peek_json_frame_id(r#"{"id":"x"}"#), 0);
     }
 
     #[test]

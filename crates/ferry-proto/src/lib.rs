@@ -18,7 +18,8 @@ pub mod v1 {
 }
 
 pub use codec::{
-    FrameError, LEN_PREFIX, TcpCodec, decode_frame, encode_frame, encode_frame_prefixed, frame_from_json, frame_to_json,
+    FrameError, LEN_PREFIX, TcpCodec, decode_frame, encode_frame, encode_frame_prefixed, frame_from_json,
+    frame_to_json, peek_frame_id, peek_json_frame_id,
 };
 pub use v1::{Frame, frame::Body};
 

@@ -7,16 +7,23 @@ use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
+    bus::Bus,
     config::Config,
     hub::Hub,
-    service::{accounts::Accounts, contacts::Contacts, groups::Groups, messaging::Messaging, presence::Presence},
+    service::{
+        accounts::Accounts, caches::Caches, contacts::Contacts, groups::Groups, messaging::Messaging,
+        presence::Presence,
+    },
 };
 
 /// Everything a request or a session needs, behind one `Arc`.
 pub struct App {
     pub config: Config,
     pub store: Arc<dyn Store>,
+    /// This node's sessions (the gateway's view; services use `bus`).
     pub hub: Arc<Hub>,
+    pub bus: Arc<dyn Bus>,
+    pub caches: Arc<Caches>,
     pub accounts: Accounts,
     pub messaging: Messaging,
     pub contacts: Contacts,

@@ -53,6 +53,7 @@ pub struct Config {
     pub writer: WriterConfig,
     pub social: SocialConfig,
     pub groups: GroupsConfig,
+    pub caches: CacheConfig,
     pub limits: Limits,
 }
 
@@ -115,9 +116,61 @@ pub struct StorageConfig {
     /// "full": an acknowledged message survives power loss (fsync per commit
     /// batch). "normal": survives a crash of the server process; a power loss
     /// may lose the last batches.
-    pub synchronous: String,
+    pub synchronous: Synchronous,
     /// Read-only SQLite connections for queries.
     pub read_connections: usize,
+}
+
+/// When a commit counts as durable.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Synchronous {
+    /// Acknowledged writes survive power loss (fsync per commit batch).
+    #[default]
+    Full,
+    /// Acknowledged writes survive a crash of the server process.
+    Normal,
+}
+
+impl From<Synchronous> for ferry_store::sqlite::Synchronous {
+    fn from(s: Synchronous) -> Self {
+        match s {
+            Synchronous::Full => Self::Full,
+            Synchronous::Normal => Self::Normal,
+        }
+    }
+}
+
+/// Sizes of the node-local caches (entries, or ids for the list caches).
+/// Every cache is bounded and evicts the least useful entries when full.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Authenticated sessions (token hash → session).
+    pub sessions: u64,
+    /// Accounts (authentication, profile lookups, direct-message checks).
+    pub users: u64,
+    /// Group settings used by send checks.
+    pub groups: u64,
+    /// (group, user) memberships used by send and read checks.
+    pub memberships: u64,
+    /// Member ids held for group fan-out, summed over all cached groups.
+    pub group_member_ids: u64,
+    /// User ids held per list cache (blocklists, friends, presence peers).
+    pub contact_ids: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            sessions: 250_000,
+            users: 250_000,
+            groups: 100_000,
+            memberships: 1_000_000,
+            group_member_ids: 4_000_000,
+            contact_ids: 4_000_000,
+        }
+    }
 }
 
 /// Accounts, passwords, devices.
@@ -132,8 +185,10 @@ pub struct AuthConfig {
     pub argon2_parallelism: u32,
     /// Login attempts per username per minute.
     pub login_per_username_per_minute: u32,
-    /// Login and registration attempts per client IP per minute.
+    /// Login attempts per client IP per minute.
     pub login_per_ip_per_minute: u32,
+    /// Registrations per client IP per minute.
+    pub register_per_ip_per_minute: u32,
     /// "multi": any number of devices per user. "one_per_platform": a new
     /// login kicks the user's earlier session on the same platform.
     pub device_policy: DevicePolicy,
@@ -191,6 +246,7 @@ impl Default for Config {
             writer: WriterConfig::default(),
             social: SocialConfig::default(),
             groups: GroupsConfig::default(),
+            caches: CacheConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -198,7 +254,7 @@ impl Default for Config {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { synchronous: "full".into(), read_connections: 4 }
+        Self { synchronous: Synchronous::Full, read_connections: 4 }
     }
 }
 
@@ -210,6 +266,7 @@ impl Default for AuthConfig {
             argon2_parallelism: 1,
             login_per_username_per_minute: 10,
             login_per_ip_per_minute: 60,
+            register_per_ip_per_minute: 10,
             device_policy: DevicePolicy::Multi,
         }
     }
@@ -236,7 +293,7 @@ impl Default for WriterConfig {
 
 /// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
 /// variables (the CLI's, the flags') are not configuration.
-const ENV_KEYS: &[&str] = &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "limits"];
+const ENV_KEYS: &[&str] = &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "caches", "limits"];
 
 impl Config {
     /// Builds the configuration from every layer and validates it.
@@ -273,9 +330,6 @@ impl Config {
         if self.node_id > 1023 {
             problems.push("node_id must be 0-1023".to_string());
         }
-        if !matches!(self.storage.synchronous.as_str(), "full" | "normal") {
-            problems.push("storage.synchronous must be \"full\" or \"normal\"".into());
-        }
         if self.storage.read_connections == 0 {
             problems.push("storage.read_connections must be at least 1".into());
         }
@@ -288,6 +342,12 @@ impl Config {
             ("gateway.max_connections", self.gateway.max_connections),
             ("writer.max_batch", self.writer.max_batch),
             ("writer.queue", self.writer.queue),
+            ("caches.sessions", self.caches.sessions as usize),
+            ("caches.users", self.caches.users as usize),
+            ("caches.groups", self.caches.groups as usize),
+            ("caches.memberships", self.caches.memberships as usize),
+            ("caches.group_member_ids", self.caches.group_member_ids as usize),
+            ("caches.contact_ids", self.caches.contact_ids as usize),
         ] {
             if v == 0 {
                 problems.push(format!("{name} must be at least 1"));
@@ -299,8 +359,11 @@ impl Config {
         if self.auth.argon2_iterations == 0 || self.auth.argon2_parallelism == 0 {
             problems.push("auth.argon2_iterations and auth.argon2_parallelism must be at least 1".into());
         }
-        if self.auth.login_per_username_per_minute == 0 || self.auth.login_per_ip_per_minute == 0 {
-            problems.push("auth login rate limits must be at least 1 per minute".into());
+        if self.auth.login_per_username_per_minute == 0
+            || self.auth.login_per_ip_per_minute == 0
+            || self.auth.register_per_ip_per_minute == 0
+        {
+            problems.push("auth login and registration rate limits must be at least 1 per minute".into());
         }
         if self.groups.max_members < 2 || self.groups.max_groups_per_user == 0 {
             problems.push("groups.max_members must be at least 2 and groups.max_groups_per_user at least 1".into());
@@ -346,7 +409,7 @@ mod tests {
     #[test]
     fn every_problem_is_reported() {
         let mut c = Config { node_id: 5000, ..Config::default() };
-        c.storage.synchronous = "sometimes".into();
+        c.caches.users = 0;
         c.gateway.idle_timeout_ms = 1;
         let err = c.validate().unwrap_err();
         assert_eq!(err.lines().count(), 3, "{err}");

@@ -7,6 +7,8 @@
 //! (domain logic over the store), [`error`] (the one place errors meet the wire).
 
 pub mod app;
+pub mod bus;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod gateway;
@@ -18,7 +20,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use ferry_store::{
     Store,
-    sqlite::{SqliteOptions, SqliteStore, Synchronous},
+    sqlite::{SqliteOptions, SqliteStore},
 };
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -27,15 +29,11 @@ pub use config::Config;
 
 use crate::{
     app::App,
+    bus::{Bus, LocalBus},
     hub::Hub,
     service::{
-        accounts::Accounts,
-        contacts::Contacts,
-        groups::Groups,
-        members::{ContactCache, MemberCache},
-        messaging::Messaging,
-        presence::Presence,
-        writer,
+        accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, messaging::Messaging,
+        notify::Notifier, presence::Presence, writer,
     },
 };
 
@@ -74,8 +72,10 @@ impl Listeners {
 /// Opens the embedded SQLite store under the data directory.
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let synchronous = if config.storage.synchronous == "normal" { Synchronous::Normal } else { Synchronous::Full };
-    let options = SqliteOptions { synchronous, read_connections: config.storage.read_connections };
+    let options = SqliteOptions {
+        synchronous: config.storage.synchronous.into(),
+        read_connections: config.storage.read_connections,
+    };
     Ok(Arc::new(SqliteStore::open(config.database_path(), options).await?))
 }
 
@@ -90,39 +90,42 @@ pub async fn run(
     config.validate().map_err(ServerError::Config)?;
     let store = open_store(&config).await?;
     let hub = Arc::new(Hub::new());
-    let members = Arc::new(MemberCache::new(Arc::clone(&store)));
-    let contact_cache = Arc::new(ContactCache::new(Arc::clone(&store)));
+    let caches = Arc::new(Caches::new(Arc::clone(&store), &config.caches));
+    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches)));
+    let (fanout, fanout_task) = fanout::spawn(Arc::clone(&bus), Arc::clone(&caches));
     let stop_writer = CancellationToken::new();
-    let (writer, writer_task) = writer::spawn(
+    let (writer, writer_task) =
+        writer::spawn(Arc::clone(&store), fanout, config.writer.max_batch, config.writer.queue, stop_writer.clone());
+    let notifier = Notifier::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&caches));
+    let accounts = Accounts::new(
         Arc::clone(&store),
-        Arc::clone(&hub),
-        Arc::clone(&members),
-        config.writer.max_batch,
-        config.writer.queue,
-        stop_writer.clone(),
-    );
-    let accounts =
-        Accounts::new(Arc::clone(&store), Arc::clone(&hub), config.auth.clone(), config.limits.min_password_chars)
-            .map_err(ServerError::Config)?;
+        Arc::clone(&bus),
+        Arc::clone(&caches),
+        config.auth.clone(),
+        config.limits.min_password_chars,
+    )
+    .map_err(ServerError::Config)?;
     let app = Arc::new(App {
         messaging: Messaging::new(
             Arc::clone(&store),
-            Arc::clone(&contact_cache),
+            Arc::clone(&caches),
             writer,
             config.limits.clone(),
             config.social.clone(),
             config.groups.clone(),
             config.node_id,
         ),
-        contacts: Contacts::new(Arc::clone(&store), Arc::clone(&hub), contact_cache),
-        groups: Groups::new(Arc::clone(&store), Arc::clone(&hub), Arc::clone(&members), config.groups.clone()),
-        presence: Arc::new(Presence::new(Arc::clone(&store), Arc::clone(&hub))),
+        contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
+        groups: Groups::new(Arc::clone(&store), Arc::clone(&bus), notifier, config.groups.clone()),
+        presence: Arc::new(Presence::new(Arc::clone(&bus), Arc::clone(&caches))),
         accounts,
         connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
         store,
         hub,
+        bus,
+        caches,
         config,
     });
 
@@ -153,6 +156,8 @@ pub async fn run(
     // Every message already queued is committed before the writer stops.
     stop_writer.cancel();
     let _ = writer_task.await;
+    // The writer dropped its fan-out handle; what it handed over is pushed.
+    let _ = fanout_task.await;
     janitor.abort();
     tracing::info!("stopped");
     Ok(())

@@ -60,8 +60,9 @@ pub fn test_config() -> Config {
     c.auth.argon2_memory_kib = 1024;
     c.auth.argon2_iterations = 1;
     c.auth.login_per_ip_per_minute = 100_000;
+    c.auth.register_per_ip_per_minute = 100_000;
     c.auth.login_per_username_per_minute = 1_000;
-    c.storage.synchronous = "normal".into();
+    c.storage.synchronous = ferry_server::config::Synchronous::Normal;
     c
 }
 

@@ -376,22 +376,37 @@ async fn login_is_rate_limited_per_username() {
 
 #[tokio::test]
 async fn login_is_rate_limited_per_ip() {
-    let server = TestServer::start_with(|c| c.auth.login_per_ip_per_minute = 4).await;
+    let server = TestServer::start_with(|c| c.auth.login_per_ip_per_minute = 3).await;
     let http = Http::new(&server);
-    // Registration and login share the per-IP budget.
-    assert_eq!(http.register("alice", PASSWORD).await.status, 201);
-    assert_eq!(http.register("bob", PASSWORD).await.status, 201);
+    // Registrations have their own budget and do not use the login one.
+    for name in ["alice", "bob", "carol", "dave"] {
+        assert_eq!(http.register(name, PASSWORD).await.status, 201);
+    }
     assert_eq!(http.login("alice", PASSWORD).await.status, 200);
+    assert_eq!(http.login("bob", PASSWORD).await.status, 200);
     assert_eq!(http.login("alice", "wrong password!").await.code(), "invalid_credentials");
 
     // Any username from this address is refused now.
-    assert_rate_limited(&http.login("bob", PASSWORD).await);
-    assert_rate_limited(&http.register("carol", PASSWORD).await);
+    assert_rate_limited(&http.login("carol", PASSWORD).await);
 
     // Another client address still logs in.
     let elsewhere = Http::from_ip(&server, IpAddr::from([127, 0, 0, 2]));
     let a = elsewhere.login("bob", PASSWORD).await;
     assert_eq!(a.status, 200, "{a:?}");
+}
+
+#[tokio::test]
+async fn registration_is_rate_limited_per_ip_on_its_own_budget() {
+    let server = TestServer::start_with(|c| c.auth.register_per_ip_per_minute = 2).await;
+    let http = Http::new(&server);
+    assert_eq!(http.register("alice", PASSWORD).await.status, 201);
+    // A refused registration (taken name) still counts: it cost a lookup.
+    assert_eq!(http.register("alice", PASSWORD).await.code(), "username_taken");
+    assert_rate_limited(&http.register("bob", PASSWORD).await);
+    // Logging in from the same address is not affected.
+    assert_eq!(http.login("alice", PASSWORD).await.status, 200);
+    let elsewhere = Http::from_ip(&server, IpAddr::from([127, 0, 0, 2]));
+    assert_eq!(elsewhere.register("bob", PASSWORD).await.status, 201);
 }
 
 // --- devices -----------------------------------------------------------------------

@@ -360,6 +360,7 @@ async fn send_with_invalid_utf8_text_is_malformed_and_stores_nothing() {
 
     wire.send_payload(&send_payload_with_raw_text(2, "c-bad", bob.id, &[b'o', b'k', 0xff, 0xfe])).await;
     let e = wire.next_answer().await;
+    assert_eq!(e.id, 2, "the error echoes the id of the frame it refuses");
     let Some(Body::Error(e)) = e.body else { panic!("expected an error, got {e:?}") };
     assert_eq!(e.code, "malformed_frame");
     assert!(!e.fatal, "{e:?}");
@@ -620,7 +621,7 @@ async fn ws_invalid_json_is_malformed_frame_in_json() {
     // Valid JSON that is not a Frame is malformed too.
     ws.send(WsMessage::text(r#"{"id":"3","ping":{"clientTime":"not a number"}}"#)).await.expect("send");
     let frame = ws_recv_json(&mut ws).await;
-    assert_eq!(error_of(&frame).code, "malformed_frame");
+    assert_eq!((frame.id, error_of(&frame).code.as_str()), (3, "malformed_frame"));
 
     // A JSON frame of an unknown kind keeps its id.
     ws.send(WsMessage::text(r#"{"id":"4"}"#)).await.expect("send");
@@ -845,8 +846,9 @@ async fn misbehave(wire: &mut Wire, round: u64, id: u64, bob: i64) -> (u64, &'st
             (id, "unknown_kind")
         }
         _ => {
+            // The frame does not decode, but its id (written first) is read.
             wire.send_payload(&send_payload_with_raw_text(id, &format!("utf8-{round}"), bob, &[0xc3, 0x28])).await;
-            (0, "malformed_frame")
+            (id, "malformed_frame")
         }
     }
 }

@@ -2,6 +2,7 @@
 //! transports feed one transport-agnostic [`session`] loop. No business logic
 //! lives here: sessions decode frames and call the services.
 
+pub mod frames;
 pub mod session;
 pub mod tcp;
 pub mod ws;

@@ -1,32 +1,36 @@
-//! One long-connection session: authenticate, then one `select!` loop over
-//! kicks, shutdown, the outbound queue, finished requests, the socket and the
-//! idle deadline.
+//! One long-connection session: authenticate, register for pushes, answer
+//! `auth_ok`, then one `select!` loop over kicks, shutdown, the outbound
+//! queue, finished requests, the socket and the idle deadline.
+//!
+//! The session is registered for pushes *before* `auth_ok` goes out: a
+//! message committed at any point after the client sees `auth_ok` is either
+//! pushed to it or already visible to the pull the client then makes.
 //!
 //! Requests are pipelined: a connection may have up to
 //! `gateway.max_inflight` requests in flight, answered as they complete and
-//! correlated by frame id. Sends are *admitted* in the order they arrive
-//! (validated and queued for the writer) before the next frame is read, so a
-//! connection's messages keep their order in the conversation.
+//! correlated by frame id. Each request is handled by its feature's handler
+//! in [`frames`](super::frames).
 
-use std::{num::NonZeroU32, pin::Pin, sync::Arc, time::Duration};
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use ferry_core::{ApiError, ErrorCode};
-use ferry_proto::{PROTOCOL_VERSION, frame_from_json, v1, v1::frame::Body};
+use ferry_proto::{PROTOCOL_VERSION, frame_from_json, peek_frame_id, peek_json_frame_id, v1, v1::frame::Body};
 use futures_util::{FutureExt as _, StreamExt as _, stream::FuturesUnordered};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use prost::Message as _;
 use tokio::{sync::mpsc, time::Instant};
 use tracing::Instrument as _;
 
-use super::{Incoming, Transport};
+use super::{
+    Incoming, Transport,
+    frames::{self, Ctx, Dispatched, Pending},
+};
 use crate::{
     app::AppRef,
     error::error_frame,
     hub::{Kick, Outbound, SessionHandle},
-    service::{accounts::Authed, messaging::Target, now_ms},
+    service::{accounts::Authed, now_ms},
 };
-
-type Pending = Pin<Box<dyn Future<Output = v1::Frame> + Send>>;
 
 /// How the loop ended, for the log.
 enum End {
@@ -42,13 +46,12 @@ enum End {
 pub async fn run<T: Transport>(app: AppRef, mut transport: T, peer: String, kind: &'static str) {
     let span = tracing::info_span!("conn", %peer, kind, user = tracing::field::Empty);
     async move {
-        let Some((authed, json)) = authenticate(&app, &mut transport).await else {
+        let Some(hello) = authenticate(&app, &mut transport).await else {
             transport.close().await;
             return;
         };
-        tracing::Span::current().record("user", authed.user.id);
-        let end = serve(&app, &mut transport, authed, json).await;
-        match end {
+        tracing::Span::current().record("user", hello.authed.user.id);
+        match serve(&app, &mut transport, hello).await {
             End::PeerClosed => tracing::debug!("peer closed"),
             End::Kicked(reason) => tracing::info!(reason, "kicked"),
             End::Shutdown => tracing::debug!("closed for shutdown"),
@@ -62,34 +65,44 @@ pub async fn run<T: Transport>(app: AppRef, mut transport: T, peer: String, kind
     .await
 }
 
+/// Why a frame could not be taken: the error to answer with, the id it
+/// echoes (0 when the id could not be read), and whether the connection
+/// cannot go on.
+struct Refused {
+    id: u64,
+    error: ApiError,
+    fatal: bool,
+}
+
 /// Decodes an incoming frame. `Ok(None)` = the peer closed.
-fn decode(incoming: Incoming) -> Result<Option<(v1::Frame, bool)>, (u64, ApiError, bool)> {
+fn decode(incoming: Incoming) -> Result<Option<(v1::Frame, bool)>, Refused> {
+    let refused = |id, error, fatal| Err(Refused { id, error, fatal });
     let (frame, json) = match incoming {
         Incoming::Closed => return Ok(None),
         Incoming::TooLarge => {
-            return Err((0, ApiError::new(ErrorCode::PayloadTooLarge, "frame exceeds the size limit"), true));
+            // The stream is out of sync past this point: nothing to read an id from.
+            return refused(0, ApiError::new(ErrorCode::PayloadTooLarge, "frame exceeds the size limit"), true);
         }
-        Incoming::Binary(bytes) => match v1::Frame::decode(bytes) {
+        Incoming::Binary(bytes) => match v1::Frame::decode(bytes.as_ref()) {
             Ok(f) => (f, false),
             Err(e) => {
-                return Err((0, ApiError::new(ErrorCode::MalformedFrame, format!("undecodable frame: {e}")), false));
+                let e = ApiError::new(ErrorCode::MalformedFrame, format!("undecodable frame: {e}"));
+                return refused(peek_frame_id(&bytes), e, false);
             }
         },
         Incoming::Text(text) => match frame_from_json(&text) {
             Ok(f) => (f, true),
             Err(ferry_proto::FrameError::UnknownKind) => {
-                // Recover the id so the client can match the error.
-                let id = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(|id| id.as_str().and_then(|s| s.parse().ok()).or(id.as_u64())))
-                    .unwrap_or(0);
-                return Err((id, unknown_kind(), false));
+                return refused(peek_json_frame_id(&text), unknown_kind(), false);
             }
-            Err(e) => return Err((0, ApiError::new(ErrorCode::MalformedFrame, e.to_string()), false)),
+            Err(e) => {
+                let e = ApiError::new(ErrorCode::MalformedFrame, e.to_string());
+                return refused(peek_json_frame_id(&text), e, false);
+            }
         },
     };
     if frame.body.is_none() {
-        return Err((frame.id, unknown_kind(), false));
+        return refused(frame.id, unknown_kind(), false);
     }
     Ok(Some((frame, json)))
 }
@@ -102,8 +115,18 @@ async fn send_one<T: Transport>(transport: &mut T, frame: v1::Frame, json: bool)
     transport.send(&[Outbound::new(frame)], json).await.is_ok()
 }
 
-/// Waits for the `auth` frame; answers `auth_ok` or a fatal error.
-async fn authenticate<T: Transport>(app: &AppRef, transport: &mut T) -> Option<(Authed, bool)> {
+/// A client that passed authentication, not yet answered.
+struct Hello {
+    authed: Authed,
+    /// The encoding the `auth` frame used, which every answer uses.
+    json: bool,
+    /// The `auth` frame's id, echoed by `auth_ok`.
+    id: u64,
+}
+
+/// Waits for the `auth` frame and checks its token; answers a fatal error
+/// when that fails. `auth_ok` is sent by [`serve`], after registration.
+async fn authenticate<T: Transport>(app: &AppRef, transport: &mut T) -> Option<Hello> {
     let deadline = Duration::from_millis(app.config.gateway.auth_timeout_ms);
     let incoming = tokio::select! {
         () = app.shutdown.cancelled() => return None,
@@ -120,8 +143,8 @@ async fn authenticate<T: Transport>(app: &AppRef, transport: &mut T) -> Option<(
     let (frame, json) = match decode(incoming) {
         Ok(Some(x)) => x,
         Ok(None) => return None,
-        Err((id, e, _)) => {
-            send_one(transport, error_frame(id, &e, true), was_text).await;
+        Err(r) => {
+            send_one(transport, error_frame(r.id, &r.error, true), was_text).await;
             return None;
         }
     };
@@ -139,21 +162,7 @@ async fn authenticate<T: Transport>(app: &AppRef, transport: &mut T) -> Option<(
         return None;
     }
     match app.accounts.authenticate(&auth.token).await {
-        Ok(authed) => {
-            let g = &app.config.gateway;
-            let ok = v1::AuthOk {
-                user_id: authed.user.id,
-                username: authed.user.username.clone(),
-                device_id: authed.session.device_id.clone(),
-                platform: authed.session.platform.clone(),
-                server_time: now_ms(),
-                heartbeat_interval_ms: g.heartbeat_interval_ms.min(u64::from(u32::MAX)) as u32,
-                max_frame_bytes: app.config.limits.max_frame_bytes,
-                max_text_bytes: app.config.limits.max_text_bytes,
-            };
-            let reply = v1::Frame { id: frame.id, body: Some(Body::AuthOk(ok)) };
-            send_one(transport, reply, json).await.then_some((authed, json))
-        }
+        Ok(authed) => Some(Hello { authed, json, id: frame.id }),
         Err(e) => {
             send_one(transport, error_frame(frame.id, &e, true), json).await;
             None
@@ -161,27 +170,50 @@ async fn authenticate<T: Transport>(app: &AppRef, transport: &mut T) -> Option<(
     }
 }
 
-/// The authenticated session loop.
-async fn serve<T: Transport>(app: &AppRef, transport: &mut T, authed: Authed, json: bool) -> End {
-    let g = &app.config.gateway;
-    let (tx, mut rx) = mpsc::channel(g.outbound_queue);
+fn auth_ok(app: &AppRef, hello: &Hello) -> v1::Frame {
+    let (g, l, a) = (&app.config.gateway, &app.config.limits, &hello.authed);
+    let ok = v1::AuthOk {
+        user_id: a.user.id,
+        username: a.user.username.clone(),
+        device_id: a.session.device_id.clone(),
+        platform: a.session.platform.clone(),
+        server_time: now_ms(),
+        heartbeat_interval_ms: g.heartbeat_interval_ms.min(u64::from(u32::MAX)) as u32,
+        max_frame_bytes: l.max_frame_bytes,
+        max_text_bytes: l.max_text_bytes,
+    };
+    v1::Frame { id: hello.id, body: Some(Body::AuthOk(ok)) }
+}
+
+/// Registers the session, answers `auth_ok`, runs the loop, unregisters.
+async fn serve<T: Transport>(app: &AppRef, transport: &mut T, hello: Hello) -> End {
+    let (tx, mut rx) = mpsc::channel(app.config.gateway.outbound_queue);
+    let user = hello.authed.user.id;
     let handle = Arc::new(SessionHandle {
         id: app.hub.next_session_id(),
-        user_id: authed.user.id,
-        device_id: authed.session.device_id.clone(),
-        platform: authed.session.platform.clone(),
-        token_hash: authed.session.token_hash.clone(),
+        user_id: user,
+        device_id: hello.authed.session.device_id.clone(),
+        platform: hello.authed.session.platform.clone(),
+        token_hash: hello.authed.session.token_hash.clone(),
         tx,
         kick: Kick::default(),
     });
-    if app.hub.register(Arc::clone(&handle)) == 1 {
-        app.presence.announce(authed.user.id, true);
+    if app.bus.attach(Arc::clone(&handle)) == 1 {
+        app.presence.announce(user, true);
     }
-
-    let end = session_loop(app, transport, &authed, json, &handle, &mut rx).await;
-
-    if app.hub.unregister(authed.user.id, handle.id) == 0 {
-        app.presence.announce(authed.user.id, false);
+    let end = match app.accounts.still_valid(&hello.authed).await {
+        // A logout that committed during the handshake kicked sessions before
+        // this one was registered: refuse it here.
+        Ok(false) | Err(_) => {
+            let e = ApiError::unauthenticated();
+            send_one(transport, error_frame(hello.id, &e, true), hello.json).await;
+            End::Fatal(e.code.as_str())
+        }
+        Ok(true) if !send_one(transport, auth_ok(app, &hello), hello.json).await => End::WriteFailed,
+        Ok(true) => session_loop(app, transport, &hello, &handle, &mut rx).await,
+    };
+    if app.bus.detach(user, handle.id) == 0 {
+        app.presence.announce(user, false);
     }
     end
 }
@@ -189,12 +221,12 @@ async fn serve<T: Transport>(app: &AppRef, transport: &mut T, authed: Authed, js
 async fn session_loop<T: Transport>(
     app: &AppRef,
     transport: &mut T,
-    authed: &Authed,
-    json: bool,
+    hello: &Hello,
     handle: &SessionHandle,
     rx: &mut mpsc::Receiver<Arc<Outbound>>,
 ) -> End {
-    let g = &app.config.gateway;
+    let (g, json) = (&app.config.gateway, hello.json);
+    let ctx = Ctx { app, authed: &hello.authed };
     let idle = Duration::from_millis(g.idle_timeout_ms);
     let fps = NonZeroU32::new(app.config.limits.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let limiter: DefaultDirectRateLimiter =
@@ -233,9 +265,9 @@ async fn session_loop<T: Transport>(
                 let (frame, _) = match decode(incoming) {
                     Ok(Some(x)) => x,
                     Ok(None) => return End::PeerClosed,
-                    Err((id, e, fatal)) => {
-                        if !send_one(transport, error_frame(id, &e, fatal), json).await || fatal {
-                            return End::Fatal(e.code.as_str());
+                    Err(r) => {
+                        if !send_one(transport, error_frame(r.id, &r.error, r.fatal), json).await || r.fatal {
+                            return End::Fatal(r.error.code.as_str());
                         }
                         continue;
                     }
@@ -246,7 +278,9 @@ async fn session_loop<T: Transport>(
                     if !send_one(transport, error_frame(frame.id, &e, false), json).await { return End::WriteFailed; }
                     continue;
                 }
-                match dispatch(app, authed, frame).await {
+                // `decode` guarantees a body.
+                let Some(body) = frame.body else { continue };
+                match frames::dispatch(&ctx, frame.id, body).await {
                     Dispatched::Reply(reply) => {
                         if !send_one(transport, reply, json).await { return End::WriteFailed; }
                     }
@@ -282,100 +316,6 @@ fn take_ready(
         match rx.try_recv() {
             Ok(frame) => outbox.push(frame),
             Err(_) => break,
-        }
-    }
-}
-
-enum Dispatched {
-    /// Answer now.
-    Reply(v1::Frame),
-    /// Answer when this completes.
-    Later(Pending),
-}
-
-fn reply(id: u64, body: Body) -> v1::Frame {
-    v1::Frame { id, body: Some(body) }
-}
-
-fn answer(id: u64, r: Result<Body, ApiError>) -> v1::Frame {
-    match r {
-        Ok(body) => reply(id, body),
-        Err(e) => error_frame(id, &e, false),
-    }
-}
-
-/// Turns one request into its answer (now or later).
-async fn dispatch(app: &AppRef, authed: &Authed, frame: v1::Frame) -> Dispatched {
-    let id = frame.id;
-    let me = authed.user.id;
-    // `decode` guarantees a body.
-    let Some(body) = frame.body else { return Dispatched::Reply(error_frame(id, &unknown_kind(), false)) };
-    match body {
-        Body::Ping(p) => {
-            Dispatched::Reply(reply(id, Body::Pong(v1::Pong { client_time: p.client_time, server_time: now_ms() })))
-        }
-        Body::Send(send) => {
-            let target = match send.to {
-                Some(v1::send_message::To::UserId(u)) => Target::User(u),
-                Some(v1::send_message::To::ConversationId(c)) => Target::Conversation(c),
-                None => {
-                    return Dispatched::Reply(error_frame(
-                        id,
-                        &ApiError::invalid("send needs a user_id or conversation_id"),
-                        false,
-                    ));
-                }
-            };
-            // Admission happens here, in arrival order; only the wait for
-            // durability runs concurrently.
-            match app.messaging.admit(me, send.client_msg_id, target, send.content).await {
-                Ok(pending) => {
-                    Dispatched::Later(Box::pin(async move { answer(id, pending.wait().await.map(Body::SendAck)) }))
-                }
-                Err(e) => Dispatched::Reply(error_frame(id, &e, false)),
-            }
-        }
-        Body::ListConversations(_) => {
-            let app = Arc::clone(app);
-            Dispatched::Later(Box::pin(async move {
-                let r = app.messaging.conversations(me).await;
-                answer(id, r.map(|conversations| Body::Conversations(v1::ConversationList { conversations })))
-            }))
-        }
-        Body::Pull(p) => {
-            let app = Arc::clone(app);
-            Dispatched::Later(Box::pin(async move {
-                answer(id, app.messaging.pull(me, &p.conversation_id, p.after_seq, p.limit).await.map(Body::Messages))
-            }))
-        }
-        Body::MarkRead(m) => {
-            let app = Arc::clone(app);
-            Dispatched::Later(Box::pin(async move {
-                answer(id, app.messaging.mark_read(me, &m.conversation_id, m.seq).await.map(Body::MarkReadOk))
-            }))
-        }
-        Body::GetPresence(q) => {
-            let app = Arc::clone(app);
-            Dispatched::Later(Box::pin(async move {
-                let r = app.presence.query(me, &q.user_ids).await;
-                answer(id, r.map(|users| Body::PresenceList(v1::PresenceList { users })))
-            }))
-        }
-        Body::Auth(_) => Dispatched::Reply(error_frame(id, &ApiError::bad_request("already authenticated"), false)),
-        // Frames only the server sends.
-        Body::AuthOk(_)
-        | Body::Error(_)
-        | Body::Pong(_)
-        | Body::Kicked(_)
-        | Body::SendAck(_)
-        | Body::Message(_)
-        | Body::Conversations(_)
-        | Body::Messages(_)
-        | Body::MarkReadOk(_)
-        | Body::PresenceList(_)
-        | Body::Presence(_)
-        | Body::Changed(_) => {
-            Dispatched::Reply(error_frame(id, &ApiError::new(ErrorCode::UnknownKind, "not a client request"), false))
         }
     }
 }

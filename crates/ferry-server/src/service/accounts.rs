@@ -10,25 +10,27 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use base64::Engine as _;
-use dashmap::DashMap;
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
 use ferry_store::{NewUser, Session, Store, StoreError, User};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
-use super::now_ms;
+use super::{caches::Caches, now_ms};
 use crate::{
+    bus::{Bus, Invalidation, Sessions},
     config::{AuthConfig, DevicePolicy},
     error::store_error,
-    hub::Hub,
 };
 
 /// A successfully authenticated device session.
 #[derive(Debug, Clone)]
 pub struct Authed {
-    pub user: User,
-    pub session: Session,
+    pub user: Arc<User>,
+    pub session: Arc<Session>,
+    /// The session cache ticket it was read under: a long connection checks
+    /// it after registering, so a logout that raced with the handshake wins.
+    ticket: u64,
 }
 
 /// What a login returns to the client.
@@ -43,7 +45,8 @@ pub struct LoginOutcome {
 /// Registration, login, logout and token authentication.
 pub struct Accounts {
     store: Arc<dyn Store>,
-    hub: Arc<Hub>,
+    bus: Arc<dyn Bus>,
+    caches: Arc<Caches>,
     config: AuthConfig,
     min_password_chars: u32,
     argon2: Argon2<'static>,
@@ -52,20 +55,14 @@ pub struct Accounts {
     dummy_hash: String,
     per_user: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
-    /// Token hash → authenticated session, so a reconnect storm does not
-    /// cost two store reads per connection. Entries leave on logout and on
-    /// replacement by a new login; the whole map is dropped if it grows past
-    /// [`AUTH_CACHE_MAX`].
-    authed: DashMap<Vec<u8>, Authed>,
+    register_per_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
-
-/// Most sessions kept in the authentication cache.
-const AUTH_CACHE_MAX: usize = 250_000;
 
 impl Accounts {
     pub fn new(
         store: Arc<dyn Store>,
-        hub: Arc<Hub>,
+        bus: Arc<dyn Bus>,
+        caches: Arc<Caches>,
         config: AuthConfig,
         min_password_chars: u32,
     ) -> Result<Self, String> {
@@ -80,13 +77,14 @@ impl Accounts {
         Ok(Self {
             per_user: RateLimiter::keyed(per_minute(config.login_per_username_per_minute)),
             per_ip: RateLimiter::keyed(per_minute(config.login_per_ip_per_minute)),
+            register_per_ip: RateLimiter::keyed(per_minute(config.register_per_ip_per_minute)),
             store,
-            hub,
+            bus,
+            caches,
             config,
             min_password_chars,
             argon2,
             dummy_hash,
-            authed: DashMap::new(),
         })
     }
 
@@ -98,7 +96,7 @@ impl Accounts {
         display_name: Option<&str>,
         ip: IpAddr,
     ) -> Result<User, ApiError> {
-        self.check_rate(&self.per_ip, &ip)?;
+        self.check_rate(&self.register_per_ip, &ip)?;
         let username = validate::username(username)?;
         validate::password(password, &username, self.min_password_chars)?;
         let display_name = match display_name.map(str::trim) {
@@ -153,9 +151,8 @@ impl Accounts {
         if self.config.device_policy == DevicePolicy::OnePerPlatform {
             replaced.extend(self.store.delete_platform_sessions(user.id, &platform).await.map_err(store_error)?);
         }
-        for old in &replaced {
-            self.authed.remove(&old.token_hash);
-            self.hub.kick_where(user.id, "replaced", |s| s.token_hash == old.token_hash);
+        for old in replaced {
+            self.revoked(user.id, old.token_hash, "replaced");
         }
 
         let token = random_token();
@@ -169,52 +166,45 @@ impl Accounts {
     /// Revokes a token and closes the connections using it.
     pub async fn logout(&self, authed: &Authed) -> Result<(), ApiError> {
         self.store.delete_session(&authed.session.token_hash).await.map_err(store_error)?;
-        self.authed.remove(&authed.session.token_hash);
-        self.hub.kick_where(authed.user.id, "logout", |s| s.token_hash == authed.session.token_hash);
+        self.revoked(authed.user.id, authed.session.token_hash.clone(), "logout");
         Ok(())
     }
 
-    /// Resolves a bearer token to its session and user.
+    /// After a session was deleted from the store: forget it everywhere and
+    /// close its connections.
+    fn revoked(&self, user: UserId, token_hash: Vec<u8>, reason: &'static str) {
+        self.bus.invalidate(Invalidation::Session(token_hash.clone()));
+        self.bus.kick(user, Sessions::Token(token_hash), reason);
+    }
+
+    /// Resolves a bearer token to its session and user (from the caches;
+    /// the store on a miss).
     pub async fn authenticate(&self, token: &str) -> Result<Authed, ApiError> {
         if token.is_empty() || token.len() > 128 {
             return Err(ApiError::unauthenticated());
         }
         let hash = hash_token(token);
-        if let Some(hit) = self.authed.get(&hash) {
-            return Ok(hit.clone());
-        }
-        let session = self
-            .store
-            .session_by_token_hash(&hash)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(ApiError::unauthenticated)?;
-        let user =
-            self.store.user_by_id(session.user_id).await.map_err(store_error)?.ok_or_else(ApiError::unauthenticated)?;
+        let (session, ticket) = self.caches.session(&hash).await?.ok_or_else(ApiError::unauthenticated)?;
+        let user = self.caches.user(session.user_id).await?.ok_or_else(ApiError::unauthenticated)?;
         if user.disabled {
             return Err(ApiError::forbidden("this account is disabled"));
         }
-        let authed = Authed { user, session };
-        if self.authed.len() >= AUTH_CACHE_MAX {
-            self.authed.clear();
-        }
-        self.authed.insert(hash, authed.clone());
-        Ok(authed)
+        Ok(Authed { user, session, ticket })
     }
 
-    /// Drops cached sessions of `user` after their account changed (profile
-    /// edit, disable), so the next authentication reads it afresh.
-    pub fn forget_user(&self, user: UserId) {
-        self.authed.retain(|_, a| a.user.id != user);
+    /// Whether `authed` is still valid: true unless its session was revoked
+    /// after it was read (checked against the store when in doubt).
+    pub async fn still_valid(&self, authed: &Authed) -> Result<bool, ApiError> {
+        let hash = &authed.session.token_hash;
+        if !self.caches.session_revoked_since(hash, authed.ticket) {
+            return Ok(true);
+        }
+        Ok(self.store.session_by_token_hash(hash).await.map_err(store_error)?.is_some())
     }
 
     /// Looks up users by id, for profile lookups.
-    pub async fn user(&self, id: UserId) -> Result<User, ApiError> {
-        self.store
-            .user_by_id(id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+    pub async fn user(&self, id: UserId) -> Result<Arc<User>, ApiError> {
+        self.caches.user(id).await?.ok_or_else(|| ApiError::not_found(format!("no user {id}")))
     }
 
     fn check_rate<K: std::hash::Hash + Eq + Clone>(
@@ -232,6 +222,7 @@ impl Accounts {
     pub fn forget_idle_rate_limits(&self) {
         self.per_user.retain_recent();
         self.per_ip.retain_recent();
+        self.register_per_ip.retain_recent();
     }
 
     async fn hash(&self, password: String) -> Result<String, ApiError> {

@@ -10,29 +10,31 @@ use std::sync::Arc;
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
 use ferry_store::{Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User};
 
-use super::{changed_frame, check_len, members::ContactCache, now_ms};
-use crate::{error::store_error, hub::Hub};
+use super::{check_len, notify::Notifier, now_ms};
+use crate::{
+    bus::{Bus, Invalidation},
+    error::store_error,
+};
 
 pub struct Contacts {
     store: Arc<dyn Store>,
-    hub: Arc<Hub>,
-    cache: Arc<ContactCache>,
+    bus: Arc<dyn Bus>,
+    notifier: Arc<Notifier>,
 }
 
 impl Contacts {
-    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, cache: Arc<ContactCache>) -> Self {
-        Self { store, hub, cache }
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, notifier: Arc<Notifier>) -> Self {
+        Self { store, bus, notifier }
     }
 
     /// Tells every device of `users` that their contacts changed.
     async fn notify(&self, users: &[UserId]) {
-        for user in users {
-            let version = match self.store.contact_changes(*user, u64::MAX).await {
-                Ok(c) => c.version,
-                Err(_) => 0,
-            };
-            self.hub.deliver(*user, &changed_frame("contacts", 0, version));
-        }
+        self.notifier.contacts(users).await;
+    }
+
+    fn friends_changed(&self, a: UserId, b: UserId) {
+        self.bus.invalidate(Invalidation::Friends(a));
+        self.bus.invalidate(Invalidation::Friends(b));
     }
 
     async fn existing_user(&self, id: UserId) -> Result<User, ApiError> {
@@ -54,7 +56,9 @@ impl Contacts {
         check_len("avatar", patch.avatar.as_deref().unwrap_or(""), 1024)?;
         check_len("bio", patch.bio.as_deref().unwrap_or(""), 256)?;
         let patch = ProfilePatch { display_name: patch.display_name.map(|d| d.trim().to_owned()), ..patch };
-        self.store.update_profile(user, patch).await.map_err(store_error)
+        let updated = self.store.update_profile(user, patch).await.map_err(store_error)?;
+        self.bus.invalidate(Invalidation::User(user));
+        Ok(updated)
     }
 
     /// Finds users by exact username or numeric id.
@@ -93,7 +97,7 @@ impl Contacts {
             Err(e) => return Err(store_error(e)),
         };
         if request.status == RequestStatus::Accepted {
-            self.cache.friends_changed(from, to);
+            self.friends_changed(from, to);
         }
         self.notify(&[from, to]).await;
         Ok(request)
@@ -113,7 +117,7 @@ impl Contacts {
         }
         let resolved = self.store.resolve_friend_request(request_id, accept, now_ms()).await.map_err(store_error)?;
         if accept {
-            self.cache.friends_changed(request.from, request.to);
+            self.friends_changed(request.from, request.to);
         }
         self.notify(&[request.from, request.to]).await;
         Ok(resolved)
@@ -132,7 +136,7 @@ impl Contacts {
         if !self.store.delete_friend(user, friend, now_ms()).await.map_err(store_error)? {
             return Err(ApiError::not_found(format!("user {friend} is not your friend")));
         }
-        self.cache.friends_changed(user, friend);
+        self.friends_changed(user, friend);
         self.notify(&[user, friend]).await;
         Ok(())
     }
@@ -154,7 +158,7 @@ impl Contacts {
         }
         self.existing_user(target).await?;
         let b = self.store.block(user, target, now_ms()).await.map_err(store_error)?;
-        self.cache.blocks_changed(user);
+        self.bus.invalidate(Invalidation::Blocks(user));
         self.notify(&[user]).await;
         Ok(b)
     }
@@ -163,7 +167,7 @@ impl Contacts {
         if !self.store.unblock(user, target, now_ms()).await.map_err(store_error)? {
             return Err(ApiError::not_found(format!("user {target} is not blocked")));
         }
-        self.cache.blocks_changed(user);
+        self.bus.invalidate(Invalidation::Blocks(user));
         self.notify(&[user]).await;
         Ok(())
     }

@@ -21,12 +21,16 @@ use ferry_proto::v1;
 use ferry_store::{Group, GroupPatch, JoinRequest, Member, MemberChanges, NewGroup, RequestStatus, Store, User};
 
 use super::{
-    changed_frame, check_len,
-    members::MemberCache,
-    messaging::{Messaging, group_facts},
+    check_len, group_facts,
+    messaging::Messaging,
+    notify::{GroupDomain, Notifier},
     now_ms,
 };
-use crate::{config::GroupsConfig, error::store_error, hub::Hub};
+use crate::{
+    bus::{Bus, Invalidation},
+    config::GroupsConfig,
+    error::store_error,
+};
 
 /// Longest group name, notice and introduction, in characters.
 const MAX_NAME: usize = 64;
@@ -50,14 +54,25 @@ pub struct InviteResult {
 
 pub struct Groups {
     store: Arc<dyn Store>,
-    hub: Arc<Hub>,
-    members: Arc<MemberCache>,
+    bus: Arc<dyn Bus>,
+    notifier: Arc<Notifier>,
     config: GroupsConfig,
 }
 
 impl Groups {
-    pub fn new(store: Arc<dyn Store>, hub: Arc<Hub>, members: Arc<MemberCache>, config: GroupsConfig) -> Self {
-        Self { store, hub, members, config }
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, notifier: Arc<Notifier>, config: GroupsConfig) -> Self {
+        Self { store, bus, notifier, config }
+    }
+
+    /// After `users`' membership of group `id` changed (joined, left, role,
+    /// mute, nickname); `list` when who is a member changed.
+    fn members_changed(&self, id: i64, users: &[UserId], list: bool) {
+        for &user in users {
+            self.bus.invalidate(Invalidation::Member { group: id, user });
+        }
+        if list {
+            self.bus.invalidate(Invalidation::MemberList(id));
+        }
     }
 
     fn validate(input: &GroupPatch) -> Result<(), ApiError> {
@@ -139,31 +154,6 @@ impl Groups {
         Ok(())
     }
 
-    async fn poke_members(&self, group: i64, domain: &str) {
-        let version = self.store.group(group).await.ok().flatten().map_or(0, |g| g.member_version);
-        let frame = changed_frame(domain, group, version);
-        if let Ok(ids) = self.members.members(group).await {
-            for user in ids.iter() {
-                self.hub.deliver(*user, &frame);
-            }
-        }
-    }
-
-    async fn poke_admins(&self, group: i64) {
-        let frame = changed_frame("group_requests", group, 0);
-        let mut after = 0;
-        loop {
-            let Ok(page) = self.store.members(group, after, 1000).await else { return };
-            for m in page.iter().filter(|m| m.role >= Role::Admin) {
-                self.hub.deliver(m.user_id, &frame);
-            }
-            match page.last() {
-                Some(last) if page.len() == 1000 => after = last.user_id,
-                _ => return,
-            }
-        }
-    }
-
     /// Creates a group owned by `owner` with initial `members`.
     pub async fn create(
         &self,
@@ -201,7 +191,7 @@ impl Groups {
             now: now_ms(),
         };
         let (group, _) = self.store.create_group(new).await.map_err(store_error)?;
-        self.members.invalidate(group.id);
+        self.members_changed(group.id, &everyone, true);
         let owner_name = self.names(&[owner]).await.remove(0);
         let text = format!("{owner_name} created the group \"{}\"", group.name);
         self.announce(messaging, group.id, system("group_created", owner, members, text)).await?;
@@ -263,6 +253,7 @@ impl Groups {
         let notice_changed = patch.notice.as_ref().is_some_and(|n| *n != group.notice);
         let mute_changed = patch.mute_all.filter(|m| *m != group.mute_all);
         let updated = self.store.update_group(id, patch).await.map_err(store_error)?;
+        self.bus.invalidate(Invalidation::Group(id));
         let actor_name = self.names(&[actor]).await.remove(0);
         if !changed.is_empty() {
             let text = format!("{actor_name} changed the group's {}", changed.join(", "));
@@ -290,7 +281,7 @@ impl Groups {
             };
             self.announce(messaging, id, system(event, actor, vec![], text)).await?;
         }
-        self.poke_members(id, "group_info").await;
+        self.notifier.group(id, GroupDomain::Info);
         Ok(updated)
     }
 
@@ -334,7 +325,7 @@ impl Groups {
                         .map_err(store_error)?;
                     pending.push(request);
                 }
-                self.poke_admins(id).await;
+                self.notifier.group(id, GroupDomain::Requests);
                 Ok(InviteResult { added: Vec::new(), pending })
             }
         }
@@ -350,7 +341,7 @@ impl Groups {
     ) -> Result<Vec<UserId>, ApiError> {
         let join_seq = self.store.max_seq(ConversationId::Group(id)).await.map_err(store_error)?;
         let added = self.store.add_members(id, users, join_seq, now_ms()).await.map_err(store_error)?;
-        self.members.invalidate(id);
+        self.members_changed(id, users, true);
         let ids: Vec<UserId> = added.iter().map(|m| m.user_id).collect();
         if !ids.is_empty() {
             let names = self.names(&ids).await.join(", ");
@@ -360,7 +351,7 @@ impl Groups {
                 format!("{} added {names}", self.names(&[actor]).await.remove(0))
             };
             self.announce(messaging, id, system(event, actor, ids.clone(), text)).await?;
-            self.poke_members(id, "group_members").await;
+            self.notifier.group(id, GroupDomain::Members);
         }
         Ok(ids)
     }
@@ -389,7 +380,7 @@ impl Groups {
             InviteOutcome::NeedsApproval => {
                 let request =
                     self.store.upsert_join_request(id, user, None, message, now_ms()).await.map_err(store_error)?;
-                self.poke_admins(id).await;
+                self.notifier.group(id, GroupDomain::Requests);
                 Ok(Some(request))
             }
         }
@@ -456,10 +447,10 @@ impl Groups {
 
     async fn remove(&self, id: i64, user: UserId) -> Result<(), ApiError> {
         self.store.remove_member(id, user).await.map_err(store_error)?;
-        self.members.invalidate(id);
-        self.poke_members(id, "group_members").await;
+        self.members_changed(id, &[user], true);
+        self.notifier.group(id, GroupDomain::Members);
         // The removed user's devices refresh their group list too.
-        self.hub.deliver(user, &changed_frame("group_members", id, 0));
+        self.notifier.left_group(user, id);
         Ok(())
     }
 
@@ -481,6 +472,7 @@ impl Groups {
         group::moderate(&group_facts(&group), me.role, them.role, what)?;
         let until = if minutes == 0 { 0 } else { now_ms() + i64::from(minutes) * 60_000 };
         let member = self.store.set_muted_until(id, target, until).await.map_err(store_error)?;
+        self.members_changed(id, &[target], false);
         let names = self.names(&[actor, target]).await;
         let (event, text) = if minutes == 0 {
             ("member_unmuted", format!("{} unmuted {}", names[0], names[1]))
@@ -493,7 +485,7 @@ impl Groups {
             ("member_muted", format!("{} muted {} for {span}", names[0], names[1]))
         };
         self.announce(messaging, id, v1::System { until, ..system(event, actor, vec![target], text) }).await?;
-        self.poke_members(id, "group_members").await;
+        self.notifier.group(id, GroupDomain::Members);
         Ok(member)
     }
 
@@ -516,6 +508,7 @@ impl Groups {
             return Err(ApiError::forbidden("the owner's role changes only by transfer"));
         }
         let member = self.store.set_role(id, target, role).await.map_err(store_error)?;
+        self.members_changed(id, &[target], false);
         let names = self.names(&[actor, target]).await;
         let text =
             format!("{} made {} {}", names[0], names[1], if role == Role::Admin { "an admin" } else { "a member" });
@@ -525,7 +518,7 @@ impl Groups {
             v1::System { detail: role.as_str().to_owned(), ..system("role_changed", actor, vec![target], text) },
         )
         .await?;
-        self.poke_members(id, "group_members").await;
+        self.notifier.group(id, GroupDomain::Members);
         Ok(member)
     }
 
@@ -544,10 +537,11 @@ impl Groups {
         }
         self.target(id, new_owner).await?;
         let updated = self.store.transfer_ownership(id, new_owner).await.map_err(store_error)?;
+        self.members_changed(id, &[actor, new_owner], false);
         let names = self.names(&[actor, new_owner]).await;
         let text = format!("{} transferred ownership to {}", names[0], names[1]);
         self.announce(messaging, id, system("owner_transferred", actor, vec![new_owner], text)).await?;
-        self.poke_members(id, "group_members").await;
+        self.notifier.group(id, GroupDomain::Members);
         Ok(updated)
     }
 
@@ -559,7 +553,8 @@ impl Groups {
         let text = format!("{} dismissed the group", self.names(&[actor]).await.remove(0));
         self.announce(messaging, id, system("group_dismissed", actor, vec![], text)).await?;
         let updated = self.store.dismiss_group(id).await.map_err(store_error)?;
-        self.poke_members(id, "group_info").await;
+        self.bus.invalidate(Invalidation::Group(id));
+        self.notifier.group(id, GroupDomain::Info);
         Ok(updated)
     }
 
@@ -571,7 +566,8 @@ impl Groups {
             return Err(ApiError::new(ErrorCode::GroupDismissed, "the group has been dismissed"));
         }
         let member = self.store.set_nickname(id, user, nickname.trim()).await.map_err(store_error)?;
-        self.poke_members(id, "group_members").await;
+        self.members_changed(id, &[user], false);
+        self.notifier.group(id, GroupDomain::Members);
         Ok(member)
     }
 

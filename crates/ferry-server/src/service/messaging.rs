@@ -1,39 +1,31 @@
 //! Sending, syncing and read positions: the message model of DESIGN.md.
 //!
-//! Sending validates, resolves the conversation, checks membership and hands
-//! the message to the [`writer`](super::writer) (which assigns the seq, makes
-//! it durable and fans it out). Sync is "everything after seq N" per
+//! Sending validates the content ([`content`]), resolves the conversation,
+//! checks membership from the node-local caches and hands the message to the
+//! [`writer`](super::writer) (which assigns the seq, makes it durable and
+//! passes it to the fan-out). Sync is "everything after seq N" per
 //! conversation; there is no per-device delivery queue.
 
 use std::sync::{Arc, Mutex};
 
 use ferry_core::{
     ApiError, ConversationId, ErrorCode, Limits, SnowflakeGenerator, UserId,
-    group::{self, GroupFacts, MemberFacts},
+    group::{self, MemberFacts},
     validate,
 };
-use ferry_proto::v1::{self, message_content::Kind};
-use ferry_store::{ConversationState, Group, Member, NewMessage, Store, StoredMessage};
-use prost::Message as _;
+use ferry_proto::v1;
+use ferry_store::{ConversationState, Member, NewMessage, Store};
 
 use super::{
-    members::ContactCache,
+    caches::Caches,
+    content::{self, Admitted},
     now_ms,
-    writer::{self, PendingAppend, WriterHandle},
+    writer::{PendingAck, WriterHandle},
 };
 use crate::{
     config::{DirectMessages, GroupsConfig, HistoryVisibility, SocialConfig},
     error::store_error,
 };
-
-/// Content kind tags stored with each message.
-pub mod kind {
-    pub const TEXT: i32 = 1;
-    pub const SYSTEM: i32 = 2;
-}
-
-/// Most members one message may mention.
-const MAX_MENTIONS: usize = 100;
 
 /// Where a message goes.
 #[derive(Debug, Clone)]
@@ -45,7 +37,7 @@ pub enum Target {
 /// The messaging service.
 pub struct Messaging {
     store: Arc<dyn Store>,
-    contacts: Arc<ContactCache>,
+    caches: Arc<Caches>,
     writer: WriterHandle,
     limits: Limits,
     social: SocialConfig,
@@ -53,27 +45,17 @@ pub struct Messaging {
     ids: Mutex<SnowflakeGenerator>,
 }
 
-/// The group facts the permission rules take.
-pub fn group_facts(g: &Group) -> GroupFacts {
-    GroupFacts {
-        dismissed: g.dismissed,
-        mute_all: g.mute_all,
-        join_policy: g.join_policy,
-        invite_needs_approval: g.invite_needs_approval,
-    }
-}
-
 impl Messaging {
     pub fn new(
         store: Arc<dyn Store>,
-        contacts: Arc<ContactCache>,
+        caches: Arc<Caches>,
         writer: WriterHandle,
         limits: Limits,
         social: SocialConfig,
         groups: GroupsConfig,
         node_id: u16,
     ) -> Self {
-        Self { store, contacts, writer, limits, social, groups, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
+        Self { store, caches, writer, limits, social, groups, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
     }
 
     fn next_server_msg_id(&self) -> u64 {
@@ -83,8 +65,8 @@ impl Messaging {
     }
 
     /// Validates a send and enqueues it. Returns once the message is queued
-    /// (so a connection's sends keep their order); the returned [`PendingAck`]
-    /// resolves when it is durable.
+    /// (so a connection's sends keep their order); the returned
+    /// [`PendingAck`] resolves when it is durable.
     pub async fn admit(
         &self,
         sender: UserId,
@@ -93,33 +75,32 @@ impl Messaging {
         content: Option<v1::MessageContent>,
     ) -> Result<PendingAck, ApiError> {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
-        let content = content.ok_or_else(|| ApiError::invalid("content is required"))?;
-        let (kind, mentions, mention_all) = match &content.kind {
-            Some(Kind::Text(t)) => {
-                validate::text(&t.text, &self.limits)?;
-                if t.mention_user_ids.len() > MAX_MENTIONS {
-                    return Err(ApiError::invalid(format!("at most {MAX_MENTIONS} mentions per message")));
-                }
-                (kind::TEXT, t.mention_user_ids.clone(), t.mention_all)
-            }
-            Some(Kind::System(_)) => return Err(ApiError::invalid("system messages are written by the server")),
-            None => return Err(ApiError::invalid("content has no known kind")),
-        };
-        let conversation = self.resolve_for_send(sender, target, mention_all).await?;
-        let group = matches!(conversation, ConversationId::Group(_));
+        let admitted = content::admit(content, &self.limits)?;
+        let conversation = self.resolve_for_send(sender, target, admitted.mention_all).await?;
+        let admitted = admitted.into(conversation);
+        self.enqueue(conversation, sender, client_msg_id, admitted).await
+    }
+
+    async fn enqueue(
+        &self,
+        conversation: ConversationId,
+        sender: UserId,
+        client_msg_id: String,
+        admitted: Admitted,
+    ) -> Result<PendingAck, ApiError> {
+        let Admitted { content, body, mentions, mention_all } = admitted;
         let message = NewMessage {
             conversation,
             sender,
             client_msg_id,
             server_msg_id: self.next_server_msg_id(),
             server_time: now_ms(),
-            kind,
-            body: content.encode_to_vec(),
-            // Mentions mean something in groups only.
-            mentions: if group { mentions } else { Vec::new() },
-            mention_all: group && mention_all,
+            kind: content::kind_tag(&content),
+            body,
+            mentions,
+            mention_all,
         };
-        Ok(PendingAck(self.writer.submit(message).await?))
+        self.writer.submit(message, content).await
     }
 
     /// Appends a server-written system event to a group's seq stream (no
@@ -130,20 +111,8 @@ impl Messaging {
         actor: UserId,
         event: v1::System,
     ) -> Result<v1::SendAck, ApiError> {
-        let server_msg_id = self.next_server_msg_id();
-        let content = v1::MessageContent { kind: Some(Kind::System(event)) };
-        let message = NewMessage {
-            conversation: ConversationId::Group(group_id),
-            sender: actor,
-            client_msg_id: format!("sys-{server_msg_id}"),
-            server_msg_id,
-            server_time: now_ms(),
-            kind: kind::SYSTEM,
-            body: content.encode_to_vec(),
-            mentions: Vec::new(),
-            mention_all: false,
-        };
-        PendingAck(self.writer.submit(message).await?).wait().await
+        let client_msg_id = format!("sys-{}", self.next_server_msg_id());
+        self.enqueue(ConversationId::Group(group_id), actor, client_msg_id, content::system(event)).await?.wait().await
     }
 
     /// Sends and waits for the ack.
@@ -177,9 +146,10 @@ impl Messaging {
                 }
             }
             ConversationId::Group(id) => {
-                let (group, member) = self.group_member(sender, id).await?;
-                let facts = MemberFacts { role: member.role, muted_until: member.muted_until };
-                group::can_send(&group_facts(&group), &facts, now_ms(), mention_all)?;
+                let member = self.group_member(sender, id).await?;
+                let facts = self.caches.group(id).await?.ok_or_else(|| not_a_member(id))?;
+                let me = MemberFacts { role: member.role, muted_until: member.muted_until };
+                group::can_send(&facts, &me, now_ms(), mention_all)?;
             }
         }
         Ok(conversation)
@@ -188,25 +158,22 @@ impl Messaging {
     /// Direct messages: the recipient exists, has not blocked the sender, and
     /// under the friends-only policy is a friend.
     async fn check_direct_allowed(&self, sender: UserId, to: UserId) -> Result<(), ApiError> {
-        if !self.contacts.user_exists(to).await? {
+        if self.caches.user(to).await?.is_none() {
             return Err(ApiError::not_found(format!("no user {to}")));
         }
-        if self.contacts.is_blocked(to, sender).await? {
+        if self.caches.is_blocked(to, sender).await? {
             return Err(ApiError::new(ErrorCode::Blocked, "this user does not accept your messages"));
         }
-        if self.social.direct_messages == DirectMessages::FriendsOnly && !self.contacts.are_friends(sender, to).await? {
+        if self.social.direct_messages == DirectMessages::FriendsOnly && !self.caches.are_friends(sender, to).await? {
             return Err(ApiError::new(ErrorCode::NotFriends, "on this server only friends may message each other"));
         }
         Ok(())
     }
 
-    /// The group and `user`'s membership; `not_found` for non-members so
-    /// groups are not probed by id.
-    pub async fn group_member(&self, user: UserId, group_id: i64) -> Result<(Group, Member), ApiError> {
-        let not_found = || ApiError::not_found(format!("no group {group_id} you are a member of"));
-        let member = self.store.member(group_id, user).await.map_err(store_error)?.ok_or_else(not_found)?;
-        let group = self.store.group(group_id).await.map_err(store_error)?.ok_or_else(not_found)?;
-        Ok((group, member))
+    /// `user`'s membership of group `group_id`; `not_found` for non-members
+    /// so groups are not probed by id.
+    async fn group_member(&self, user: UserId, group_id: i64) -> Result<Member, ApiError> {
+        self.caches.membership(group_id, user).await?.as_ref().clone().ok_or_else(|| not_a_member(group_id))
     }
 
     /// Membership check for reads; returns the first seq the user may see
@@ -216,7 +183,7 @@ impl Messaging {
             ConversationId::Direct { .. } if conversation.is_direct_member(user) => Ok(0),
             ConversationId::Direct { .. } => Err(ApiError::forbidden("you are not in this conversation")),
             ConversationId::Group(id) => {
-                let (_, member) = self.group_member(user, id).await?;
+                let member = self.group_member(user, id).await?;
                 Ok(match self.groups.history_for_new_members {
                     HistoryVisibility::FromJoin => member.join_seq,
                     HistoryVisibility::Full => 0,
@@ -247,7 +214,7 @@ impl Messaging {
             messages.len() as u32 == limit && self.store.max_seq(conversation).await.map_err(store_error)? > last;
         Ok(v1::MessageBatch {
             conversation_id: conversation.to_string(),
-            messages: messages.iter().map(to_proto_message).collect(),
+            messages: messages.iter().map(content::to_wire).collect(),
             has_more,
         })
     }
@@ -267,43 +234,12 @@ impl Messaging {
     }
 }
 
-/// A queued message; await [`PendingAck::wait`] for its ack.
-pub struct PendingAck(PendingAppend);
-
-impl PendingAck {
-    pub async fn wait(self) -> Result<v1::SendAck, ApiError> {
-        let appended = writer::wait(self.0).await?;
-        let m = appended.message;
-        Ok(v1::SendAck {
-            client_msg_id: m.client_msg_id,
-            conversation_id: m.conversation.to_string(),
-            seq: m.seq,
-            server_msg_id: m.server_msg_id,
-            server_time: m.server_time,
-            duplicate: appended.duplicate,
-        })
-    }
+fn not_a_member(group_id: i64) -> ApiError {
+    ApiError::not_found(format!("no group {group_id} you are a member of"))
 }
 
 fn parse_conversation(id: &str) -> Result<ConversationId, ApiError> {
     id.parse().map_err(|_| ApiError::invalid(format!("invalid conversation id {id:?}")))
-}
-
-/// A stored message as the protocol shows it.
-pub fn to_proto_message(m: &StoredMessage) -> v1::Message {
-    // Bodies are written by this server from a valid MessageContent; a body
-    // that fails to decode (corruption) is shown as empty content, not hidden,
-    // so the seq stream stays gap-free.
-    let content = v1::MessageContent::decode(m.body.as_slice()).ok();
-    v1::Message {
-        conversation_id: m.conversation.to_string(),
-        seq: m.seq,
-        server_msg_id: m.server_msg_id,
-        sender_id: m.sender,
-        client_msg_id: m.client_msg_id.clone(),
-        server_time: m.server_time,
-        content,
-    }
 }
 
 fn to_proto_conversation(user: UserId, s: &ConversationState) -> v1::Conversation {

@@ -1,14 +1,24 @@
 //! Domain services: plain async Rust over the [`ferry_store::Store`] traits.
 //! They know nothing of sockets or HTTP; the gateway and the HTTP routes call
-//! them and map their [`ferry_core::ApiError`]s to the wire.
+//! them and map their [`ferry_core::ApiError`]s to the wire. They reach
+//! sessions and caches only through the [`Bus`](crate::bus::Bus).
+//!
+//! The message path: [`messaging`] admits a send ([`content`] validates it),
+//! [`writer`] commits it in a batch and acks, [`fanout`] pushes it.
 
 pub mod accounts;
+pub mod caches;
 pub mod contacts;
+pub mod content;
+pub mod fanout;
 pub mod groups;
-pub mod members;
 pub mod messaging;
+pub mod notify;
 pub mod presence;
 pub mod writer;
+
+use ferry_core::group::GroupFacts;
+use ferry_store::Group;
 
 /// Refuses a free-text field longer than `max` characters.
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ferry_core::ApiError> {
@@ -23,11 +33,12 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// A `changed` push telling clients to sync `domain` incrementally.
-pub fn changed_frame(domain: &str, group_id: i64, version: u64) -> std::sync::Arc<crate::hub::Outbound> {
-    use ferry_proto::v1;
-    crate::hub::Outbound::new(v1::Frame {
-        id: 0,
-        body: Some(v1::frame::Body::Changed(v1::Changed { domain: domain.to_owned(), group_id, version })),
-    })
+/// The group facts the permission rules take.
+pub fn group_facts(g: &Group) -> GroupFacts {
+    GroupFacts {
+        dismissed: g.dismissed,
+        mute_all: g.mute_all,
+        join_policy: g.join_policy,
+        invite_needs_approval: g.invite_needs_approval,
+    }
 }

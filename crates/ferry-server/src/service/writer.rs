@@ -3,27 +3,29 @@
 //! Senders enqueue onto a bounded channel (back-pressure when full). One task
 //! takes everything waiting — up to `max_batch` — and appends it in one store
 //! transaction, so under load many messages share one commit. After the
-//! commit it answers every sender, then fans the new messages out through the
-//! hub in seq order: one task pushing means every session sees a
-//! conversation's messages in order.
+//! commit it answers every sender and hands the new messages, in seq order,
+//! to the [fan-out stage](super::fanout). The writer never reads the store
+//! for anything but the append and never waits on a receiver: the next
+//! commit starts as soon as the previous one is answered.
 
-use std::sync::Arc;
-
-use ferry_core::{ApiError, ConversationId, ErrorCode};
+use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::v1;
-use ferry_store::{Appended, NewMessage, Store, StoredMessage};
+use ferry_store::{NewMessage, Store};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    error::store_error,
-    hub::{Hub, Outbound},
-    service::{members::MemberCache, messaging::to_proto_message},
+use super::{
+    content,
+    fanout::{Committed, FanoutHandle},
 };
+use crate::error::store_error;
 
 struct Job {
     message: NewMessage,
-    reply: oneshot::Sender<Result<Appended, ApiError>>,
+    /// The decoded content, carried to the fan-out so it is not decoded again.
+    content: v1::MessageContent,
+    reply: oneshot::Sender<Result<v1::SendAck, ApiError>>,
 }
 
 /// Enqueues messages for the writer.
@@ -32,16 +34,22 @@ pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
 }
 
-/// Resolves to the store's answer for one enqueued message.
-pub type PendingAppend = oneshot::Receiver<Result<Appended, ApiError>>;
+/// Resolves to the ack of one enqueued message once its batch is durable.
+pub struct PendingAck(oneshot::Receiver<Result<v1::SendAck, ApiError>>);
+
+impl PendingAck {
+    pub async fn wait(self) -> Result<v1::SendAck, ApiError> {
+        self.0.await.unwrap_or_else(|_| Err(shutting_down()))
+    }
+}
 
 impl WriterHandle {
-    /// Enqueues `message`, waiting for room if the writer is behind. The
-    /// returned receiver resolves once the message's batch is durable.
-    pub async fn submit(&self, message: NewMessage) -> Result<PendingAppend, ApiError> {
+    /// Enqueues `message` (whose body encodes `content`), waiting for room if
+    /// the writer is behind.
+    pub async fn submit(&self, message: NewMessage, content: v1::MessageContent) -> Result<PendingAck, ApiError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { message, reply }).await.map_err(|_| shutting_down())?;
-        Ok(rx)
+        self.tx.send(Job { message, content, reply }).await.map_err(|_| shutting_down())?;
+        Ok(PendingAck(rx))
     }
 }
 
@@ -49,30 +57,24 @@ fn shutting_down() -> ApiError {
     ApiError::new(ErrorCode::Unavailable, "server is shutting down")
 }
 
-/// Awaits a [`PendingAppend`].
-pub async fn wait(pending: PendingAppend) -> Result<Appended, ApiError> {
-    pending.await.unwrap_or_else(|_| Err(shutting_down()))
-}
-
 /// Starts the writer task. It runs until `stop` is cancelled, then refuses new
-/// messages, commits everything already queued, and returns.
+/// messages, commits everything already queued, and returns (dropping its
+/// fan-out handle, which lets the fan-out stage drain and stop).
 pub fn spawn(
     store: Arc<dyn Store>,
-    hub: Arc<Hub>,
-    members: Arc<MemberCache>,
+    fanout: FanoutHandle,
     max_batch: usize,
     queue: usize,
     stop: CancellationToken,
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue);
-    let task = tokio::spawn(run(store, hub, members, rx, max_batch, stop));
+    let task = tokio::spawn(run(store, fanout, rx, max_batch, stop));
     (WriterHandle { tx }, task)
 }
 
 async fn run(
     store: Arc<dyn Store>,
-    hub: Arc<Hub>,
-    members: Arc<MemberCache>,
+    fanout: FanoutHandle,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     stop: CancellationToken,
@@ -90,55 +92,41 @@ async fn run(
         if n == 0 {
             break;
         }
-        commit(&*store, &hub, &members, &mut jobs).await;
+        let committed = commit(&*store, &mut jobs).await;
+        if !committed.is_empty() {
+            fanout.push(committed).await;
+        }
     }
     tracing::debug!("message writer stopped");
 }
 
-async fn commit(store: &dyn Store, hub: &Hub, members: &MemberCache, jobs: &mut Vec<Job>) {
-    let (batch, replies): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.reply)).unzip();
+/// Commits `jobs` as one batch, answers every sender, and returns the
+/// messages that are new (not retries), in seq order per conversation.
+async fn commit(store: &dyn Store, jobs: &mut Vec<Job>) -> Vec<Committed> {
+    let mut batch = Vec::with_capacity(jobs.len());
+    let mut rest = Vec::with_capacity(jobs.len());
+    for job in jobs.drain(..) {
+        batch.push(job.message);
+        rest.push((job.content, job.reply));
+    }
     match store.append_messages(batch).await {
         Ok(results) => {
             let mut fresh = Vec::with_capacity(results.len());
-            for (reply, appended) in replies.into_iter().zip(results) {
+            for ((content, reply), appended) in rest.into_iter().zip(results) {
+                let _ = reply.send(Ok(content::ack(&appended)));
                 if !appended.duplicate {
-                    fresh.push(appended.message.clone());
+                    let conversation = appended.message.conversation;
+                    fresh.push(Committed { conversation, message: content::to_wire_with(appended.message, content) });
                 }
-                let _ = reply.send(Ok(appended));
             }
-            for message in &fresh {
-                fan_out(hub, members, message).await;
-            }
+            fresh
         }
         Err(e) => {
             let err = store_error(e);
-            for reply in replies {
+            for (_, reply) in rest {
                 let _ = reply.send(Err(err.clone()));
             }
+            Vec::new()
         }
-    }
-}
-
-/// Pushes a stored message to every session of every participant — including
-/// the sender's own devices, so each of them sees a gap-free seq stream. The
-/// frame is encoded once and shared.
-async fn fan_out(hub: &Hub, members: &MemberCache, message: &StoredMessage) {
-    let frame = Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::Message(to_proto_message(message))) });
-    match message.conversation {
-        ConversationId::Direct { low, high } => {
-            hub.deliver(low, &frame);
-            if high != low {
-                hub.deliver(high, &frame);
-            }
-        }
-        ConversationId::Group(id) => match members.members(id).await {
-            Ok(ids) => {
-                for user in ids.iter() {
-                    hub.deliver(*user, &frame);
-                }
-            }
-            // Not delivered live; members catch up by sync.
-            Err(e) => tracing::warn!(group = id, code = %e.code, "fan-out skipped"),
-        },
     }
 }

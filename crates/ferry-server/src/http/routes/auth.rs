@@ -56,7 +56,7 @@ pub async fn logout(State(app): State<AppRef>, Auth(authed): Auth) -> Result<Sta
 
 pub async fn me(Auth(authed): Auth) -> impl IntoResponse {
     Json(serde_json::json!({
-        "user": UserView::from(&authed.user),
+        "user": UserView::from(&*authed.user),
         "device_id": authed.session.device_id,
         "platform": authed.session.platform,
     }))

@@ -43,7 +43,6 @@ pub async fn update_profile(
 ) -> Result<Json<Value>, HttpError> {
     let patch = ProfilePatch { display_name: b.display_name, avatar: b.avatar, bio: b.bio };
     let user = app.contacts.update_profile(a.user.id, patch).await?;
-    app.accounts.forget_user(a.user.id);
     Ok(Json(json!({ "user": UserView::from(&user) })))
 }
 

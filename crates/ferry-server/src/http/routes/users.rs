@@ -12,7 +12,7 @@ use crate::{
 };
 
 pub async fn by_id(State(app): State<AppRef>, _auth: Auth, Path(id): Path<i64>) -> Result<Json<UserView>, HttpError> {
-    Ok(Json(UserView::from(&app.accounts.user(id).await?)))
+    Ok(Json(UserView::from(&*app.accounts.user(id).await?)))
 }
 
 pub async fn by_name(

@@ -1,0 +1,73 @@
+//! The delivery seam: how services reach sessions and node-local caches.
+//!
+//! Services never touch the [`Hub`](crate::hub::Hub) (this node's sockets)
+//! directly; they hold an `Arc<dyn Bus>` and ask it to deliver a frame to
+//! users, to kick sessions, to count a user's live devices, or to drop a
+//! cache entry that a change made stale. On a single node [`LocalBus`]
+//! answers all of it from the hub and the caches in this process; a cluster
+//! backend (Redis or NATS) implements the same trait by also publishing to
+//! the other nodes. Typing, receipts, call signaling and the like are
+//! ordinary deliveries through it.
+//!
+//! Every method returns at once: deliveries land in bounded per-session
+//! queues (a full queue kicks that session as a slow consumer), so a caller
+//! never waits on a receiver.
+
+mod local;
+
+use std::sync::Arc;
+
+use ferry_core::UserId;
+
+pub use local::LocalBus;
+
+use crate::hub::{Outbound, SessionHandle};
+
+/// Which sessions of a user a kick closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sessions {
+    /// Every session of the user (ban, account disabled).
+    All,
+    /// Sessions authenticated with this token (logout, replaced login).
+    Token(Vec<u8>),
+}
+
+/// A node-local cache entry that a committed change made stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// An account's profile or status (the user cache).
+    User(UserId),
+    /// A revoked session token (the session cache).
+    Session(Vec<u8>),
+    /// A group's settings (the send-check facts).
+    Group(i64),
+    /// One user's membership of a group (role, mute, joined, left).
+    Member { group: i64, user: UserId },
+    /// A group's member list (fan-out).
+    MemberList(i64),
+    /// A user's blocklist.
+    Blocks(UserId),
+    /// A user's friends, and with them whom their presence reaches.
+    Friends(UserId),
+    /// Whom a user's presence reaches (a first direct message adds a peer).
+    Peers(UserId),
+}
+
+/// Delivery, kicks, presence counts and cache invalidation, for one node or
+/// a cluster.
+pub trait Bus: Send + Sync {
+    /// Adds a live session on this node; returns the user's device count
+    /// after it (1 = the user just came online).
+    fn attach(&self, session: Arc<SessionHandle>) -> u32;
+    /// Removes a session; returns the user's device count after it (0 = the
+    /// user just went offline).
+    fn detach(&self, user: UserId, session_id: u64) -> u32;
+    /// Pushes `frame` to every live session of each of `users`.
+    fn deliver(&self, users: &[UserId], frame: &Arc<Outbound>);
+    /// Closes `user`'s sessions matching `which`, telling them `reason`.
+    fn kick(&self, user: UserId, which: Sessions, reason: &'static str);
+    /// Live sessions (devices) of `user`.
+    fn devices(&self, user: UserId) -> u32;
+    /// Drops a stale cache entry wherever it is cached.
+    fn invalidate(&self, what: Invalidation);
+}

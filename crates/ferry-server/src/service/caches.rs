@@ -1,0 +1,197 @@
+//! Node-local caches that keep per-message and per-connection checks off the
+//! store: sessions and users (authentication), group facts, memberships and
+//! member lists (group sends and fan-out), blocklists, friends and presence
+//! peers (direct-message checks, presence).
+//!
+//! Every cache is bounded ([`CacheConfig`]) and counts hits and misses. A
+//! service that commits a change calls `bus.invalidate(..)`, which lands in
+//! [`Caches::apply`] on every node; see [`crate::cache`] for why a load that
+//! raced with the change cannot cache the old value.
+
+use std::{collections::HashSet, sync::Arc};
+
+use ferry_core::{ApiError, UserId, group::GroupFacts};
+use ferry_store::{Member, Session, Store, User};
+
+use crate::{
+    bus::Invalidation,
+    cache::{CacheReport, LoadingCache},
+    config::CacheConfig,
+    error::store_error,
+};
+
+/// Every node-local cache.
+pub struct Caches {
+    store: Arc<dyn Store>,
+    /// Token hash → session (found sessions only).
+    pub sessions: LoadingCache<Vec<u8>, Session>,
+    /// User id → account (found users only: an id registered later must
+    /// not be remembered as missing).
+    pub users: LoadingCache<UserId, User>,
+    /// Group id → the facts the permission rules take.
+    groups: LoadingCache<i64, GroupFacts>,
+    /// (group, user) → the membership, or `None` for outsiders.
+    memberships: LoadingCache<(i64, UserId), Option<Member>>,
+    /// Group id → current member ids, for fan-out (weighted by length).
+    member_ids: LoadingCache<i64, Vec<UserId>>,
+    /// User → whom they blocked.
+    blocks: LoadingCache<UserId, HashSet<UserId>>,
+    /// User → their friends.
+    friends: LoadingCache<UserId, HashSet<UserId>>,
+    /// User → whom their presence reaches: friends and direct-chat peers.
+    peers: LoadingCache<UserId, Vec<UserId>>,
+}
+
+impl Caches {
+    pub fn new(store: Arc<dyn Store>, c: &CacheConfig) -> Self {
+        Self {
+            store,
+            sessions: LoadingCache::new("sessions", c.sessions),
+            users: LoadingCache::new("users", c.users),
+            groups: LoadingCache::new("groups", c.groups),
+            memberships: LoadingCache::new("memberships", c.memberships),
+            member_ids: LoadingCache::weighted("group_member_ids", c.group_member_ids, |v| len_weight(v.len())),
+            blocks: LoadingCache::weighted("blocks", c.contact_ids, |v| len_weight(v.len())),
+            friends: LoadingCache::weighted("friends", c.contact_ids, |v| len_weight(v.len())),
+            peers: LoadingCache::weighted("presence_peers", c.contact_ids, |v| len_weight(v.len())),
+        }
+    }
+
+    /// Drops what `what` made stale.
+    pub fn apply(&self, what: &Invalidation) {
+        match what {
+            Invalidation::User(u) => self.users.invalidate(u),
+            Invalidation::Session(hash) => self.sessions.invalidate(hash),
+            Invalidation::Group(g) => self.groups.invalidate(g),
+            Invalidation::Member { group, user } => self.memberships.invalidate(&(*group, *user)),
+            Invalidation::MemberList(g) => self.member_ids.invalidate(g),
+            Invalidation::Blocks(u) => self.blocks.invalidate(u),
+            Invalidation::Friends(u) => {
+                self.friends.invalidate(u);
+                self.peers.invalidate(u);
+            }
+            Invalidation::Peers(u) => self.peers.invalidate(u),
+        }
+    }
+
+    /// Counters of every cache, for `/metrics`.
+    pub fn reports(&self) -> Vec<CacheReport> {
+        vec![
+            self.sessions.report(),
+            self.users.report(),
+            self.groups.report(),
+            self.memberships.report(),
+            self.member_ids.report(),
+            self.blocks.report(),
+            self.friends.report(),
+            self.peers.report(),
+        ]
+    }
+
+    /// The account `id`, if it exists.
+    pub async fn user(&self, id: UserId) -> Result<Option<Arc<User>>, ApiError> {
+        if let Some(u) = self.users.get(&id) {
+            return Ok(Some(u));
+        }
+        let ticket = self.users.ticket(&id);
+        let Some(user) = self.store.user_by_id(id).await.map_err(store_error)? else { return Ok(None) };
+        let user = Arc::new(user);
+        self.users.insert(id, Arc::clone(&user), ticket);
+        Ok(Some(user))
+    }
+
+    /// The session behind a token hash, with the ticket it was read under
+    /// (see [`Caches::session_revoked_since`]).
+    pub async fn session(&self, hash: &[u8]) -> Result<Option<(Arc<Session>, u64)>, ApiError> {
+        let key = hash.to_vec();
+        let ticket = self.sessions.ticket(&key);
+        if let Some(s) = self.sessions.get(&key) {
+            return Ok(Some((s, ticket)));
+        }
+        let Some(session) = self.store.session_by_token_hash(hash).await.map_err(store_error)? else {
+            return Ok(None);
+        };
+        let session = Arc::new(session);
+        self.sessions.insert(key, Arc::clone(&session), ticket);
+        Ok(Some((session, ticket)))
+    }
+
+    /// Whether the session read under `ticket` may have been revoked since
+    /// (then the caller checks the store again).
+    pub fn session_revoked_since(&self, hash: &[u8], ticket: u64) -> bool {
+        self.sessions.changed_since(&hash.to_vec(), ticket)
+    }
+
+    /// The send-check facts of group `id`, if it exists.
+    pub async fn group(&self, id: i64) -> Result<Option<Arc<GroupFacts>>, ApiError> {
+        if let Some(g) = self.groups.get(&id) {
+            return Ok(Some(g));
+        }
+        let ticket = self.groups.ticket(&id);
+        let Some(group) = self.store.group(id).await.map_err(store_error)? else { return Ok(None) };
+        let facts = Arc::new(super::group_facts(&group));
+        self.groups.insert(id, Arc::clone(&facts), ticket);
+        Ok(Some(facts))
+    }
+
+    /// `user`'s membership of group `id` (`None`: not a member).
+    pub async fn membership(&self, id: i64, user: UserId) -> Result<Arc<Option<Member>>, ApiError> {
+        self.memberships
+            .get_or_load((id, user), || async { self.store.member(id, user).await.map_err(store_error) })
+            .await
+    }
+
+    /// The current member ids of group `id`.
+    pub async fn member_ids(&self, id: i64) -> Result<Arc<Vec<UserId>>, ApiError> {
+        self.member_ids.get_or_load(id, || async { self.store.member_ids(id).await.map_err(store_error) }).await
+    }
+
+    /// Whether `owner` has blocked `target`.
+    pub async fn is_blocked(&self, owner: UserId, target: UserId) -> Result<bool, ApiError> {
+        let set = self
+            .blocks
+            .get_or_load(owner, || async {
+                let blocks = self.store.blocks_of(owner).await.map_err(store_error)?;
+                Ok(blocks.into_iter().map(|b| b.blocked).collect())
+            })
+            .await?;
+        Ok(set.contains(&target))
+    }
+
+    /// Whether `a` and `b` are friends.
+    pub async fn are_friends(&self, a: UserId, b: UserId) -> Result<bool, ApiError> {
+        let set = self
+            .friends
+            .get_or_load(a, || async {
+                let friends = self.store.friends_of(a).await.map_err(store_error)?;
+                Ok(friends.into_iter().map(|f| f.friend).collect())
+            })
+            .await?;
+        Ok(set.contains(&b))
+    }
+
+    /// Friends and direct-chat peers of `user`, sorted, without `user`.
+    pub async fn peers(&self, user: UserId) -> Result<Arc<Vec<UserId>>, ApiError> {
+        self.peers
+            .get_or_load(user, || async {
+                let mut ids = self.store.direct_peers(user).await.map_err(store_error)?;
+                ids.extend(self.store.friends_of(user).await.map_err(store_error)?.into_iter().map(|f| f.friend));
+                ids.sort_unstable();
+                ids.dedup();
+                ids.retain(|id| *id != user);
+                Ok(ids)
+            })
+            .await
+    }
+
+    /// Whether `peer` is already among `user`'s cached presence peers
+    /// (`None`: not cached, nothing to fix).
+    pub fn knows_peer(&self, user: UserId, peer: UserId) -> Option<bool> {
+        self.peers.get(&user).map(|p| p.binary_search(&peer).is_ok())
+    }
+}
+
+/// Cache weight of a list: its length, at least 1.
+fn len_weight(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX).max(1)
+}

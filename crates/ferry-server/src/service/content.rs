@@ -1,0 +1,188 @@
+//! Message content: the one place that knows the kinds of
+//! `MessageContent`. Per-kind validation, what the store keeps and how it
+//! comes back, preview text, and the send ack all live here, so a new kind
+//! is one arm in the proto plus one arm in each `match` of this module.
+//!
+//! Content is decoded once, when a send is admitted, and travels decoded to
+//! the fan-out ([`Admitted`] → [`Committed`]); the store keeps the protobuf
+//! encoding of `MessageContent`, decoded again only when read back by sync.
+
+use ferry_core::{ApiError, ConversationId, Limits, UserId, validate};
+use ferry_proto::v1::{self, message_content::Kind};
+use ferry_store::{Appended, StoredMessage};
+use prost::Message as _;
+
+/// Most members one message may mention.
+pub const MAX_MENTIONS: usize = 100;
+
+/// A validated send: the content, its stored encoding, and what the store
+/// must know about it (mentions mark the mentioned members' conversations).
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub content: v1::MessageContent,
+    pub body: Vec<u8>,
+    pub mentions: Vec<UserId>,
+    pub mention_all: bool,
+}
+
+/// What a user may send: validates `content` against the limits.
+pub fn admit(content: Option<v1::MessageContent>, limits: &Limits) -> Result<Admitted, ApiError> {
+    let content = content.ok_or_else(|| ApiError::invalid("content is required"))?;
+    let (mentions, mention_all) = match &content.kind {
+        Some(Kind::Text(t)) => {
+            validate::text(&t.text, limits)?;
+            if t.mention_user_ids.len() > MAX_MENTIONS {
+                return Err(ApiError::invalid(format!("at most {MAX_MENTIONS} mentions per message")));
+            }
+            (t.mention_user_ids.clone(), t.mention_all)
+        }
+        Some(Kind::System(_)) => return Err(ApiError::invalid("system messages are written by the server")),
+        None => return Err(ApiError::invalid("content has no known kind")),
+    };
+    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all })
+}
+
+impl Admitted {
+    /// Fits the send to its conversation: mentions mean something in groups
+    /// only (the content keeps them as the sender wrote it).
+    pub fn into(self, conversation: ConversationId) -> Self {
+        match conversation {
+            ConversationId::Group(_) => self,
+            ConversationId::Direct { .. } => Self { mentions: Vec::new(), mention_all: false, ..self },
+        }
+    }
+}
+
+/// A server-written group event.
+pub fn system(event: v1::System) -> Admitted {
+    let content = v1::MessageContent { kind: Some(Kind::System(event)) };
+    Admitted { body: content.encode_to_vec(), content, mentions: Vec::new(), mention_all: false }
+}
+
+/// The content kind's tag, as the store's `kind` column records it.
+pub fn kind_tag(content: &v1::MessageContent) -> i32 {
+    match content.kind {
+        Some(Kind::Text(_)) => 1,
+        Some(Kind::System(_)) => 2,
+        None => 0,
+    }
+}
+
+/// A short human-readable line for lists and notifications.
+pub fn preview(content: &v1::MessageContent) -> String {
+    const MAX: usize = 80;
+    let text = match &content.kind {
+        Some(Kind::Text(t)) => t.text.as_str(),
+        Some(Kind::System(s)) => s.text.as_str(),
+        None => "[unsupported message]",
+    };
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None if line.len() < text.len() => format!("{line}…"),
+        None => line.to_owned(),
+    }
+}
+
+/// A message as the protocol shows it, with content already decoded.
+pub fn to_wire_with(m: StoredMessage, content: v1::MessageContent) -> v1::Message {
+    v1::Message {
+        conversation_id: m.conversation.to_string(),
+        seq: m.seq,
+        server_msg_id: m.server_msg_id,
+        sender_id: m.sender,
+        client_msg_id: m.client_msg_id,
+        server_time: m.server_time,
+        content: Some(content),
+    }
+}
+
+/// A stored message as the protocol shows it (sync: decodes the body).
+pub fn to_wire(m: &StoredMessage) -> v1::Message {
+    // Bodies are written by this server from a valid MessageContent; a body
+    // that fails to decode (corruption) is shown as empty content, not
+    // hidden, so the seq stream stays gap-free.
+    let content = v1::MessageContent::decode(m.body.as_slice()).ok();
+    v1::Message {
+        conversation_id: m.conversation.to_string(),
+        seq: m.seq,
+        server_msg_id: m.server_msg_id,
+        sender_id: m.sender,
+        client_msg_id: m.client_msg_id.clone(),
+        server_time: m.server_time,
+        content,
+    }
+}
+
+/// The ack of an appended message (the same for a retry, with `duplicate`).
+pub fn ack(a: &Appended) -> v1::SendAck {
+    let m = &a.message;
+    v1::SendAck {
+        client_msg_id: m.client_msg_id.clone(),
+        conversation_id: m.conversation.to_string(),
+        seq: m.seq,
+        server_msg_id: m.server_msg_id,
+        server_time: m.server_time,
+        duplicate: a.duplicate,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str, mentions: Vec<UserId>, all: bool) -> Option<v1::MessageContent> {
+        Some(v1::MessageContent {
+            kind: Some(Kind::Text(v1::Text { text: t.into(), mention_user_ids: mentions, mention_all: all })),
+        })
+    }
+
+    #[test]
+    fn texts_are_validated_and_keep_mentions_in_groups_only() {
+        let limits = Limits { max_text_bytes: 10, ..Limits::default() };
+        let a = admit(text("hi @b", vec![2], true), &limits).unwrap().into(ConversationId::Group(1));
+        assert_eq!((a.mentions.as_slice(), a.mention_all), ([2].as_slice(), true));
+        assert_eq!(v1::MessageContent::decode(a.body.as_slice()).unwrap(), a.content);
+        let d = admit(text("hi @b", vec![2], true), &limits).unwrap().into(ConversationId::direct(1, 2));
+        assert!(d.mentions.is_empty() && !d.mention_all);
+        let long = "x".repeat(11);
+        assert_eq!(admit(text(&long, vec![], false), &limits).unwrap_err().code.as_str(), "text_too_long");
+        assert!(admit(text("ok", (0..101).collect(), false), &limits).is_err());
+        assert!(admit(None, &limits).is_err());
+        assert!(admit(Some(v1::MessageContent { kind: None }), &limits).is_err());
+        let system = Some(v1::MessageContent { kind: Some(Kind::System(v1::System::default())) });
+        assert!(admit(system, &limits).is_err(), "clients cannot write system events");
+    }
+
+    #[test]
+    fn stored_messages_come_back_as_sent() {
+        let admitted =
+            system(v1::System { event: "member_joined".into(), text: "bob joined".into(), ..Default::default() });
+        let stored = StoredMessage {
+            conversation: ferry_core::ConversationId::Group(4),
+            seq: 9,
+            server_msg_id: 77,
+            sender: 1,
+            client_msg_id: "c".into(),
+            server_time: 5,
+            kind: kind_tag(&admitted.content),
+            body: admitted.body.clone(),
+        };
+        let wire = to_wire(&stored);
+        assert_eq!(wire, to_wire_with(stored.clone(), admitted.content.clone()));
+        assert_eq!(wire.conversation_id, "g_4");
+        let ack = ack(&Appended { message: stored, duplicate: true });
+        assert_eq!((ack.seq, ack.server_msg_id, ack.duplicate), (9, 77, true));
+        assert_eq!(preview(&admitted.content), "bob joined");
+    }
+
+    #[test]
+    fn previews_are_one_short_line() {
+        let long = "é".repeat(100);
+        let p = preview(&text(&long, vec![], false).unwrap());
+        assert_eq!(p.chars().count(), 81);
+        assert!(p.ends_with('…'));
+        assert_eq!(preview(&text("first\nsecond", vec![], false).unwrap()), "first…");
+        assert_eq!(preview(&v1::MessageContent::default()), "[unsupported message]");
+    }
+}

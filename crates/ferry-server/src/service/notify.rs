@@ -1,0 +1,162 @@
+//! `changed` pushes: telling a user's devices that something they sync
+//! incrementally over HTTP (contacts, a group's members, info or join
+//! requests) has changed.
+//!
+//! Group pokes are coalesced per (group, domain): the first change is pushed
+//! at once, further changes within [`WINDOW`] become one trailing push at
+//! its end carrying the latest version. Filling a group of G members one
+//! join at a time therefore costs each member a handful of `changed` frames
+//! per second instead of G of them, and nobody is kicked as a slow consumer
+//! for it.
+
+use std::{
+    sync::{Arc, Weak},
+    time::Duration,
+};
+
+use dashmap::{DashMap, mapref::entry::Entry};
+use ferry_core::{Role, UserId};
+use ferry_proto::v1;
+use ferry_store::Store;
+
+use super::caches::Caches;
+use crate::{bus::Bus, hub::Outbound};
+
+/// How long group pokes of one kind are held back after a push.
+pub const WINDOW: Duration = Duration::from_millis(250);
+
+/// What a group poke tells clients to re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GroupDomain {
+    /// `GET /groups/{id}/members/changes`; every member.
+    Members,
+    /// `GET /groups/{id}`; every member.
+    Info,
+    /// `GET /groups/{id}/requests`; owner and admins.
+    Requests,
+}
+
+impl GroupDomain {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Members => "group_members",
+            Self::Info => "group_info",
+            Self::Requests => "group_requests",
+        }
+    }
+}
+
+/// A `changed` push telling clients to sync `domain` incrementally.
+pub fn changed_frame(domain: &str, group_id: i64, version: u64) -> Arc<Outbound> {
+    Outbound::new(v1::Frame {
+        id: 0,
+        body: Some(v1::frame::Body::Changed(v1::Changed { domain: domain.to_owned(), group_id, version })),
+    })
+}
+
+/// Per (group, domain): whether a change arrived while cooling down.
+type Cooling = DashMap<(i64, GroupDomain), bool>;
+
+/// Sends `changed` pushes.
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    caches: Arc<Caches>,
+    cooling: Arc<Cooling>,
+}
+
+impl Notifier {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, caches: Arc<Caches>) -> Arc<Self> {
+        Arc::new(Self { store, bus, caches, cooling: Arc::default() })
+    }
+
+    /// Tells every device of `users` that their contacts changed.
+    pub async fn contacts(&self, users: &[UserId]) {
+        for user in users {
+            let version = self.store.contact_changes(*user, u64::MAX).await.map_or(0, |c| c.version);
+            self.bus.deliver(&[*user], &changed_frame("contacts", 0, version));
+        }
+    }
+
+    /// Tells `user` (no longer a member, so not reached by group pokes) to
+    /// refresh their view of the group.
+    pub fn left_group(&self, user: UserId, group: i64) {
+        self.bus.deliver(&[user], &changed_frame(GroupDomain::Members.as_str(), group, 0));
+    }
+
+    /// Tells the group's members (or admins) that `domain` changed: now if
+    /// the group was quiet, else once at the end of the current window.
+    pub fn group(self: &Arc<Self>, group: i64, domain: GroupDomain) {
+        match self.cooling.entry((group, domain)) {
+            Entry::Occupied(mut e) => {
+                *e.get_mut() = true;
+                return;
+            }
+            Entry::Vacant(v) => {
+                v.insert(false);
+            }
+        }
+        // The timer holds only a weak reference: a node shutting down does
+        // not wait for it.
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let Some(me) = this.upgrade() else { return };
+            me.push_group(group, domain).await;
+            drop(me);
+            cool_down(this, group, domain).await;
+        });
+    }
+
+    async fn push_group(&self, group: i64, domain: GroupDomain) {
+        let version = match domain {
+            GroupDomain::Members => self.store.group(group).await.ok().flatten().map_or(0, |g| g.member_version),
+            GroupDomain::Info | GroupDomain::Requests => 0,
+        };
+        let frame = changed_frame(domain.as_str(), group, version);
+        match domain {
+            GroupDomain::Members | GroupDomain::Info => {
+                if let Ok(ids) = self.caches.member_ids(group).await {
+                    self.bus.deliver(&ids, &frame);
+                }
+            }
+            GroupDomain::Requests => self.bus.deliver(&self.admins(group).await, &frame),
+        }
+    }
+
+    async fn admins(&self, group: i64) -> Vec<UserId> {
+        const PAGE: u32 = 1000;
+        let (mut admins, mut after) = (Vec::new(), 0);
+        loop {
+            let Ok(page) = self.store.members(group, after, PAGE).await else { return admins };
+            admins.extend(page.iter().filter(|m| m.role >= Role::Admin).map(|m| m.user_id));
+            match page.last() {
+                Some(last) if page.len() == PAGE as usize => after = last.user_id,
+                _ => return admins,
+            }
+        }
+    }
+}
+
+/// Waits out the window; pushes once more if something changed meanwhile,
+/// and keeps cooling until a window passes quietly.
+async fn cool_down(this: Weak<Notifier>, group: i64, domain: GroupDomain) {
+    loop {
+        tokio::time::sleep(WINDOW).await;
+        let Some(me) = this.upgrade() else { return };
+        let dirty = match me.cooling.entry((group, domain)) {
+            Entry::Occupied(mut e) if *e.get() => {
+                *e.get_mut() = false;
+                true
+            }
+            Entry::Occupied(e) => {
+                e.remove();
+                false
+            }
+            Entry::Vacant(_) => false,
+        };
+        if !dirty {
+            return;
+        }
+        me.push_group(group, domain).await;
+    }
+}
