@@ -2,11 +2,27 @@
 //! temporary data directory, create users, and connect real clients — so
 //! integration tests read like scenarios.
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn scenario() {
+//! # use ferry_testkit::TestServer;
 //! let server = TestServer::start().await;
 //! let alice = server.user("alice").await;
 //! let (client, mut events) = alice.connect_tcp().await;
+//! # }
 //! ```
+//!
+//! This file is the core: the server, its users and the settings they run
+//! with. The helpers tests share live in modules named for what they drive:
+//!
+//! - [`sdk`]: waiting on the SDK client's events, reading its errors;
+//! - [`raw`]: the SDK's [`RawConnection`], frame by frame;
+//! - [`wire`]: a bare TCP stream, byte by byte;
+//! - [`ws`]: a bare WebSocket, message by message;
+//! - [`frames`]: building frames (and hand-encoding broken ones), reading answers;
+//! - [`http`]: raw HTTP calls with statuses and JSON bodies as sent;
+//! - [`contacts`]: contact and direct-message steps over raw HTTP;
+//! - [`ids`]: conversation ids in their wire form;
+//! - [`health`]: checks that a server still serves after abuse.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -16,8 +32,25 @@ use tempfile::TempDir;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
+pub mod contacts;
+pub mod frames;
+pub mod health;
+pub mod http;
+pub mod ids;
+pub mod raw;
+pub mod sdk;
+pub mod wire;
+pub mod ws;
+
+pub use ferry_client::content::text_of;
+pub use sdk::next_message;
+
 /// The password every test user gets.
 pub const PASSWORD: &str = "correct horse battery";
+
+/// Upper bound on any single wait in a test: a healthy server answers in
+/// milliseconds, so reaching it means something is stuck, not slow.
+pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A running server. Dropping it stops the server (abruptly); use
 /// [`TestServer::stop`] for a graceful shutdown.
@@ -110,15 +143,19 @@ impl TestServer {
         panic!("server did not become ready");
     }
 
+    /// The base URL of the HTTP API (`http://127.0.0.1:<port>`).
     pub fn http_url(&self) -> String {
         format!("http://{}", self.http_addr)
     }
+    /// The WebSocket endpoint (`ws://127.0.0.1:<port>/ws`).
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.http_addr)
     }
+    /// The TCP listener (`tcp://127.0.0.1:<port>`).
     pub fn tcp_url(&self) -> String {
         format!("tcp://{}", self.tcp_addr)
     }
+    /// The temporary data directory, kept across restarts.
     pub fn data_dir(&self) -> PathBuf {
         self.data.path().to_path_buf()
     }
@@ -206,33 +243,12 @@ impl TestUser {
         RawConnection::connect(&self.tcp_url, false, &self.token).await.expect("raw tcp")
     }
 
+    /// The server's TCP URL, for this user's clients.
     pub fn tcp_url(&self) -> &str {
         &self.tcp_url
     }
+    /// The server's WebSocket URL, for this user's clients.
     pub fn ws_url(&self) -> &str {
         &self.ws_url
-    }
-}
-
-/// Waits for the next [`ferry_client::Event::Message`], skipping other
-/// events; panics after `timeout`.
-pub async fn next_message(events: &mut EventReceiver, timeout: Duration) -> v1::Message {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ferry_client::Event::Message(m))) => return m,
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("event stream ended while waiting for a message"),
-            Err(_) => panic!("no message within {timeout:?}"),
-        }
-    }
-}
-
-/// The text of a message (for a system event, its human-readable line).
-pub fn text_of(m: &v1::Message) -> &str {
-    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
-        Some(v1::message_content::Kind::Text(t)) => &t.text,
-        Some(v1::message_content::Kind::System(s)) => &s.text,
-        None => "",
     }
 }

@@ -5,153 +5,29 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use ferry_client::{ClientError, Event, RawConnection, Transport, v1};
+use ferry_client::{ClientError, Event, RawConnection, Transport};
 use ferry_core::ErrorCode;
 use ferry_proto::{Body, Frame};
 use ferry_server::config::DevicePolicy;
-use ferry_testkit::{PASSWORD, TestServer, TestUser};
-use serde_json::{Value, json};
+use ferry_testkit::{
+    PASSWORD, TestServer, TestUser, WAIT,
+    frames::auth_frame,
+    http::{Answer, Api, answer},
+    raw::{assert_usable, expect_fatal, expect_kicked},
+    sdk::{api_code, next_kicked},
+};
+use reqwest::Method;
+use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
-
-/// Upper bound on any single wait; a healthy server answers in milliseconds.
-const WAIT: Duration = Duration::from_secs(10);
-
-// --- helpers ------------------------------------------------------------------
-
-/// An HTTP answer: status, `Retry-After` header, JSON body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-impl Answer {
-    /// The error code of an error body.
-    fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {self:?}"))
-    }
-}
-
-async fn answer(resp: reqwest::Response) -> Answer {
-    let status = resp.status().as_u16();
-    let retry_after =
-        resp.headers().get(reqwest::header::RETRY_AFTER).map(|v| v.to_str().expect("ascii header").to_owned());
-    let bytes = resp.bytes().await.expect("body");
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("HTTP {status}: body is not JSON ({e}): {:?}", String::from_utf8_lossy(&bytes)))
-    };
-    Answer { status, retry_after, body }
-}
-
-/// Raw HTTP calls, so tests see statuses and headers as sent.
-struct Http {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Http {
-    fn new(server: &TestServer) -> Self {
-        Self { client: reqwest::Client::new(), base: format!("{}/api/v1", server.http_url()) }
-    }
-
-    /// A client whose connections come from `ip` (another loopback address).
-    fn from_ip(server: &TestServer, ip: IpAddr) -> Self {
-        let client = reqwest::Client::builder().local_address(ip).build().expect("client");
-        Self { client, base: format!("{}/api/v1", server.http_url()) }
-    }
-
-    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await.expect("post")).await
-    }
-
-    async fn get(&self, path: &str, token: Option<&str>) -> Answer {
-        let mut req = self.client.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        answer(req.send().await.expect("get")).await
-    }
-
-    async fn register(&self, username: &str, password: &str) -> Answer {
-        self.post("/auth/register", &json!({"username": username, "password": password}), None).await
-    }
-
-    async fn login(&self, username: &str, password: &str) -> Answer {
-        self.post("/auth/login", &json!({"username": username, "password": password, "platform": "cli"}), None).await
-    }
-
-    async fn me(&self, token: &str) -> Answer {
-        self.get("/me", Some(token)).await
-    }
-}
-
-/// Connects raw over TCP with `token` and authenticates.
-async fn raw(server: &TestServer, token: &str) -> RawConnection {
-    RawConnection::connect(&server.tcp_url(), false, token).await.expect("raw connect").0
-}
-
-/// Skips pushes of messages and presence; `None` once the server closed.
-async fn next_non_push(conn: &mut RawConnection) -> Option<Frame> {
-    loop {
-        let frame = conn.recv_timeout(WAIT).await.expect("no frame and no close within the wait")?;
-        if frame.id == 0 && matches!(frame.body, Some(Body::Message(_) | Body::Presence(_))) {
-            continue;
-        }
-        return Some(frame);
-    }
-}
-
-/// Expects `Kicked{reason}` and then the server closing the connection.
-async fn expect_kicked(conn: &mut RawConnection, reason: &str) {
-    match next_non_push(conn).await {
-        Some(Frame { id: 0, body: Some(Body::Kicked(k)) }) => assert_eq!(k.reason, reason),
-        other => panic!("expected kicked({reason}), got {other:?}"),
-    }
-    assert_eq!(next_non_push(conn).await, None, "the server should close after the kick");
-}
-
-/// The connection answers a ping.
-async fn assert_usable(conn: &mut RawConnection) {
-    let body = tokio::time::timeout(WAIT, conn.request(Body::Ping(v1::Ping { client_time: 5 })))
-        .await
-        .expect("ping hung")
-        .expect("ping failed");
-    assert!(matches!(body, Body::Pong(v1::Pong { client_time: 5, .. })), "{body:?}");
-}
-
-/// Expects a fatal `code` error frame and then the close.
-async fn expect_fatal(conn: &mut RawConnection, code: &str) {
-    match next_non_push(conn).await {
-        Some(Frame { body: Some(Body::Error(e)), .. }) => {
-            assert_eq!(e.code, code, "{e:?}");
-            assert!(e.fatal, "{e:?}");
-        }
-        other => panic!("expected a fatal {code} error, got {other:?}"),
-    }
-    assert_eq!(next_non_push(conn).await, None, "the server should close after a fatal error");
-}
-
-fn api_code(e: &ClientError) -> ErrorCode {
-    e.code().unwrap_or_else(|| panic!("not an API error: {e}"))
-}
 
 // --- registration ---------------------------------------------------------------
 
 #[tokio::test]
 async fn register_returns_201_with_the_public_user() {
     let server = TestServer::start().await;
-    let http = Http::new(&server);
-    let a = http
-        .post("/auth/register", &json!({"username": " Carol.M ", "password": PASSWORD, "display_name": "Carol"}), None)
-        .await;
+    let http = Api::new(&server);
+    let body = json!({"username": " Carol.M ", "password": PASSWORD, "display_name": "Carol"});
+    let a = http.request(Method::POST, "/auth/register", None, Some(&body)).await;
     assert_eq!(a.status, 201, "{a:?}");
     let user = &a.body["user"];
     assert_eq!(user["username"], "carol.m", "usernames are trimmed and lower-cased");
@@ -170,7 +46,7 @@ async fn register_returns_201_with_the_public_user() {
 #[tokio::test]
 async fn duplicate_username_is_409_username_taken() {
     let server = TestServer::start().await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     assert_eq!(http.register("alice", PASSWORD).await.status, 201);
     for name in ["alice", "ALICE", " Alice "] {
         let a = http.register(name, "another good password").await;
@@ -184,7 +60,7 @@ async fn duplicate_username_is_409_username_taken() {
 #[tokio::test]
 async fn bad_usernames_are_400_invalid_argument() {
     let server = TestServer::start().await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     let long = "x".repeat(33);
     for name in ["", "ab", "_alice", ".alice", "has space", "ünïcode", "a/b", "semi;colon", long.as_str()] {
         let a = http.register(name, PASSWORD).await;
@@ -199,7 +75,7 @@ async fn bad_usernames_are_400_invalid_argument() {
 #[tokio::test]
 async fn weak_passwords_are_400_weak_password() {
     let server = TestServer::start().await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     let huge = "ab".repeat(513);
     for pw in ["", "short", "1234567", "aaaaaaaaaaaa", "DaveyDave", huge.as_str()] {
         let a = http.register("daveydave", pw).await;
@@ -214,7 +90,7 @@ async fn weak_passwords_are_400_weak_password() {
 #[tokio::test]
 async fn login_failures_are_invalid_credentials_and_do_not_reveal_users() {
     let server = TestServer::start().await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     assert_eq!(http.register("alice", PASSWORD).await.status, 201);
 
     let wrong_password = http.login("alice", "not the password").await;
@@ -262,13 +138,13 @@ async fn me_describes_the_tokens_user_and_device() {
 async fn unknown_token_is_unauthenticated_on_http_and_on_the_connection() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
 
     for token in ["garbage", "", &format!("{}A", alice.token), &"t".repeat(4000)] {
         let a = http.me(token).await;
         assert_eq!((a.status, a.code()), (401, "unauthenticated"), "{token:.20?}: {a:?}");
     }
-    let a = http.get("/me", None).await;
+    let a = http.request(Method::GET, "/me", None, None).await;
     assert_eq!((a.status, a.code()), (401, "unauthenticated"), "no header: {a:?}");
     let resp = reqwest::Client::new()
         .get(format!("{}/api/v1/me", server.http_url()))
@@ -282,9 +158,7 @@ async fn unknown_token_is_unauthenticated_on_http_and_on_the_connection() {
     // The long connection: a fatal error, then the close; on TCP and WS.
     for url in [server.tcp_url(), server.ws_url()] {
         let mut conn = RawConnection::open(&url, false).await.expect("open");
-        conn.send(&Frame { id: 1, body: Some(Body::Auth(v1::Auth { token: "garbage".into(), protocol_version: 1 })) })
-            .await
-            .expect("send auth");
+        conn.send(&auth_frame(1, "garbage", 1)).await.expect("send auth");
         expect_fatal(&mut conn, "unauthenticated").await;
     }
     let mut config = alice.client_config(&server.tcp_url());
@@ -301,9 +175,9 @@ async fn logout_revokes_the_token_and_kicks_its_live_connections() {
     let alice = server.user("alice").await;
     let other_device = server.login("alice").await;
 
-    let mut raw_conn = raw(&server, &alice.token).await;
+    let mut raw_conn = alice.raw_tcp().await.0;
     let (sdk, mut events) = alice.connect_ws().await;
-    let mut other_conn = raw(&server, &other_device.token).await;
+    let mut other_conn = other_device.raw_tcp().await.0;
     assert_usable(&mut raw_conn).await;
     sdk.ping().await.expect("sdk ping");
 
@@ -311,17 +185,7 @@ async fn logout_revokes_the_token_and_kicks_its_live_connections() {
 
     // Both live connections on the token are told why, then closed.
     expect_kicked(&mut raw_conn, "logout").await;
-    let kicked = tokio::time::timeout(WAIT, async {
-        loop {
-            match events.recv().await {
-                Some(Event::Kicked { reason }) => return reason,
-                Some(Event::Presence(_) | Event::Message(_)) => continue,
-                other => panic!("expected Event::Kicked, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("no kick event");
+    let kicked = next_kicked(&mut events).await;
     assert_eq!(kicked, "logout");
     assert!(tokio::time::timeout(WAIT, events.recv()).await.expect("event stream did not end").is_none());
     assert!(!sdk.is_connected());
@@ -352,7 +216,7 @@ fn assert_rate_limited(a: &Answer) {
 #[tokio::test]
 async fn login_is_rate_limited_per_username() {
     let server = TestServer::start_with(|c| c.auth.login_per_username_per_minute = 3).await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     assert_eq!(http.register("alice", PASSWORD).await.status, 201);
     assert_eq!(http.register("bob", PASSWORD).await.status, 201);
 
@@ -377,7 +241,7 @@ async fn login_is_rate_limited_per_username() {
 #[tokio::test]
 async fn login_is_rate_limited_per_ip() {
     let server = TestServer::start_with(|c| c.auth.login_per_ip_per_minute = 3).await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     // Registrations have their own budget and do not use the login one.
     for name in ["alice", "bob", "carol", "dave"] {
         assert_eq!(http.register(name, PASSWORD).await.status, 201);
@@ -390,7 +254,7 @@ async fn login_is_rate_limited_per_ip() {
     assert_rate_limited(&http.login("carol", PASSWORD).await);
 
     // Another client address still logs in.
-    let elsewhere = Http::from_ip(&server, IpAddr::from([127, 0, 0, 2]));
+    let elsewhere = Api::from_ip(&server, IpAddr::from([127, 0, 0, 2]));
     let a = elsewhere.login("bob", PASSWORD).await;
     assert_eq!(a.status, 200, "{a:?}");
 }
@@ -398,14 +262,14 @@ async fn login_is_rate_limited_per_ip() {
 #[tokio::test]
 async fn registration_is_rate_limited_per_ip_on_its_own_budget() {
     let server = TestServer::start_with(|c| c.auth.register_per_ip_per_minute = 2).await;
-    let http = Http::new(&server);
+    let http = Api::new(&server);
     assert_eq!(http.register("alice", PASSWORD).await.status, 201);
     // A refused registration (taken name) still counts: it cost a lookup.
     assert_eq!(http.register("alice", PASSWORD).await.code(), "username_taken");
     assert_rate_limited(&http.register("bob", PASSWORD).await);
     // Logging in from the same address is not affected.
     assert_eq!(http.login("alice", PASSWORD).await.status, 200);
-    let elsewhere = Http::from_ip(&server, IpAddr::from([127, 0, 0, 2]));
+    let elsewhere = Api::from_ip(&server, IpAddr::from([127, 0, 0, 2]));
     assert_eq!(elsewhere.register("bob", PASSWORD).await.status, 201);
 }
 
@@ -415,9 +279,9 @@ async fn registration_is_rate_limited_per_ip_on_its_own_budget() {
 async fn multi_device_policy_keeps_every_login_connected() {
     let server = TestServer::start().await;
     let first = server.user("alice").await;
-    let mut first_conn = raw(&server, &first.token).await;
+    let mut first_conn = first.raw_tcp().await.0;
     let second = server.login("alice").await;
-    let mut second_conn = raw(&server, &second.token).await;
+    let mut second_conn = second.raw_tcp().await.0;
     assert_ne!(first.device_id, second.device_id);
 
     assert_usable(&mut first_conn).await;
@@ -430,27 +294,17 @@ async fn multi_device_policy_keeps_every_login_connected() {
 async fn one_per_platform_policy_replaces_the_same_platform_only() {
     let server = TestServer::start_with(|c| c.auth.device_policy = DevicePolicy::OnePerPlatform).await;
     let cli1 = server.user("alice").await;
-    let mut cli1_conn = raw(&server, &cli1.token).await;
+    let mut cli1_conn = cli1.raw_tcp().await.0;
     let (cli1_sdk, mut cli1_events) = cli1.connect_tcp().await;
     let web = server.login_on("alice", "web").await;
-    let mut web_conn = raw(&server, &web.token).await;
+    let mut web_conn = web.raw_tcp().await.0;
     // A web login did not replace the cli device.
     assert_usable(&mut cli1_conn).await;
     cli1.http.me().await.expect("cli token survives a web login");
 
     let cli2 = server.login("alice").await;
     expect_kicked(&mut cli1_conn, "replaced").await;
-    let reason = tokio::time::timeout(WAIT, async {
-        loop {
-            match cli1_events.recv().await {
-                Some(Event::Kicked { reason }) => return reason,
-                Some(Event::Presence(_) | Event::Message(_)) => continue,
-                other => panic!("expected Event::Kicked, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("no kick event");
+    let reason = next_kicked(&mut cli1_events).await;
     assert_eq!(reason, "replaced");
     assert!(!cli1_sdk.is_connected());
     assert_eq!(api_code(&cli1.http.me().await.unwrap_err()), ErrorCode::Unauthenticated);
@@ -460,7 +314,7 @@ async fn one_per_platform_policy_replaces_the_same_platform_only() {
     // The web device is untouched; the new cli device works.
     assert_usable(&mut web_conn).await;
     web.http.me().await.expect("web token survives a cli login");
-    let mut cli2_conn = raw(&server, &cli2.token).await;
+    let mut cli2_conn = cli2.raw_tcp().await.0;
     assert_usable(&mut cli2_conn).await;
 }
 
@@ -468,7 +322,7 @@ async fn one_per_platform_policy_replaces_the_same_platform_only() {
 async fn relogin_on_the_same_device_replaces_its_token() {
     let server = TestServer::start().await;
     let first = server.user("alice").await;
-    let mut first_conn = raw(&server, &first.token).await;
+    let mut first_conn = first.raw_tcp().await.0;
     let other_device = server.login("alice").await;
 
     let again = server.http().login("alice", PASSWORD, "cli", Some(&first.device_id)).await.expect("re-login");
@@ -557,25 +411,14 @@ async fn connections_that_never_authenticate_are_closed() {
 async fn cached_sessions_follow_profile_edits_and_revocation() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    let http = reqwest::Client::new();
-    let me = |token: String| {
-        let http = http.clone();
-        let url = format!("{}/api/v1/me", server.http_url());
-        async move { http.get(url).bearer_auth(token).send().await.expect("me") }
-    };
+    let http = Api::new(&server);
     // Warm the cache, edit, read again.
-    assert_eq!(me(alice.token.clone()).await.status(), 200);
-    let patch = http
-        .patch(format!("{}/api/v1/me", server.http_url()))
-        .bearer_auth(&alice.token)
-        .json(&serde_json::json!({ "display_name": "Alice Liddell" }))
-        .send()
-        .await
-        .expect("patch");
-    assert_eq!(patch.status(), 200);
-    let body: serde_json::Value = me(alice.token.clone()).await.json().await.expect("json");
-    assert_eq!(body["user"]["display_name"], "Alice Liddell");
+    assert_eq!(http.me(&alice.token).await.status, 200);
+    let patch = json!({ "display_name": "Alice Liddell" });
+    assert_eq!(http.request(Method::PATCH, "/me", Some(&alice.token), Some(&patch)).await.status, 200);
+    let a = http.me(&alice.token).await;
+    assert_eq!(a.body["user"]["display_name"], "Alice Liddell");
     // Revocation through logout is immediate even though the token was cached.
     alice.http.logout().await.expect("logout");
-    assert_eq!(me(alice.token.clone()).await.status(), 401);
+    assert_eq!(http.me(&alice.token).await.status, 401);
 }

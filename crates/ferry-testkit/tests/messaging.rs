@@ -4,17 +4,8 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use ferry_client::{Client, Event, EventReceiver, Target, v1};
-use ferry_core::ConversationId;
-use ferry_testkit::{TestServer, next_message, text_of};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-fn text(s: &str) -> v1::MessageContent {
-    v1::MessageContent {
-        kind: Some(v1::message_content::Kind::Text(v1::Text { text: s.into(), ..Default::default() })),
-    }
-}
+use ferry_client::{Client, Event, EventReceiver, Target, text_content, v1};
+use ferry_testkit::{TestServer, WAIT, frames::send_body, ids::direct_conversation, next_message, text_of};
 
 /// Asserts `messages` are exactly seqs `from..=to` in order with texts `m{seq}`.
 fn assert_contiguous(messages: &[v1::Message], from: u64, to: u64) {
@@ -69,7 +60,7 @@ async fn offline_receiver_syncs_every_message_once_in_order() {
     let synced = b.sync().await.unwrap();
     assert_contiguous(&synced, 1, n);
     assert!(synced.iter().all(|m| m.sender_id == alice.id));
-    assert_eq!(synced[0].conversation_id, ConversationId::direct(alice.id, bob.id).to_string());
+    assert_eq!(synced[0].conversation_id, direct_conversation(alice.id, bob.id));
     // A second sync finds nothing new, and nothing is delivered twice as events.
     assert!(b.sync().await.unwrap().is_empty());
     assert_no_more_messages(&mut b_events).await;
@@ -91,19 +82,14 @@ async fn retrying_a_client_msg_id_returns_the_original_ack() {
     // Send, then drop the connection before reading the ack.
     {
         let (mut raw, _) = alice.raw_tcp().await;
-        let send = v1::SendMessage {
-            client_msg_id: "retry-1".into(),
-            to: Some(v1::send_message::To::UserId(bob.id)),
-            content: Some(text("m1")),
-        };
-        raw.send_body(v1::frame::Body::Send(send)).await.unwrap();
+        raw.send_body(send_body("retry-1", bob.id, "m1")).await.unwrap();
         raw.close().await;
     }
 
     // The retry on a new connection gets an ack; again, the same ack.
     let (a, _events) = alice.connect_tcp().await;
-    let first = a.send_with_id("retry-1".into(), Target::User(bob.id), text("m1")).await.unwrap();
-    let second = a.send_with_id("retry-1".into(), Target::User(bob.id), text("m1")).await.unwrap();
+    let first = a.send_with_id("retry-1".into(), Target::User(bob.id), text_content("m1")).await.unwrap();
+    let second = a.send_with_id("retry-1".into(), Target::User(bob.id), text_content("m1")).await.unwrap();
     assert_eq!(first.seq, 1);
     assert_eq!(
         (second.seq, second.server_msg_id, second.server_time),
@@ -115,7 +101,7 @@ async fn retrying_a_client_msg_id_returns_the_original_ack() {
     let via_http = alice.http.send_text("retry-1", &Target::User(bob.id), "m1").await.unwrap();
     assert_eq!(via_http.seq, 1);
     assert!(via_http.duplicate);
-    let conv = ConversationId::direct(alice.id, bob.id).to_string();
+    let conv = direct_conversation(alice.id, bob.id);
     let page = bob.http.messages(&conv, 0, 100).await.unwrap();
     assert_eq!(page.messages.len(), 1);
 
@@ -169,7 +155,7 @@ async fn a_push_after_a_gap_makes_the_client_pull_what_it_missed() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
-    let conv = ConversationId::direct(alice.id, bob.id).to_string();
+    let conv = direct_conversation(alice.id, bob.id);
 
     // Bob's device was last connected after seq 2 and missed 3..=10.
     let (a, _ae) = alice.connect_tcp().await;
@@ -213,7 +199,7 @@ async fn a_connection_dropped_mid_stream_loses_nothing() {
     }
 
     // On reconnect the client holds seq 3 and recovers 4..=40 exactly once.
-    let conv = ConversationId::direct(alice.id, bob.id).to_string();
+    let conv = direct_conversation(alice.id, bob.id);
     let mut config = bob.client_config(bob.tcp_url());
     config.known_seqs = HashMap::from([(conv, last_seen)]);
     let (b, mut events) = Client::connect(config).await.unwrap();
@@ -254,14 +240,17 @@ async fn acknowledged_messages_survive_a_restart() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
     let bob = server.user("bob").await;
-    let conv = ConversationId::direct(alice.id, bob.id).to_string();
+    let conv = direct_conversation(alice.id, bob.id);
 
     // Pipeline many sends at once so they share group commits.
     let (a, _ae) = alice.connect_tcp().await;
-    let sends = (1..=200).map(|i| {
-        let a = a.clone();
-        async move { a.send_with_id(format!("c{i}"), Target::User(bob.id), text(&format!("m{i}"))).await.unwrap() }
-    });
+    let sends =
+        (1..=200).map(|i| {
+            let a = a.clone();
+            async move {
+                a.send_with_id(format!("c{i}"), Target::User(bob.id), text_content(format!("m{i}"))).await.unwrap()
+            }
+        });
     let acks = futures_util::future::join_all(sends).await;
     let mut seqs: Vec<u64> = acks.iter().map(|a| a.seq).collect();
     seqs.sort_unstable();
@@ -280,6 +269,6 @@ async fn acknowledged_messages_survive_a_restart() {
     assert_eq!(bobs.seq, 201);
     // Alice's retry after the restart still gets her original ack.
     let (a2, _e) = server.login("alice").await.connect_tcp().await;
-    let again = a2.send_with_id("c7".into(), Target::User(bob.id), text("m7")).await.unwrap();
+    let again = a2.send_with_id("c7".into(), Target::User(bob.id), text_content("m7")).await.unwrap();
     assert_eq!((again.seq, again.duplicate), (acks[6].seq, true));
 }

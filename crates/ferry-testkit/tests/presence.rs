@@ -1,27 +1,8 @@
 //! Presence: people who share a conversation see each other come and go;
 //! strangers see nothing, neither by asking nor by push.
 
-use std::time::Duration;
-
-use ferry_client::{Client, Event, EventReceiver, Target, v1};
-use ferry_testkit::{TestServer, TestUser};
-
-/// Upper bound on any single wait; a healthy server answers in milliseconds.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// The next presence event, skipping messages; panics on anything else.
-async fn next_presence(events: &mut EventReceiver) -> v1::PresenceEvent {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Some(Event::Presence(p)) => return p,
-                Some(Event::Message(_)) => continue,
-                other => panic!("expected a presence event, got {other:?}"),
-            }
-        }
-    };
-    tokio::time::timeout(WAIT, wait).await.expect("no presence event within the wait")
-}
+use ferry_client::{Client, Event, Target, v1};
+use ferry_testkit::{TestServer, TestUser, WAIT, sdk::next_presence};
 
 /// Makes `a` and `b` peers: one direct message, then `a` disconnects.
 async fn make_peers(a: &TestUser, b: &TestUser) {
