@@ -1,18 +1,22 @@
-//! The application state shared by the gateway and the HTTP routes.
+//! The application state shared by the gateway and the HTTP routes, and how
+//! it is assembled: store, caches, bus, the message pipeline (writer and
+//! fan-out) and the services over them.
 
 use std::sync::Arc;
 
 use ferry_store::Store;
-use tokio::sync::Semaphore;
+use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    bus::Bus,
+    ServerError,
+    bus::{Bus, LocalBus},
     config::Config,
     hub::Hub,
+    open_store,
     service::{
-        accounts::Accounts, caches::Caches, contacts::Contacts, groups::Groups, messaging::Messaging,
-        presence::Presence,
+        accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, messaging::Messaging,
+        notify::Notifier, presence::Presence, writer,
     },
 };
 
@@ -38,3 +42,72 @@ pub struct App {
 }
 
 pub type AppRef = Arc<App>;
+
+/// The background message pipeline: the writer and the fan-out stage.
+pub struct Pipeline {
+    stop_writer: CancellationToken,
+    writer: JoinHandle<()>,
+    fanout: JoinHandle<()>,
+}
+
+impl Pipeline {
+    /// Commits every queued message, pushes what was committed, and stops.
+    pub async fn drain(self) {
+        self.stop_writer.cancel();
+        let _ = self.writer.await;
+        // The writer dropped its fan-out handle; what it handed over is pushed.
+        let _ = self.fanout.await;
+    }
+}
+
+impl App {
+    /// Opens the store and assembles a node (without listening anywhere).
+    pub async fn start(config: Config) -> Result<(AppRef, Pipeline), ServerError> {
+        let store = open_store(&config).await?;
+        let hub = Arc::new(Hub::new());
+        let caches = Arc::new(Caches::new(Arc::clone(&store), &config.caches));
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches)));
+        let (fanout, fanout_task) = fanout::spawn(Arc::clone(&bus), Arc::clone(&caches));
+        let stop_writer = CancellationToken::new();
+        let (writer, writer_task) = writer::spawn(
+            Arc::clone(&store),
+            fanout,
+            config.writer.max_batch,
+            config.writer.queue,
+            stop_writer.clone(),
+        );
+        let notifier = Notifier::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&caches));
+        let accounts = Accounts::new(
+            Arc::clone(&store),
+            Arc::clone(&bus),
+            Arc::clone(&caches),
+            config.auth.clone(),
+            config.limits.min_password_chars,
+        )
+        .map_err(ServerError::Config)?;
+        let app = Arc::new(App {
+            messaging: Messaging::new(
+                Arc::clone(&store),
+                Arc::clone(&caches),
+                writer,
+                config.limits.clone(),
+                config.social.clone(),
+                config.groups.clone(),
+                config.node_id,
+            ),
+            contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
+            groups: Groups::new(Arc::clone(&store), Arc::clone(&bus), notifier, config.groups.clone()),
+            presence: Arc::new(Presence::new(Arc::clone(&bus), Arc::clone(&caches))),
+            accounts,
+            connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
+            shutdown: CancellationToken::new(),
+            connections: TaskTracker::new(),
+            store,
+            hub,
+            bus,
+            caches,
+            config,
+        });
+        Ok((app, Pipeline { stop_writer, writer: writer_task, fanout: fanout_task }))
+    }
+}

@@ -16,26 +16,20 @@ pub mod http;
 pub mod hub;
 pub mod service;
 
+#[cfg(test)]
+mod testing;
+
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use ferry_store::{
     Store,
     sqlite::{SqliteOptions, SqliteStore},
 };
-use tokio::{net::TcpListener, sync::Semaphore};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::{
-    app::App,
-    bus::{Bus, LocalBus},
-    hub::Hub,
-    service::{
-        accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, messaging::Messaging,
-        notify::Notifier, presence::Presence, writer,
-    },
-};
+use crate::app::App;
 
 /// How long shutdown waits for sessions to close before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -88,46 +82,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate().map_err(ServerError::Config)?;
-    let store = open_store(&config).await?;
-    let hub = Arc::new(Hub::new());
-    let caches = Arc::new(Caches::new(Arc::clone(&store), &config.caches));
-    let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches)));
-    let (fanout, fanout_task) = fanout::spawn(Arc::clone(&bus), Arc::clone(&caches));
-    let stop_writer = CancellationToken::new();
-    let (writer, writer_task) =
-        writer::spawn(Arc::clone(&store), fanout, config.writer.max_batch, config.writer.queue, stop_writer.clone());
-    let notifier = Notifier::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&caches));
-    let accounts = Accounts::new(
-        Arc::clone(&store),
-        Arc::clone(&bus),
-        Arc::clone(&caches),
-        config.auth.clone(),
-        config.limits.min_password_chars,
-    )
-    .map_err(ServerError::Config)?;
-    let app = Arc::new(App {
-        messaging: Messaging::new(
-            Arc::clone(&store),
-            Arc::clone(&caches),
-            writer,
-            config.limits.clone(),
-            config.social.clone(),
-            config.groups.clone(),
-            config.node_id,
-        ),
-        contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
-        groups: Groups::new(Arc::clone(&store), Arc::clone(&bus), notifier, config.groups.clone()),
-        presence: Arc::new(Presence::new(Arc::clone(&bus), Arc::clone(&caches))),
-        accounts,
-        connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
-        shutdown: CancellationToken::new(),
-        connections: TaskTracker::new(),
-        store,
-        hub,
-        bus,
-        caches,
-        config,
-    });
+    let (app, pipeline) = App::start(config).await?;
 
     let (http_addr, tcp_addr) = listeners.local_addrs()?;
     tracing::info!(http = %http_addr, ws = %format!("ws://{http_addr}/ws"), tcp = %tcp_addr, "ferry listening");
@@ -153,11 +108,7 @@ pub async fn run(
     if tokio::time::timeout(SHUTDOWN_GRACE, http_task).await.is_err() {
         tracing::warn!("HTTP server did not stop within the grace period");
     }
-    // Every message already queued is committed before the writer stops.
-    stop_writer.cancel();
-    let _ = writer_task.await;
-    // The writer dropped its fan-out handle; what it handed over is pushed.
-    let _ = fanout_task.await;
+    pipeline.drain().await;
     janitor.abort();
     tracing::info!("stopped");
     Ok(())

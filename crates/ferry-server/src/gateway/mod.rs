@@ -7,6 +7,9 @@ pub mod session;
 pub mod tcp;
 pub mod ws;
 
+#[cfg(test)]
+mod tests;
+
 use std::{future::Future, io, sync::Arc};
 
 use bytes::Bytes;

@@ -46,10 +46,16 @@ impl FanoutHandle {
     }
 }
 
+/// The bounded queue between the writer and the fan-out stage.
+pub fn channel() -> (FanoutHandle, mpsc::Receiver<Vec<Committed>>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    (FanoutHandle { tx }, rx)
+}
+
 /// Starts the fan-out task.
 pub fn spawn(bus: Arc<dyn Bus>, caches: Arc<Caches>) -> (FanoutHandle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel(QUEUE);
-    (FanoutHandle { tx }, tokio::spawn(run(bus, caches, rx)))
+    let (handle, rx) = channel();
+    (handle, tokio::spawn(run(bus, caches, rx)))
 }
 
 async fn run(bus: Arc<dyn Bus>, caches: Arc<Caches>, mut rx: mpsc::Receiver<Vec<Committed>>) {

@@ -160,3 +160,54 @@ async fn cool_down(this: Weak<Notifier>, group: i64, domain: GroupDomain) {
         me.push_group(group, domain).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_store::GroupPatch;
+
+    use super::*;
+    use crate::testing::TestNode;
+
+    fn changed(frame: &Outbound) -> Option<&v1::Changed> {
+        match &frame.frame().body {
+            Some(v1::frame::Body::Changed(c)) => Some(c),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_group_changes_is_one_push_now_and_one_at_the_end_of_the_window() {
+        let node = TestNode::start(|_| {}).await;
+        let (alice, bob) = (node.user("alice").await, node.user("bob").await);
+        let app = &node.app;
+        let patch = GroupPatch { name: Some("crew".into()), ..Default::default() };
+        let group = app.groups.create(&app.messaging, alice.id, patch, vec![bob.id]).await.expect("group");
+        let mut bob_sees = node.listen(bob.id);
+        let notifier = Notifier::new(Arc::clone(&app.store), Arc::clone(&app.bus), Arc::clone(&app.caches));
+        tokio::time::pause();
+
+        for _ in 0..50 {
+            notifier.group(group.id, GroupDomain::Members);
+        }
+        notifier.group(group.id, GroupDomain::Info);
+        // Let every timer run out (the paused clock jumps ahead when idle).
+        tokio::time::sleep(WINDOW * 4).await;
+        let mut pushes = Vec::new();
+        // (The group's creation message may reach bob too; only `changed` counts.)
+        while let Ok(f) = bob_sees.try_recv() {
+            pushes.extend(changed(&f).cloned());
+        }
+        let members = pushes.iter().filter(|c| c.domain == "group_members").count();
+        let info = pushes.iter().filter(|c| c.domain == "group_info").count();
+        assert_eq!((members, info), (2, 1), "{pushes:?}");
+        assert!(pushes.iter().all(|c| c.group_id == group.id));
+        assert!(notifier.cooling.is_empty(), "quiet groups leave no state behind");
+
+        // After a quiet window the next change goes out at once again.
+        notifier.group(group.id, GroupDomain::Members);
+        tokio::time::sleep(WINDOW * 2).await;
+        let again = bob_sees.try_recv().expect("pushed");
+        assert_eq!(changed(&again).map(|c| c.domain.as_str()), Some("group_members"));
+        assert!(bob_sees.try_recv().is_err(), "exactly one");
+    }
+}

@@ -130,3 +130,105 @@ async fn commit(store: &dyn Store, jobs: &mut Vec<Job>) -> Vec<Committed> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_core::ConversationId;
+    use ferry_store::sqlite::{SqliteOptions, SqliteStore, Synchronous};
+
+    use super::*;
+    use crate::service::fanout;
+
+    async fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let options = SqliteOptions { synchronous: Synchronous::Normal, read_connections: 1 };
+        Arc::new(SqliteStore::open(dir.path().join("w.db"), options).await.expect("store"))
+    }
+
+    fn text(
+        conversation: ConversationId,
+        sender: i64,
+        client_msg_id: &str,
+        id: u64,
+    ) -> (NewMessage, v1::MessageContent) {
+        let admitted = content::admit(
+            Some(v1::MessageContent {
+                kind: Some(v1::message_content::Kind::Text(v1::Text {
+                    text: client_msg_id.into(),
+                    ..Default::default()
+                })),
+            }),
+            &ferry_core::Limits::default(),
+        )
+        .expect("valid");
+        let message = NewMessage {
+            conversation,
+            sender,
+            client_msg_id: client_msg_id.into(),
+            server_msg_id: id,
+            server_time: 1,
+            kind: content::kind_tag(&admitted.content),
+            body: admitted.body,
+            mentions: Vec::new(),
+            mention_all: false,
+        };
+        (message, admitted.content)
+    }
+
+    #[tokio::test]
+    async fn acks_after_commit_and_hands_only_new_messages_to_the_fanout_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (handle, mut committed) = fanout::channel();
+        let stop = CancellationToken::new();
+        let (writer, task) = spawn(store(&dir).await, handle, 64, 128, stop.clone());
+        let chat = ConversationId::direct(1, 2);
+        let mut pending = Vec::new();
+        for i in 0..10u64 {
+            let (m, c) = text(chat, 1, &format!("m{i}"), 100 + i);
+            pending.push(writer.submit(m, c).await.expect("queued"));
+        }
+        // A retry of m3 under a fresh server id: acked as the original.
+        let (retry, c) = text(chat, 1, "m3", 999);
+        pending.push(writer.submit(retry, c).await.expect("queued"));
+        let mut acks = Vec::new();
+        for p in pending {
+            acks.push(p.wait().await.expect("ack"));
+        }
+        assert_eq!(acks[..10].iter().map(|a| a.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert!(acks[..10].iter().all(|a| !a.duplicate));
+        assert_eq!((acks[10].seq, acks[10].server_msg_id, acks[10].duplicate), (4, 103, true));
+
+        let mut pushed = Vec::new();
+        while pushed.len() < 10 {
+            pushed.extend(committed.recv().await.expect("committed batch"));
+        }
+        assert_eq!(pushed.iter().map(|c| c.message.seq).collect::<Vec<_>>(), (1..=10).collect::<Vec<_>>());
+        assert_eq!(crate::service::content::preview(pushed[2].message.content.as_ref().expect("content")), "m2");
+        stop.cancel();
+        task.await.expect("writer");
+        assert!(committed.recv().await.is_none(), "the retry was not pushed, and the stage is told to stop");
+    }
+
+    #[tokio::test]
+    async fn stopping_commits_what_is_queued_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (handle, _committed) = fanout::channel();
+        let stop = CancellationToken::new();
+        let store = store(&dir).await;
+        let (writer, task) = spawn(Arc::clone(&store), handle, 4, 64, stop.clone());
+        let chat = ConversationId::direct(1, 2);
+        let mut pending = Vec::new();
+        for i in 0..20u64 {
+            let (m, c) = text(chat, 2, &format!("q{i}"), 1 + i);
+            pending.push(writer.submit(m, c).await.expect("queued"));
+        }
+        stop.cancel();
+        task.await.expect("writer");
+        for (i, p) in pending.into_iter().enumerate() {
+            assert_eq!(p.wait().await.expect("committed before stopping").seq, i as u64 + 1);
+        }
+        let (late, c) = text(chat, 2, "late", 500);
+        let refused = writer.submit(late, c).await.err().expect("refused after stop");
+        assert_eq!(refused.code, ErrorCode::Unavailable);
+        assert_eq!(store.max_seq(chat).await.expect("max seq"), 20);
+    }
+}
