@@ -119,6 +119,14 @@ pub struct StorageConfig {
     pub synchronous: Synchronous,
     /// Read-only SQLite connections for queries.
     pub read_connections: usize,
+    /// Messages appended to a log table before it is merged into the
+    /// conversation-ordered message table: larger means fewer disk writes
+    /// per message and more memory (about 80 bytes per logged message, at
+    /// most two tables' worth).
+    pub log_rows: usize,
+    /// How often the WAL is checkpointed into the database file, off the
+    /// commit path.
+    pub checkpoint_interval_ms: u64,
 }
 
 /// When a commit counts as durable.
@@ -254,7 +262,7 @@ impl Default for Config {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { synchronous: Synchronous::Full, read_connections: 4 }
+        Self { synchronous: Synchronous::Full, read_connections: 4, log_rows: 131_072, checkpoint_interval_ms: 1000 }
     }
 }
 
@@ -342,6 +350,8 @@ impl Config {
             ("gateway.max_connections", self.gateway.max_connections),
             ("writer.max_batch", self.writer.max_batch),
             ("writer.queue", self.writer.queue),
+            ("storage.log_rows", self.storage.log_rows),
+            ("storage.checkpoint_interval_ms", self.storage.checkpoint_interval_ms as usize),
             ("caches.sessions", self.caches.sessions as usize),
             ("caches.users", self.caches.users as usize),
             ("caches.groups", self.caches.groups as usize),

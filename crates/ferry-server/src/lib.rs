@@ -69,6 +69,8 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
     let options = SqliteOptions {
         synchronous: config.storage.synchronous.into(),
         read_connections: config.storage.read_connections,
+        log_rows: config.storage.log_rows,
+        checkpoint_interval: std::time::Duration::from_millis(config.storage.checkpoint_interval_ms),
     };
     Ok(Arc::new(SqliteStore::open(config.database_path(), options).await?))
 }

@@ -94,8 +94,7 @@ pub struct NewMessage {
     /// Unique across the store; a batch reusing one fails as a whole.
     pub server_msg_id: u64,
     pub server_time: i64,
-    /// Content kind tag (the server's choice; opaque to the store).
-    pub kind: i32,
+    /// The encoded content (opaque to the store).
     pub body: Vec<u8>,
     /// Members mentioned (@user): their conversation state records the
     /// mention until they read past this message's seq.
@@ -113,7 +112,6 @@ pub struct StoredMessage {
     pub sender: UserId,
     pub client_msg_id: String,
     pub server_time: i64,
-    pub kind: i32,
     pub body: Vec<u8>,
 }
 

@@ -183,12 +183,6 @@ impl Caches {
             })
             .await
     }
-
-    /// Whether `peer` is already among `user`'s cached presence peers
-    /// (`None`: not cached, nothing to fix).
-    pub fn knows_peer(&self, user: UserId, peer: UserId) -> Option<bool> {
-        self.peers.get(&user).map(|p| p.binary_search(&peer).is_ok())
-    }
 }
 
 /// Cache weight of a list: its length, at least 1.

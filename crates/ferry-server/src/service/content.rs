@@ -59,15 +59,6 @@ pub fn system(event: v1::System) -> Admitted {
     Admitted { body: content.encode_to_vec(), content, mentions: Vec::new(), mention_all: false }
 }
 
-/// The content kind's tag, as the store's `kind` column records it.
-pub fn kind_tag(content: &v1::MessageContent) -> i32 {
-    match content.kind {
-        Some(Kind::Text(_)) => 1,
-        Some(Kind::System(_)) => 2,
-        None => 0,
-    }
-}
-
 /// A short human-readable line for lists and notifications.
 pub fn preview(content: &v1::MessageContent) -> String {
     const MAX: usize = 80;
@@ -165,7 +156,6 @@ mod tests {
             sender: 1,
             client_msg_id: "c".into(),
             server_time: 5,
-            kind: kind_tag(&admitted.content),
             body: admitted.body.clone(),
         };
         let wire = to_wire(&stored);

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use ferry_core::{ConversationId, UserId};
+use ferry_core::ConversationId;
 use ferry_proto::v1;
 use tokio::sync::mpsc;
 
@@ -76,7 +76,11 @@ async fn deliver(bus: &dyn Bus, caches: &Caches, committed: Committed) {
     match committed.conversation {
         ConversationId::Direct { low, high } => {
             if seq == 1 && low != high {
-                new_direct_peers(bus, caches, low, high);
+                // A first direct message makes the two users presence peers.
+                // Unconditionally: a peer list being loaded right now (read
+                // before this commit) must not be cached.
+                bus.invalidate(Invalidation::Peers(low));
+                bus.invalidate(Invalidation::Peers(high));
             }
             let both = [low, high];
             bus.deliver(if low == high { &both[..1] } else { &both }, &frame);
@@ -86,15 +90,5 @@ async fn deliver(bus: &dyn Bus, caches: &Caches, committed: Committed) {
             // Not delivered live; members catch up by sync.
             Err(e) => tracing::warn!(group = id, code = %e.code, "fan-out skipped"),
         },
-    }
-}
-
-/// A first direct message makes the two users presence peers: drop cached
-/// peer lists that do not know it yet.
-fn new_direct_peers(bus: &dyn Bus, caches: &Caches, a: UserId, b: UserId) {
-    for (user, peer) in [(a, b), (b, a)] {
-        if caches.knows_peer(user, peer) == Some(false) {
-            bus.invalidate(Invalidation::Peers(user));
-        }
     }
 }

@@ -95,7 +95,6 @@ impl Messaging {
             client_msg_id,
             server_msg_id: self.next_server_msg_id(),
             server_time: now_ms(),
-            kind: content::kind_tag(&content),
             body,
             mentions,
             mention_all,

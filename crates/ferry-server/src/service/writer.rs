@@ -140,7 +140,8 @@ mod tests {
     use crate::service::fanout;
 
     async fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-        let options = SqliteOptions { synchronous: Synchronous::Normal, read_connections: 1 };
+        let options =
+            SqliteOptions { synchronous: Synchronous::Normal, read_connections: 1, ..SqliteOptions::default() };
         Arc::new(SqliteStore::open(dir.path().join("w.db"), options).await.expect("store"))
     }
 
@@ -166,7 +167,6 @@ mod tests {
             client_msg_id: client_msg_id.into(),
             server_msg_id: id,
             server_time: 1,
-            kind: content::kind_tag(&admitted.content),
             body: admitted.body,
             mentions: Vec::new(),
             mention_all: false,

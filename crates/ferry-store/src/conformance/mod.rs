@@ -120,7 +120,6 @@ pub fn new_message(conversation: ConversationId, sender: UserId, client_msg_id: 
         client_msg_id: client_msg_id.to_owned(),
         server_msg_id: NEXT_SERVER_MSG_ID.fetch_add(1, Ordering::Relaxed),
         server_time: time,
-        kind: 1,
         body: format!("body of {client_msg_id}").into_bytes(),
         mentions: Vec::new(),
         mention_all: false,

@@ -1,11 +1,20 @@
 //! [`ConversationStore`] for SQLite: `conversation_members` joined with
-//! `conversations`.
+//! `conversations`, plus what the message log holds beyond
+//! `conversations.max_seq` (see `log.rs`).
+//!
+//! Memory is read *before* the database snapshot: a logged message that a
+//! merge moves in between is then counted by the snapshot (it is merged
+//! there) and skipped in memory (its seq is not above the snapshot's
+//! `max_seq`); a message logged after the memory read is simply not seen
+//! yet. Either way a state is a consistent prefix of the conversation.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, backend_err, conversation_col};
+use super::{SqliteStore, backend_err, conversation_col, log::Entry};
 use crate::{ConversationState, ConversationStore, Result, StoreError};
 
 /// A member's view of its conversations; `?1` is the user. Unread counts the
@@ -23,26 +32,49 @@ const STATE_QUERY: &str = "
 #[async_trait]
 impl ConversationStore for SqliteStore {
     async fn conversations_of(&self, user: UserId) -> Result<Vec<ConversationState>> {
+        let log = Arc::clone(&self.log);
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("{STATE_QUERY} ORDER BY c.last_time DESC, c.id")).map_err(backend_err)?;
-            let rows = stmt.query_map([user], state_row).map_err(backend_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend_err)
+            let ids = conn
+                .prepare_cached("SELECT conversation_id FROM conversation_members WHERE user_id = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_map([user], |row| conversation_col(row, 0))?.collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(backend_err)?;
+            let logged = log.entries_of(&ids);
+            let mut states = conn
+                .prepare_cached(STATE_QUERY)
+                .and_then(|mut stmt| stmt.query_map([user], state_row)?.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(backend_err)?;
+            for state in &mut states {
+                if let Some(entries) = logged.get(&state.conversation) {
+                    overlay(user, state, entries);
+                }
+            }
+            states.sort_by(|a, b| {
+                b.last_time.cmp(&a.last_time).then_with(|| a.conversation.to_string().cmp(&b.conversation.to_string()))
+            });
+            Ok(states)
         })
         .await
     }
 
     async fn conversation_of(&self, user: UserId, conversation: ConversationId) -> Result<Option<ConversationState>> {
+        let logged = self.log.entries_after(conversation, 0, usize::MAX);
         self.read(move |conn| {
-            conn.prepare_cached(&format!("{STATE_QUERY} AND m.conversation_id = ?2"))
+            let state = conn
+                .prepare_cached(&format!("{STATE_QUERY} AND m.conversation_id = ?2"))
                 .and_then(|mut stmt| stmt.query_row(params![user, conversation.to_string()], state_row).optional())
-                .map_err(backend_err)
+                .map_err(backend_err)?;
+            Ok(state.map(|mut state| {
+                overlay(user, &mut state, &logged);
+                state
+            }))
         })
         .await
     }
 
     async fn mark_read(&self, user: UserId, conversation: ConversationId, seq: u64) -> Result<u64> {
-        self.write(move |conn| {
+        self.write_log(move |conn, log| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
             let id = conversation.to_string();
             let current: Option<(i64, i64)> = tx
@@ -57,7 +89,9 @@ impl ConversationStore for SqliteStore {
             let Some((read_seq, max_seq)) = current else {
                 return Err(StoreError::NotFound(format!("user {user} is not in conversation {conversation}")));
             };
-            let (read_seq, max_seq) = (read_seq as u64, max_seq as u64);
+            // Logged messages count too (memory is current on the writer).
+            let max_seq = log.shared.max_seq(conversation).unwrap_or(0).max(max_seq as u64);
+            let read_seq = read_seq as u64;
             let target = seq.min(max_seq).max(read_seq);
             if target != read_seq {
                 tx.prepare_cached(
@@ -94,6 +128,18 @@ impl ConversationStore for SqliteStore {
             Ok(peers)
         })
         .await
+    }
+}
+
+/// Adds the logged messages after the snapshot's `max_seq` to a state.
+fn overlay(user: UserId, state: &mut ConversationState, logged: &[Entry]) {
+    let merged = state.max_seq;
+    for e in logged.iter().filter(|e| e.seq > merged) {
+        state.max_seq = state.max_seq.max(e.seq);
+        state.last_time = state.last_time.max(e.time);
+        if e.seq > state.read_seq && e.sender != user {
+            state.unread += 1;
+        }
     }
 }
 

@@ -1,26 +1,32 @@
-//! [`MessageStore`] for SQLite: the `messages` log and the seq counter in
-//! `conversations.max_seq`.
+//! [`MessageStore`] for SQLite over the message log (see `log.rs`): appends
+//! go to the current log table, reads take the union of `messages` and the
+//! logged rows memory knows of.
 //!
-//! Seq assignment keeps no state between batches: the writer thread runs one
-//! append at a time, and within a batch each conversation's counter is read
-//! once, advanced in memory per message and written back once, all in the
-//! same transaction as the inserts. If the transaction fails, the counter
-//! rolls back with it, so there is no cache to repair.
+//! Seq assignment: the writer thread runs one append at a time; within a
+//! batch each conversation's counter starts from memory (its newest logged
+//! seq) or, for a conversation with nothing logged, from
+//! `conversations.max_seq`, and advances in memory per message. Memory
+//! learns the batch only after its commit, so a failed transaction leaves
+//! nothing to repair.
 //!
-//! Only direct conversations get their members from the append path; a
-//! group's conversation members are written by the group store.
+//! Only direct conversations get their members from the append path (when
+//! their first message creates the conversation); a group's conversation
+//! members are written by the group store.
 
-use std::collections::{HashMap, HashSet, hash_map::Entry};
+use std::collections::{HashMap, HashSet, hash_map::Entry as MapEntry};
 
 use async_trait::async_trait;
-use ferry_core::ConversationId;
+use ferry_core::{ConversationId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, backend_err, conversation_col};
-use crate::{Appended, MessageStore, NewMessage, Result, StoredMessage};
+use super::{
+    SqliteStore, backend_err, conversation_col,
+    log::{self, Entry, Loc, Logged, MessageLog},
+};
+use crate::{Appended, MessageStore, NewMessage, Result, StoreError, StoredMessage};
 
-/// Columns read by [`message_row`], in order.
-const MESSAGE_COLUMNS: &str = "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, kind, body";
+/// Columns of `messages` read by [`message_row`], in order.
+const MESSAGE_COLUMNS: &str = "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body";
 
 #[async_trait]
 impl MessageStore for SqliteStore {
@@ -28,7 +34,7 @@ impl MessageStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.write(move |conn| append_batch(conn, batch)).await
+        self.write_log(move |conn, log| append_batch(conn, log, batch)).await
     }
 
     async fn messages_after(
@@ -38,63 +44,82 @@ impl MessageStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<StoredMessage>> {
         // Seqs are stored as i64; nothing lies beyond i64::MAX.
-        let Ok(after_seq) = i64::try_from(after_seq) else { return Ok(Vec::new()) };
+        let Ok(after) = i64::try_from(after_seq) else { return Ok(Vec::new()) };
         if limit == 0 {
             return Ok(Vec::new());
         }
+        // Memory first, then one read transaction: a row memory lists is, in
+        // that snapshot, still logged or already merged (see log.rs).
+        let logged = self.log.entries_after(conversation, after_seq, limit as usize);
         self.read(move |conn| {
-            let mut stmt = conn
+            let tx = conn.unchecked_transaction().map_err(backend_err)?;
+            let mut merged = tx
                 .prepare_cached(&format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages
                      WHERE conversation_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
                 ))
+                .map_err(backend_err)?
+                .query_map(params![conversation.to_string(), after, i64::from(limit)], message_row)
+                .map_err(backend_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(backend_err)?;
-            let rows = stmt
-                .query_map(params![conversation.to_string(), after_seq, i64::from(limit)], message_row)
-                .map_err(backend_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend_err)
+            for e in &logged {
+                if let Some(m) = log::read_logged(&tx, e.loc)? {
+                    merged.push(m);
+                }
+            }
+            merged.sort_by_key(|m| m.seq);
+            merged.dedup_by_key(|m| m.seq);
+            merged.truncate(limit as usize);
+            Ok(merged)
         })
         .await
     }
 
     async fn max_seq(&self, conversation: ConversationId) -> Result<u64> {
-        self.read(move |conn| {
-            let max: Option<i64> = conn
-                .prepare_cached("SELECT max_seq FROM conversations WHERE id = ?1")
-                .and_then(|mut stmt| stmt.query_row([conversation.to_string()], |row| row.get(0)).optional())
-                .map_err(backend_err)?;
-            Ok(max.map_or(0, |seq| seq as u64))
-        })
-        .await
+        if let Some(seq) = self.log.max_seq(conversation) {
+            return Ok(seq);
+        }
+        self.read(move |conn| merged_max_seq(conn, conversation).map(|m| m.unwrap_or(0))).await
     }
 }
 
-/// Appends `batch` in one IMMEDIATE transaction; see
-/// [`MessageStore::append_messages`] for the contract. Seqs are assigned in
-/// memory: each conversation's counter is read once per batch and written
-/// back once, so the common case costs one `INSERT` per message.
-/// Deduplication rides on the unique (sender, client_msg_id) index: an insert
-/// that hits it writes nothing, and the original is read back.
-fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+/// `conversations.max_seq` (the highest merged seq), `None` if the
+/// conversation has no row.
+pub(super) fn merged_max_seq(conn: &Connection, conversation: ConversationId) -> Result<Option<u64>> {
+    conn.prepare_cached("SELECT max_seq FROM conversations WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([conversation.to_string()], |row| row.get::<_, i64>(0)).optional())
+        .map(|m| m.map(|seq| seq as u64))
+        .map_err(backend_err)
+}
+
+/// A conversation's counter while a batch is built.
+struct Cursor {
+    id: String,
+    max_seq: u64,
+}
+
+/// Appends `batch` to the current log table in one IMMEDIATE transaction;
+/// see [`MessageStore::append_messages`] for the contract.
+fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+    let table = log.current();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
-    let mut appended = Vec::with_capacity(batch.len());
+    let mut appended: Vec<Appended> = Vec::with_capacity(batch.len());
+    let mut logged = Vec::with_capacity(batch.len());
     {
-        let mut find = tx
+        let mut find_merged = tx
             .prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"
             ))
             .map_err(backend_err)?;
-        let mut current = tx.prepare_cached("SELECT max_seq FROM conversations WHERE id = ?1").map_err(backend_err)?;
         let mut create = tx
             .prepare_cached("INSERT INTO conversations (id, kind, max_seq, last_time) VALUES (?1, ?2, 0, ?3)")
             .map_err(backend_err)?;
-        let mut advance = tx
-            .prepare_cached("UPDATE conversations SET max_seq = ?2, last_time = ?3 WHERE id = ?1")
-            .map_err(backend_err)?;
         let mut insert = tx
             .prepare_cached(&format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (sender_id, client_msg_id) DO NOTHING"
+                "INSERT INTO {} (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                table.name()
             ))
             .map_err(backend_err)?;
         let mut join = tx
@@ -116,91 +141,109 @@ fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<App
                 "UPDATE conversation_members SET mention_seq = ?2 WHERE conversation_id = ?1 AND user_id <> ?3",
             )
             .map_err(backend_err)?;
-        // Per conversation touched by this batch: (id, max seq, last time, changed).
-        let mut seqs: HashMap<ConversationId, (String, i64, i64, bool)> = HashMap::new();
-        // Direct conversations whose members this batch already ensured.
-        let mut joined: HashSet<ConversationId> = HashSet::new();
+        let mut cursors: HashMap<ConversationId, Cursor> = HashMap::new();
+        // (sender, client id hash) → this batch's messages with that key.
+        let mut in_batch: HashMap<(UserId, u64), Vec<usize>> = HashMap::new();
+        let mut server_ids: HashSet<u64> = HashSet::with_capacity(batch.len());
 
         for msg in batch {
-            let entry = match seqs.entry(msg.conversation) {
-                Entry::Occupied(e) => e.into_mut(),
-                Entry::Vacant(v) => {
+            let key = (msg.sender, log.cmid_hash(&msg.client_msg_id));
+            let earlier = in_batch.get(&key).and_then(|found| {
+                found.iter().map(|&i| &appended[i]).find(|a| a.message.client_msg_id == msg.client_msg_id)
+            });
+            if let Some(first) = earlier {
+                appended.push(Appended { message: first.message.clone(), duplicate: true });
+                continue;
+            }
+            let original = match log.find_duplicate(&tx, msg.sender, &msg.client_msg_id)? {
+                Some(m) => Some(m),
+                None => find_merged
+                    .query_row(params![msg.sender, msg.client_msg_id], message_row)
+                    .optional()
+                    .map_err(backend_err)?,
+            };
+            if let Some(message) = original {
+                appended.push(Appended { message, duplicate: true });
+                continue;
+            }
+            if !server_ids.insert(msg.server_msg_id) || log.server_id_taken(&tx, msg.server_msg_id)? {
+                return Err(StoreError::Conflict(format!("server_msg_id {} is taken", msg.server_msg_id)));
+            }
+
+            let cursor = match cursors.entry(msg.conversation) {
+                MapEntry::Occupied(e) => e.into_mut(),
+                MapEntry::Vacant(v) => {
                     let id = msg.conversation.to_string();
-                    let max: Option<i64> =
-                        current.query_row(params![id], |row| row.get(0)).optional().map_err(backend_err)?;
-                    let max = match max {
-                        Some(m) => m,
-                        None => {
-                            create
-                                .execute(params![id, msg.conversation.kind(), msg.server_time])
-                                .map_err(backend_err)?;
-                            0
-                        }
+                    let max_seq = match log.shared.max_seq(msg.conversation) {
+                        Some(seq) => seq,
+                        None => match merged_max_seq(&tx, msg.conversation)? {
+                            Some(seq) => seq,
+                            None => {
+                                // The conversation's first message creates it
+                                // (and, for a direct chat, its two members).
+                                create
+                                    .execute(params![id, msg.conversation.kind(), msg.server_time])
+                                    .map_err(backend_err)?;
+                                if let ConversationId::Direct { low, high } = msg.conversation {
+                                    // `low == high` is a note-to-self; the second insert is a no-op.
+                                    for user in [low, high] {
+                                        join.execute(params![user, id, msg.server_time]).map_err(backend_err)?;
+                                    }
+                                }
+                                0
+                            }
+                        },
                     };
-                    v.insert((id, max, 0, false))
+                    v.insert(Cursor { id, max_seq })
                 }
             };
-            let seq = entry.1 + 1;
-            let inserted = insert
+            cursor.max_seq += 1;
+            let seq = cursor.max_seq;
+            insert
                 .execute(params![
-                    entry.0,
-                    seq,
+                    cursor.id,
+                    seq as i64,
                     msg.server_msg_id as i64,
                     msg.sender,
                     msg.client_msg_id,
                     msg.server_time,
-                    msg.kind,
                     msg.body,
                 ])
                 .map_err(backend_err)?;
-            if inserted == 0 {
-                let original =
-                    find.query_row(params![msg.sender, msg.client_msg_id], message_row).map_err(backend_err)?;
-                appended.push(Appended { message: original, duplicate: true });
-                continue;
-            }
-            *entry = (std::mem::take(&mut entry.0), seq, msg.server_time, true);
-            let conversation = &entry.0;
-            if let ConversationId::Direct { low, high } = msg.conversation
-                && joined.insert(msg.conversation)
-            {
-                // `low == high` is a note-to-self; the second insert is a no-op.
-                for user in [low, high] {
-                    join.execute(params![user, conversation, msg.server_time]).map_err(backend_err)?;
-                }
-            }
-
+            let rowid = tx.last_insert_rowid();
             if msg.mention_all {
-                mention_all.execute(params![conversation, seq, msg.sender]).map_err(backend_err)?;
+                mention_all.execute(params![cursor.id, seq as i64, msg.sender]).map_err(backend_err)?;
             } else {
                 for &user in &msg.mentions {
-                    mention.execute(params![conversation, user, seq, msg.sender]).map_err(backend_err)?;
+                    mention.execute(params![cursor.id, user, seq as i64, msg.sender]).map_err(backend_err)?;
                 }
             }
 
+            logged.push(Logged {
+                conversation: msg.conversation,
+                entry: Entry { seq, loc: Loc { table, rowid }, sender: msg.sender, time: msg.server_time },
+                client_msg_id_hash: key.1,
+                server_msg_id: msg.server_msg_id,
+            });
+            in_batch.entry(key).or_default().push(appended.len());
             appended.push(Appended {
                 message: StoredMessage {
                     conversation: msg.conversation,
-                    seq: seq as u64,
+                    seq,
                     server_msg_id: msg.server_msg_id,
                     sender: msg.sender,
                     client_msg_id: msg.client_msg_id,
                     server_time: msg.server_time,
-                    kind: msg.kind,
                     body: msg.body,
                 },
                 duplicate: false,
             });
         }
-        for (id, max_seq, last_time, changed) in seqs.values() {
-            if *changed {
-                advance.execute(params![id, max_seq, last_time]).map_err(backend_err)?;
-            }
-        }
     }
     // Only now is the batch durable (per the `synchronous` setting); the
     // caller replies after this returns.
     tx.commit().map_err(backend_err)?;
+    log.committed(conn, logged);
     Ok(appended)
 }
 
@@ -213,7 +256,6 @@ fn message_row(row: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         sender: row.get(3)?,
         client_msg_id: row.get(4)?,
         server_time: row.get(5)?,
-        kind: row.get(6)?,
-        body: row.get(7)?,
+        body: row.get(6)?,
     })
 }

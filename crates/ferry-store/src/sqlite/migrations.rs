@@ -179,6 +179,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX group_join_requests_pending ON group_join_requests (group_id, user_id)
         WHERE status = 'pending';
     "#,
+    // 3: the message log (see log.rs). New messages are appended to one of
+    // two log tables in arrival order and merged into `messages` in large
+    // sorted chunks; `kind` repeated the content's oneof and goes.
+    r#"
+    ALTER TABLE messages DROP COLUMN kind;
+
+    CREATE TABLE message_log_a (
+        id              INTEGER PRIMARY KEY,
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        server_msg_id   INTEGER NOT NULL,
+        sender_id       INTEGER NOT NULL,
+        client_msg_id   TEXT    NOT NULL,
+        server_time     INTEGER NOT NULL,
+        body            BLOB    NOT NULL
+    );
+    CREATE TABLE message_log_b (
+        id              INTEGER PRIMARY KEY,
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        server_msg_id   INTEGER NOT NULL,
+        sender_id       INTEGER NOT NULL,
+        client_msg_id   TEXT    NOT NULL,
+        server_time     INTEGER NOT NULL,
+        body            BLOB    NOT NULL
+    );
+    -- Which log table takes appends; the other one, if not empty, is older
+    -- and being merged.
+    CREATE TABLE message_log_meta (
+        id      INTEGER PRIMARY KEY CHECK (id = 1),
+        current TEXT    NOT NULL CHECK (current IN ('a', 'b'))
+    );
+    INSERT INTO message_log_meta (id, current) VALUES (1, 'a');
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -242,6 +276,29 @@ mod tests {
             .query_row("SELECT read_seq, mention_seq FROM conversation_members", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .expect("member");
         assert_eq!((read_seq, mention_seq), (2, 0));
+    }
+
+    #[test]
+    fn version_2_messages_survive_step_3_without_their_kind() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("step 1");
+        conn.execute_batch(MIGRATIONS[1]).expect("step 2");
+        conn.pragma_update(None, "user_version", 2).expect("set");
+        conn.execute_batch(
+            "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES ('d_1_2', 'direct', 1, 9);
+             INSERT INTO messages (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, kind, body)
+                  VALUES ('d_1_2', 1, 77, 1, 'c1', 9, 1, x'0a02');",
+        )
+        .expect("version 2 rows");
+        migrate(&mut conn).expect("migrate");
+        let (seq, body): (i64, Vec<u8>) = conn
+            .query_row("SELECT seq, body FROM messages WHERE client_msg_id = 'c1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("message");
+        assert_eq!((seq, body.as_slice()), (1, [0x0a, 0x02].as_slice()));
+        assert!(conn.prepare("SELECT kind FROM messages").is_err(), "the kind column is gone");
+        let current: String =
+            conn.query_row("SELECT current FROM message_log_meta", [], |r| r.get(0)).expect("log meta");
+        assert_eq!(current, "a");
     }
 
     #[test]

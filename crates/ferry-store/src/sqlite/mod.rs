@@ -8,21 +8,25 @@
 //! `groups.rs`; the schema
 //! in `migrations.rs`.
 
+mod checkpoint;
 mod contacts;
 mod conversations;
 mod groups;
+mod log;
 mod messages;
 mod migrations;
 mod pool;
 mod sessions;
 mod users;
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use ferry_core::ConversationId;
 use rusqlite::{Connection, ErrorCode, OpenFlags, ffi, types::Type};
 
 use crate::{Result, StoreError};
+use checkpoint::Checkpointer;
+use log::MessageLog;
 use pool::{Readers, Writer};
 
 /// How long a connection waits for a lock held by another connection (e.g.
@@ -32,6 +36,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Prepared statements kept per connection; comfortably above the number of
 /// distinct hot queries.
 const STATEMENT_CACHE: usize = 128;
+
+/// Bytes the WAL file is truncated back to when it is reset.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// When a commit counts as durable (SQLite's `synchronous` pragma).
 ///
@@ -68,11 +75,24 @@ pub struct SqliteOptions {
     /// Read-only connections serving concurrent reads; defaults to 4. Zero is
     /// treated as one.
     pub read_connections: usize,
+    /// Rows a message log table takes before it is sealed and merged into
+    /// the `messages` table (see `log.rs`): larger means fewer page writes
+    /// per message and more memory (about 80 bytes per logged message, two
+    /// tables at most). Defaults to 131,072.
+    pub log_rows: usize,
+    /// How often a background connection checkpoints the WAL into the
+    /// database file (off the commit path). Defaults to one second.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { synchronous: Synchronous::Full, read_connections: 4 }
+        Self {
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            log_rows: 131_072,
+            checkpoint_interval: Duration::from_secs(1),
+        }
     }
 }
 
@@ -84,6 +104,8 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    log: Arc<log::Shared>,
+    checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -91,18 +113,35 @@ impl SqliteStore {
     /// at `path` and brings its schema up to date.
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
         let path = path.as_ref().to_owned();
-        let (writer, readers) = tokio::task::spawn_blocking(move || open_connections(&path, &options))
-            .await
-            .map_err(|e| StoreError::Backend(format!("opening SQLite: {e}")))??;
-        Ok(SqliteStore { writer: Writer::spawn(writer)?, readers: Readers::new(readers) })
+        let (writer, readers, log, checkpointer) = tokio::task::spawn_blocking(move || {
+            let (writer, readers) = open_connections(&path, &options)?;
+            let log = MessageLog::load(&writer, options.log_rows)?;
+            let checkpointer = Checkpointer::spawn(&path, options.checkpoint_interval)?;
+            Ok::<_, StoreError>((writer, readers, log, checkpointer))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("opening SQLite: {e}")))??;
+        let shared = Arc::clone(&log.shared);
+        Ok(SqliteStore {
+            writer: Writer::spawn(writer, log)?,
+            readers: Readers::new(readers),
+            log: shared,
+            checkpointer,
+        })
     }
 
-    /// Finishes queued writes, stops the writer thread and closes every
-    /// connection.
+    /// Finishes queued writes, stops the writer thread and the checkpointer
+    /// and closes every connection.
     pub async fn close(self) {
-        let Self { writer, readers } = self;
+        let Self { writer, readers, log: _, checkpointer } = self;
         drop(readers);
         writer.shutdown().await;
+        checkpointer.shutdown().await;
+    }
+
+    /// Messages appended and not yet merged into the `messages` table.
+    pub fn logged_messages(&self) -> usize {
+        self.log.logged_rows()
     }
 
     /// Runs `f` on the writer connection (see `Writer::run`).
@@ -110,6 +149,15 @@ impl SqliteStore {
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.run(move |conn, _| f(conn)).await
+    }
+
+    /// Runs `f` on the writer connection with the message log.
+    async fn write_log<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &MessageLog) -> Result<T> + Send + 'static,
     {
         self.writer.run(f).await
     }
@@ -146,6 +194,11 @@ fn open_connections(path: &Path, options: &SqliteOptions) -> Result<(Connection,
     }
     writer.pragma_update(None, "synchronous", options.synchronous.pragma_value()).map_err(backend_err)?;
     writer.pragma_update(None, "foreign_keys", true).map_err(backend_err)?;
+    // Checkpoints run on their own connection (see `checkpoint.rs`), never
+    // inside a commit.
+    writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(backend_err)?;
+    // A WAL that grew under a burst is cut back once it is reset.
+    writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT).map_err(backend_err)?;
     writer.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     migrations::migrate(&mut writer)?;
 
@@ -208,7 +261,7 @@ mod tests {
     fn writer_gets_the_configured_pragmas() {
         let dir = tempfile::tempdir().expect("tempdir");
         for (synchronous, expected) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
-            let options = SqliteOptions { synchronous, read_connections: 3 };
+            let options = SqliteOptions { synchronous, read_connections: 3, ..SqliteOptions::default() };
             let (writer, readers) = open_connections(&dir.path().join("x.db"), &options).expect("open");
             assert_eq!(pragma(&writer, "synchronous"), expected);
             assert_eq!(pragma(&writer, "foreign_keys"), 1);

@@ -5,7 +5,9 @@
 //! for the write lock (and sleep in `busy_timeout`), every write is a job sent
 //! over a bounded channel to a dedicated thread that owns the only read-write
 //! connection and runs jobs one after another. That serialisation is also
-//! what makes seq assignment race-free without any further locking. Readers
+//! what makes seq assignment race-free without any further locking. Between
+//! jobs the same thread merges the message log (see `log.rs`): when idle,
+//! and at least every [`MERGE_EVERY`] jobs while a merge is pending. Readers
 //! never block the writer in WAL mode, so reads run on their own connections
 //! on tokio's blocking pool.
 
@@ -13,18 +15,28 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, Mutex, PoisonError},
     thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::log::MessageLog;
 use crate::{Result, StoreError};
 
 /// How many write jobs may wait for the writer before senders wait too.
 const WRITE_QUEUE: usize = 256;
 
+/// While a merge is pending, one merge chunk runs at least after this many
+/// jobs, so a writer that is never idle still finishes merging before the
+/// next log table fills.
+const MERGE_EVERY: usize = 4;
+
+/// How long merging pauses after it failed (e.g. the disk is full).
+const MERGE_BACKOFF: Duration = Duration::from_secs(1);
+
 /// A unit of work for the writer thread.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+type Job = Box<dyn FnOnce(&mut Connection, &MessageLog) + Send>;
 
 /// Handle to the writer thread. Dropping it closes the job channel; the
 /// thread finishes the queued jobs, closes its connection and exits.
@@ -34,23 +46,52 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Moves `conn` to a new thread that runs write jobs until every
-    /// [`Writer`] handle is gone.
-    pub(super) fn spawn(mut conn: Connection) -> Result<Self> {
+    /// Moves `conn` and the message log to a new thread that runs write
+    /// jobs (and merges the log between them) until every [`Writer`] handle
+    /// is gone.
+    pub(super) fn spawn(mut conn: Connection, log: MessageLog) -> Result<Self> {
         let (jobs, mut rx) = mpsc::channel::<Job>(WRITE_QUEUE);
         let thread = std::thread::Builder::new()
             .name("ferry-sqlite-writer".into())
             .spawn(move || {
-                while let Some(job) = rx.blocking_recv() {
+                let mut since_merge = 0;
+                let mut paused_until: Option<Instant> = None;
+                loop {
+                    let merge_pending = log.merging() && paused_until.is_none_or(|until| Instant::now() >= until);
+                    if merge_pending && (log.must_merge() || since_merge >= MERGE_EVERY || rx.is_empty()) {
+                        if rx.is_closed() && rx.is_empty() {
+                            // Shutting down: what is logged is merged after the next start.
+                            break;
+                        }
+                        since_merge = 0;
+                        paused_until = None;
+                        if let Err(e) = guarded(&mut conn, |c| log.merge_step(c)) {
+                            tracing::error!(error = %e, "merging the message log failed; pausing merges");
+                            paused_until = Some(Instant::now() + MERGE_BACKOFF);
+                        }
+                        continue;
+                    }
+                    // With merge work pending, poll for jobs; else wait for one.
+                    let job = if merge_pending {
+                        match rx.try_recv() {
+                            Ok(job) => job,
+                            Err(mpsc::error::TryRecvError::Empty) => continue,
+                            Err(mpsc::error::TryRecvError::Disconnected) => break,
+                        }
+                    } else {
+                        match rx.blocking_recv() {
+                            Some(job) => job,
+                            None => break,
+                        }
+                    };
                     // A panicking job must not take every later write down
                     // with it: its caller sees a dropped reply, the
                     // transaction it held rolled back while unwinding.
-                    if catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err() {
-                        tracing::error!("SQLite write job panicked");
-                        if !conn.is_autocommit() {
-                            let _ = conn.execute_batch("ROLLBACK");
-                        }
-                    }
+                    let _ = guarded(&mut conn, |c| {
+                        job(c, &log);
+                        Ok(false)
+                    });
+                    since_merge += 1;
                 }
                 // Lets SQLite refresh its planner statistics if worthwhile.
                 if let Err(e) = conn.execute_batch("PRAGMA optimize") {
@@ -66,12 +107,12 @@ impl Writer {
     pub(super) async fn run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Connection, &MessageLog) -> Result<T> + Send + 'static,
     {
         let (reply, result) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
+        let job: Job = Box::new(move |conn, log| {
             // The caller may have gone away; the work is done either way.
-            let _ = reply.send(f(conn));
+            let _ = reply.send(f(conn, log));
         });
         self.jobs.send(job).await.map_err(|_| writer_gone())?;
         result.await.map_err(|_| writer_gone())?
@@ -86,6 +127,21 @@ impl Writer {
             Ok(Ok(())) => {}
             Ok(Err(_)) => tracing::error!("SQLite writer thread panicked"),
             Err(e) => tracing::error!(error = %e, "joining the SQLite writer thread"),
+        }
+    }
+}
+
+/// Runs `f` on the writer connection, turning a panic into an error and
+/// rolling back whatever transaction it left open.
+fn guarded(conn: &mut Connection, f: impl FnOnce(&mut Connection) -> Result<bool>) -> Result<bool> {
+    match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!("SQLite write job panicked");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(StoreError::Backend("a write job panicked".into()))
         }
     }
 }
