@@ -36,11 +36,7 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("ferry-sqlite-checkpoint".into())
             .spawn(move || {
-                loop {
-                    match stopped.recv_timeout(interval) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                    }
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
                     if let Err(e) = checkpoint(&conn) {
                         tracing::warn!(error = %e, "WAL checkpoint failed; retrying next interval");
                     }

@@ -34,7 +34,7 @@
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
-    hash::{BuildHasher, Hash, Hasher},
+    hash::BuildHasher,
     sync::{Arc, RwLock},
 };
 
@@ -141,9 +141,7 @@ pub(super) struct Shared {
 
 /// A hash of a client message id, keyed per process.
 fn cmid_hash(shared: &Shared, client_msg_id: &str) -> u64 {
-    let mut h = shared.hasher.build_hasher();
-    client_msg_id.hash(&mut h);
-    h.finish()
+    shared.hasher.hash_one(client_msg_id)
 }
 
 impl Shared {
