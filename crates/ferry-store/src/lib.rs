@@ -4,11 +4,13 @@
 //! [`ConversationStore`], [`MessageStore`], [`ContactStore`], [`GroupStore`])
 //! combined into [`Store`]; callers hold an `Arc<dyn Store>` and never see
 //! SQL. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend
-//! will implement the same traits and pass the same [`conformance`] suite.
+//! will implement the same traits and pass the same conformance suite
+//! (`conformance`, compiled only with the feature of that name).
 //!
 //! All times are Unix milliseconds (`i64`). Message bodies are opaque bytes
 //! (the server stores the encoded protobuf `MessageContent`).
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod contacts;
 pub mod groups;

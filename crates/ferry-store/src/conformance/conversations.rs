@@ -1,0 +1,177 @@
+//! Per-user conversation state: [`ConversationStore`](crate::ConversationStore)
+//! (unread counts, read positions, mentions, direct peers).
+
+use std::sync::Arc;
+
+use ferry_core::{ConversationId, UserId};
+
+use super::{append, group, mentioning, send_n, user, users};
+use crate::{Store, StoreError};
+
+/// Unread counts exclude the user's own messages and respect the read
+/// position; conversations come newest activity first.
+pub async fn conversations_of_counts_unread_and_orders(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    let with_bob = ConversationId::direct(alice, bob);
+    let with_carol = ConversationId::direct(alice, carol);
+    assert!(store.conversations_of(alice).await.expect("none yet").is_empty());
+
+    send_n(&*store, with_bob, bob, 3, 100).await;
+    send_n(&*store, with_bob, alice, 1, 110).await;
+    send_n(&*store, with_carol, carol, 2, 200).await;
+
+    let states = store.conversations_of(alice).await.expect("conversations_of");
+    assert_eq!(states.iter().map(|s| s.conversation).collect::<Vec<_>>(), [with_carol, with_bob]);
+    let carol_state = &states[0];
+    assert_eq!((carol_state.max_seq, carol_state.read_seq, carol_state.unread, carol_state.last_time), (2, 0, 2, 200));
+    let bob_state = &states[1];
+    assert_eq!((bob_state.max_seq, bob_state.read_seq, bob_state.unread, bob_state.last_time), (4, 0, 3, 110));
+
+    // Bob's side of the same conversation: only Alice's message is unread.
+    let of_bob = store.conversations_of(bob).await.expect("conversations_of bob");
+    assert_eq!(of_bob.len(), 1);
+    assert_eq!((of_bob[0].conversation, of_bob[0].unread), (with_bob, 1));
+
+    // New activity reorders; reading lowers the count.
+    send_n(&*store, with_bob, bob, 1, 300).await;
+    assert_eq!(store.mark_read(alice, with_bob, 2).await.expect("mark_read"), 2);
+    let states = store.conversations_of(alice).await.expect("conversations_of");
+    assert_eq!(states.iter().map(|s| s.conversation).collect::<Vec<_>>(), [with_bob, with_carol]);
+    assert_eq!((states[0].max_seq, states[0].read_seq, states[0].unread, states[0].last_time), (5, 2, 2, 300));
+    assert!(store.conversations_of(user(&*store, "dave").await).await.expect("dave").is_empty());
+}
+
+/// `conversation_of` answers for members only.
+pub async fn conversation_of_one(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    let conv = ConversationId::direct(alice, bob);
+    send_n(&*store, conv, alice, 2, 50).await;
+
+    let state = store.conversation_of(bob, conv).await.expect("conversation_of").expect("bob is a member");
+    assert_eq!((state.conversation, state.max_seq, state.read_seq, state.unread, state.last_time), (conv, 2, 0, 2, 50));
+    let own = store.conversation_of(alice, conv).await.expect("conversation_of").expect("alice is a member");
+    assert_eq!(own.unread, 0);
+    assert_eq!(store.conversation_of(carol, conv).await.expect("conversation_of"), None);
+    assert_eq!(store.conversation_of(alice, ConversationId::direct(alice, carol)).await.expect("none"), None);
+}
+
+/// The read position only rises, never past max_seq, and only for members.
+pub async fn mark_read_is_monotonic_and_clamped(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    let conv = ConversationId::direct(alice, bob);
+    send_n(&*store, conv, bob, 5, 10).await;
+
+    assert_eq!(store.mark_read(alice, conv, 3).await.expect("mark 3"), 3);
+    assert_eq!(store.mark_read(alice, conv, 1).await.expect("mark 1"), 3, "never lowered");
+    assert_eq!(store.mark_read(alice, conv, 99).await.expect("mark 99"), 5, "clamped to max_seq");
+    assert_eq!(store.mark_read(alice, conv, u64::MAX).await.expect("mark max"), 5);
+    let state = store.conversation_of(alice, conv).await.expect("state").expect("member");
+    assert_eq!((state.read_seq, state.unread), (5, 0));
+    assert_eq!(store.conversation_of(bob, conv).await.expect("state").expect("member").read_seq, 0, "per user");
+
+    match store.mark_read(carol, conv, 1).await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("non-member: expected NotFound, got {other:?}"),
+    }
+    match store.mark_read(alice, ConversationId::Group(42), 1).await {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("unknown conversation: expected NotFound, got {other:?}"),
+    }
+}
+
+/// `direct_peers` lists each direct partner once, not the user, not groups.
+pub async fn direct_peers_lists_partners(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    let dave = user(&*store, "dave").await;
+    assert!(store.direct_peers(alice).await.expect("none yet").is_empty());
+
+    send_n(&*store, ConversationId::direct(alice, bob), alice, 2, 1).await;
+    send_n(&*store, ConversationId::direct(carol, alice), carol, 1, 2).await;
+    send_n(&*store, ConversationId::direct(bob, dave), bob, 1, 3).await;
+    send_n(&*store, ConversationId::Group(1), alice, 1, 4).await;
+
+    let sorted = |mut v: Vec<UserId>| {
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(sorted(store.direct_peers(alice).await.expect("alice")), sorted(vec![bob, carol]));
+    assert_eq!(sorted(store.direct_peers(bob).await.expect("bob")), sorted(vec![alice, dave]));
+    assert_eq!(store.direct_peers(dave).await.expect("dave"), vec![bob]);
+}
+
+/// A mention shows until the user reads past it; others are not mentioned.
+pub async fn mentions_until_read(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    let outsider = user(&*store, "outsider").await;
+    let id = group(&*store, owner, vec![bob, carol]).await;
+    let conv = ConversationId::Group(id);
+
+    append(&*store, vec![mentioning(conv, owner, "m1", vec![bob, outsider], false)]).await;
+    send_n(&*store, conv, carol, 2, 600).await;
+    assert!(mentioned(&*store, bob, conv).await);
+    assert!(!mentioned(&*store, carol, conv).await && !mentioned(&*store, owner, conv).await);
+    assert_eq!(store.conversation_of(outsider, conv).await.expect("outsider"), None, "a mention adds no member");
+    let listed = store.conversations_of(bob).await.expect("conversations_of");
+    assert!(listed[0].mentioned, "conversations_of agrees");
+
+    store.mark_read(bob, conv, 2).await.expect("read past the mention");
+    assert!(!mentioned(&*store, bob, conv).await);
+    append(&*store, vec![mentioning(conv, carol, "m2", vec![bob], false)]).await;
+    assert!(mentioned(&*store, bob, conv).await, "a new mention after the read position");
+    store.mark_read(bob, conv, 3).await.expect("read up to just before");
+    assert!(mentioned(&*store, bob, conv).await, "the mention at seq 4 is still unread");
+    store.mark_read(bob, conv, 4).await.expect("read it");
+    assert!(!mentioned(&*store, bob, conv).await);
+}
+
+/// @all marks every member but the sender.
+pub async fn mention_all_marks_everyone_but_sender(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let members = users(&*store, "m", 5).await;
+    let id = group(&*store, owner, members.clone()).await;
+    let conv = ConversationId::Group(id);
+    send_n(&*store, conv, members[0], 1, 100).await;
+    append(&*store, vec![mentioning(conv, owner, "all", vec![], true)]).await;
+    assert!(!mentioned(&*store, owner, conv).await, "not the sender");
+    for &m in &members {
+        let state = store.conversation_of(m, conv).await.expect("state").expect("member");
+        assert!(state.mentioned);
+        assert_eq!(state.unread, if m == members[0] { 1 } else { 2 });
+    }
+    store.mark_read(members[1], conv, 2).await.expect("read");
+    assert!(!mentioned(&*store, members[1], conv).await);
+    assert!(mentioned(&*store, members[2], conv).await, "per member");
+}
+
+/// Mentions work in direct conversations too, whose members the append
+/// creates.
+pub async fn mentions_in_direct_conversations(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let conv = ConversationId::direct(alice, bob);
+    append(&*store, vec![mentioning(conv, alice, "hey", vec![bob], false)]).await;
+    assert!(mentioned(&*store, bob, conv).await, "the first message creates the members, then mentions");
+    assert!(!mentioned(&*store, alice, conv).await);
+    let state = store.conversation_of(bob, conv).await.expect("state").expect("member");
+    assert_eq!((state.max_seq, state.unread), (1, 1));
+    append(&*store, vec![mentioning(conv, bob, "all", vec![], true)]).await;
+    assert!(mentioned(&*store, alice, conv).await);
+    store.mark_read(bob, conv, 1).await.expect("read");
+    assert!(!mentioned(&*store, bob, conv).await);
+    assert_eq!(store.direct_peers(alice).await.expect("peers"), vec![bob]);
+}
+
+/// Whether `user`'s state of `conversation` shows a mention.
+async fn mentioned(store: &dyn Store, user: UserId, conversation: ConversationId) -> bool {
+    store.conversation_of(user, conversation).await.expect("conversation_of").expect("a member").mentioned
+}

@@ -1,0 +1,84 @@
+//! Device sessions: [`SessionStore`](crate::SessionStore).
+
+use std::sync::Arc;
+
+use ferry_core::UserId;
+
+use super::user;
+use crate::{Session, Store, StoreError};
+
+/// Sessions are found by token hash and listed per user.
+pub async fn sessions_create_and_lookup(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let a1 = session(b"token-a1", alice, "laptop", "desktop", 10);
+    let a2 = session(b"token-a2", alice, "phone", "ios", 20);
+    let b1 = session(b"token-b1", bob, "phone", "android", 30);
+    for s in [&a1, &a2, &b1] {
+        store.create_session(s.clone()).await.expect("create_session");
+    }
+
+    assert_eq!(store.session_by_token_hash(b"token-a2").await.expect("lookup"), Some(a2.clone()));
+    assert_eq!(store.session_by_token_hash(b"nope").await.expect("lookup"), None);
+    let mut of_alice = store.sessions_of_user(alice).await.expect("sessions_of_user");
+    of_alice.sort_by(|x, y| x.token_hash.cmp(&y.token_hash));
+    assert_eq!(of_alice, vec![a1, a2]);
+    assert_eq!(store.sessions_of_user(bob).await.expect("sessions_of_user"), vec![b1]);
+}
+
+/// Reusing a token hash is a `Conflict` and keeps the first session.
+pub async fn sessions_duplicate_token_conflicts(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let first = session(b"same", alice, "laptop", "desktop", 1);
+    store.create_session(first.clone()).await.expect("create_session");
+    match store.create_session(session(b"same", bob, "phone", "ios", 2)).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.session_by_token_hash(b"same").await.expect("lookup"), Some(first));
+}
+
+/// Deleting one session, a device's and a platform's return what went.
+pub async fn sessions_delete(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let laptop1 = session(b"l1", alice, "laptop", "desktop", 1);
+    let laptop2 = session(b"l2", alice, "laptop", "desktop", 2);
+    let phone = session(b"p1", alice, "phone", "ios", 3);
+    let web1 = session(b"w1", alice, "browser-1", "web", 4);
+    let web2 = session(b"w2", alice, "browser-2", "web", 5);
+    let bob_laptop = session(b"b1", bob, "laptop", "desktop", 6);
+    let bob_web = session(b"b2", bob, "browser-1", "web", 7);
+    for s in [&laptop1, &laptop2, &phone, &web1, &web2, &bob_laptop, &bob_web] {
+        store.create_session(s.clone()).await.expect("create_session");
+    }
+
+    assert!(store.delete_session(b"p1").await.expect("delete"));
+    assert!(!store.delete_session(b"p1").await.expect("delete again"));
+    assert_eq!(store.session_by_token_hash(b"p1").await.expect("lookup"), None);
+
+    let mut gone = store.delete_device_sessions(alice, "laptop").await.expect("delete device");
+    gone.sort_by(|x, y| x.token_hash.cmp(&y.token_hash));
+    assert_eq!(gone, vec![laptop1, laptop2]);
+    assert!(store.delete_device_sessions(alice, "laptop").await.expect("again").is_empty());
+
+    let mut gone = store.delete_platform_sessions(alice, "web").await.expect("delete platform");
+    gone.sort_by(|x, y| x.token_hash.cmp(&y.token_hash));
+    assert_eq!(gone, vec![web1, web2]);
+
+    assert!(store.sessions_of_user(alice).await.expect("alice").is_empty());
+    let mut left = store.sessions_of_user(bob).await.expect("bob");
+    left.sort_by(|x, y| x.token_hash.cmp(&y.token_hash));
+    assert_eq!(left, vec![bob_laptop, bob_web], "other users' sessions stay");
+}
+
+fn session(token: &[u8], user: UserId, device: &str, platform: &str, created_at: i64) -> Session {
+    Session {
+        token_hash: token.to_vec(),
+        user_id: user,
+        device_id: device.to_owned(),
+        platform: platform.to_owned(),
+        created_at,
+    }
+}
