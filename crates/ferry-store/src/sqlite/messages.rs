@@ -1,10 +1,11 @@
 //! [`MessageStore`] for SQLite: the `messages` log and the seq counter in
 //! `conversations.max_seq`.
 //!
-//! Seq assignment needs no in-memory state: the writer thread runs one
-//! append at a time, and each message bumps its conversation's counter with
-//! a single upsert in the same transaction as the insert. If the transaction
-//! fails, the counter rolls back with it, so there is no cache to repair.
+//! Seq assignment keeps no state between batches: the writer thread runs one
+//! append at a time, and within a batch each conversation's counter is read
+//! once, advanced in memory per message and written back once, all in the
+//! same transaction as the inserts. If the transaction fails, the counter
+//! rolls back with it, so there is no cache to repair.
 //!
 //! Only direct conversations get their members from the append path; a
 //! group's conversation members are written by the group store.
@@ -69,12 +70,11 @@ impl MessageStore for SqliteStore {
 }
 
 /// Appends `batch` in one IMMEDIATE transaction; see
-/// [`MessageStore::append_messages`] for the contract.
-/// Appends a batch in one transaction. Seqs are assigned in memory: each
-/// conversation's counter is read once per batch and written back once, so
-/// the common case costs one `INSERT` per message. Deduplication rides on the
-/// unique (sender, client_msg_id) index: an insert that hits it writes
-/// nothing, and the original is read back.
+/// [`MessageStore::append_messages`] for the contract. Seqs are assigned in
+/// memory: each conversation's counter is read once per batch and written
+/// back once, so the common case costs one `INSERT` per message.
+/// Deduplication rides on the unique (sender, client_msg_id) index: an insert
+/// that hits it writes nothing, and the original is read back.
 fn append_batch(conn: &mut Connection, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
     let mut appended = Vec::with_capacity(batch.len());
