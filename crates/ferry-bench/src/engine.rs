@@ -1,7 +1,9 @@
-//! The load engine of one process: many raw connections (TCP + `TcpCodec`, or
-//! WebSocket binary), each a task with one `select!` loop over its socket, its
-//! send schedule, its heartbeat and the end of the run; a separate writer task
-//! per connection so a blocked socket write never stops reads.
+//! The load engine of one process: many raw connections, each a task with
+//! one `select!` loop over its socket, its send schedule, its heartbeat and
+//! the end of the run, and a writer task of its own so a blocked socket write
+//! never stops reads. The sockets are `ferry-client`'s connection layer
+//! ([`ferry_client::conn`]: TCP with the length-prefixed codec, or WebSocket
+//! binary), split into halves.
 //!
 //! Sends are open-loop: message `k` of a sender is *due* at
 //! `t0 + offset + k / rate`, and that due time is the latency origin, so a
@@ -24,24 +26,17 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use ferry_proto::{Body, Frame, PROTOCOL_VERSION, TcpCodec, v1};
-use futures_util::{
-    SinkExt as _, StreamExt as _,
-    stream::{SplitSink, SplitStream},
-};
+use ferry_client::conn::{RawConnection, ReadHalf, WriteHalf};
+use ferry_proto::{Body, Frame, v1};
 use serde::{Deserialize, Serialize};
 use tokio::{
-    net::TcpStream,
     sync::{Semaphore, mpsc, oneshot},
     time::Instant,
 };
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message as WsMessage};
-use tokio_util::{codec::Framed, sync::CancellationToken};
+use tokio_util::sync::CancellationToken;
 
 use crate::stats::{Hist, RecvSummary, SeqRange, SeqSet};
 
-/// Largest frame accepted from the server (pull answers are big).
-const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Frames queued for a connection's writer task.
 const WRITE_QUEUE: usize = 4096;
 /// Messages per pull request (the server caps it at `limits.max_pull_limit`).
@@ -65,27 +60,14 @@ pub fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
-/// Which long-connection transport to load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum TransportKind {
-    /// Length-prefixed protobuf over TCP.
-    #[default]
-    Tcp,
-    /// Protobuf binary messages over WebSocket `/ws`.
-    Ws,
-}
-
 /// Everything one process needs to run its share of a workload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerSpec {
     /// Unique per run; prefixes client_msg_ids.
     pub run_id: String,
-    pub transport: TransportKind,
-    /// `host:port` of the TCP gateway.
-    pub tcp_addr: String,
-    /// `ws://host:port/ws`.
-    pub ws_url: String,
+    /// The long connection: `tcp://host:port` or `ws://host:port/ws` (the
+    /// URL picks the transport).
+    pub url: String,
     /// Senders send from t0 for this long; idle clients stay this long.
     pub duration_ms: u64,
     /// After the duration: the run ends once nothing arrived for this long
@@ -431,7 +413,7 @@ impl<'a> ClientTask<'a> {
             // The wait for a local connect slot is not the server's latency.
             let slot = self.shared.connect_slots.acquire().await;
             let started = now_us();
-            let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(s, &self.spec.token)).await;
+            let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&s.url, &self.spec.token)).await;
             drop(slot);
             match attempt {
                 Ok(Ok((tx, rx, ok))) => {
@@ -536,7 +518,7 @@ impl<'a> ClientTask<'a> {
 
     /// First connection: pull from `after_seq` where asked (sync), and in a
     /// reconnecting run learn each conversation's current seq as baseline.
-    async fn first_sync(&mut self, tx: &mut Tx, rx: &mut Rx, started: u64) -> anyhow::Result<()> {
+    async fn first_sync(&mut self, tx: &mut WriteHalf, rx: &mut ReadHalf, started: u64) -> anyhow::Result<()> {
         if self.shared.spec.reconnect {
             let id = self.next_pull_id();
             tx.send(&Frame { id, body: Some(Body::ListConversations(v1::ListConversations {})) }).await?;
@@ -571,7 +553,7 @@ impl<'a> ClientTask<'a> {
 
     /// After a reconnect: pull every tracked conversation from the last seq
     /// held without a gap.
-    async fn resync(&mut self, tx: &mut Tx, rx: &mut Rx) -> anyhow::Result<()> {
+    async fn resync(&mut self, tx: &mut WriteHalf, rx: &mut ReadHalf) -> anyhow::Result<()> {
         let convs: Vec<(String, u64)> =
             self.tracks.iter().map(|(c, t)| (c.clone(), t.set.contiguous_from(t.baseline))).collect();
         for (conv, after) in convs {
@@ -580,13 +562,19 @@ impl<'a> ClientTask<'a> {
         // Resend what was never acknowledged, with the same client_msg_id:
         // the server answers with the original ack if it stored it.
         for p in self.pending.values() {
-            tx.feed(p.bytes.clone()).await?;
+            tx.feed_encoded(p.bytes.clone()).await?;
         }
         tx.flush().await?;
         Ok(())
     }
 
-    async fn pull_all(&mut self, tx: &mut Tx, rx: &mut Rx, conv: &str, mut after: u64) -> anyhow::Result<()> {
+    async fn pull_all(
+        &mut self,
+        tx: &mut WriteHalf,
+        rx: &mut ReadHalf,
+        conv: &str,
+        mut after: u64,
+    ) -> anyhow::Result<()> {
         loop {
             let id = self.next_pull_id();
             let pull = v1::PullMessages { conversation_id: conv.to_owned(), after_seq: after, limit: PULL_LIMIT };
@@ -609,9 +597,9 @@ impl<'a> ClientTask<'a> {
     }
 
     /// Reads until the answer to request `id`, handling pushes meanwhile.
-    async fn await_answer(&mut self, rx: &mut Rx, id: u64) -> anyhow::Result<Body> {
+    async fn await_answer(&mut self, rx: &mut ReadHalf, id: u64) -> anyhow::Result<Body> {
         loop {
-            let frame = tokio::time::timeout(PULL_TIMEOUT, rx.next()).await.context("answer timeout")??;
+            let frame = tokio::time::timeout(PULL_TIMEOUT, rx.recv()).await.context("answer timeout")??;
             let Some(frame) = frame else { bail!("closed by server") };
             if frame.id == id {
                 return match frame.body {
@@ -719,7 +707,7 @@ impl<'a> ClientTask<'a> {
 
     /// The live connection: one loop over reads, the schedule, heartbeats
     /// and the end of the run; writes go through the writer task.
-    async fn serve(&mut self, tx: Tx, mut rx: Rx, hb: Duration) -> Ended {
+    async fn serve(&mut self, tx: WriteHalf, mut rx: ReadHalf, hb: Duration) -> Ended {
         let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
         let writer = tokio::spawn(write_loop(tx, wrx));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + hb, hb);
@@ -730,7 +718,7 @@ impl<'a> ClientTask<'a> {
             tokio::select! {
                 biased;
                 _ = finish.cancelled() => break Ended::Finished,
-                frame = rx.next() => match frame {
+                frame = rx.recv() => match frame {
                     Ok(Some(f)) => {
                         self.handle(f);
                         self.shared.last_rx_us.store(now_us(), Ordering::Relaxed);
@@ -887,105 +875,27 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.5 + rand::random::<f64>())
 }
 
-fn short(e: &anyhow::Error) -> String {
+fn short(e: &impl std::fmt::Display) -> String {
     let s = format!("{e:#}");
     s.chars().take(80).collect()
 }
 
-type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The write half of a connection.
-enum Tx {
-    Tcp(SplitSink<Framed<TcpStream, TcpCodec>, Bytes>),
-    Ws(SplitSink<WsStream, WsMessage>),
-}
-
-/// The read half of a connection.
-enum Rx {
-    Tcp(SplitStream<Framed<TcpStream, TcpCodec>>),
-    Ws(SplitStream<WsStream>),
-}
-
-impl Tx {
-    async fn feed(&mut self, bytes: Bytes) -> anyhow::Result<()> {
-        match self {
-            Self::Tcp(s) => s.feed(bytes).await?,
-            Self::Ws(s) => s.feed(WsMessage::binary(bytes)).await?,
-        }
-        Ok(())
-    }
-
-    async fn flush(&mut self) -> anyhow::Result<()> {
-        match self {
-            Self::Tcp(s) => s.flush().await?,
-            Self::Ws(s) => s.flush().await?,
-        }
-        Ok(())
-    }
-
-    async fn send(&mut self, frame: &Frame) -> anyhow::Result<()> {
-        self.feed(ferry_proto::encode_frame(frame)).await?;
-        self.flush().await
-    }
-}
-
-impl Rx {
-    /// The next frame; `None` when the server closed. Cancel-safe.
-    async fn next(&mut self) -> anyhow::Result<Option<Frame>> {
-        match self {
-            Self::Tcp(s) => match s.next().await {
-                None => Ok(None),
-                Some(r) => Ok(Some(ferry_proto::decode_frame(&r?)?)),
-            },
-            Self::Ws(s) => loop {
-                match s.next().await {
-                    None => return Ok(None),
-                    Some(Err(e)) => return Err(e.into()),
-                    Some(Ok(WsMessage::Binary(b))) => return Ok(Some(ferry_proto::decode_frame(&b)?)),
-                    Some(Ok(WsMessage::Text(t))) => return Ok(Some(ferry_proto::frame_from_json(t.as_str())?)),
-                    Some(Ok(WsMessage::Close(_))) => return Ok(None),
-                    Some(Ok(_)) => continue,
-                }
-            },
-        }
-    }
-}
-
 /// Opens a connection and authenticates.
-async fn connect(spec: &WorkerSpec, token: &str) -> anyhow::Result<(Tx, Rx, v1::AuthOk)> {
-    let (mut tx, mut rx) = match spec.transport {
-        TransportKind::Tcp => {
-            let stream = TcpStream::connect(&spec.tcp_addr).await?;
-            stream.set_nodelay(true)?;
-            let (tx, rx) = Framed::new(stream, TcpCodec::new(MAX_FRAME)).split();
-            (Tx::Tcp(tx), Rx::Tcp(rx))
-        }
-        TransportKind::Ws => {
-            let (ws, _) = tokio_tungstenite::connect_async_with_config(spec.ws_url.as_str(), None, true).await?;
-            let (tx, rx) = ws.split();
-            (Tx::Ws(tx), Rx::Ws(rx))
-        }
-    };
-    let auth = v1::Auth { token: token.to_owned(), protocol_version: PROTOCOL_VERSION };
-    tx.send(&Frame { id: 1, body: Some(Body::Auth(auth)) }).await?;
-    loop {
-        let Some(frame) = rx.next().await? else { bail!("closed during auth") };
-        match frame.body {
-            Some(Body::AuthOk(ok)) => return Ok((tx, rx, ok)),
-            Some(Body::Error(e)) => bail!("auth: {}: {}", e.code, e.message),
-            _ => continue,
-        }
-    }
+async fn connect(url: &str, token: &str) -> anyhow::Result<(WriteHalf, ReadHalf, v1::AuthOk)> {
+    let mut conn = RawConnection::open(url, false).await?;
+    let ok = conn.auth(token).await?;
+    let (tx, rx) = conn.into_split();
+    Ok((tx, rx, ok))
 }
 
 /// Writes queued frames, batching whatever is queued into one flush.
-async fn write_loop(mut tx: Tx, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_loop(mut tx: WriteHalf, mut rx: mpsc::Receiver<Bytes>) {
     while let Some(b) = rx.recv().await {
-        if tx.feed(b).await.is_err() {
+        if tx.feed_encoded(b).await.is_err() {
             return;
         }
         while let Ok(b) = rx.try_recv() {
-            if tx.feed(b).await.is_err() {
+            if tx.feed_encoded(b).await.is_err() {
                 return;
             }
         }

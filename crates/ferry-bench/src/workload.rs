@@ -6,10 +6,10 @@
 use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
-    engine::{ClientSpec, Expect, SendSpec, SendTo, TransportKind, WorkerReport, WorkerSpec, now_us},
+    engine::{ClientSpec, Expect, SendSpec, SendTo, WorkerReport, WorkerSpec, now_us},
     procmon::{self, Monitor, Sample},
     runner,
     setup::{self, BenchUser, State},
@@ -47,6 +47,17 @@ pub struct Target {
     /// Executable for worker processes (default: this one; tests set it).
     #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
+}
+
+/// Which long-connection transport to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Length-prefixed protobuf over TCP.
+    #[default]
+    Tcp,
+    /// Protobuf binary messages over WebSocket `/ws`.
+    Ws,
 }
 
 /// What to run.
@@ -239,6 +250,14 @@ impl Target {
         format!("{base}/ws")
     }
 
+    /// The long-connection URL of the chosen transport.
+    fn conn_url(&self) -> String {
+        match self.transport {
+            TransportKind::Tcp => format!("tcp://{}", self.tcp_addr()),
+            TransportKind::Ws => self.ws_url(),
+        }
+    }
+
     fn duration_ms(&self) -> u64 {
         (self.duration * 1000.0) as u64
     }
@@ -246,9 +265,7 @@ impl Target {
     fn spec(&self, clients: Vec<ClientSpec>) -> WorkerSpec {
         WorkerSpec {
             run_id: format!("r{:08x}", rand::random::<u32>()),
-            transport: self.transport,
-            tcp_addr: self.tcp_addr(),
-            ws_url: self.ws_url(),
+            url: self.conn_url(),
             duration_ms: self.duration_ms(),
             quiet_ms: 1000,
             drain_max_ms: 30_000,
