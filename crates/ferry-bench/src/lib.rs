@@ -1,9 +1,9 @@
 //! ferry-bench: the load generator of Ferry (issue 4).
 //!
 //! Workloads ([`workload::Workload`]) run against a server started
-//! separately, over raw long connections (TCP with the length-prefixed
-//! codec, or WebSocket binary), with open-loop sending, HDR histograms and a
-//! correctness check in every run. The binary is a thin wrapper over
+//! separately, over raw long connections (ferry-client's connection layer:
+//! TCP with the length-prefixed codec, or WebSocket binary), with open-loop
+//! sending, HDR histograms and a correctness check in every run. The binary is a thin wrapper over
 //! [`workload::run`]; the integration tests call it directly.
 //!
 //! - [`setup`]: accounts and groups over HTTP, cached in a state file.
@@ -19,5 +19,4 @@ pub mod setup;
 pub mod stats;
 pub mod workload;
 
-pub use engine::TransportKind;
-pub use workload::{Outcome, Target, Workload, run};
+pub use workload::{Outcome, Target, TransportKind, Workload, run};

@@ -1,6 +1,8 @@
 //! One authenticated long connection, over TCP or WebSocket, with no
 //! reconnection logic: [`Transport`] moves frames, [`RawConnection`] adds the
-//! auth handshake and request ids.
+//! auth handshake and request ids, and [`WriteHalf`] / [`ReadHalf`] let two
+//! tasks drive one connection (the load generator writes from a task of its
+//! own so a blocked write never holds up reads).
 //!
 //! URLs pick the transport: `tcp://host:port` (4-byte big-endian length +
 //! protobuf `Frame`) or `ws://host:port/ws` / `wss://…` (a binary message per
@@ -8,11 +10,17 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use ferry_proto::{Body, Frame, PROTOCOL_VERSION, TcpCodec, v1};
-use futures_util::{SinkExt, StreamExt};
+use bytes::{Bytes, BytesMut};
+use ferry_proto::{Body, Frame, FrameError, PROTOCOL_VERSION, TcpCodec, v1};
+use futures_util::{
+    SinkExt, StreamExt,
+    stream::{SplitSink, SplitStream},
+};
 use tokio::net::TcpStream;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message as WsMessage};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Error as WsError, Message as WsMessage},
+};
 use tokio_util::codec::Framed;
 
 use crate::error::{ClientError, Result};
@@ -35,6 +43,8 @@ pub enum RawPayload {
     Text(String),
 }
 
+type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
 /// A frame pipe over TCP or WebSocket.
 #[derive(Debug)]
 pub enum Transport {
@@ -44,10 +54,34 @@ pub enum Transport {
     /// binary ones for what we send (both are understood on receipt).
     Ws {
         /// The socket.
-        stream: Box<WebSocketStream<MaybeTlsStream<TcpStream>>>,
+        stream: Box<WsStream>,
         /// Send text (JSON) frames instead of binary ones.
         json: bool,
     },
+}
+
+/// The sending half of a [`Transport`] (see [`Transport::into_split`]).
+#[derive(Debug)]
+pub struct WriteHalf {
+    sink: Sink,
+    /// On WebSocket, send proto3-JSON text frames.
+    json: bool,
+}
+
+#[derive(Debug)]
+enum Sink {
+    Tcp(SplitSink<Framed<TcpStream, TcpCodec>, Bytes>),
+    Ws(SplitSink<WsStream, WsMessage>),
+}
+
+/// The receiving half of a [`Transport`] (see [`Transport::into_split`]).
+#[derive(Debug)]
+pub struct ReadHalf(Source);
+
+#[derive(Debug)]
+enum Source {
+    Tcp(SplitStream<Framed<TcpStream, TcpCodec>>),
+    Ws(SplitStream<WsStream>),
 }
 
 impl Transport {
@@ -60,7 +94,9 @@ impl Transport {
             stream.set_nodelay(true).map_err(ClientError::transport)?;
             Ok(Self::Tcp(Framed::new(stream, TcpCodec::new(DEFAULT_MAX_FRAME_BYTES))))
         } else if url.starts_with("ws://") || url.starts_with("wss://") {
-            let (stream, _resp) = tokio_tungstenite::connect_async(url).await.map_err(ClientError::transport)?;
+            // No Nagle delay here either (`disable_nagle`).
+            let (stream, _resp) =
+                tokio_tungstenite::connect_async_with_config(url, None, true).await.map_err(ClientError::transport)?;
             Ok(Self::Ws { stream: Box::new(stream), json })
         } else {
             Err(ClientError::Transport(format!("unsupported url {url:?} (expected tcp://, ws:// or wss://)")))
@@ -71,14 +107,7 @@ impl Transport {
     pub async fn send(&mut self, frame: &Frame) -> Result<()> {
         match self {
             Self::Tcp(framed) => framed.send(ferry_proto::encode_frame(frame)).await.map_err(ClientError::transport),
-            Self::Ws { stream, json } => {
-                let msg = if *json {
-                    WsMessage::text(ferry_proto::frame_to_json(frame))
-                } else {
-                    WsMessage::binary(ferry_proto::encode_frame(frame))
-                };
-                stream.send(msg).await.map_err(ClientError::transport)
-            }
+            Self::Ws { stream, json } => stream.send(ws_message(frame, *json)).await.map_err(ClientError::transport),
         }
     }
 
@@ -100,27 +129,11 @@ impl Transport {
     /// Cancel-safe (usable in `select!`).
     pub async fn recv(&mut self) -> Result<Option<Frame>> {
         match self {
-            Self::Tcp(framed) => match framed.next().await {
-                None => Ok(None),
-                Some(Err(e)) => Err(ClientError::transport(e)),
-                Some(Ok(payload)) => {
-                    ferry_proto::decode_frame(&payload).map(Some).map_err(|e| ClientError::Protocol(e.to_string()))
-                }
-            },
+            Self::Tcp(framed) => tcp_frame(framed.next().await),
             Self::Ws { stream, .. } => loop {
-                let msg = match stream.next().await {
-                    None => return Ok(None),
-                    Some(Err(e)) => return Err(ClientError::transport(e)),
-                    Some(Ok(msg)) => msg,
-                };
-                let decoded = match msg {
-                    WsMessage::Binary(b) => ferry_proto::decode_frame(&b),
-                    WsMessage::Text(t) => ferry_proto::frame_from_json(t.as_str()),
-                    WsMessage::Close(_) => return Ok(None),
-                    // Control frames are answered by tungstenite itself.
-                    WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => continue,
-                };
-                return decoded.map(Some).map_err(|e| ClientError::Protocol(e.to_string()));
+                if let Some(frame) = ws_frame(stream.next().await) {
+                    return frame;
+                }
             },
         }
     }
@@ -137,6 +150,106 @@ impl Transport {
             }
         }
     }
+
+    /// Splits the connection into a sending and a receiving half, so that
+    /// one task can write while another reads.
+    pub fn into_split(self) -> (WriteHalf, ReadHalf) {
+        match self {
+            Self::Tcp(framed) => {
+                let (sink, stream) = framed.split();
+                (WriteHalf { sink: Sink::Tcp(sink), json: false }, ReadHalf(Source::Tcp(stream)))
+            }
+            Self::Ws { stream, json } => {
+                let (sink, stream) = (*stream).split();
+                (WriteHalf { sink: Sink::Ws(sink), json }, ReadHalf(Source::Ws(stream)))
+            }
+        }
+    }
+}
+
+impl WriteHalf {
+    /// Sends one frame in the transport's encoding.
+    pub async fn send(&mut self, frame: &Frame) -> Result<()> {
+        match &mut self.sink {
+            Sink::Tcp(sink) => sink.send(ferry_proto::encode_frame(frame)).await.map_err(ClientError::transport),
+            Sink::Ws(sink) => sink.send(ws_message(frame, self.json)).await.map_err(ClientError::transport),
+        }
+    }
+
+    /// Queues a frame already encoded as protobuf
+    /// ([`ferry_proto::encode_frame`]) without flushing: a TCP payload or a
+    /// WebSocket binary message, whatever `json` says. The bytes are shared,
+    /// not copied, so one encoding can be kept and sent again. Nothing
+    /// leaves before [`flush`](Self::flush) (or the buffer filling up).
+    pub async fn feed_encoded(&mut self, frame: Bytes) -> Result<()> {
+        match &mut self.sink {
+            Sink::Tcp(sink) => sink.feed(frame).await.map_err(ClientError::transport),
+            Sink::Ws(sink) => sink.feed(WsMessage::binary(frame)).await.map_err(ClientError::transport),
+        }
+    }
+
+    /// Writes out everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        match &mut self.sink {
+            Sink::Tcp(sink) => sink.flush().await.map_err(ClientError::transport),
+            Sink::Ws(sink) => sink.flush().await.map_err(ClientError::transport),
+        }
+    }
+}
+
+impl ReadHalf {
+    /// The next frame; `Ok(None)` when the peer closed the connection.
+    /// Cancel-safe (usable in `select!`).
+    pub async fn recv(&mut self) -> Result<Option<Frame>> {
+        match &mut self.0 {
+            Source::Tcp(stream) => tcp_frame(stream.next().await),
+            Source::Ws(stream) => loop {
+                if let Some(frame) = ws_frame(stream.next().await) {
+                    return frame;
+                }
+            },
+        }
+    }
+}
+
+/// `frame` as a WebSocket message: proto3-JSON text or protobuf binary.
+fn ws_message(frame: &Frame, json: bool) -> WsMessage {
+    if json {
+        WsMessage::text(ferry_proto::frame_to_json(frame))
+    } else {
+        WsMessage::binary(ferry_proto::encode_frame(frame))
+    }
+}
+
+/// What one read from a TCP connection means.
+fn tcp_frame(read: Option<std::result::Result<BytesMut, FrameError>>) -> Result<Option<Frame>> {
+    match read {
+        None => Ok(None),
+        Some(Err(e)) => Err(ClientError::transport(e)),
+        Some(Ok(payload)) => decode(ferry_proto::decode_frame(&payload)),
+    }
+}
+
+/// What one read from a WebSocket means; `None` for a control message, after
+/// which the caller reads again.
+fn ws_frame(read: Option<std::result::Result<WsMessage, WsError>>) -> Option<Result<Option<Frame>>> {
+    let msg = match read {
+        None => return Some(Ok(None)),
+        Some(Err(e)) => return Some(Err(ClientError::transport(e))),
+        Some(Ok(msg)) => msg,
+    };
+    Some(match msg {
+        WsMessage::Binary(b) => decode(ferry_proto::decode_frame(&b)),
+        WsMessage::Text(t) => decode(ferry_proto::frame_from_json(t.as_str())),
+        WsMessage::Close(_) => Ok(None),
+        // Control frames are answered by tungstenite itself.
+        WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_) => return None,
+    })
+}
+
+/// A decoded frame, or the protocol error that leaves the stream intact.
+fn decode(decoded: std::result::Result<Frame, FrameError>) -> Result<Option<Frame>> {
+    decoded.map(Some).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 /// A single authenticated connection with no reconnection, for tests and the
@@ -234,6 +347,12 @@ impl RawConnection {
     /// The underlying transport.
     pub fn transport_mut(&mut self) -> &mut Transport {
         &mut self.transport
+    }
+
+    /// Splits the connection into halves (see [`Transport::into_split`]);
+    /// request ids are then the caller's to choose.
+    pub fn into_split(self) -> (WriteHalf, ReadHalf) {
+        self.transport.into_split()
     }
 
     pub(crate) fn into_transport(self) -> (Transport, u64) {

@@ -1,0 +1,84 @@
+//! What a worker measured ([`WorkerReport`]), merged per connection and
+//! then across processes by the parent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::min_nonzero;
+use crate::stats::{Hist, RecvSummary, SeqRange};
+
+/// What one process measured.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct WorkerReport {
+    /// Connect → auth_ok latency.
+    pub connect: Hist,
+    pub connected: u64,
+    pub connect_failed: u64,
+    /// First connect attempt and last auth_ok (Unix µs), for logins/s.
+    pub first_connect_us: u64,
+    pub last_ready_us: u64,
+    /// Due → ack latency (the due time is the latency origin).
+    pub ack: Hist,
+    /// Due → push received, for messages sent by others.
+    pub deliver: Hist,
+    pub sent: u64,
+    pub acked: u64,
+    pub unacked: u64,
+    pub refused: u64,
+    pub duplicate_acks: u64,
+    pub deliveries: u64,
+    /// Messages received by pulls.
+    pub pulled: u64,
+    /// t0 (or connect start) → caught up, per client with an initial sync.
+    pub catchup: Hist,
+    pub last_caught_up_us: u64,
+    /// Unix µs at which each client was back and resynced after its last
+    /// reconnect (storm).
+    pub resynced_at_us: Vec<u64>,
+    pub reconnects: u64,
+    /// Connections the server closed when the workload did not expect it.
+    pub unexpected_closes: u64,
+    /// Error frames and failures by code.
+    pub errors: BTreeMap<String, u64>,
+    pub acked_ranges: BTreeMap<String, SeqRange>,
+    pub received: Vec<RecvSummary>,
+    /// (conversation, seq) → (receivers, worst latency µs) (fanout).
+    pub last_member: Vec<(String, u64, u32, u64)>,
+    /// Last send's due time (Unix µs): the end of the send window.
+    pub last_due_us: u64,
+    pub first_due_us: u64,
+}
+
+impl WorkerReport {
+    /// Adds `other` into `self` (another connection or another process).
+    pub fn merge(&mut self, other: WorkerReport) {
+        self.connect.merge(&other.connect);
+        self.connected += other.connected;
+        self.connect_failed += other.connect_failed;
+        self.first_connect_us = min_nonzero(self.first_connect_us, other.first_connect_us);
+        self.last_ready_us = self.last_ready_us.max(other.last_ready_us);
+        self.ack.merge(&other.ack);
+        self.deliver.merge(&other.deliver);
+        self.sent += other.sent;
+        self.acked += other.acked;
+        self.unacked += other.unacked;
+        self.refused += other.refused;
+        self.duplicate_acks += other.duplicate_acks;
+        self.deliveries += other.deliveries;
+        self.pulled += other.pulled;
+        self.catchup.merge(&other.catchup);
+        self.last_caught_up_us = self.last_caught_up_us.max(other.last_caught_up_us);
+        self.resynced_at_us.extend(other.resynced_at_us);
+        self.reconnects += other.reconnects;
+        self.unexpected_closes += other.unexpected_closes;
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        crate::stats::merge_ranges(&mut self.acked_ranges, &other.acked_ranges);
+        self.received.extend(other.received);
+        self.last_member.extend(other.last_member);
+        self.last_due_us = self.last_due_us.max(other.last_due_us);
+        self.first_due_us = min_nonzero(self.first_due_us, other.first_due_us);
+    }
+}

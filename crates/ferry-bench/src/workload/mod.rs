@@ -1,0 +1,236 @@
+//! The workloads of issue 4: `connect`, `direct`, `fanout`, `sync` and
+//! `storm`. Each one ensures its accounts (and groups), builds a
+//! [`WorkerSpec`], runs it over one or more processes, and turns the merged
+//! report (plus the server's /proc samples) into an [`Outcome`].
+//!
+//! Here: the command line ([`Target`], [`Workload`]) and what every workload
+//! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
+//! `messaging` for direct and fanout, `sync`, `storm`).
+
+mod connect;
+mod messaging;
+mod outcome;
+mod storm;
+mod sync;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use outcome::Outcome;
+
+use crate::{
+    engine::{ClientSpec, Expect, SendSpec, WorkerReport, WorkerSpec},
+    procmon::{Monitor, Sample},
+    runner,
+    setup::{self, BenchUser, State},
+};
+
+/// The server under test and how to load it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// HTTP base URL of the server (accounts, groups; `/ws` for --transport ws).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080", env = "FERRY_BENCH_SERVER")]
+    pub server: String,
+    /// TCP gateway address (default: the server's host, port 8081).
+    #[arg(long, global = true)]
+    pub tcp: Option<String>,
+    /// Long-connection transport.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub transport: TransportKind,
+    /// Server process to sample for CPU and memory (/proc).
+    #[arg(long, global = true)]
+    pub server_pid: Option<u32>,
+    /// Processes to spread the clients over (each is capped at the
+    /// open-file limit).
+    #[arg(long, global = true, default_value_t = 1)]
+    pub procs: usize,
+    /// Seconds of load (sending, or staying idle for `connect`).
+    #[arg(long, global = true, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Where accounts and tokens are cached, keyed by server URL.
+    #[arg(long, global = true, default_value = "bench-state.json")]
+    pub state: PathBuf,
+    /// Connects (with auth) in flight at once per process.
+    #[arg(long, global = true, default_value_t = 256)]
+    pub connect_concurrency: usize,
+    /// Executable for worker processes (default: this one; tests set it).
+    #[arg(skip)]
+    pub worker_exe: Option<PathBuf>,
+}
+
+/// Which long-connection transport to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// Length-prefixed protobuf over TCP.
+    #[default]
+    Tcp,
+    /// Protobuf binary messages over WebSocket `/ws`.
+    Ws,
+}
+
+/// What to run.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Workload {
+    /// N clients connect, authenticate with a token and stay idle with heartbeats.
+    Connect {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+    },
+    /// P sender→receiver pairs of 1:1 messages.
+    Direct {
+        #[arg(long, default_value_t = 50)]
+        pairs: usize,
+        /// Total messages/s, open loop; without it each sender keeps
+        /// --window sends in flight (maximum throughput).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Text bytes per message.
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        #[arg(long, default_value_t = 32)]
+        window: u32,
+    },
+    /// Groups with every member online; S members of each send.
+    Fanout {
+        #[arg(long, default_value_t = 100)]
+        group_size: usize,
+        #[arg(long, default_value_t = 1)]
+        senders: usize,
+        #[arg(long, default_value_t = 1)]
+        groups: usize,
+        /// Total messages/s over all groups, open loop; without it each
+        /// sender keeps --window sends in flight.
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        #[arg(long, default_value_t = 8)]
+        window: u32,
+    },
+    /// C clients, offline while B messages arrive in their group, reconnect
+    /// and pull until caught up.
+    Sync {
+        #[arg(long, default_value_t = 1000)]
+        backlog: u64,
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+    },
+    /// N clients in pairs with light traffic; the server is restarted
+    /// (SIGTERM to --server-pid, then --restart-cmd); time until 99% are back
+    /// and synced.
+    Storm {
+        #[arg(long, default_value_t = 1000)]
+        clients: usize,
+        /// Shell command that starts the server again (same data dir).
+        #[arg(long)]
+        restart_cmd: String,
+        /// Total messages/s (default: one per client every 10 s).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds after t0 at which the server is stopped.
+        #[arg(long, default_value_t = 3.0)]
+        kill_after: f64,
+    },
+}
+
+/// Runs `workload` against `target`.
+pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
+    match workload {
+        Workload::Connect { clients } => connect::connect(t, *clients).await,
+        Workload::Direct { pairs, rate, size, window } => messaging::direct(t, *pairs, *rate, *size, *window).await,
+        Workload::Fanout { group_size, senders, groups, rate, size, window } => {
+            messaging::fanout(t, *group_size, *senders, *groups, *rate, *size, *window).await
+        }
+        Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,
+        Workload::Storm { clients, restart_cmd, rate, kill_after } => {
+            storm::storm(t, *clients, restart_cmd, *rate, *kill_after).await
+        }
+    }
+}
+
+impl Target {
+    fn tcp_addr(&self) -> String {
+        if let Some(t) = &self.tcp {
+            return t.trim_start_matches("tcp://").to_owned();
+        }
+        let host = self.server.split("://").nth(1).unwrap_or(&self.server);
+        let host = host.split('/').next().unwrap_or(host);
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        format!("{host}:8081")
+    }
+
+    fn ws_url(&self) -> String {
+        let base = self.server.trim_end_matches('/');
+        let base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        format!("{base}/ws")
+    }
+
+    /// The long-connection URL of the chosen transport.
+    fn conn_url(&self) -> String {
+        match self.transport {
+            TransportKind::Tcp => format!("tcp://{}", self.tcp_addr()),
+            TransportKind::Ws => self.ws_url(),
+        }
+    }
+
+    fn duration_ms(&self) -> u64 {
+        (self.duration * 1000.0) as u64
+    }
+
+    fn spec(&self, clients: Vec<ClientSpec>) -> WorkerSpec {
+        WorkerSpec {
+            run_id: format!("r{:08x}", rand::random::<u32>()),
+            url: self.conn_url(),
+            duration_ms: self.duration_ms(),
+            quiet_ms: 1000,
+            drain_max_ms: 30_000,
+            connect_concurrency: self.connect_concurrency,
+            connect_after_go: false,
+            reconnect: false,
+            track_last: false,
+            end_when_done: false,
+            clients,
+        }
+    }
+
+    /// Ensures `n` users and returns them.
+    async fn users(&self, n: usize) -> anyhow::Result<(State, Vec<BenchUser>)> {
+        let mut state = State::load(&self.state)?;
+        let res = setup::ensure_users(&mut state, &self.server, n).await;
+        // Keep what was created even if part of the setup failed.
+        state.save(&self.state)?;
+        res?;
+        let users = state.servers[&self.server].users[..n].to_vec();
+        Ok((state, users))
+    }
+
+    async fn execute<F, Fut>(&self, spec: WorkerSpec, during: F) -> anyhow::Result<(u64, WorkerReport)>
+    where
+        F: FnOnce(u64) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        runner::execute(runner::split(spec, self.procs), self.worker_exe.clone(), during).await
+    }
+}
+
+fn client(idx: usize, u: &BenchUser, send: Option<SendSpec>, expect: Vec<Expect>) -> ClientSpec {
+    ClientSpec { idx: idx as u32, user_id: u.id, token: u.token.clone(), send, expect }
+}
+
+fn direct_conv(a: i64, b: i64) -> String {
+    format!("d_{}_{}", a.min(b), a.max(b))
+}
+
+fn secs(us: u64) -> f64 {
+    us as f64 / 1e6
+}
+
+fn start_monitor(t: &Target) -> Option<Monitor> {
+    t.server_pid.map(Monitor::start)
+}
+
+fn samples(m: &Option<Monitor>) -> Vec<Sample> {
+    m.as_ref().map(Monitor::finish).unwrap_or_default()
+}
