@@ -256,25 +256,15 @@ pub struct Invited {
 }
 
 /// `?after=&limit=`: a page of members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct PageQuery {
     /// Members with user id greater than this (0 for the first page).
     #[serde(default)]
     pub after: UserId,
-    /// Page size, 1-1000 (default 100).
-    #[serde(default = "default_page")]
-    pub limit: u32,
-}
-
-impl Default for PageQuery {
-    fn default() -> Self {
-        Self { after: 0, limit: default_page() }
-    }
-}
-
-fn default_page() -> u32 {
-    100
+    /// Page size, clamped to 1-1000 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 /// `PUT /groups/{id}/members/{user_id}/role` (owner).
@@ -380,7 +370,7 @@ mod tests {
         assert_eq!(serde_json::to_string(&update).unwrap(), r#"{"mute_all":true}"#);
         assert!(serde_json::from_str::<NewGroup>(r#"{"name":"x","mute_all":true}"#).is_err());
         assert!(serde_json::from_str::<GroupUpdate>(r#"{"members":[2]}"#).is_err());
-        assert_eq!(serde_json::from_str::<PageQuery>("{}").unwrap(), PageQuery { after: 0, limit: 100 });
+        assert_eq!(serde_json::from_str::<PageQuery>("{}").unwrap(), PageQuery { after: 0, limit: None });
         assert_eq!(group_conversation_id(5), "g_5");
     }
 }

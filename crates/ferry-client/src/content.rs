@@ -89,7 +89,7 @@ pub fn system_of(m: &v1::Message) -> Option<&v1::System> {
     }
 }
 
-/// `"text"`, `"system"`, or `"unknown"` — the kind names the HTTP API uses.
+/// `"text"`, `"system"`, or `"unknown"`: which kind of content a message holds.
 pub fn kind_of(m: &v1::Message) -> &'static str {
     match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
         Some(v1::message_content::Kind::Text(_)) => "text",

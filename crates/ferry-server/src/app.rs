@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use ferry_store::Store;
 use tokio::sync::Semaphore;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -19,7 +18,6 @@ use crate::{
 /// Everything a request or a session needs, behind one `Arc`.
 pub struct App {
     pub config: Config,
-    pub store: Arc<dyn Store>,
     /// This node's sessions (the gateway's view; services use `bus`).
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,

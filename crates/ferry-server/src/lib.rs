@@ -122,7 +122,6 @@ pub async fn run(
         connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
         shutdown: CancellationToken::new(),
         connections: TaskTracker::new(),
-        store,
         hub,
         bus,
         caches,

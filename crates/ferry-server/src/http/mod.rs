@@ -2,6 +2,7 @@
 //! the WebSocket upgrade at `/ws`.
 
 pub mod extract;
+pub mod render;
 pub mod routes;
 
 use axum::{
