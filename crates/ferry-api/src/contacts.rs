@@ -1,7 +1,6 @@
 //! Profiles, user search, friend requests, friends with remarks, the
 //! blocklist, and the versioned incremental sync of all of them.
 
-use ferry_core::UserId;
 use serde::{Deserialize, Serialize};
 
 /// `PATCH /me`: the fields to change; those left out stay as they are.
@@ -60,7 +59,7 @@ pub enum RequestStatus {
 pub struct NewFriendRequest {
     /// The user to ask, by id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<UserId>,
+    pub user_id: Option<i64>,
     /// The user to ask, by username.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
@@ -76,9 +75,9 @@ pub struct FriendRequest {
     /// Request id (for accept/decline).
     pub id: i64,
     /// Who asked.
-    pub from_user_id: UserId,
+    pub from_user_id: i64,
     /// Who was asked.
-    pub to_user_id: UserId,
+    pub to_user_id: i64,
     /// The asker's note.
     #[serde(default)]
     pub greeting: String,
@@ -113,7 +112,7 @@ pub struct FriendRequestList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Friend {
     /// The friend.
-    pub user_id: UserId,
+    pub user_id: i64,
     /// The caller's private name for them ("" if none).
     #[serde(default)]
     pub remark: String,
@@ -157,7 +156,7 @@ pub struct RemarkUpdate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Block {
     /// The blocked user.
-    pub user_id: UserId,
+    pub user_id: i64,
     /// Blocked since, Unix milliseconds.
     #[serde(default)]
     pub created_at: i64,

@@ -2,7 +2,7 @@
 //! messages go through the messaging endpoints with the group's
 //! conversation id (`g_<id>`).
 
-use ferry_core::{ConversationId, JoinPolicy, Role, UserId};
+use ferry_core::{ConversationId, JoinPolicy, Role};
 use serde::{Deserialize, Serialize};
 
 use crate::contacts::RequestStatus;
@@ -27,7 +27,7 @@ pub struct Group {
     #[serde(default)]
     pub intro: String,
     /// The owner.
-    pub owner_id: UserId,
+    pub owner_id: i64,
     /// How non-members get in.
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::JoinPolicy))]
     pub join_policy: JoinPolicy,
@@ -72,7 +72,7 @@ pub struct GroupList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The user.
-    pub user_id: UserId,
+    pub user_id: i64,
     /// Owner, admin or member.
     #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::Role))]
     pub role: Role,
@@ -119,7 +119,7 @@ pub struct MemberPage {
     pub members: Vec<Member>,
     /// Pass as `after` for the next page; `null` on the last one.
     #[serde(default)]
-    pub next_after: Option<UserId>,
+    pub next_after: Option<i64>,
 }
 
 /// The member rows changed after a version; removed members have `left`.
@@ -143,10 +143,10 @@ pub struct JoinRequest {
     /// The group.
     pub group_id: i64,
     /// Who would join.
-    pub user_id: UserId,
+    pub user_id: i64,
     /// Who invited them, for invitations; `null` when they asked themselves.
     #[serde(default)]
-    pub inviter_id: Option<UserId>,
+    pub inviter_id: Option<i64>,
     /// The asker's note.
     #[serde(default)]
     pub message: String,
@@ -186,7 +186,7 @@ pub struct NewGroup {
     pub name: String,
     /// First members besides the caller.
     #[serde(default)]
-    pub members: Vec<UserId>,
+    pub members: Vec<i64>,
     /// Avatar reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
@@ -240,7 +240,7 @@ pub struct GroupUpdate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invite {
     /// The users.
-    pub user_ids: Vec<UserId>,
+    pub user_ids: Vec<i64>,
 }
 
 /// Answer to an invitation: who is in now, and who waits for approval.
@@ -249,7 +249,7 @@ pub struct Invite {
 pub struct Invited {
     /// Added at once.
     #[serde(default)]
-    pub added: Vec<UserId>,
+    pub added: Vec<i64>,
     /// Waiting for an owner's or admin's approval.
     #[serde(default)]
     pub pending: Vec<JoinRequest>,
@@ -261,7 +261,7 @@ pub struct Invited {
 pub struct PageQuery {
     /// Members with user id greater than this (0 for the first page).
     #[serde(default)]
-    pub after: UserId,
+    pub after: i64,
     /// Page size, clamped to 1-1000 (default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
@@ -297,7 +297,7 @@ pub struct NicknameUpdate {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferRequest {
     /// A current member; the old owner becomes an admin.
-    pub user_id: UserId,
+    pub user_id: i64,
 }
 
 /// `POST /groups/{id}/join`.

@@ -14,6 +14,9 @@
 //! - an error is `{"error": {"code", "message", "retry_after_ms"?}}`
 //!   ([`ErrorBody`]).
 //!
+//! User ids are written `i64` (what `ferry_core::UserId` names) so that the
+//! schemas show plain integers.
+//!
 //! One module per feature, as the server's routes are split: [`auth`],
 //! [`users`], [`contacts`], [`groups`], [`messages`], [`error`]. With the
 //! `openapi` feature every type derives `utoipa::ToSchema` (queries:

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Numeric id.
-    pub id: UserId,
+    pub id: i64,
     /// Unique login name, lower case.
     pub username: String,
     /// Display name (the username unless the user chose one).

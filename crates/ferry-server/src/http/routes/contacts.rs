@@ -15,7 +15,15 @@ use crate::{
     service::contacts::Addressee,
 };
 
-/// `PATCH /me`
+/// Changes your profile.
+#[utoipa::path(
+    patch, path = "/me", operation_id = "update_profile", tag = "contacts",
+    request_body = api::ProfileUpdate,
+    responses(
+        (status = 200, description = "Your profile after the change.", body = api::UserResponse),
+        (status = 400, description = "`invalid_argument`: empty display name, a field too long.", body = api::ErrorBody),
+    )
+)]
 pub async fn update_profile(
     State(app): State<AppRef>,
     Auth(a): Auth,
@@ -25,7 +33,14 @@ pub async fn update_profile(
     Ok(Json(render::user_response(&app.contacts.update_profile(a.user.id, patch).await?)))
 }
 
-/// `GET /users/search?q=` — exact username or id.
+/// Finds a user by exact username or id.
+#[utoipa::path(
+    get, path = "/users/search", operation_id = "search_users", tag = "users",
+    params(api::SearchQuery),
+    responses(
+        (status = 200, description = "The user with that exact username or id (none: an empty list).", body = api::UserList),
+    )
+)]
 pub async fn search(
     State(app): State<AppRef>,
     _a: Auth,
@@ -34,7 +49,18 @@ pub async fn search(
     Ok(Json(render::user_list(&app.contacts.search(&q.q).await?)))
 }
 
-/// `POST /friends/requests`
+/// Asks someone to be friends (accepts their request if they asked first).
+#[utoipa::path(
+    post, path = "/friends/requests", operation_id = "send_friend_request", tag = "contacts",
+    request_body = api::NewFriendRequest,
+    responses(
+        (status = 201, description = "The request; `accepted` when they had already asked you.", body = api::FriendRequestResponse),
+        (status = 400, description = "`invalid_argument`: not exactly one of `user_id` and `username`, yourself, a greeting too long.", body = api::ErrorBody),
+        (status = 403, description = "`blocked`: they blocked you.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: already friends.", body = api::ErrorBody),
+    )
+)]
 pub async fn send_request(
     State(app): State<AppRef>,
     Auth(a): Auth,
@@ -49,12 +75,27 @@ pub async fn send_request(
     Ok((StatusCode::CREATED, Json(render::friend_request_response(&r))))
 }
 
-/// `GET /friends/requests`
+/// Friend requests you sent and received.
+#[utoipa::path(
+    get, path = "/friends/requests", operation_id = "friend_requests", tag = "contacts",
+    responses(
+        (status = 200, description = "Requests you sent and received, newest first.", body = api::FriendRequestList),
+    )
+)]
 pub async fn requests(State(app): State<AppRef>, Auth(a): Auth) -> Result<Json<api::FriendRequestList>, HttpError> {
     Ok(Json(render::friend_request_list(&app.contacts.requests(a.user.id).await?)))
 }
 
-/// `POST /friends/requests/{id}/accept`
+/// Accepts a friend request addressed to you.
+#[utoipa::path(
+    post, path = "/friends/requests/{id}/accept", operation_id = "accept_friend_request", tag = "contacts",
+    params(("id" = i64, Path, description = "Friend request id")),
+    responses(
+        (status = 200, description = "The accepted request: you are friends.", body = api::FriendRequestResponse),
+        (status = 404, description = "`not_found`: no such request addressed to you.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: already answered.", body = api::ErrorBody),
+    )
+)]
 pub async fn accept(
     State(app): State<AppRef>,
     Auth(a): Auth,
@@ -63,7 +104,16 @@ pub async fn accept(
     Ok(Json(render::friend_request_response(&app.contacts.respond(a.user.id, id, true).await?)))
 }
 
-/// `POST /friends/requests/{id}/decline`
+/// Declines a friend request addressed to you.
+#[utoipa::path(
+    post, path = "/friends/requests/{id}/decline", operation_id = "decline_friend_request", tag = "contacts",
+    params(("id" = i64, Path, description = "Friend request id")),
+    responses(
+        (status = 200, description = "The declined request.", body = api::FriendRequestResponse),
+        (status = 404, description = "`not_found`: no such request addressed to you.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: already answered.", body = api::ErrorBody),
+    )
+)]
 pub async fn decline(
     State(app): State<AppRef>,
     Auth(a): Auth,
@@ -72,18 +122,42 @@ pub async fn decline(
     Ok(Json(render::friend_request_response(&app.contacts.respond(a.user.id, id, false).await?)))
 }
 
-/// `GET /friends`
+/// Your friends.
+#[utoipa::path(
+    get, path = "/friends", operation_id = "friends", tag = "contacts",
+    responses(
+        (status = 200, description = "Your friends.", body = api::FriendList),
+    )
+)]
 pub async fn friends(State(app): State<AppRef>, Auth(a): Auth) -> Result<Json<api::FriendList>, HttpError> {
     Ok(Json(render::friend_list(&app.contacts.friends(a.user.id).await?)))
 }
 
-/// `DELETE /friends/{user_id}`
+/// Ends a friendship.
+#[utoipa::path(
+    delete, path = "/friends/{user_id}", operation_id = "remove_friend", tag = "contacts",
+    params(("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "No longer friends (on both sides)."),
+        (status = 404, description = "`not_found`: not your friend.", body = api::ErrorBody),
+    )
+)]
 pub async fn remove(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     app.contacts.remove(a.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT /friends/{user_id}/remark`
+/// Sets your private name for a friend.
+#[utoipa::path(
+    put, path = "/friends/{user_id}/remark", operation_id = "set_remark", tag = "contacts",
+    params(("user_id" = i64, Path, description = "User id")),
+    request_body = api::RemarkUpdate,
+    responses(
+        (status = 200, description = "The friend with the new remark.", body = api::FriendResponse),
+        (status = 400, description = "`invalid_argument`: remark too long.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: not your friend.", body = api::ErrorBody),
+    )
+)]
 pub async fn remark(
     State(app): State<AppRef>,
     Auth(a): Auth,
@@ -93,12 +167,27 @@ pub async fn remark(
     Ok(Json(render::friend_response(&app.contacts.set_remark(a.user.id, id, &b.remark).await?)))
 }
 
-/// `GET /blocks`
+/// The users you blocked.
+#[utoipa::path(
+    get, path = "/blocks", operation_id = "blocks", tag = "contacts",
+    responses(
+        (status = 200, description = "The users you blocked.", body = api::BlockList),
+    )
+)]
 pub async fn blocks(State(app): State<AppRef>, Auth(a): Auth) -> Result<Json<api::BlockList>, HttpError> {
     Ok(Json(render::block_list(&app.contacts.blocks(a.user.id).await?)))
 }
 
-/// `PUT /blocks/{user_id}`
+/// Blocks a user: their direct messages and friend requests are refused.
+#[utoipa::path(
+    put, path = "/blocks/{user_id}", operation_id = "block", tag = "contacts",
+    params(("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The block (blocking twice is harmless).", body = api::BlockResponse),
+        (status = 400, description = "`invalid_argument`: yourself.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such user.", body = api::ErrorBody),
+    )
+)]
 pub async fn block(
     State(app): State<AppRef>,
     Auth(a): Auth,
@@ -107,13 +196,28 @@ pub async fn block(
     Ok(Json(render::block_response(&app.contacts.block(a.user.id, id).await?)))
 }
 
-/// `DELETE /blocks/{user_id}`
+/// Lifts a block.
+#[utoipa::path(
+    delete, path = "/blocks/{user_id}", operation_id = "unblock", tag = "contacts",
+    params(("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "The block is lifted."),
+        (status = 404, description = "`not_found`: not blocked.", body = api::ErrorBody),
+    )
+)]
 pub async fn unblock(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     app.contacts.unblock(a.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /contacts/changes?since=V`
+/// Everything in your contacts changed after a version.
+#[utoipa::path(
+    get, path = "/contacts/changes", operation_id = "contact_changes", tag = "contacts",
+    params(api::SinceQuery),
+    responses(
+        (status = 200, description = "Everything in your contacts changed after `since`; keep `version`.", body = api::ContactChanges),
+    )
+)]
 pub async fn changes(
     State(app): State<AppRef>,
     Auth(a): Auth,

@@ -10,7 +10,17 @@ use crate::{
     http::extract::{Auth, Json, Query},
 };
 
-/// `GET /presence?ids=` → `v1.PresenceList`
+/// Who is online, as the `presenceList` answer frame.
+#[utoipa::path(
+    get, path = "/presence", operation_id = "presence", tag = "presence",
+    params(api::IdsQuery),
+    responses(
+        (status = 200, description = "`v1.PresenceList` (proto3 JSON): the presence of those of `ids` who are \
+            your friends or direct-chat peers (or yourself); without `ids`, of all of them.",
+            body = ref("#/components/schemas/v1.PresenceList")),
+        (status = 400, description = "`invalid_argument`: not a list of ids, or more than 500.", body = api::ErrorBody),
+    )
+)]
 pub async fn query(
     State(app): State<AppRef>,
     Auth(authed): Auth,

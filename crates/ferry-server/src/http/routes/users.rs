@@ -12,7 +12,15 @@ use crate::{
     },
 };
 
-/// `GET /users/{id}`
+/// A user by id.
+#[utoipa::path(
+    get, path = "/users/{id}", operation_id = "user", tag = "users",
+    params(("id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user.", body = api::UserResponse),
+        (status = 404, description = "`not_found`.", body = api::ErrorBody),
+    )
+)]
 pub async fn by_id(
     State(app): State<AppRef>,
     _auth: Auth,
@@ -21,7 +29,15 @@ pub async fn by_id(
     Ok(Json(render::user_response(&*app.accounts.user(id).await?)))
 }
 
-/// `GET /users/by-name/{username}`
+/// A user by username.
+#[utoipa::path(
+    get, path = "/users/by-name/{username}", operation_id = "user_by_name", tag = "users",
+    params(("username" = String, Path, description = "Username (any case)")),
+    responses(
+        (status = 200, description = "The user.", body = api::UserResponse),
+        (status = 404, description = "`not_found`.", body = api::ErrorBody),
+    )
+)]
 pub async fn by_name(
     State(app): State<AppRef>,
     _auth: Auth,
@@ -30,7 +46,15 @@ pub async fn by_name(
     Ok(Json(render::user_response(&app.accounts.user_by_name(&name).await?)))
 }
 
-/// `GET /users?ids=1,2,3`
+/// Users by id, up to 500 at once.
+#[utoipa::path(
+    get, path = "/users", operation_id = "users", tag = "users",
+    params(api::IdsQuery),
+    responses(
+        (status = 200, description = "The users that exist, unknown ids left out.", body = api::UserList),
+        (status = 400, description = "`invalid_argument`: not a list of ids, or more than 500.", body = api::ErrorBody),
+    )
+)]
 pub async fn by_ids(
     State(app): State<AppRef>,
     _auth: Auth,
