@@ -1,8 +1,10 @@
-//! Building and reading message content: texts (with group mentions) and
-//! the server's system events.
+//! Building and reading message content: texts (with group mentions), the
+//! `SendMessage` that carries them, and the server's system events.
 
 use ferry_core::UserId;
 use ferry_proto::v1;
+
+use crate::Target;
 
 /// Who a group text mentions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +71,16 @@ pub fn text_content(text: impl Into<String>) -> v1::MessageContent {
 pub fn text_with_mentions(text: impl Into<String>, mentions: Mentions) -> v1::MessageContent {
     let text = v1::Text { text: text.into(), mention_user_ids: mentions.user_ids, mention_all: mentions.all };
     v1::MessageContent { kind: Some(v1::message_content::Kind::Text(text)) }
+}
+
+/// The `SendMessage` of `content` to `target` (for HTTP's `POST /messages`,
+/// or a `send` frame).
+pub fn send_message(client_msg_id: impl Into<String>, target: Target, content: v1::MessageContent) -> v1::SendMessage {
+    let to = match target {
+        Target::User(id) => v1::send_message::To::UserId(id),
+        Target::Conversation(c) => v1::send_message::To::ConversationId(c),
+    };
+    v1::SendMessage { client_msg_id: client_msg_id.into(), to: Some(to), content: Some(content) }
 }
 
 /// The text of a message: the body of a text, the human-readable line of a

@@ -25,9 +25,9 @@ pub mod order;
 
 pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
 pub use conn::{RawConnection, RawPayload, Transport};
-pub use content::{MentionNames, Mentions, mention_names, text_content, text_with_mentions};
+pub use content::{MentionNames, Mentions, mention_names, send_message, text_content, text_with_mentions};
 pub use error::{ClientError, Result};
-pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome, messages::send_message};
+pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome};
 
 /// The HTTP API's REST types, shared with the server.
 pub use ferry_api as api;

@@ -8,7 +8,11 @@ use ferry_proto::v1;
 use reqwest::Method;
 
 use super::{HttpApi, encode_path_segment};
-use crate::{Target, content::text_content, error::Result};
+use crate::{
+    Target,
+    content::{send_message, text_content},
+    error::Result,
+};
 
 impl HttpApi {
     /// The caller's conversations.
@@ -33,7 +37,7 @@ impl HttpApi {
     /// Sends a text message (for mentions, build the content with
     /// [`crate::text_with_mentions`] and use [`HttpApi::send`]).
     pub async fn send_text(&self, client_msg_id: &str, target: &Target, text: &str) -> Result<v1::SendAck> {
-        self.send(&send_message(client_msg_id, target, text_content(text))).await
+        self.send(&send_message(client_msg_id, target.clone(), text_content(text))).await
     }
 
     /// Moves the caller's read position in `conversation_id` to `seq`.
@@ -44,15 +48,6 @@ impl HttpApi {
     }
 }
 
-/// The `SendMessage` of `content` to `target`.
-pub fn send_message(client_msg_id: &str, target: &Target, content: v1::MessageContent) -> v1::SendMessage {
-    let to = match target {
-        Target::User(id) => v1::send_message::To::UserId(*id),
-        Target::Conversation(c) => v1::send_message::To::ConversationId(c.clone()),
-    };
-    v1::SendMessage { client_msg_id: client_msg_id.to_owned(), to: Some(to), content: Some(content) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,13 +56,13 @@ mod tests {
     #[test]
     fn sends_are_proto3_json() {
         let mentions = Mentions { user_ids: vec![2], all: true };
-        let m = send_message("c1", &Target::Conversation("g_5".into()), text_with_mentions("hi", mentions));
+        let m = send_message("c1", Target::Conversation("g_5".into()), text_with_mentions("hi", mentions));
         assert_eq!(
             serde_json::to_value(&m).unwrap(),
             serde_json::json!({"clientMsgId": "c1", "conversationId": "g_5",
                 "content": {"text": {"text": "hi", "mentionUserIds": ["2"], "mentionAll": true}}})
         );
-        let m = send_message("c2", &Target::User(7), text_content("yo"));
+        let m = send_message("c2", Target::User(7), text_content("yo"));
         assert_eq!(serde_json::to_value(&m).unwrap()["userId"], "7");
     }
 
