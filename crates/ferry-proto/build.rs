@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bytes(["."]);
     config.compile_fds(fds.clone())?;
 
+    // Also kept for the server, which derives the JSON schemas of the HTTP
+    // API's proto3-JSON bodies from it (see `FILE_DESCRIPTOR_SET`).
     let descriptor_bytes = prost::Message::encode_to_vec(&fds);
+    std::fs::write(out.join("ferry_descriptor.bin"), &descriptor_bytes)?;
     pbjson_build::Builder::new()
         .register_descriptors(&descriptor_bytes)?
         .out_dir(&out)

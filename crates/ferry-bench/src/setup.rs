@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::Path, time::Duration};
 
 use anyhow::Context as _;
-use ferry_client::{ClientError, GroupOptions, HttpApi};
+use ferry_client::{ClientError, HttpApi, NewGroup};
 use futures_util::{StreamExt as _, stream};
 use serde::{Deserialize, Serialize};
 
@@ -150,8 +150,8 @@ pub async fn ensure_group(state: &mut State, server: &str, key: &str, members: &
     let owner = &entry.users[members[0]];
     let api = HttpApi::new(server)?.with_token(owner.token.clone());
     let ids: Vec<i64> = members[1..].iter().map(|&i| entry.users[i].id).collect();
-    let options = GroupOptions::default();
-    let group = retry(|| api.create_group(key, &ids, &options)).await.with_context(|| {
+    let new = NewGroup { name: key.to_owned(), members: ids, ..Default::default() };
+    let group = retry(|| api.create_group(&new)).await.with_context(|| {
         format!("create group {key} with {} members (raise FERRY_GROUPS__MAX_MEMBERS?)", members.len())
     })?;
     let g = BenchGroup { id: group.id, conv: group.conversation_id, members: members.to_vec() };

@@ -1,8 +1,10 @@
-//! Building and reading message content: texts (with group mentions) and
-//! the server's system events.
+//! Building and reading message content: texts (with group mentions), the
+//! `SendMessage` that carries them, and the server's system events.
 
 use ferry_core::UserId;
 use ferry_proto::v1;
+
+use crate::Target;
 
 /// Who a group text mentions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,6 +73,16 @@ pub fn text_with_mentions(text: impl Into<String>, mentions: Mentions) -> v1::Me
     v1::MessageContent { kind: Some(v1::message_content::Kind::Text(text)) }
 }
 
+/// The `SendMessage` of `content` to `target` (for HTTP's `POST /messages`,
+/// or a `send` frame).
+pub fn send_message(client_msg_id: impl Into<String>, target: Target, content: v1::MessageContent) -> v1::SendMessage {
+    let to = match target {
+        Target::User(id) => v1::send_message::To::UserId(id),
+        Target::Conversation(c) => v1::send_message::To::ConversationId(c),
+    };
+    v1::SendMessage { client_msg_id: client_msg_id.into(), to: Some(to), content: Some(content) }
+}
+
 /// The text of a message: the body of a text, the human-readable line of a
 /// system event, "" for kinds this client does not know.
 pub fn text_of(m: &v1::Message) -> &str {
@@ -89,7 +101,7 @@ pub fn system_of(m: &v1::Message) -> Option<&v1::System> {
     }
 }
 
-/// `"text"`, `"system"`, or `"unknown"` — the kind names the HTTP API uses.
+/// `"text"`, `"system"`, or `"unknown"`: which kind of content a message holds.
 pub fn kind_of(m: &v1::Message) -> &'static str {
     match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
         Some(v1::message_content::Kind::Text(_)) => "text",

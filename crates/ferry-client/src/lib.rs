@@ -2,7 +2,8 @@
 //! load generator.
 //!
 //! - [`HttpApi`]: the HTTP API (accounts, users, conversations, messages,
-//!   presence, contacts, groups), typed after `docs/HTTP_API.md`.
+//!   presence, contacts, groups): REST bodies are [`api`]'s types, shared
+//!   with the server; messaging bodies are the protocol's [`v1`] messages.
 //! - [`Client`]: the long connection (TCP or WebSocket) that reconnects by
 //!   itself, sends reliably (retrying one client_msg_id until acked) and
 //!   delivers every message once, in seq order per conversation, as
@@ -24,16 +25,15 @@ pub mod order;
 
 pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
 pub use conn::{RawConnection, RawPayload, Transport};
-pub use content::{MentionNames, Mentions, mention_names, text_content, text_with_mentions};
+pub use content::{MentionNames, Mentions, mention_names, send_message, text_content, text_with_mentions};
 pub use error::{ClientError, Result};
-pub use http::{
-    Ack, Conversation, HttpApi, LoginResponse, Me, Message, MessageKind, MessagePage, Presence, ReadPosition,
-    SystemEvent, User,
-    contacts::{BlockEntry, ContactChanges, FriendEntry, FriendRequest, ProfileUpdate, RequestStatus, UserRef},
-    groups::{
-        Group, GroupOptions, GroupUpdate, Invited, JoinOutcome, JoinRequest, Member, MemberChanges, MemberPage,
-        group_conversation_id,
-    },
+pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome};
+
+/// The HTTP API's REST types, shared with the server.
+pub use ferry_api as api;
+pub use ferry_api::{
+    Block, ContactChanges, Friend, FriendRequest, Group, GroupUpdate, Invited, JoinRequest, LoginResponse, Me, Member,
+    MemberChanges, MemberPage, NewGroup, ProfileUpdate, RequestStatus, User, group_conversation_id,
 };
 pub use order::{PushAction, SeqTracker};
 

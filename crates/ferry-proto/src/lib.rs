@@ -23,5 +23,10 @@ pub use codec::{
 };
 pub use v1::{Frame, frame::Body};
 
+/// The compiled `proto/ferry.proto`: an encoded
+/// `google.protobuf.FileDescriptorSet` (with source info), for tools that
+/// describe the messages, e.g. the server's OpenAPI document.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ferry_descriptor.bin"));
+
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;

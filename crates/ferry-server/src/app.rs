@@ -23,7 +23,6 @@ use crate::{
 /// Everything a request or a session needs, behind one `Arc`.
 pub struct App {
     pub config: Config,
-    pub store: Arc<dyn Store>,
     /// This node's sessions (the gateway's view; services use `bus`).
     pub hub: Arc<Hub>,
     pub bus: Arc<dyn Bus>,
@@ -45,6 +44,10 @@ pub type AppRef = Arc<App>;
 
 /// The background message pipeline: the writer and the fan-out stage.
 pub struct Pipeline {
+    /// The store itself: services hold it, routes and sessions do not;
+    /// unit tests reach it here.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) store: Arc<dyn Store>,
     stop_writer: CancellationToken,
     writer: JoinHandle<()>,
     fanout: JoinHandle<()>,
@@ -102,12 +105,11 @@ impl App {
             connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
             shutdown: CancellationToken::new(),
             connections: TaskTracker::new(),
-            store,
             hub,
             bus,
             caches,
             config,
         });
-        Ok((app, Pipeline { stop_writer, writer: writer_task, fanout: fanout_task }))
+        Ok((app, Pipeline { store, stop_writer, writer: writer_task, fanout: fanout_task }))
     }
 }

@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
+use ferry_api::ErrorBody;
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::v1;
 use ferry_store::StoreError;
@@ -22,7 +23,7 @@ pub fn store_error(err: StoreError) -> ApiError {
     }
 }
 
-/// The HTTP form: status from the code, body `{"error":{...}}`.
+/// The HTTP form: status from the code, body `{"error":{...}}` ([`ErrorBody`]).
 pub struct HttpError(pub ApiError);
 
 impl From<ApiError> for HttpError {
@@ -41,11 +42,7 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut body = serde_json::json!({ "error": { "code": e.code.as_str(), "message": e.message } });
-        if let Some(ms) = e.retry_after_ms {
-            body["error"]["retry_after_ms"] = ms.into();
-        }
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(ErrorBody::of(&e))).into_response();
         if let Some(ms) = e.retry_after_ms {
             let secs = ms.div_ceil(1000).max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {

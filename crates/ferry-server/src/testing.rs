@@ -19,7 +19,7 @@ use crate::{
 /// A node for unit tests; dropped with its data.
 pub struct TestNode {
     pub app: AppRef,
-    _pipeline: Pipeline,
+    pub pipeline: Pipeline,
     _dir: TempDir,
 }
 
@@ -39,7 +39,7 @@ impl TestNode {
         config.auth.argon2_iterations = 1;
         f(&mut config);
         let (app, pipeline) = App::start(config).await.expect("node");
-        Self { app, _pipeline: pipeline, _dir: dir }
+        Self { app, pipeline, _dir: dir }
     }
 
     /// Registers `name` and logs in on a new device.

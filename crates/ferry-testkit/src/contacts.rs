@@ -2,12 +2,13 @@
 //! scenarios: friend requests and their answers, the friend list and the
 //! blocklist, the contacts changes feed, and direct texts.
 
+use ferry_client::v1;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::{
     TestUser,
-    http::{Api, id_of, rows},
+    http::{Api, id_of, proto, rows},
     ids::direct_conversation,
 };
 
@@ -57,22 +58,24 @@ impl Api {
         self.get(&format!("/contacts/changes?since={since}"), user).await
     }
 
-    /// A direct text message over HTTP: `(status, body)`.
+    /// A direct text message over HTTP (a proto3-JSON `SendMessage`):
+    /// `(status, body)`.
     pub async fn send_text(&self, from: &TestUser, to: &TestUser, client_msg_id: &str, text: &str) -> (u16, Value) {
-        let body = json!({"client_msg_id": client_msg_id, "to_user_id": to.id, "text": text});
+        let body =
+            json!({"clientMsgId": client_msg_id, "userId": to.id.to_string(), "content": {"text": {"text": text}}});
         self.call(Method::POST, "/messages", from, Some(body)).await
     }
 
     /// Every message in the direct conversation of `a` and `b`, read as `a`.
-    pub async fn direct_messages(&self, a: &TestUser, b: &TestUser) -> Vec<Value> {
+    pub async fn direct_messages(&self, a: &TestUser, b: &TestUser) -> Vec<v1::Message> {
         let conv = direct_conversation(a.id, b.id);
         let body = self.get(&format!("/conversations/{conv}/messages?after_seq=0&limit=100"), a).await;
-        rows(&body, "messages")
+        proto::<v1::MessageBatch>(&body).messages
     }
 
     /// `user`'s direct conversations with `peer` (by `GET /conversations`).
-    pub async fn conversations_with(&self, user: &TestUser, peer: &TestUser) -> Vec<Value> {
+    pub async fn conversations_with(&self, user: &TestUser, peer: &TestUser) -> Vec<v1::Conversation> {
         let body = self.get("/conversations", user).await;
-        rows(&body, "conversations").into_iter().filter(|c| c["peer_user_id"].as_i64() == Some(peer.id)).collect()
+        proto::<v1::ConversationList>(&body).conversations.into_iter().filter(|c| c.peer_user_id == peer.id).collect()
     }
 }

@@ -1,10 +1,12 @@
 //! Raw HTTP against a test server with `reqwest`, not the SDK, so tests see
 //! statuses, headers and JSON bodies exactly as sent (docs/HTTP_API.md), and
-//! readers for the JSON they get back.
+//! readers for the JSON they get back: REST bodies are read as JSON values,
+//! the messaging endpoints' proto3-JSON bodies as their `v1` messages.
 
 use std::net::IpAddr;
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::{TestServer, TestUser, WAIT};
@@ -134,4 +136,10 @@ pub fn id_of(v: &Value) -> i64 {
 /// The `version` of a JSON object (panics if it is missing).
 pub fn version_of(v: &Value) -> u64 {
     v["version"].as_u64().unwrap_or_else(|| panic!("no version in {v}"))
+}
+
+/// A proto3-JSON body (the messaging endpoints') read as its `v1` message;
+/// panics if it is not one.
+pub fn proto<T: DeserializeOwned>(body: &Value) -> T {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| panic!("not a {}: {e}: {body}", std::any::type_name::<T>()))
 }

@@ -120,7 +120,7 @@ async fn me_describes_the_tokens_user_and_device() {
 
     let me = server.http().with_token(web.token.clone()).me().await.expect("me");
     assert_eq!((me.user.id, me.user.username.as_str()), (web.user.id, "alice"));
-    assert_eq!(me.user.display_name.as_deref(), Some("Alice A."));
+    assert_eq!(me.user.display_name, "Alice A.");
     assert_eq!((me.device_id.as_str(), me.platform.as_str()), (web.device_id.as_str(), "web"));
     let me = server.http().with_token(cli.token).me().await.expect("me");
     assert_eq!((me.device_id, me.platform), (cli.device_id, "cli".to_owned()));

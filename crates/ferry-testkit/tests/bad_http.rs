@@ -23,7 +23,9 @@ async fn http_body_over_the_limit_is_413_payload_too_large() {
     assert_eq!(json["error"]["code"], "payload_too_large", "{json}");
 
     // The same on an authenticated route.
-    let body = serde_json::json!({"client_msg_id": "c1", "to_user_id": alice.id, "text": "y".repeat(4096)});
+    let body = serde_json::json!({
+        "clientMsgId": "c1", "userId": alice.id.to_string(), "content": {"text": {"text": "y".repeat(4096)}},
+    });
     let resp = http
         .post(format!("{}/api/v1/messages", server.http_url()))
         .bearer_auth(&alice.token)

@@ -48,7 +48,7 @@ async fn blocked_user_cannot_message_or_request() {
     assert!(api.friend_requests(&bob).await.is_empty(), "a refused request is not stored");
 
     // Nothing was stored or delivered.
-    assert!(api.conversations_with(&bob, &alice).await.iter().all(|c| c["max_seq"] == 0), "bob has no message");
+    assert!(api.conversations_with(&bob, &alice).await.iter().all(|c| c.max_seq == 0), "bob has no message");
     assert!(api.direct_messages(&alice, &bob).await.is_empty());
     assert_quiet(&mut b_conn).await;
     assert_quiet(&mut a_conn).await;
@@ -56,7 +56,7 @@ async fn blocked_user_cannot_message_or_request() {
     // One-way: bob can still message alice.
     let (status, body) = api.send_text(&bob, &alice, "from-bob-1", "you can't answer").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["seq"], 1);
+    assert_eq!(body["seq"], "1", "a proto3-JSON SendAck: {body}");
     let m = expect_message(&mut a_conn).await;
     assert_eq!((m.sender_id, m.seq), (bob.id, 1));
     // ...and alice still cannot answer in that conversation, even by its id.
@@ -66,13 +66,12 @@ async fn blocked_user_cannot_message_or_request() {
             Method::POST,
             "/messages",
             &alice,
-            Some(json!({"client_msg_id": "blocked-conv", "conversation_id": conv, "text": "?"})),
+            Some(json!({"clientMsgId": "blocked-conv", "conversationId": conv, "content": {"text": {"text": "?"}}})),
         )
         .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(error_code(&body), "blocked");
-    let bob_seen: Vec<i64> =
-        api.direct_messages(&bob, &alice).await.iter().map(|m| m["sender_id"].as_i64().unwrap()).collect();
+    let bob_seen: Vec<i64> = api.direct_messages(&bob, &alice).await.iter().map(|m| m.sender_id).collect();
     assert_eq!(bob_seen, vec![bob.id], "only bob's own message is stored");
     let m = expect_message(&mut b_conn).await; // bob's own device sees his message
     assert_eq!(m.sender_id, bob.id);
@@ -85,7 +84,7 @@ async fn blocked_user_cannot_message_or_request() {
     assert!(api.block_ids(&bob).await.is_empty());
     let (status, body) = api.send_text(&alice, &bob, "after-unblock-http", "hi again").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["seq"], 2);
+    assert_eq!(body["seq"], "2", "a proto3-JSON SendAck: {body}");
     let m = expect_message(&mut b_conn).await;
     assert_eq!((m.sender_id, m.seq), (alice.id, 2));
     let ack = send_acked(&mut a_conn, "after-unblock-tcp", bob.id, "and again").await;
@@ -142,7 +141,7 @@ async fn strangers_may_message_by_default() {
 
     let (status, body) = api.send_text(&alice, &bob, "stranger-http", "hello stranger").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["seq"], 1);
+    assert_eq!(body["seq"], "1", "a proto3-JSON SendAck: {body}");
     let ack = send_acked(&mut a_conn, "stranger-tcp", bob.id, "me again").await;
     assert_eq!(ack.seq, 2);
     assert_eq!(api.direct_messages(&bob, &alice).await.len(), 2);
@@ -178,7 +177,7 @@ async fn friends_only_policy_refuses_strangers() {
     api.respond(&bob, id_of(&r), true).await;
     let (status, body) = api.send_text(&alice, &bob, "f-http", "yay").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["seq"], 1);
+    assert_eq!(body["seq"], "1", "a proto3-JSON SendAck: {body}");
     let ack = send_acked(&mut a_conn, "f-tcp", bob.id, "yay again").await;
     assert_eq!(ack.seq, 2);
     let ack = send_acked(&mut b_conn, "f-tcp-back", alice.id, "hello friend").await;
@@ -193,6 +192,6 @@ async fn friends_only_policy_refuses_strangers() {
     assert_eq!(send_refused(&mut a_conn, "after-tcp", bob.id, "hello?").await, "not_friends");
     assert_eq!(send_refused(&mut b_conn, "after-tcp-back", alice.id, "hello?").await, "not_friends");
     // Exactly the three messages sent while they were friends are stored.
-    let seqs: Vec<u64> = api.direct_messages(&alice, &bob).await.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = api.direct_messages(&alice, &bob).await.iter().map(|m| m.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3]);
 }

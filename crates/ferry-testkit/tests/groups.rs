@@ -5,8 +5,13 @@
 
 use std::time::Duration;
 
-use ferry_client::{Target, v1};
-use ferry_testkit::{PASSWORD, TestServer, TestUser, WAIT, http::Api, ids::group_conversation, next_message, text_of};
+use ferry_client::{Target, content::system_of, v1};
+use ferry_testkit::{
+    PASSWORD, TestServer, TestUser, WAIT,
+    http::{Api, proto},
+    ids::group_conversation,
+    next_message, text_of,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -34,8 +39,13 @@ async fn create_group(api: &Api, owner: &TestUser, members: &[&TestUser], extra:
     created["group"]["id"].as_i64().unwrap()
 }
 
+/// Sends `text` to the group over HTTP (a proto3-JSON `SendMessage`).
 async fn say(api: &Api, user: &TestUser, group: i64, text: &str) -> (u16, Value) {
-    let body = json!({ "client_msg_id": format!("{}-{}", user.username, rand_id()), "conversation_id": group_conversation(group), "text": text });
+    let body = json!({
+        "clientMsgId": format!("{}-{}", user.username, rand_id()),
+        "conversationId": group_conversation(group),
+        "content": { "text": { "text": text } },
+    });
     api.call(Method::POST, "/messages", user, Some(body)).await
 }
 
@@ -45,19 +55,16 @@ fn rand_id() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-async fn history(api: &Api, user: &TestUser, group: i64) -> Vec<Value> {
+/// Everything `user` may read of the group (a `v1.MessageBatch` over HTTP).
+async fn history(api: &Api, user: &TestUser, group: i64) -> Vec<v1::Message> {
     let page = ok(api
         .call(Method::GET, &format!("/conversations/g_{group}/messages?after_seq=0&limit=1000"), user, None)
         .await);
-    page["messages"].as_array().unwrap().clone()
+    proto::<v1::MessageBatch>(&page).messages
 }
 
-fn events(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .filter(|m| m["kind"] == "system")
-        .map(|m| m["system"]["event"].as_str().unwrap().to_owned())
-        .collect()
+fn events(messages: &[v1::Message]) -> Vec<String> {
+    messages.iter().filter_map(system_of).map(|s| s.event.clone()).collect()
 }
 
 #[tokio::test]
@@ -85,10 +92,10 @@ async fn create_then_everyone_sees_the_same_seq_stream() {
     ok(say(&api, &carol, g, "hey").await);
     for user in [&alice, &bob, &carol] {
         let h = history(&api, user, g).await;
-        let seqs: Vec<u64> = h.iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+        let seqs: Vec<u64> = h.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, vec![1, 2, 3], "one dense stream for everyone");
-        assert_eq!(h[0]["system"]["event"], "group_created");
-        assert_eq!(h[1]["text"], "hi all");
+        assert_eq!(system_of(&h[0]).map(|s| s.event.as_str()), Some("group_created"));
+        assert_eq!(text_of(&h[1]), "hi all");
     }
     // The group is in every member's conversation list, unread counted.
     let convs = ok(api.call(Method::GET, "/conversations", &alice, None).await);
@@ -96,10 +103,11 @@ async fn create_then_everyone_sees_the_same_seq_stream() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["conversation_id"] == group_conversation(g))
+        .find(|c| c["conversationId"] == group_conversation(g))
         .unwrap()
         .clone();
-    assert_eq!((c["kind"].as_str(), c["max_seq"].as_u64(), c["unread"].as_u64()), (Some("group"), Some(3), Some(2)));
+    // proto3 JSON, as the long connection's text frames: 64-bit counts are strings.
+    assert_eq!((c["kind"].as_str(), c["maxSeq"].as_str(), c["unread"].as_str()), (Some("group"), Some("3"), Some("2")));
 
     // Outsiders can neither read nor write.
     let dave = server.user("dave").await;
@@ -218,9 +226,9 @@ async fn moderation_follows_the_ranks() {
     ] {
         assert!(ev.contains(&e.to_string()), "{e} missing from {ev:?}");
     }
-    let muted = h.iter().find(|m| m["system"]["event"] == "member_muted").unwrap();
-    assert!(muted["text"].as_str().unwrap().contains("muted mem1 for 10 minutes"), "{muted}");
-    assert_eq!(muted["system"]["target_ids"][0].as_i64(), Some(m1.id));
+    let muted = h.iter().filter_map(system_of).find(|s| s.event == "member_muted").unwrap();
+    assert!(muted.text.contains("muted mem1 for 10 minutes"), "{muted:?}");
+    assert_eq!(muted.target_ids.first(), Some(&m1.id));
 }
 
 #[tokio::test]
@@ -330,10 +338,10 @@ async fn new_members_see_history_from_their_join_point() {
     ok(say(&api, &alice, g, "before carol").await);
     ok(api.call(Method::POST, &format!("/groups/{g}/members"), &alice, Some(json!({ "user_ids": [carol.id] }))).await);
     ok(say(&api, &bob, g, "after carol").await);
-    let seen: Vec<Value> = history(&api, &carol, g).await;
-    let texts: Vec<&str> = seen.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    let seen = history(&api, &carol, g).await;
+    let texts: Vec<&str> = seen.iter().map(text_of).collect();
     assert_eq!(texts, vec!["alice added carol", "after carol"]);
-    assert_eq!(seen[0]["seq"].as_u64(), Some(3));
+    assert_eq!(seen[0].seq, 3);
     assert_eq!(history(&api, &bob, g).await.len(), 4);
 
     // With full history, a newcomer sees everything.
@@ -356,23 +364,31 @@ async fn mentions_are_recorded_until_read() {
     let g = create_group(&api, &alice, &[&bob, &carol], json!({})).await;
     let conv = group_conversation(g);
     let mentioned = |v: &Value| -> bool {
-        v["conversations"].as_array().unwrap().iter().find(|c| c["conversation_id"] == conv).unwrap()["mentioned"]
-            .as_bool()
-            .unwrap()
+        let list = proto::<v1::ConversationList>(v);
+        list.conversations.iter().find(|c| c.conversation_id == conv).unwrap().mentioned
     };
 
-    let body =
-        json!({ "client_msg_id": "m-1", "conversation_id": conv, "text": "@bob look", "mention_user_ids": [bob.id] });
+    let body = json!({
+        "clientMsgId": "m-1",
+        "conversationId": conv,
+        "content": { "text": { "text": "@bob look", "mentionUserIds": [bob.id.to_string()] } },
+    });
     let ack = ok(api.call(Method::POST, "/messages", &carol, Some(body)).await);
     assert!(mentioned(&ok(api.call(Method::GET, "/conversations", &bob, None).await)));
     assert!(!mentioned(&ok(api.call(Method::GET, "/conversations", &alice, None).await)));
-    let seq = ack["seq"].as_u64().unwrap();
+    let seq = proto::<v1::SendAck>(&ack).seq;
+    // `{"seq": N}`: proto3 JSON takes a 64-bit integer as a number or a string.
     ok(api.call(Method::POST, &format!("/conversations/{conv}/read"), &bob, Some(json!({ "seq": seq }))).await);
     assert!(!mentioned(&ok(api.call(Method::GET, "/conversations", &bob, None).await)));
 
     // @all: owner/admins only; it mentions everyone but the sender.
-    let all =
-        |id: &str| json!({ "client_msg_id": id, "conversation_id": conv, "text": "@all meeting", "mention_all": true });
+    let all = |id: &str| {
+        json!({
+            "clientMsgId": id,
+            "conversationId": conv,
+            "content": { "text": { "text": "@all meeting", "mentionAll": true } },
+        })
+    };
     refused(api.call(Method::POST, "/messages", &carol, Some(all("m-2"))).await, 403, "forbidden");
     ok(api.call(Method::POST, "/messages", &alice, Some(all("m-3"))).await);
     assert!(mentioned(&ok(api.call(Method::GET, "/conversations", &bob, None).await)));
@@ -581,5 +597,5 @@ async fn a_ten_thousand_member_group_delivers_once_to_every_online_member() {
     assert_eq!(seen, MEMBERS + 1);
     let last = server.login(&names[MEMBERS - 1]).await;
     let h = history(&api, &last, g).await;
-    assert_eq!(h.last().unwrap()["text"], "hello, everyone");
+    assert_eq!(text_of(h.last().unwrap()), "hello, everyone");
 }

@@ -272,3 +272,68 @@ async fn acknowledged_messages_survive_a_restart() {
     let again = a2.send_with_id("c7".into(), Target::User(bob.id), text_content("m7")).await.unwrap();
     assert_eq!((again.seq, again.duplicate), (acks[6].seq, true));
 }
+
+/// The messaging endpoints answer with exactly what a WebSocket text session
+/// gets: the same proto3-JSON objects, byte for byte as JSON values.
+#[tokio::test]
+async fn http_messaging_speaks_the_text_frames_json() {
+    use ferry_testkit::{http::Api, ws::ws_connect};
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    /// The next text frame with `id` (pushes, id 0, are skipped), as JSON.
+    async fn answer(ws: &mut ferry_testkit::ws::Ws, id: &str) -> Value {
+        let read = async {
+            loop {
+                let Some(Ok(WsMessage::Text(t))) = ws.next().await else { panic!("the socket ended") };
+                let frame: Value = serde_json::from_str(t.as_str()).expect("a JSON frame");
+                if frame["id"] == id || (id == "0" && frame.get("id").is_none()) {
+                    return frame;
+                }
+            }
+        };
+        tokio::time::timeout(WAIT, read).await.expect("no answer within the wait")
+    }
+
+    let server = TestServer::start().await;
+    let api = Api::new(&server);
+    let (alice, bob) = (server.user("alice").await, server.user("bob").await);
+    let conv = direct_conversation(alice.id, bob.id);
+    let mut ws = ws_connect(&server).await;
+    let auth = json!({"id": "1", "auth": {"token": bob.token, "protocolVersion": 1}});
+    ws.send(WsMessage::text(auth.to_string())).await.expect("auth");
+    assert!(answer(&mut ws, "1").await.get("authOk").is_some());
+
+    // Sent over HTTP as a proto3-JSON SendMessage, acked as a SendAck, pushed as a Message.
+    let (status, ack) = api.send_text(&alice, &bob, "http-1", "hello").await;
+    assert_eq!(status, 200, "{ack}");
+    let push = answer(&mut ws, "0").await["message"].clone();
+    assert_eq!((ack["clientMsgId"].as_str(), ack["seq"].as_str()), (Some("http-1"), Some("1")), "{ack}");
+    assert_eq!(ack["serverMsgId"], push["serverMsgId"], "{ack} {push}");
+    assert_eq!(push["content"], json!({"text": {"text": "hello"}}));
+
+    // Each read is the body of the answer frame to the same request.
+    let mut ask = async |id: &str, request: Value, answer_key: &str| -> Value {
+        let mut frame = json!({ "id": id });
+        frame.as_object_mut().expect("object").extend(request.as_object().expect("object").clone());
+        ws.send(WsMessage::text(frame.to_string())).await.expect("request");
+        answer(&mut ws, id).await[answer_key].clone()
+    };
+    let over_ws = ask("2", json!({"pull": {"conversationId": conv}}), "messages").await;
+    let over_http = api.get(&format!("/conversations/{conv}/messages"), &bob).await;
+    assert_eq!(over_http, over_ws);
+    assert_eq!(over_http["messages"][0], push, "a message over HTTP is the object a push carries");
+
+    let over_ws = ask("3", json!({"listConversations": {}}), "conversations").await;
+    assert_eq!(api.get("/conversations", &bob).await, over_ws);
+
+    let over_ws = ask("4", json!({"getPresence": {"userIds": [alice.id.to_string()]}}), "presenceList").await;
+    assert_eq!(api.get(&format!("/presence?ids={}", alice.id), &bob).await, over_ws);
+
+    let over_ws = ask("5", json!({"markRead": {"conversationId": conv, "seq": "1"}}), "markReadOk").await;
+    let (status, over_http) =
+        api.call(reqwest::Method::POST, &format!("/conversations/{conv}/read"), &bob, Some(json!({"seq": 1}))).await;
+    assert_eq!((status, &over_http), (200, &over_ws));
+    assert_eq!(over_http, json!({"conversationId": conv, "readSeq": "1"}));
+}

@@ -35,8 +35,8 @@ async fn profile_update_shows_to_others_and_rejects_empty_display_name() {
     assert_eq!(user["avatar"], "https://img.example/a.png");
     assert_eq!(user["bio"], "down the hole");
 
-    // Others see the profile.
-    let seen = api.get(&format!("/users/{}", alice.id), &bob).await;
+    // Others see the profile, wrapped as every single resource is: {"user": User}.
+    let seen = &api.get(&format!("/users/{}", alice.id), &bob).await["user"];
     assert_eq!(seen["username"], "alice");
     assert_eq!(seen["display_name"], "Alice Liddell");
     assert_eq!(seen["avatar"], "https://img.example/a.png");
@@ -45,7 +45,7 @@ async fn profile_update_shows_to_others_and_rejects_empty_display_name() {
     // A partial patch leaves the other fields alone.
     let (status, body) = api.call(Method::PATCH, "/me", &alice, Some(json!({"bio": "back again"}))).await;
     assert_eq!(status, 200, "{body}");
-    let seen = api.get(&format!("/users/{}", alice.id), &bob).await;
+    let seen = &api.get(&format!("/users/{}", alice.id), &bob).await["user"];
     assert_eq!(seen["display_name"], "Alice Liddell");
     assert_eq!(seen["avatar"], "https://img.example/a.png");
     assert_eq!(seen["bio"], "back again");
@@ -56,7 +56,7 @@ async fn profile_update_shows_to_others_and_rejects_empty_display_name() {
         assert_eq!(status, 400, "display_name {empty:?}: {body}");
         assert_eq!(error_code(&body), "invalid_argument");
     }
-    let seen = api.get(&format!("/users/{}", alice.id), &bob).await;
+    let seen = &api.get(&format!("/users/{}", alice.id), &bob).await["user"];
     assert_eq!(seen["display_name"], "Alice Liddell");
 }
 
@@ -100,7 +100,7 @@ async fn contact_fields_have_limits_and_endpoints_need_a_token() {
         assert_eq!(status, 400, "{patch}: {body}");
         assert_eq!(error_code(&body), "invalid_argument");
     }
-    let seen = api.get(&format!("/users/{}", alice.id), &bob).await;
+    let seen = &api.get(&format!("/users/{}", alice.id), &bob).await["user"];
     assert_eq!(seen["bio"], "", "a refused patch changes nothing");
 
     // Over-long greeting: refused and nothing stored.

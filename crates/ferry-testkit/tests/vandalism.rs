@@ -9,7 +9,7 @@ use ferry_testkit::{
     TestServer, WAIT,
     frames::{auth_frame, error_of, send_frame, send_payload_with_raw_text, varint_field},
     health::assert_healthy,
-    http::{Answer, answer},
+    http::{Answer, answer, proto},
     ids::direct_conversation,
     next_message, text_of,
     wire::Wire,
@@ -162,9 +162,9 @@ async fn bad_input_interleaved_with_real_traffic_loses_no_acked_message() {
         .expect("get");
     let Answer { status, body: json, .. } = answer(resp).await;
     assert_eq!(status, 200, "{json}");
-    let messages = json["messages"].as_array().expect("messages array");
+    let messages = proto::<v1::MessageBatch>(&json).messages;
     assert_eq!(messages.len() as u64, ROUNDS);
-    assert_eq!(messages.last().expect("last")["text"], format!("message {}", ROUNDS - 1));
+    assert_eq!(text_of(messages.last().expect("last")), format!("message {}", ROUNDS - 1));
 
     assert_healthy(&server).await;
 }

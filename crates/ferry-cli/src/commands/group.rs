@@ -11,7 +11,7 @@ use std::{
 use anyhow::Result;
 use clap::Subcommand;
 use ferry_client::{
-    Group, GroupOptions, GroupUpdate, HttpApi, JoinOutcome, JoinRequest, Member, MentionNames, Mentions, RequestStatus,
+    Group, GroupUpdate, HttpApi, JoinOutcome, JoinRequest, Member, MentionNames, Mentions, NewGroup, RequestStatus,
     mention_names,
 };
 use ferry_core::{ErrorCode, JoinPolicy, Role, UserId};
@@ -216,8 +216,8 @@ pub async fn run(ctx: &Ctx, cmd: GroupCommand) -> Result<()> {
             for member in members.iter().map(|m| m.trim()).filter(|m| !m.is_empty()) {
                 ids.push(user_id(&http, member).await?);
             }
-            let options = GroupOptions { join_policy, ..Default::default() };
-            let group = http.create_group(&name, &ids, &options).await?;
+            let new = NewGroup { name, members: ids, join_policy, ..Default::default() };
+            let group = http.create_group(&new).await?;
             if json {
                 println!("{}", group_json(&group, &profile.username));
             } else {

@@ -1,63 +1,29 @@
 //! The HTTP JSON API under `/api/v1` (see docs/HTTP_API.md), `/healthz`, and
 //! the WebSocket upgrade at `/ws`.
+//!
+//! Every `/api/v1` route is registered through [`api_routes`], an
+//! `OpenApiRouter` fed by `routes!`: a handler's `#[utoipa::path]` is both
+//! its route and its entry in the OpenAPI document ([`openapi()`], served at
+//! `/api/v1/openapi.json`), so the two cannot drift apart.
 
 pub mod extract;
+pub mod openapi;
+pub mod render;
 pub mod routes;
 
-use axum::{
-    Router,
-    extract::DefaultBodyLimit,
-    routing::{delete, get, post, put},
-};
+use axum::{Router, extract::DefaultBodyLimit, routing::get};
 use ferry_core::{ApiError, ErrorCode};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{app::AppRef, error::HttpError, gateway::ws};
 
 /// Builds the router.
 pub fn router(app: AppRef) -> Router {
     let body_limit = app.config.limits.max_http_body_bytes as usize;
-    let api = Router::new()
-        .route("/auth/register", post(routes::auth::register))
-        .route("/auth/login", post(routes::auth::login))
-        .route("/auth/logout", post(routes::auth::logout))
-        .route("/me", get(routes::auth::me).patch(routes::contacts::update_profile))
-        .route("/users", get(routes::users::by_ids))
-        .route("/users/search", get(routes::contacts::search))
-        .route("/users/by-name/{username}", get(routes::users::by_name))
-        .route("/users/{id}", get(routes::users::by_id))
-        .route("/conversations", get(routes::messages::conversations))
-        .route("/conversations/{id}/messages", get(routes::messages::pull))
-        .route("/conversations/{id}/read", post(routes::messages::mark_read))
-        .route("/messages", post(routes::messages::send))
-        .route("/presence", get(routes::presence::query))
-        .route("/friends", get(routes::contacts::friends))
-        .route("/friends/requests", get(routes::contacts::requests).post(routes::contacts::send_request))
-        .route("/friends/requests/{id}/accept", post(routes::contacts::accept))
-        .route("/friends/requests/{id}/decline", post(routes::contacts::decline))
-        .route("/friends/{user_id}", delete(routes::contacts::remove))
-        .route("/friends/{user_id}/remark", put(routes::contacts::remark))
-        .route("/blocks", get(routes::contacts::blocks))
-        .route("/blocks/{user_id}", put(routes::contacts::block).delete(routes::contacts::unblock))
-        .route("/contacts/changes", get(routes::contacts::changes))
-        .route("/groups", get(routes::groups::list).post(routes::groups::create))
-        .route("/groups/requests/{request_id}/approve", post(routes::groups::approve))
-        .route("/groups/requests/{request_id}/reject", post(routes::groups::reject))
-        .route("/groups/{id}", get(routes::groups::info).patch(routes::groups::update))
-        .route("/groups/{id}/members", get(routes::groups::members).post(routes::groups::invite))
-        .route("/groups/{id}/members/changes", get(routes::groups::member_changes))
-        .route("/groups/{id}/members/{user_id}", delete(routes::groups::kick))
-        .route("/groups/{id}/members/{user_id}/role", put(routes::groups::set_role))
-        .route("/groups/{id}/members/{user_id}/mute", put(routes::groups::mute).delete(routes::groups::unmute))
-        .route("/groups/{id}/leave", post(routes::groups::leave))
-        .route("/groups/{id}/dismiss", post(routes::groups::dismiss))
-        .route("/groups/{id}/transfer", post(routes::groups::transfer))
-        .route("/groups/{id}/nickname", put(routes::groups::nickname))
-        .route("/groups/{id}/join", post(routes::groups::join))
-        .route("/groups/{id}/requests", get(routes::groups::requests))
-        .method_not_allowed_fallback(method_not_allowed);
+    let (api, _) = api_routes().split_for_parts();
     Router::new()
-        .nest("/api/v1", api)
+        .nest("/api/v1", api.method_not_allowed_fallback(method_not_allowed))
         .route("/healthz", get(healthz))
         .route("/ws", get(ws::upgrade))
         .fallback(not_found)
@@ -65,6 +31,56 @@ pub fn router(app: AppRef) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// The OpenAPI document of `/api/v1`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let doc = OpenApiRouter::with_openapi(openapi::base()).nest("/api/v1", api_routes()).into_openapi();
+    openapi::finish(doc)
+}
+
+/// The `/api/v1` routes, each with its OpenAPI operation; one `routes!` per path.
+fn api_routes() -> OpenApiRouter<AppRef> {
+    use routes::{auth, contacts, groups, messages, presence, users};
+    OpenApiRouter::default()
+        .routes(routes!(openapi::serve))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me, contacts::update_profile))
+        .routes(routes!(users::by_ids))
+        .routes(routes!(contacts::search))
+        .routes(routes!(users::by_name))
+        .routes(routes!(users::by_id))
+        .routes(routes!(messages::conversations))
+        .routes(routes!(messages::pull))
+        .routes(routes!(messages::mark_read))
+        .routes(routes!(messages::send))
+        .routes(routes!(presence::query))
+        .routes(routes!(contacts::friends))
+        .routes(routes!(contacts::requests, contacts::send_request))
+        .routes(routes!(contacts::accept))
+        .routes(routes!(contacts::decline))
+        .routes(routes!(contacts::remove))
+        .routes(routes!(contacts::remark))
+        .routes(routes!(contacts::blocks))
+        .routes(routes!(contacts::block, contacts::unblock))
+        .routes(routes!(contacts::changes))
+        .routes(routes!(groups::list, groups::create))
+        .routes(routes!(groups::approve))
+        .routes(routes!(groups::reject))
+        .routes(routes!(groups::info, groups::update))
+        .routes(routes!(groups::members, groups::invite))
+        .routes(routes!(groups::member_changes))
+        .routes(routes!(groups::kick))
+        .routes(routes!(groups::set_role))
+        .routes(routes!(groups::mute, groups::unmute))
+        .routes(routes!(groups::leave))
+        .routes(routes!(groups::dismiss))
+        .routes(routes!(groups::transfer))
+        .routes(routes!(groups::nickname))
+        .routes(routes!(groups::join))
+        .routes(routes!(groups::requests))
 }
 
 async fn healthz() -> &'static str {

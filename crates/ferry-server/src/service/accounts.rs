@@ -23,6 +23,9 @@ use crate::{
     error::store_error,
 };
 
+/// Most user ids one lookup may name.
+pub const MAX_LOOKUP_IDS: usize = 500;
+
 /// A successfully authenticated device session.
 #[derive(Debug, Clone)]
 pub struct Authed {
@@ -202,9 +205,22 @@ impl Accounts {
         Ok(self.store.session_by_token_hash(hash).await.map_err(store_error)?.is_some())
     }
 
-    /// Looks up users by id, for profile lookups.
+    /// A user by id, for profile lookups (from the cache).
     pub async fn user(&self, id: UserId) -> Result<Arc<User>, ApiError> {
         self.caches.user(id).await?.ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+    }
+
+    /// A user by username; `not_found` for names that cannot exist too.
+    pub async fn user_by_name(&self, name: &str) -> Result<User, ApiError> {
+        user_by_name(&*self.store, name).await
+    }
+
+    /// The users among `ids` that exist (at most [`MAX_LOOKUP_IDS`]).
+    pub async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, ApiError> {
+        if ids.len() > MAX_LOOKUP_IDS {
+            return Err(ApiError::invalid(format!("at most {MAX_LOOKUP_IDS} ids")));
+        }
+        self.store.users_by_ids(ids).await.map_err(store_error)
     }
 
     fn check_rate<K: std::hash::Hash + Eq + Clone>(
@@ -250,6 +266,14 @@ impl Accounts {
 fn internal(what: &str, e: &dyn std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "{what} failed");
     ApiError::internal()
+}
+
+/// A user by username (shared by the services that take usernames);
+/// `not_found` for names that cannot exist too.
+pub(super) async fn user_by_name(store: &dyn Store, name: &str) -> Result<User, ApiError> {
+    let not_found = || ApiError::not_found(format!("no user {name}"));
+    let username = validate::username(name).map_err(|_| not_found())?;
+    store.user_by_name(&username).await.map_err(store_error)?.ok_or_else(not_found)
 }
 
 fn taken(username: &str) -> ApiError {

@@ -16,6 +16,13 @@ use crate::{
     error::store_error,
 };
 
+/// Whom a friend request goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addressee {
+    Id(UserId),
+    Username(String),
+}
+
 pub struct Contacts {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -75,6 +82,16 @@ impl Contacts {
             found.push(u);
         }
         Ok(found)
+    }
+
+    /// Sends a friend request to a user named by id or username (or accepts
+    /// their pending one).
+    pub async fn request_to(&self, from: UserId, to: Addressee, greeting: &str) -> Result<FriendRequest, ApiError> {
+        let to = match to {
+            Addressee::Id(id) => id,
+            Addressee::Username(name) => super::accounts::user_by_name(&*self.store, &name).await?.id,
+        };
+        self.request(from, to, greeting).await
     }
 
     /// Sends a friend request (or accepts the other side's pending one).

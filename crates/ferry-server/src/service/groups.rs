@@ -52,6 +52,18 @@ pub struct InviteResult {
     pub pending: Vec<JoinRequest>,
 }
 
+/// One page of a group's members, in user id order.
+#[derive(Debug, Clone, Default)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    /// The `after` of the next page; `None` on the last one.
+    pub next_after: Option<UserId>,
+}
+
+/// Members per page unless asked otherwise, and the most one page holds.
+const DEFAULT_PAGE: u32 = 100;
+const MAX_PAGE: u32 = 1000;
+
 pub struct Groups {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -436,6 +448,21 @@ impl Groups {
         self.remove(id, target).await
     }
 
+    /// Removes `target` from the group; removing yourself is leaving.
+    pub async fn remove_member(
+        &self,
+        messaging: &Messaging,
+        actor: UserId,
+        id: i64,
+        target: UserId,
+    ) -> Result<(), ApiError> {
+        if target == actor {
+            self.leave(messaging, actor, id).await
+        } else {
+            self.kick(messaging, actor, id, target).await
+        }
+    }
+
     /// Leaves a group (the owner must transfer or dismiss first).
     pub async fn leave(&self, messaging: &Messaging, user: UserId, id: i64) -> Result<(), ApiError> {
         let (group, me) = self.membership(id, user).await?;
@@ -571,10 +598,20 @@ impl Groups {
         Ok(member)
     }
 
-    /// A page of members (members only).
-    pub async fn members(&self, user: UserId, id: i64, after: UserId, limit: u32) -> Result<Vec<Member>, ApiError> {
+    /// A page of members with user id > `after` (members only): `limit`
+    /// (default 100) clamped to 1..=1000; a full page names the next one.
+    pub async fn members(
+        &self,
+        user: UserId,
+        id: i64,
+        after: UserId,
+        limit: Option<u32>,
+    ) -> Result<MemberPage, ApiError> {
         self.membership(id, user).await?;
-        self.store.members(id, after, limit.clamp(1, 1000)).await.map_err(store_error)
+        let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let members = self.store.members(id, after, limit).await.map_err(store_error)?;
+        let next_after = if members.len() as u32 == limit { members.last().map(|m| m.user_id) } else { None };
+        Ok(MemberPage { members, next_after })
     }
 
     /// Member changes after `since` (members only).

@@ -34,6 +34,17 @@ pub enum Target {
     Conversation(String),
 }
 
+impl Target {
+    /// The target a `SendMessage` names in its `to` oneof.
+    pub fn of(to: Option<v1::send_message::To>) -> Result<Self, ApiError> {
+        match to {
+            Some(v1::send_message::To::UserId(u)) => Ok(Self::User(u)),
+            Some(v1::send_message::To::ConversationId(c)) => Ok(Self::Conversation(c)),
+            None => Err(ApiError::invalid("send needs a user_id or conversation_id")),
+        }
+    }
+}
+
 /// The messaging service.
 pub struct Messaging {
     store: Arc<dyn Store>,

@@ -183,7 +183,7 @@ mod tests {
         let patch = GroupPatch { name: Some("crew".into()), ..Default::default() };
         let group = app.groups.create(&app.messaging, alice.id, patch, vec![bob.id]).await.expect("group");
         let mut bob_sees = node.listen(bob.id);
-        let notifier = Notifier::new(Arc::clone(&app.store), Arc::clone(&app.bus), Arc::clone(&app.caches));
+        let notifier = Notifier::new(Arc::clone(&node.pipeline.store), Arc::clone(&app.bus), Arc::clone(&app.caches));
         tokio::time::pause();
 
         for _ in 0..50 {

@@ -1,296 +1,394 @@
 //! Groups: create, info, settings, members, moderation, join requests.
 
 use axum::{extract::State, http::StatusCode};
-use ferry_core::{ApiError, JoinPolicy, Role};
-use ferry_store::{Group, GroupPatch, JoinRequest, Member};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use ferry_api as api;
+use ferry_store::GroupPatch;
 
 use crate::{
     app::AppRef,
     error::HttpError,
-    http::extract::{Auth, Json, Path, Query},
+    http::{
+        extract::{Auth, Json, Path, Query},
+        render,
+    },
 };
 
-pub fn group_json(g: &Group) -> Value {
-    json!({
-        "id": g.id, "conversation_id": format!("g_{}", g.id), "name": g.name, "avatar": g.avatar,
-        "notice": g.notice, "intro": g.intro, "owner_id": g.owner, "join_policy": g.join_policy.as_str(),
-        "invite_needs_approval": g.invite_needs_approval, "mute_all": g.mute_all, "dismissed": g.dismissed,
-        "created_at": g.created_at, "member_count": g.member_count, "member_version": g.member_version,
-    })
-}
-
-fn member_json(m: &Member) -> Value {
-    json!({
-        "user_id": m.user_id, "role": m.role.as_str(), "nickname": m.nickname, "muted_until": m.muted_until,
-        "joined_at": m.joined_at, "join_seq": m.join_seq, "version": m.version, "left": m.left,
-    })
-}
-
-fn request_json(r: &JoinRequest) -> Value {
-    json!({
-        "id": r.id, "group_id": r.group_id, "user_id": r.user_id, "inviter_id": r.inviter, "message": r.message,
-        "status": r.status.as_str(), "created_at": r.created_at, "updated_at": r.updated_at,
-    })
-}
-
-#[derive(Deserialize, Default)]
-pub struct GroupBody {
-    name: Option<String>,
-    avatar: Option<String>,
-    notice: Option<String>,
-    intro: Option<String>,
-    join_policy: Option<JoinPolicy>,
-    invite_needs_approval: Option<bool>,
-    mute_all: Option<bool>,
-    #[serde(default)]
-    members: Vec<i64>,
-}
-
-impl GroupBody {
-    fn input(&self) -> GroupPatch {
-        GroupPatch {
-            name: self.name.clone(),
-            avatar: self.avatar.clone(),
-            notice: self.notice.clone(),
-            intro: self.intro.clone(),
-            join_policy: self.join_policy,
-            invite_needs_approval: self.invite_needs_approval,
-            mute_all: self.mute_all,
-        }
-    }
-}
-
-/// `POST /groups`
+/// Creates a group owned by you.
+#[utoipa::path(
+    post, path = "/groups", operation_id = "create_group", tag = "groups",
+    request_body = api::NewGroup,
+    responses(
+        (status = 201, description = "The group, owned by you.", body = api::GroupResponse),
+        (status = 400, description = "`invalid_argument` (empty or long name, long notice or intro), `bad_request` (unknown field, e.g. `mute_all`).", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: a member who does not exist.", body = api::ErrorBody),
+        (status = 422, description = "`limit_exceeded`: group size, or someone's group count.", body = api::ErrorBody),
+    )
+)]
 pub async fn create(
     State(app): State<AppRef>,
     Auth(a): Auth,
-    Json(b): Json<GroupBody>,
-) -> Result<(StatusCode, Json<Value>), HttpError> {
-    if b.mute_all.is_some() {
-        return Err(ApiError::invalid("mute_all is set after creation").into());
-    }
-    let g = app.groups.create(&app.messaging, a.user.id, b.input(), b.members.clone()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "group": group_json(&g) }))))
+    Json(b): Json<api::NewGroup>,
+) -> Result<(StatusCode, Json<api::GroupResponse>), HttpError> {
+    let settings = GroupPatch {
+        name: Some(b.name),
+        avatar: b.avatar,
+        notice: b.notice,
+        intro: b.intro,
+        join_policy: b.join_policy,
+        invite_needs_approval: b.invite_needs_approval,
+        mute_all: None,
+    };
+    let g = app.groups.create(&app.messaging, a.user.id, settings, b.members).await?;
+    Ok((StatusCode::CREATED, Json(render::group_response(&g))))
 }
 
-/// `GET /groups`
-pub async fn list(State(app): State<AppRef>, Auth(a): Auth) -> Result<Json<Value>, HttpError> {
-    let groups: Vec<Value> = app.groups.list(a.user.id).await?.iter().map(group_json).collect();
-    Ok(Json(json!({ "groups": groups })))
+/// Your groups.
+#[utoipa::path(
+    get, path = "/groups", operation_id = "groups", tag = "groups",
+    responses(
+        (status = 200, description = "Your groups (dismissed ones too).", body = api::GroupList),
+    )
+)]
+pub async fn list(State(app): State<AppRef>, Auth(a): Auth) -> Result<Json<api::GroupList>, HttpError> {
+    Ok(Json(render::group_list(&app.groups.list(a.user.id).await?)))
 }
 
-/// `GET /groups/{id}`
-pub async fn info(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>) -> Result<Json<Value>, HttpError> {
-    Ok(Json(json!({ "group": group_json(&app.groups.info(a.user.id, id).await?) })))
+/// One group.
+#[utoipa::path(
+    get, path = "/groups/{id}", operation_id = "group", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, description = "The group: for members, and for anyone unless it is invite-only.", body = api::GroupResponse),
+        (status = 404, description = "`not_found`: no such group, or an invite-only group you are not in.", body = api::ErrorBody),
+    )
+)]
+pub async fn info(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<api::GroupResponse>, HttpError> {
+    Ok(Json(render::group_response(&app.groups.info(a.user.id, id).await?)))
 }
 
-/// `PATCH /groups/{id}`
+/// Changes a group's settings (owner and admins).
+#[utoipa::path(
+    patch, path = "/groups/{id}", operation_id = "update_group", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = api::GroupUpdate,
+    responses(
+        (status = 200, description = "The group after the change; each change is a system message.", body = api::GroupResponse),
+        (status = 400, description = "`invalid_argument`, `bad_request` (unknown field, e.g. `members`).", body = api::ErrorBody),
+        (status = 403, description = "`forbidden` (plain members), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn update(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Json(b): Json<GroupBody>,
-) -> Result<Json<Value>, HttpError> {
-    if !b.members.is_empty() {
-        return Err(ApiError::invalid("members are changed with the members endpoints").into());
-    }
-    let g = app.groups.update(&app.messaging, a.user.id, id, b.input()).await?;
-    Ok(Json(json!({ "group": group_json(&g) })))
+    Json(b): Json<api::GroupUpdate>,
+) -> Result<Json<api::GroupResponse>, HttpError> {
+    let patch = GroupPatch {
+        name: b.name,
+        avatar: b.avatar,
+        notice: b.notice,
+        intro: b.intro,
+        join_policy: b.join_policy,
+        invite_needs_approval: b.invite_needs_approval,
+        mute_all: b.mute_all,
+    };
+    Ok(Json(render::group_response(&app.groups.update(&app.messaging, a.user.id, id, patch).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct InviteBody {
-    user_ids: Vec<i64>,
-}
-
-/// `POST /groups/{id}/members` — invite.
+/// Invites users (they join now, or wait for approval).
+#[utoipa::path(
+    post, path = "/groups/{id}/members", operation_id = "invite", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = api::Invite,
+    responses(
+        (status = 200, description = "Who joined now and who waits for approval.", body = api::Invited),
+        (status = 403, description = "`forbidden` (invite-only group, plain member), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or you are not a member; or an invitee who does not exist.", body = api::ErrorBody),
+        (status = 422, description = "`limit_exceeded`: group size, or someone's group count.", body = api::ErrorBody),
+    )
+)]
 pub async fn invite(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Json(b): Json<InviteBody>,
-) -> Result<Json<Value>, HttpError> {
-    let r = app.groups.invite(&app.messaging, a.user.id, id, b.user_ids).await?;
-    Ok(Json(json!({ "added": r.added, "pending": r.pending.iter().map(request_json).collect::<Vec<_>>() })))
+    Json(b): Json<api::Invite>,
+) -> Result<Json<api::Invited>, HttpError> {
+    Ok(Json(render::invited(&app.groups.invite(&app.messaging, a.user.id, id, b.user_ids).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct PageQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default = "default_limit")]
-    limit: u32,
-}
-
-fn default_limit() -> u32 {
-    100
-}
-
-/// `GET /groups/{id}/members?after=&limit=`
+/// A page of a group's members.
+#[utoipa::path(
+    get, path = "/groups/{id}/members", operation_id = "members", tag = "groups",
+    params(("id" = i64, Path, description = "Group id"), api::PageQuery),
+    responses(
+        (status = 200, description = "A page of members by user id; `next_after` names the next page.", body = api::MemberPage),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn members(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Query(q): Query<PageQuery>,
-) -> Result<Json<Value>, HttpError> {
-    let page = app.groups.members(a.user.id, id, q.after, q.limit).await?;
-    let next = if page.len() as u32 == q.limit.clamp(1, 1000) { page.last().map(|m| m.user_id) } else { None };
-    Ok(Json(json!({ "members": page.iter().map(member_json).collect::<Vec<_>>(), "next_after": next })))
+    Query(q): Query<api::PageQuery>,
+) -> Result<Json<api::MemberPage>, HttpError> {
+    Ok(Json(render::member_page(&app.groups.members(a.user.id, id, q.after, q.limit).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct SinceQuery {
-    #[serde(default)]
-    since: u64,
-}
-
-/// `GET /groups/{id}/members/changes?since=V`
+/// Member rows changed after a version.
+#[utoipa::path(
+    get, path = "/groups/{id}/members/changes", operation_id = "member_changes", tag = "groups",
+    params(("id" = i64, Path, description = "Group id"), api::SinceQuery),
+    responses(
+        (status = 200, description = "Member rows changed after `since` (removed ones with `left`).", body = api::MemberChanges),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn member_changes(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Query(q): Query<SinceQuery>,
-) -> Result<Json<Value>, HttpError> {
-    let c = app.groups.member_changes(a.user.id, id, q.since).await?;
-    Ok(Json(json!({ "version": c.version, "members": c.members.iter().map(member_json).collect::<Vec<_>>() })))
+    Query(q): Query<api::SinceQuery>,
+) -> Result<Json<api::MemberChanges>, HttpError> {
+    Ok(Json(render::member_changes(&app.groups.member_changes(a.user.id, id, q.since).await?)))
 }
 
-/// `DELETE /groups/{id}/members/{user_id}` — remove (yourself: leave).
+/// Removes a member (your own id: leaves).
+#[utoipa::path(
+    delete, path = "/groups/{id}/members/{user_id}", operation_id = "remove_member", tag = "groups",
+    params(("id" = i64, Path, description = "Group id"), ("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Removed (your own id: you left)."),
+        (status = 403, description = "`forbidden` (role), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, you or they are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn kick(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path((id, user)): Path<(i64, i64)>,
 ) -> Result<StatusCode, HttpError> {
-    if user == a.user.id {
-        app.groups.leave(&app.messaging, a.user.id, id).await?;
-    } else {
-        app.groups.kick(&app.messaging, a.user.id, id, user).await?;
-    }
+    app.groups.remove_member(&app.messaging, a.user.id, id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /groups/{id}/leave`
+/// Leaves a group.
+#[utoipa::path(
+    post, path = "/groups/{id}/leave", operation_id = "leave_group", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 204, description = "You left."),
+        (status = 403, description = "`forbidden`: the owner must transfer (or dismiss) first.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn leave(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>) -> Result<StatusCode, HttpError> {
     app.groups.leave(&app.messaging, a.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /groups/{id}/dismiss`
-pub async fn dismiss(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>) -> Result<Json<Value>, HttpError> {
-    let g = app.groups.dismiss(&app.messaging, a.user.id, id).await?;
-    Ok(Json(json!({ "group": group_json(&g) })))
+/// Dismisses a group (owner).
+#[utoipa::path(
+    post, path = "/groups/{id}/dismiss", operation_id = "dismiss_group", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, description = "The dismissed group (history stays readable).", body = api::GroupResponse),
+        (status = 403, description = "`forbidden` (not the owner), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
+pub async fn dismiss(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<api::GroupResponse>, HttpError> {
+    Ok(Json(render::group_response(&app.groups.dismiss(&app.messaging, a.user.id, id).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct UserBody {
-    user_id: i64,
-}
-
-/// `POST /groups/{id}/transfer`
+/// Hands the group to another member (owner).
+#[utoipa::path(
+    post, path = "/groups/{id}/transfer", operation_id = "transfer_group", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = api::TransferRequest,
+    responses(
+        (status = 200, description = "The group with its new owner; you are an admin now.", body = api::GroupResponse),
+        (status = 400, description = "`invalid_argument`: you already own it.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden` (not the owner), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, you or they are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn transfer(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Json(b): Json<UserBody>,
-) -> Result<Json<Value>, HttpError> {
-    let g = app.groups.transfer(&app.messaging, a.user.id, id, b.user_id).await?;
-    Ok(Json(json!({ "group": group_json(&g) })))
+    Json(b): Json<api::TransferRequest>,
+) -> Result<Json<api::GroupResponse>, HttpError> {
+    Ok(Json(render::group_response(&app.groups.transfer(&app.messaging, a.user.id, id, b.user_id).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct RoleBody {
-    role: Role,
-}
-
-/// `PUT /groups/{id}/members/{user_id}/role`
+/// Makes a member an admin or a plain member (owner).
+#[utoipa::path(
+    put, path = "/groups/{id}/members/{user_id}/role", operation_id = "set_member_role", tag = "groups",
+    params(("id" = i64, Path, description = "Group id"), ("user_id" = i64, Path, description = "User id")),
+    request_body = api::RoleUpdate,
+    responses(
+        (status = 200, description = "The member with the new role.", body = api::MemberResponse),
+        (status = 400, description = "`invalid_argument`: `owner` (use transfer).", body = api::ErrorBody),
+        (status = 403, description = "`forbidden` (not the owner; the owner's own role), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, you or they are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn set_role(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path((id, user)): Path<(i64, i64)>,
-    Json(b): Json<RoleBody>,
-) -> Result<Json<Value>, HttpError> {
-    let m = app.groups.set_role(&app.messaging, a.user.id, id, user, b.role).await?;
-    Ok(Json(json!({ "member": member_json(&m) })))
+    Json(b): Json<api::RoleUpdate>,
+) -> Result<Json<api::MemberResponse>, HttpError> {
+    Ok(Json(render::member_response(&app.groups.set_role(&app.messaging, a.user.id, id, user, b.role).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct MuteBody {
-    minutes: u32,
-}
-
-/// `PUT /groups/{id}/members/{user_id}/mute` (`minutes: 0` unmutes)
+/// Mutes a member for some minutes (owner and admins; 0 unmutes).
+#[utoipa::path(
+    put, path = "/groups/{id}/members/{user_id}/mute", operation_id = "mute_member", tag = "groups",
+    params(("id" = i64, Path, description = "Group id"), ("user_id" = i64, Path, description = "User id")),
+    request_body = api::MuteRequest,
+    responses(
+        (status = 200, description = "The member, muted until `muted_until` (0 minutes unmutes).", body = api::MemberResponse),
+        (status = 400, description = "`invalid_argument`: longer than a year.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden` (role), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, you or they are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn mute(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path((id, user)): Path<(i64, i64)>,
-    Json(b): Json<MuteBody>,
-) -> Result<Json<Value>, HttpError> {
-    let m = app.groups.mute(&app.messaging, a.user.id, id, user, b.minutes).await?;
-    Ok(Json(json!({ "member": member_json(&m) })))
+    Json(b): Json<api::MuteRequest>,
+) -> Result<Json<api::MemberResponse>, HttpError> {
+    Ok(Json(render::member_response(&app.groups.mute(&app.messaging, a.user.id, id, user, b.minutes).await?)))
 }
 
-/// `DELETE /groups/{id}/members/{user_id}/mute`
+/// Lifts a member's mute (owner and admins).
+#[utoipa::path(
+    delete, path = "/groups/{id}/members/{user_id}/mute", operation_id = "unmute_member", tag = "groups",
+    params(("id" = i64, Path, description = "Group id"), ("user_id" = i64, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The member, no longer muted.", body = api::MemberResponse),
+        (status = 403, description = "`forbidden` (role), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, you or they are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn unmute(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path((id, user)): Path<(i64, i64)>,
-) -> Result<Json<Value>, HttpError> {
-    let m = app.groups.mute(&app.messaging, a.user.id, id, user, 0).await?;
-    Ok(Json(json!({ "member": member_json(&m) })))
+) -> Result<Json<api::MemberResponse>, HttpError> {
+    Ok(Json(render::member_response(&app.groups.mute(&app.messaging, a.user.id, id, user, 0).await?)))
 }
 
-#[derive(Deserialize)]
-pub struct NicknameBody {
-    nickname: String,
-}
-
-/// `PUT /groups/{id}/nickname` — your own group nickname.
+/// Sets your own nickname in a group.
+#[utoipa::path(
+    put, path = "/groups/{id}/nickname", operation_id = "set_group_nickname", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = api::NicknameUpdate,
+    responses(
+        (status = 200, description = "You, with the new nickname.", body = api::MemberResponse),
+        (status = 400, description = "`invalid_argument`: too long.", body = api::ErrorBody),
+        (status = 403, description = "`group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
 pub async fn nickname(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Json(b): Json<NicknameBody>,
-) -> Result<Json<Value>, HttpError> {
-    let m = app.groups.set_nickname(a.user.id, id, &b.nickname).await?;
-    Ok(Json(json!({ "member": member_json(&m) })))
+    Json(b): Json<api::NicknameUpdate>,
+) -> Result<Json<api::MemberResponse>, HttpError> {
+    Ok(Json(render::member_response(&app.groups.set_nickname(a.user.id, id, &b.nickname).await?)))
 }
 
-#[derive(Deserialize, Default)]
-pub struct JoinBody {
-    #[serde(default)]
-    message: String,
-}
-
-/// `POST /groups/{id}/join` — 200 `{joined:true}` or 202 with the request.
+/// Joins a free group, or asks to join one that wants approval.
+#[utoipa::path(
+    post, path = "/groups/{id}/join", operation_id = "join_group", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    request_body = api::JoinGroup,
+    responses(
+        (status = 200, description = "`{\"joined\": true}`: a free group, you are in.", body = api::JoinAnswer),
+        (status = 202, description = "`{\"joined\": false, \"request\": …}`: waiting for approval.", body = api::JoinAnswer),
+        (status = 403, description = "`forbidden` (invite-only), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: already a member.", body = api::ErrorBody),
+        (status = 422, description = "`limit_exceeded`: group size, or your group count.", body = api::ErrorBody),
+    )
+)]
 pub async fn join(
     State(app): State<AppRef>,
     Auth(a): Auth,
     Path(id): Path<i64>,
-    Json(body): Json<JoinBody>,
-) -> Result<(StatusCode, Json<Value>), HttpError> {
-    let message = body.message;
-    match app.groups.join(&app.messaging, a.user.id, id, &message).await? {
-        None => Ok((StatusCode::OK, Json(json!({ "joined": true })))),
-        Some(r) => Ok((StatusCode::ACCEPTED, Json(json!({ "joined": false, "request": request_json(&r) })))),
-    }
+    Json(b): Json<api::JoinGroup>,
+) -> Result<(StatusCode, Json<api::JoinAnswer>), HttpError> {
+    let request = app.groups.join(&app.messaging, a.user.id, id, b.message.as_deref().unwrap_or_default()).await?;
+    let status = if request.is_some() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((status, Json(render::join_answer(request.as_ref()))))
 }
 
-/// `GET /groups/{id}/requests`
-pub async fn requests(State(app): State<AppRef>, Auth(a): Auth, Path(id): Path<i64>) -> Result<Json<Value>, HttpError> {
-    let list: Vec<Value> = app.groups.requests(a.user.id, id).await?.iter().map(request_json).collect();
-    Ok(Json(json!({ "requests": list })))
+/// A group's pending join requests (owner and admins).
+#[utoipa::path(
+    get, path = "/groups/{id}/requests", operation_id = "group_requests", tag = "groups",
+    params(("id" = i64, Path, description = "Group id")),
+    responses(
+        (status = 200, description = "Pending join requests (owner and admins).", body = api::JoinRequestList),
+        (status = 403, description = "`forbidden` (plain members), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
+    )
+)]
+pub async fn requests(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<api::JoinRequestList>, HttpError> {
+    Ok(Json(render::join_request_list(&app.groups.requests(a.user.id, id).await?)))
 }
 
-/// `POST /groups/requests/{request_id}/approve`
-pub async fn approve(State(app): State<AppRef>, Auth(a): Auth, Path(rid): Path<i64>) -> Result<Json<Value>, HttpError> {
-    let r = app.groups.resolve_request(&app.messaging, a.user.id, rid, true).await?;
-    Ok(Json(json!({ "request": request_json(&r) })))
+/// Approves a join request (owner and admins).
+#[utoipa::path(
+    post, path = "/groups/requests/{request_id}/approve", operation_id = "approve_join_request", tag = "groups",
+    params(("request_id" = i64, Path, description = "Join request id")),
+    responses(
+        (status = 200, description = "The approved request: its user is a member.", body = api::JoinRequestResponse),
+        (status = 403, description = "`forbidden` (plain members), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not your group.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: already handled.", body = api::ErrorBody),
+        (status = 422, description = "`limit_exceeded`: group size, or their group count.", body = api::ErrorBody),
+    )
+)]
+pub async fn approve(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(rid): Path<i64>,
+) -> Result<Json<api::JoinRequestResponse>, HttpError> {
+    Ok(Json(render::join_request_response(&app.groups.resolve_request(&app.messaging, a.user.id, rid, true).await?)))
 }
 
-/// `POST /groups/requests/{request_id}/reject`
-pub async fn reject(State(app): State<AppRef>, Auth(a): Auth, Path(rid): Path<i64>) -> Result<Json<Value>, HttpError> {
-    let r = app.groups.resolve_request(&app.messaging, a.user.id, rid, false).await?;
-    Ok(Json(json!({ "request": request_json(&r) })))
+/// Rejects a join request (owner and admins).
+#[utoipa::path(
+    post, path = "/groups/requests/{request_id}/reject", operation_id = "reject_join_request", tag = "groups",
+    params(("request_id" = i64, Path, description = "Join request id")),
+    responses(
+        (status = 200, description = "The rejected request.", body = api::JoinRequestResponse),
+        (status = 403, description = "`forbidden` (plain members), `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such request, or not your group.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: already handled.", body = api::ErrorBody),
+    )
+)]
+pub async fn reject(
+    State(app): State<AppRef>,
+    Auth(a): Auth,
+    Path(rid): Path<i64>,
+) -> Result<Json<api::JoinRequestResponse>, HttpError> {
+    Ok(Json(render::join_request_response(&app.groups.resolve_request(&app.messaging, a.user.id, rid, false).await?)))
 }

@@ -1,30 +1,31 @@
-//! Presence queries.
+//! Presence queries, answered as the long connection's `v1.PresenceList`.
 
 use axum::extract::State;
-use serde::Deserialize;
+use ferry_api as api;
+use ferry_proto::v1;
 
-use super::parse_ids;
 use crate::{
     app::AppRef,
     error::HttpError,
     http::extract::{Auth, Json, Query},
 };
 
-#[derive(Deserialize)]
-pub struct IdsQuery {
-    ids: Option<String>,
-}
-
+/// Who is online, as the `presenceList` answer frame.
+#[utoipa::path(
+    get, path = "/presence", operation_id = "presence", tag = "presence",
+    params(api::IdsQuery),
+    responses(
+        (status = 200, description = "`v1.PresenceList` (proto3 JSON): the presence of those of `ids` who are \
+            your friends or direct-chat peers (or yourself); without `ids`, of all of them.",
+            body = ref("#/components/schemas/v1.PresenceList")),
+        (status = 400, description = "`invalid_argument`: not a list of ids, or more than 500.", body = api::ErrorBody),
+    )
+)]
 pub async fn query(
     State(app): State<AppRef>,
     Auth(authed): Auth,
-    Query(q): Query<IdsQuery>,
-) -> Result<Json<serde_json::Value>, HttpError> {
-    let ids = parse_ids(q.ids.as_deref(), 500)?;
-    let users = app.presence.query(authed.user.id, &ids).await?;
-    let users: Vec<serde_json::Value> = users
-        .iter()
-        .map(|p| serde_json::json!({ "user_id": p.user_id, "online": p.online, "devices": p.devices }))
-        .collect();
-    Ok(Json(serde_json::json!({ "users": users })))
+    Query(q): Query<api::IdsQuery>,
+) -> Result<Json<v1::PresenceList>, HttpError> {
+    let users = app.presence.query(authed.user.id, &q.parse()?).await?;
+    Ok(Json(v1::PresenceList { users }))
 }

@@ -1,0 +1,86 @@
+//! Conversations, messages and read positions. These endpoints speak the
+//! long connection's proto3 JSON: the bodies are the `v1` messages a
+//! WebSocket text session would exchange, so a message read over HTTP is the
+//! same object as a `message` push.
+
+use ferry_api::PullQuery;
+use ferry_proto::v1;
+use reqwest::Method;
+
+use super::{HttpApi, encode_path_segment};
+use crate::{
+    Target,
+    content::{send_message, text_content},
+    error::Result,
+};
+
+impl HttpApi {
+    /// The caller's conversations.
+    pub async fn conversations(&self) -> Result<Vec<v1::Conversation>> {
+        let answer: v1::ConversationList = self.call(self.req(Method::GET, "/conversations")).await?;
+        Ok(answer.conversations)
+    }
+
+    /// Messages of `conversation_id` with seq > `after_seq`, at most `limit`
+    /// (0: the server's default; the server caps it).
+    pub async fn messages(&self, conversation_id: &str, after_seq: u64, limit: u32) -> Result<v1::MessageBatch> {
+        let path = format!("/conversations/{}/messages", encode_path_segment(conversation_id));
+        self.call(self.req(Method::GET, &path).query(&PullQuery { after_seq, limit })).await
+    }
+
+    /// Sends a message. Retrying with the same `client_msg_id` returns the
+    /// original ack.
+    pub async fn send(&self, message: &v1::SendMessage) -> Result<v1::SendAck> {
+        self.call(self.req(Method::POST, "/messages").json(message)).await
+    }
+
+    /// Sends a text message (for mentions, build the content with
+    /// [`crate::text_with_mentions`] and use [`HttpApi::send`]).
+    pub async fn send_text(&self, client_msg_id: &str, target: &Target, text: &str) -> Result<v1::SendAck> {
+        self.send(&send_message(client_msg_id, target.clone(), text_content(text))).await
+    }
+
+    /// Moves the caller's read position in `conversation_id` to `seq`.
+    pub async fn mark_read(&self, conversation_id: &str, seq: u64) -> Result<v1::MarkReadOk> {
+        let path = format!("/conversations/{}/read", encode_path_segment(conversation_id));
+        let body = v1::MarkRead { conversation_id: conversation_id.to_owned(), seq };
+        self.call(self.req(Method::POST, &path).json(&body)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Mentions, text_with_mentions};
+
+    #[test]
+    fn sends_are_proto3_json() {
+        let mentions = Mentions { user_ids: vec![2], all: true };
+        let m = send_message("c1", Target::Conversation("g_5".into()), text_with_mentions("hi", mentions));
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            serde_json::json!({"clientMsgId": "c1", "conversationId": "g_5",
+                "content": {"text": {"text": "hi", "mentionUserIds": ["2"], "mentionAll": true}}})
+        );
+        let m = send_message("c2", Target::User(7), text_content("yo"));
+        assert_eq!(serde_json::to_value(&m).unwrap()["userId"], "7");
+    }
+
+    #[test]
+    fn answers_are_read_as_proto3_json() {
+        let ack: v1::SendAck = serde_json::from_str(
+            r#"{"clientMsgId":"c","conversationId":"d_1_2","seq":"3","serverMsgId":"9","serverTime":"1","duplicate":true}"#,
+        )
+        .unwrap();
+        assert_eq!((ack.seq, ack.server_msg_id, ack.duplicate), (3, 9, true));
+        let batch: v1::MessageBatch = serde_json::from_str(
+            r#"{"conversationId":"g_5","messages":[{"conversationId":"g_5","seq":"2","serverMsgId":"6","senderId":"1",
+                "clientMsgId":"s","serverTime":"1","content":{"system":{"event":"member_muted","actorId":"1",
+                "targetIds":["3"],"text":"alice muted carol","until":"99"}}}]}"#,
+        )
+        .unwrap();
+        assert!(!batch.has_more);
+        let system = crate::content::system_of(&batch.messages[0]).expect("a system message");
+        assert_eq!((system.event.as_str(), system.until, system.target_ids.as_slice()), ("member_muted", 99, &[3][..]));
+    }
+}
