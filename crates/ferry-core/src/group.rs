@@ -134,12 +134,16 @@ pub fn invite(g: &GroupFacts, actor: Role) -> Result<InviteOutcome, ApiError> {
 
 /// What a request to join by a non-member does.
 pub fn join(g: &GroupFacts) -> Result<InviteOutcome, ApiError> {
+    // Invite-only groups are invisible to outsiders (their info answers
+    // `not_found` too), dismissed or not: asking to join must not tell them
+    // apart from a group that does not exist.
+    let outcome = match g.join_policy {
+        JoinPolicy::InviteOnly => return Err(denied(ErrorCode::NotFound, "no such group")),
+        JoinPolicy::Free => InviteOutcome::Join,
+        JoinPolicy::Approval => InviteOutcome::NeedsApproval,
+    };
     not_dismissed(g)?;
-    match g.join_policy {
-        JoinPolicy::Free => Ok(InviteOutcome::Join),
-        JoinPolicy::Approval => Ok(InviteOutcome::NeedsApproval),
-        JoinPolicy::InviteOnly => Err(denied(ErrorCode::Forbidden, "this group is joined by invitation only")),
-    }
+    Ok(outcome)
 }
 
 /// May `actor` remove, mute or unmute `target`? Owners act on anyone but
@@ -232,7 +236,9 @@ mod tests {
         assert_eq!(invite(&approval, Owner).unwrap(), InviteOutcome::Join);
         assert_eq!(join(&group(JoinPolicy::Free)).unwrap(), InviteOutcome::Join);
         assert_eq!(join(&group(JoinPolicy::Approval)).unwrap(), InviteOutcome::NeedsApproval);
-        assert_eq!(code(join(&group(JoinPolicy::InviteOnly))), ErrorCode::Forbidden);
+        assert_eq!(code(join(&group(JoinPolicy::InviteOnly))), ErrorCode::NotFound);
+        let dismissed = GroupFacts { dismissed: true, ..group(JoinPolicy::InviteOnly) };
+        assert_eq!(code(join(&dismissed)), ErrorCode::NotFound, "dismissed invite-only groups stay invisible");
     }
 
     #[test]

@@ -221,6 +221,9 @@ pub struct GatewayConfig {
     pub idle_timeout_ms: u64,
     /// Time allowed between connecting and a successful `auth`.
     pub auth_timeout_ms: u64,
+    /// Longest one write to a client may take; a client that stops reading
+    /// (its socket buffer full) is disconnected after it.
+    pub write_timeout_ms: u64,
     /// Frames queued for one session before it counts as a slow consumer
     /// and is disconnected (it resyncs on reconnect).
     pub outbound_queue: usize,
@@ -286,6 +289,7 @@ impl Default for GatewayConfig {
             heartbeat_interval_ms: 30_000,
             idle_timeout_ms: 45_000,
             auth_timeout_ms: 10_000,
+            write_timeout_ms: 10_000,
             outbound_queue: 1024,
             max_inflight: 64,
             max_connections: 100_000,
@@ -348,6 +352,7 @@ impl Config {
             ("gateway.outbound_queue", self.gateway.outbound_queue),
             ("gateway.max_inflight", self.gateway.max_inflight),
             ("gateway.max_connections", self.gateway.max_connections),
+            ("gateway.write_timeout_ms", self.gateway.write_timeout_ms as usize),
             ("writer.max_batch", self.writer.max_batch),
             ("writer.queue", self.writer.queue),
             ("storage.log_rows", self.storage.log_rows),

@@ -206,6 +206,9 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Vec<StoredMessage>>;
     /// Highest seq of the conversation, 0 if it has no messages.
     async fn max_seq(&self, conversation: ConversationId) -> Result<u64>;
+    /// The message `sender` stored under `client_msg_id`, if any: what a
+    /// retry is answered with when it can no longer be admitted.
+    async fn message_by_client_id(&self, sender: UserId, client_msg_id: &str) -> Result<Option<StoredMessage>>;
 }
 
 /// Everything the server needs from storage.

@@ -298,7 +298,9 @@ async fn join_policies_and_approvals() {
 
     // Invite-only: no requests; plain members cannot invite; admins can.
     let closed = create_group(&api, &owner, &[&member], json!({ "join_policy": "invite_only" })).await;
-    refused(api.call(Method::POST, &format!("/groups/{closed}/join"), &late, Some(json!({}))).await, 403, "forbidden");
+    // To an outsider an invite-only group is indistinguishable from none.
+    refused(api.call(Method::POST, &format!("/groups/{closed}/join"), &late, Some(json!({}))).await, 404, "not_found");
+    refused(api.call(Method::POST, "/groups/987654/join", &late, Some(json!({}))).await, 404, "not_found");
     refused(api.call(Method::GET, &format!("/groups/{closed}"), &late, None).await, 404, "not_found");
     refused(
         api.call(Method::POST, &format!("/groups/{closed}/members"), &member, Some(json!({ "user_ids": [late.id] })))

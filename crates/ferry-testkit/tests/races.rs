@@ -161,3 +161,33 @@ async fn a_logout_wins_against_requests_reading_the_session_at_the_same_time() {
         c.await.expect("churn");
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_by_the_write_timeout() {
+    let server = TestServer::start_with(|c| {
+        c.gateway.write_timeout_ms = 300;
+        c.gateway.outbound_queue = 100_000;
+        c.limits.frames_per_second = 100_000;
+    })
+    .await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let (sender, _events) = alice.connect_tcp().await;
+    sender.send_text(Target::User(bob.id), "hi").await.expect("first message makes them peers");
+    // Bob authenticates and then never reads again.
+    let (stuck, _) = RawConnection::connect(bob.tcp_url(), false, &bob.token).await.expect("bob connects");
+    let online = |list: Vec<v1::PresenceEvent>| list.iter().any(|p| p.user_id == bob.id && p.online);
+    assert!(online(sender.get_presence(&[bob.id]).await.expect("presence")));
+
+    // Far more than the socket buffers hold.
+    let big = "x".repeat(15 * 1024);
+    for _ in 0..600 {
+        sender.send_text(Target::User(bob.id), big.clone()).await.expect("send");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while online(sender.get_presence(&[bob.id]).await.expect("presence")) {
+        assert!(tokio::time::Instant::now() < deadline, "a session writing to a client that does not read never ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(stuck);
+}

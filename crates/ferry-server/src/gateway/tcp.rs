@@ -46,7 +46,8 @@ pub async fn serve(app: AppRef, listener: TcpListener) {
         };
         let app2 = Arc::clone(&app);
         app.connections.spawn(async move {
-            let transport = TcpTransport::new(stream, app2.config.limits.max_frame_bytes as usize);
+            let write_timeout = Duration::from_millis(app2.config.gateway.write_timeout_ms);
+            let transport = TcpTransport::new(stream, app2.config.limits.max_frame_bytes as usize, write_timeout);
             session::run(app2, transport, peer.to_string(), "tcp").await;
             drop(permit);
         });
@@ -59,12 +60,16 @@ pub struct TcpTransport {
     reader: FramedRead<OwnedReadHalf, TcpCodec>,
     writer: OwnedWriteHalf,
     out: BytesMut,
+    write_timeout: Duration,
 }
 
 impl TcpTransport {
-    pub fn new(stream: TcpStream, max_frame: usize) -> Self {
+    /// `write_timeout` bounds each write: a peer that stops reading while
+    /// its socket stays open must not hold the session (and its slot) forever.
+    pub fn new(stream: TcpStream, max_frame: usize, write_timeout: Duration) -> Self {
         let (r, w) = stream.into_split();
-        Self { reader: FramedRead::with_capacity(r, TcpCodec::new(max_frame), 512), writer: w, out: BytesMut::new() }
+        let reader = FramedRead::with_capacity(r, TcpCodec::new(max_frame), 512);
+        Self { reader, writer: w, out: BytesMut::new(), write_timeout }
     }
 }
 
@@ -84,7 +89,9 @@ impl Transport for TcpTransport {
             self.out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
             self.out.extend_from_slice(payload);
         }
-        self.writer.write_all(&self.out).await?;
+        tokio::time::timeout(self.write_timeout, self.writer.write_all(&self.out))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))??;
         // Idle connections keep no large buffer around.
         if self.out.capacity() > 64 * 1024 {
             self.out = BytesMut::new();

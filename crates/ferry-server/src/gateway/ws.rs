@@ -2,7 +2,7 @@
 //! text messages the same frames as proto3 JSON. A session answers in the
 //! encoding its `auth` frame used.
 
-use std::{io, net::SocketAddr, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
@@ -37,7 +37,8 @@ pub async fn upgrade(
         async move {
             tracker
                 .spawn(async move {
-                    session::run(app2, WsTransport { socket }, peer.to_string(), "ws").await;
+                    let write_timeout = Duration::from_millis(app2.config.gateway.write_timeout_ms);
+                    session::run(app2, WsTransport { socket, write_timeout }, peer.to_string(), "ws").await;
                     drop(permit);
                 })
                 .await
@@ -48,6 +49,8 @@ pub async fn upgrade(
 
 pub struct WsTransport {
     socket: WebSocket,
+    /// Bounds each write (see `TcpTransport::new`).
+    write_timeout: Duration,
 }
 
 impl Transport for WsTransport {
@@ -71,11 +74,16 @@ impl Transport for WsTransport {
     }
 
     async fn send(&mut self, frames: &[Arc<Outbound>], json: bool) -> io::Result<()> {
-        for f in frames {
-            let msg = if json { Message::Text(f.json().clone()) } else { Message::Binary(f.protobuf().clone()) };
-            self.socket.feed(msg).await.map_err(io::Error::other)?;
-        }
-        self.socket.flush().await.map_err(io::Error::other)
+        let write = async {
+            for f in frames {
+                let msg = if json { Message::Text(f.json().clone()) } else { Message::Binary(f.protobuf().clone()) };
+                self.socket.feed(msg).await.map_err(io::Error::other)?;
+            }
+            self.socket.flush().await.map_err(io::Error::other)
+        };
+        tokio::time::timeout(self.write_timeout, write)
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))?
     }
 
     async fn close(&mut self) {

@@ -204,6 +204,7 @@ impl Groups {
         };
         let (group, _) = self.store.create_group(new).await.map_err(store_error)?;
         self.members_changed(group.id, &everyone, true);
+        self.notifier.group(group.id, GroupDomain::Members);
         let owner_name = self.names(&[owner]).await.remove(0);
         let text = format!("{owner_name} created the group \"{}\"", group.name);
         self.announce(messaging, group.id, system("group_created", owner, members, text)).await?;
@@ -429,6 +430,7 @@ impl Groups {
             self.check_joinable(&[request.user_id]).await?;
         }
         let resolved = self.store.resolve_join_request(request_id, accept, now_ms()).await.map_err(store_error)?;
+        self.notifier.group(group.id, GroupDomain::Requests);
         if accept && self.store.member(group.id, request.user_id).await.map_err(store_error)?.is_none() {
             let event = if request.inviter.is_some() { "members_added" } else { "member_joined" };
             self.add(messaging, group.id, request.inviter.unwrap_or(request.user_id), &[request.user_id], event)

@@ -14,7 +14,8 @@ use ferry_core::{
     validate,
 };
 use ferry_proto::v1;
-use ferry_store::{ConversationState, Member, NewMessage, Store};
+use ferry_store::{Appended, ConversationState, Member, NewMessage, Store, StoreError};
+use prost::Message as _;
 
 use super::{
     caches::Caches,
@@ -86,10 +87,36 @@ impl Messaging {
         content: Option<v1::MessageContent>,
     ) -> Result<PendingAck, ApiError> {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
-        let admitted = content::admit(content, &self.limits)?;
-        let conversation = self.resolve_for_send(sender, target, admitted.mention_all).await?;
-        let admitted = admitted.into(conversation);
-        self.enqueue(conversation, sender, client_msg_id, admitted).await
+        let checked = match content::admit(content, &self.limits) {
+            Ok(admitted) => {
+                self.resolve_for_send(sender, target, admitted.mention_all).await.map(|c| (c, admitted.into(c)))
+            }
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok((conversation, admitted)) => self.enqueue(conversation, sender, client_msg_id, admitted).await,
+            Err(refused) => self.answer_retry(sender, &client_msg_id, refused).await,
+        }
+    }
+
+    /// A send that can no longer be admitted (its sender was blocked or
+    /// muted since, the group was dismissed...) may be the retry of a message
+    /// stored before: that retry is answered with the original ack, as every
+    /// retry is. Only refused sends pay for the lookup.
+    async fn answer_retry(
+        &self,
+        sender: UserId,
+        client_msg_id: &str,
+        refused: ApiError,
+    ) -> Result<PendingAck, ApiError> {
+        match self.store.message_by_client_id(sender, client_msg_id).await {
+            Ok(Some(original)) => Ok(PendingAck::ready(content::ack(&Appended { message: original, duplicate: true }))),
+            Ok(None) => Err(refused),
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up a refused send's client_msg_id failed");
+                Err(refused)
+            }
+        }
     }
 
     async fn enqueue(
@@ -121,7 +148,9 @@ impl Messaging {
         actor: UserId,
         event: v1::System,
     ) -> Result<v1::SendAck, ApiError> {
-        let client_msg_id = format!("sys-{}", self.next_server_msg_id());
+        // A space: no client can send this id (client ids are printable
+        // ASCII without spaces), so system events never collide with sends.
+        let client_msg_id = format!("sys {}", self.next_server_msg_id());
         self.enqueue(ConversationId::Group(group_id), actor, client_msg_id, content::system(event)).await?.wait().await
     }
 
@@ -217,16 +246,25 @@ impl Messaging {
             0 => 100.min(self.limits.max_pull_limit),
             n => n.min(self.limits.max_pull_limit),
         };
-        let messages = self.store.messages_after(conversation, after_seq, limit).await.map_err(store_error)?;
+        let stored = self.store.messages_after(conversation, after_seq, limit).await.map_err(store_error)?;
+        // A page also stops short of the frame limit (a client may refuse a
+        // larger frame); at least one message always goes out.
+        let budget = self.limits.max_frame_bytes as usize / 2;
+        let (mut messages, mut bytes) = (Vec::with_capacity(stored.len()), 0);
+        for m in &stored {
+            let wire = content::to_wire(m);
+            bytes += wire.encoded_len() + 8;
+            if bytes > budget && !messages.is_empty() {
+                break;
+            }
+            messages.push(wire);
+        }
+        let cut = messages.len() < stored.len();
         let last = messages.last().map_or(after_seq, |m| m.seq);
         // Only a full page can leave more behind; then ask the store.
-        let has_more =
-            messages.len() as u32 == limit && self.store.max_seq(conversation).await.map_err(store_error)? > last;
-        Ok(v1::MessageBatch {
-            conversation_id: conversation.to_string(),
-            messages: messages.iter().map(content::to_wire).collect(),
-            has_more,
-        })
+        let has_more = cut
+            || (stored.len() as u32 == limit && self.store.max_seq(conversation).await.map_err(store_error)? > last);
+        Ok(v1::MessageBatch { conversation_id: conversation.to_string(), messages, has_more })
     }
 
     /// Every conversation of `user` with its max seq and unread count.
@@ -239,7 +277,13 @@ impl Messaging {
     pub async fn mark_read(&self, user: UserId, conversation: &str, seq: u64) -> Result<v1::MarkReadOk, ApiError> {
         let conversation = parse_conversation(conversation)?;
         self.check_member(user, conversation).await?;
-        let read_seq = self.store.mark_read(user, conversation, seq).await.map_err(store_error)?;
+        let read_seq = match self.store.mark_read(user, conversation, seq).await {
+            Ok(read_seq) => read_seq,
+            // A direct conversation without a message yet has no state to
+            // raise: its read position is 0, as a pull of it is empty.
+            Err(StoreError::NotFound(_)) if matches!(conversation, ConversationId::Direct { .. }) => 0,
+            Err(e) => return Err(store_error(e)),
+        };
         Ok(v1::MarkReadOk { conversation_id: conversation.to_string(), read_seq })
     }
 }

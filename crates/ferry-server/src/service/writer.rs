@@ -38,6 +38,13 @@ pub struct WriterHandle {
 pub struct PendingAck(oneshot::Receiver<Result<v1::SendAck, ApiError>>);
 
 impl PendingAck {
+    /// An ack that is known already (a retry answered from the store).
+    pub fn ready(ack: v1::SendAck) -> Self {
+        let (reply, rx) = oneshot::channel();
+        let _ = reply.send(Ok(ack));
+        Self(rx)
+    }
+
     pub async fn wait(self) -> Result<v1::SendAck, ApiError> {
         self.0.await.unwrap_or_else(|_| Err(shutting_down()))
     }
@@ -105,7 +112,11 @@ async fn run(
 async fn commit(store: &dyn Store, jobs: &mut Vec<Job>) -> Vec<Committed> {
     let mut batch = Vec::with_capacity(jobs.len());
     let mut rest = Vec::with_capacity(jobs.len());
-    for job in jobs.drain(..) {
+    // Stamped here rather than at admission, so server_time never decreases
+    // along a conversation's seqs.
+    let now = super::now_ms();
+    for mut job in jobs.drain(..) {
+        job.message.server_time = now;
         batch.push(job.message);
         rest.push((job.content, job.reply));
     }

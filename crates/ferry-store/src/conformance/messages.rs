@@ -236,3 +236,21 @@ async fn all_messages(store: &dyn Store, conversation: ConversationId) -> Vec<St
 fn seqs(messages: &[StoredMessage]) -> Vec<u64> {
     messages.iter().map(|m| m.seq).collect()
 }
+
+/// A stored message is found by its sender and client id (what a retry that
+/// can no longer be admitted is answered with); other senders' ids are not.
+pub async fn message_by_client_id_finds_the_original(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let conv = ConversationId::direct(alice, bob);
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(append(&*store, vec![new_message(conv, alice, &format!("c{i}"), i)]).await.remove(0).message);
+    }
+    for original in [&sent[0], &sent[10], &sent[19]] {
+        let found = store.message_by_client_id(alice, &original.client_msg_id).await.expect("lookup");
+        assert_eq!(found.as_ref(), Some(original));
+    }
+    assert_eq!(store.message_by_client_id(bob, "c1").await.expect("lookup"), None, "per sender");
+    assert_eq!(store.message_by_client_id(alice, "never").await.expect("lookup"), None);
+}

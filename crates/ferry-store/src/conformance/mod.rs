@@ -72,6 +72,7 @@ macro_rules! store_conformance_tests {
             messages::append_same_client_id_from_two_senders,
             messages::append_failed_batch_writes_nothing,
             messages::append_large_batch_across_conversations,
+            messages::message_by_client_id_finds_the_original,
             messages::messages_after_pages,
             messages::max_seq_tracks_appends,
             conversations::conversations_of_counts_unread_and_orders,

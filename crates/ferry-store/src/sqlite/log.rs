@@ -174,6 +174,30 @@ impl Shared {
         conversations.iter().filter_map(|c| hot.convs.get(c).map(|e| (*c, e.iter().copied().collect()))).collect()
     }
 
+    /// The logged message `(sender, client_msg_id)`, if any.
+    pub(super) fn find(&self, conn: &Connection, sender: UserId, client_msg_id: &str) -> Result<Option<StoredMessage>> {
+        let key = (sender, cmid_hash(self, client_msg_id));
+
+        let candidates: Vec<Loc> = {
+            let hot = self.read();
+            hot.dedup
+                .get(&key)
+                .into_iter()
+                .chain(hot.collisions.iter().filter(|(k, _)| *k == key).map(|(_, l)| l))
+                .copied()
+                .collect()
+        };
+        for loc in candidates {
+            if let Some(m) = read_logged(conn, loc)?
+                && m.sender == sender
+                && m.client_msg_id == client_msg_id
+            {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
     /// Rows currently in the log tables (for tests and metrics).
     pub(super) fn logged_rows(&self) -> usize {
         let hot = self.read();
@@ -278,29 +302,11 @@ impl MessageLog {
     /// writer's transaction).
     pub(super) fn find_duplicate(
         &self,
-        tx: &Transaction<'_>,
+        conn: &Connection,
         sender: UserId,
         client_msg_id: &str,
     ) -> Result<Option<StoredMessage>> {
-        let key = (sender, self.cmid_hash(client_msg_id));
-        let candidates: Vec<Loc> = {
-            let hot = self.shared.read();
-            hot.dedup
-                .get(&key)
-                .into_iter()
-                .chain(hot.collisions.iter().filter(|(k, _)| *k == key).map(|(_, l)| l))
-                .copied()
-                .collect()
-        };
-        for loc in candidates {
-            if let Some(m) = read_logged(tx, loc)?
-                && m.sender == sender
-                && m.client_msg_id == client_msg_id
-            {
-                return Ok(Some(m));
-            }
-        }
-        Ok(None)
+        self.shared.find(conn, sender, client_msg_id)
     }
 
     /// Whether `server_msg_id` is taken by a logged or merged message.

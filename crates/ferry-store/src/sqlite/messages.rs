@@ -13,7 +13,10 @@
 //! their first message creates the conversation); a group's conversation
 //! members are written by the group store.
 
-use std::collections::{HashMap, HashSet, hash_map::Entry as MapEntry};
+use std::{
+    collections::{HashMap, HashSet, hash_map::Entry as MapEntry},
+    sync::Arc,
+};
 
 use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
@@ -81,6 +84,24 @@ impl MessageStore for SqliteStore {
             return Ok(seq);
         }
         self.read(move |conn| merged_max_seq(conn, conversation).map(|m| m.unwrap_or(0))).await
+    }
+
+    async fn message_by_client_id(&self, sender: UserId, client_msg_id: &str) -> Result<Option<StoredMessage>> {
+        let log = Arc::clone(&self.log);
+        let client_msg_id = client_msg_id.to_owned();
+        self.read(move |conn| {
+            // Memory, then the snapshot (opened by the logged row's read).
+            let tx = conn.unchecked_transaction().map_err(backend_err)?;
+            if let Some(m) = log.find(&tx, sender, &client_msg_id)? {
+                return Ok(Some(m));
+            }
+            tx.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ?1 AND client_msg_id = ?2"
+            ))
+            .and_then(|mut stmt| stmt.query_row(params![sender, client_msg_id], message_row).optional())
+            .map_err(backend_err)
+        })
+        .await
     }
 }
 
