@@ -191,6 +191,12 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     /// argon2id lanes.
     pub argon2_parallelism: u32,
+    /// Threads hashing passwords (0 = one per core). At most this many
+    /// hashes run at once, so memory stays at threads × argon2_memory_kib.
+    pub hash_threads: usize,
+    /// Logins and registrations waiting for a hashing thread; beyond it a
+    /// request is refused at once (503 `unavailable`, retry_after_ms).
+    pub hash_queue: usize,
     /// Login attempts per username per minute.
     pub login_per_username_per_minute: u32,
     /// Login attempts per client IP per minute.
@@ -275,6 +281,8 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
+            hash_threads: 0,
+            hash_queue: 256,
             login_per_username_per_minute: 10,
             login_per_ip_per_minute: 60,
             register_per_ip_per_minute: 10,
@@ -353,6 +361,7 @@ impl Config {
             ("gateway.max_inflight", self.gateway.max_inflight),
             ("gateway.max_connections", self.gateway.max_connections),
             ("gateway.write_timeout_ms", self.gateway.write_timeout_ms as usize),
+            ("auth.hash_queue", self.auth.hash_queue),
             ("writer.max_batch", self.writer.max_batch),
             ("writer.queue", self.writer.queue),
             ("storage.log_rows", self.storage.log_rows),

@@ -157,3 +157,62 @@ fn help_explains_every_flag_and_print_config_emits_toml() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("idle_timeout_ms"));
 }
+
+/// The server's resident memory, from /proc.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+/// With one thread per concurrent login (tokio's blocking pool, before),
+/// this flood took the server from 50 MB to 7 GB and kept it there.
+#[tokio::test]
+async fn a_flood_of_wrong_password_logins_from_many_addresses_keeps_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    // Default argon2 costs (19 MiB per hash) and default limits: 400
+    // addresses, each trying a different username once (unknown users cost
+    // the same hash as wrong passwords), stay within every rate limit.
+    let node = start(dir.path(), &[("FERRY_AUTH__ARGON2_MEMORY_KIB", "19456"), ("FERRY_AUTH__ARGON2_ITERATIONS", "2")]);
+    let base = format!("http://{}", node.http);
+    let api = HttpApi::new(&base).unwrap();
+    wait_healthy(&api).await;
+    api.register("victim", "correct horse battery", None).await.expect("register");
+    let before = rss_kib(node.child.id());
+
+    let mut attempts = Vec::new();
+    for i in 0..400u32 {
+        let ip = std::net::IpAddr::from([127, 1, (i / 250) as u8, (i % 250 + 1) as u8]);
+        let client = reqwest::Client::builder().local_address(ip).build().unwrap();
+        let url = format!("{base}/api/v1/auth/login");
+        attempts.push(tokio::spawn(async move {
+            let username = if i == 0 { "victim".to_owned() } else { format!("nobody{i}") };
+            let body = serde_json::json!({ "username": username, "password": "wrong password here" });
+            let resp = client.post(url).json(&body).send().await.expect("answered");
+            (resp.status().as_u16(), resp.json::<serde_json::Value>().await.expect("json"))
+        }));
+    }
+    let (mut wrong, mut busy) = (0, 0);
+    for a in attempts {
+        let (status, body) = a.await.unwrap();
+        match (status, body["error"]["code"].as_str()) {
+            (401, Some("invalid_credentials")) => wrong += 1,
+            (503, Some("unavailable")) => {
+                assert!(body["error"]["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0), "{body}");
+                busy += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(wrong + busy, 400);
+    assert!(wrong > 0, "some attempts were checked");
+    let after = rss_kib(node.child.id());
+    let grown_mib = after.saturating_sub(before) / 1024;
+    assert!(grown_mib < 200, "RSS grew by {grown_mib} MiB ({before} -> {after} KiB)");
+    // And the right password still works.
+    assert!(api.login("victim", "correct horse battery", "cli", None).await.is_ok());
+}

@@ -16,7 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 
-use super::{caches::Caches, now_ms};
+use super::{caches::Caches, hashing::HashPool, now_ms};
 use crate::{
     bus::{Bus, Invalidation, Sessions},
     config::{AuthConfig, DevicePolicy},
@@ -59,6 +59,8 @@ pub struct Accounts {
     per_user: DefaultKeyedRateLimiter<String>,
     per_ip: DefaultKeyedRateLimiter<IpAddr>,
     register_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    /// Where argon2 runs (bounded threads and queue).
+    hashing: HashPool,
 }
 
 impl Accounts {
@@ -81,6 +83,8 @@ impl Accounts {
             per_user: RateLimiter::keyed(per_minute(config.login_per_username_per_minute)),
             per_ip: RateLimiter::keyed(per_minute(config.login_per_ip_per_minute)),
             register_per_ip: RateLimiter::keyed(per_minute(config.register_per_ip_per_minute)),
+            hashing: HashPool::new(config.hash_threads, config.hash_queue)
+                .map_err(|e| format!("starting the password hashing threads: {e}"))?,
             store,
             bus,
             caches,
@@ -243,23 +247,28 @@ impl Accounts {
 
     async fn hash(&self, password: String) -> Result<String, ApiError> {
         let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || {
-            argon2.hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng)).map(|h| h.to_string())
-        })
-        .await
-        .map_err(|e| internal("argon2 task", &e))?
-        .map_err(|e| internal("argon2 hash", &e))
+        self.hashing
+            .run(move || {
+                argon2.hash_password(password.as_bytes(), &SaltString::generate(&mut OsRng)).map(|h| h.to_string())
+            })
+            .await?
+            .map_err(|e| internal("argon2 hash", &e))
     }
 
     async fn verify(&self, password: String, hash: String) -> Result<bool, ApiError> {
         let argon2 = self.argon2.clone();
-        tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash)?;
-            Ok::<_, argon2::password_hash::Error>(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
-        })
-        .await
-        .map_err(|e| internal("argon2 task", &e))?
-        .map_err(|e| internal("stored password hash", &e))
+        self.hashing
+            .run(move || {
+                let parsed = PasswordHash::new(&hash)?;
+                Ok::<_, argon2::password_hash::Error>(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+            })
+            .await?
+            .map_err(|e| internal("stored password hash", &e))
+    }
+
+    /// Hashing requests refused because the pool's queue was full.
+    pub fn hashes_refused(&self) -> u64 {
+        self.hashing.refused()
     }
 }
 

@@ -12,6 +12,7 @@ pub mod contacts;
 pub mod content;
 pub mod fanout;
 pub mod groups;
+pub mod hashing;
 pub mod messaging;
 pub mod notify;
 pub mod presence;
