@@ -2,8 +2,12 @@
 //! and miss counters: the building block of every node-local cache
 //! (sessions, group members, send checks, contacts, presence peers).
 //!
-//! Capacity and eviction come from `moka` (TinyLFU admission, LRU eviction).
-//! What moka does not give is protection against a load that raced with an
+//! Capacity and eviction come from `quick_cache` (S3-FIFO: a small probation
+//! queue in front of the main one, so one-off keys do not flush the hot
+//! set), chosen over moka for its per-entry overhead: these caches hold an
+//! entry or three per connected user, and memory per connection is a
+//! budget (moka's ~300-400 bytes of bookkeeping per entry were a third of
+//! it). What neither gives is protection against a load that raced with an
 //! invalidation: a reader fetches the old row, a writer commits a change and
 //! invalidates, then the reader caches the old row for good. Each key hashes
 //! to one of [`STRIPES`] generation counters; an invalidation bumps the
@@ -34,10 +38,28 @@ pub struct CacheStats {
     pub misses: AtomicU64,
 }
 
+/// Weighs an entry by its value (1 for caches counted in entries).
+pub struct Weigh<V>(fn(&V) -> u32);
+
+impl<V> Clone for Weigh<V> {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+impl<K, V> quick_cache::Weighter<K, Arc<V>> for Weigh<V> {
+    fn weight(&self, _key: &K, value: &Arc<V>) -> u64 {
+        u64::from((self.0)(value).max(1))
+    }
+}
+
+/// Entries a cache's tables are first sized for; they grow as it fills.
+const INITIAL_ENTRIES: usize = 1024;
+
 /// One cache: `K → Arc<V>`, at most `capacity` weight units.
 pub struct LoadingCache<K, V> {
     name: &'static str,
-    entries: moka::sync::Cache<K, Arc<V>>,
+    entries: quick_cache::sync::Cache<K, Arc<V>, Weigh<V>>,
     stripes: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
     stats: CacheStats,
@@ -50,24 +72,17 @@ where
 {
     /// A cache holding at most `capacity` entries.
     pub fn new(name: &'static str, capacity: u64) -> Self {
-        Self::build(name, moka::sync::Cache::builder().max_capacity(capacity).build())
+        Self::weighted(name, capacity, |_| 1)
     }
 
     /// A cache whose capacity counts `weigh(value)` units per entry (e.g. a
     /// member list weighs its length), so a few huge values cannot hold the
     /// memory of many small ones.
     pub fn weighted(name: &'static str, capacity: u64, weigh: fn(&V) -> u32) -> Self {
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(capacity)
-            .weigher(move |_k: &K, v: &Arc<V>| weigh(v).max(1))
-            .build();
-        Self::build(name, entries)
-    }
-
-    fn build(name: &'static str, entries: moka::sync::Cache<K, Arc<V>>) -> Self {
+        let estimate = INITIAL_ENTRIES.min(usize::try_from(capacity).unwrap_or(usize::MAX)).max(1);
         Self {
             name,
-            entries,
+            entries: quick_cache::sync::Cache::with_weighter(estimate, capacity.max(1), Weigh(weigh)),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             hasher: Default::default(),
             stats: CacheStats::default(),
@@ -101,7 +116,7 @@ where
         }
         self.entries.insert(key.clone(), value);
         if stripe.load(Ordering::SeqCst) != ticket {
-            self.entries.invalidate(&key);
+            self.entries.remove(&key);
             return false;
         }
         true
@@ -126,7 +141,7 @@ where
     /// will not cache its (stale) result.
     pub fn invalidate(&self, key: &K) {
         self.stripe(key).fetch_add(1, Ordering::SeqCst);
-        self.entries.invalidate(key);
+        self.entries.remove(key);
     }
 
     /// Whether `key`'s stripe moved since `ticket` (the value read with that
@@ -140,15 +155,14 @@ where
         for s in self.stripes.iter() {
             s.fetch_add(1, Ordering::SeqCst);
         }
-        self.entries.invalidate_all();
+        self.entries.clear();
     }
 
     /// Name, entries, hits and misses, for `/metrics`.
     pub fn report(&self) -> CacheReport {
-        self.entries.run_pending_tasks();
         CacheReport {
             name: self.name,
-            entries: self.entries.entry_count(),
+            entries: self.entries.len() as u64,
             hits: self.stats.hits.load(Ordering::Relaxed),
             misses: self.stats.misses.load(Ordering::Relaxed),
         }

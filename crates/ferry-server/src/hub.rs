@@ -2,13 +2,16 @@
 //!
 //! Delivering is looking up sessions and handing each an already-encoded
 //! frame ([`Outbound`], shared by `Arc`, encoded at most once per wire format).
-//! Each session has a bounded queue; a session whose queue is full is a slow
-//! consumer and is kicked — it resyncs on reconnect — so a sender never waits
-//! on a slow receiver.
+//! Each session has a bounded queue ([`Outbox`]); a session whose queue is
+//! full is a slow consumer and is kicked — it resyncs on reconnect — so a
+//! sender never waits on a slow receiver.
 
-use std::sync::{
-    Arc, OnceLock,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    collections::VecDeque,
+    sync::{
+        Arc, Mutex, OnceLock, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use axum::extract::ws::Utf8Bytes;
@@ -16,8 +19,9 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use ferry_core::UserId;
 use ferry_proto::{encode_frame, frame_to_json, v1};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use ferry_store::Session;
+use smallvec::SmallVec;
+use tokio::sync::Notify;
 
 /// A frame ready to go out on any transport, encoded lazily once per format.
 #[derive(Debug)]
@@ -48,23 +52,97 @@ impl Outbound {
 }
 
 /// Asks a session to close, with a reason sent to the client as `Kicked`.
+/// (A `Notify` rather than a cancellation token: one allocation less per
+/// connection, and the session loop is its only waiter.)
 #[derive(Debug, Default)]
 pub struct Kick {
-    token: CancellationToken,
     reason: OnceLock<&'static str>,
+    notify: Notify,
 }
 
 impl Kick {
     /// Requests the close; the first reason wins.
     pub fn kick(&self, reason: &'static str) {
         let _ = self.reason.set(reason);
-        self.token.cancel();
+        self.notify.notify_one();
     }
 
     /// Resolves when a kick was requested.
     pub async fn requested(&self) -> &'static str {
-        self.token.cancelled().await;
-        self.reason.get().copied().unwrap_or("kicked")
+        loop {
+            if let Some(reason) = self.reason.get() {
+                return reason;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// A session's bounded queue of frames to write.
+///
+/// Lighter than a channel for what an idle connection keeps: nothing is
+/// allocated until a frame is queued, and the buffer is given back once a
+/// burst has drained.
+#[derive(Debug)]
+pub struct Outbox {
+    frames: Mutex<VecDeque<Arc<Outbound>>>,
+    ready: Notify,
+    capacity: usize,
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The queue holds `capacity` frames: a slow consumer.
+    Full,
+}
+
+/// Capacity an outbox keeps after draining; a larger buffer (a burst) is
+/// released.
+const KEEP_CAPACITY: usize = 16;
+
+impl Outbox {
+    pub fn new(capacity: usize) -> Self {
+        Self { frames: Mutex::new(VecDeque::new()), ready: Notify::new(), capacity }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Outbound>>> {
+        // Push and drain leave the queue valid even if a holder panicked.
+        self.frames.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a frame; never waits.
+    pub fn push(&self, frame: &Arc<Outbound>) -> Result<(), Refused> {
+        {
+            let mut frames = self.lock();
+            if frames.len() >= self.capacity {
+                return Err(Refused::Full);
+            }
+            frames.push_back(Arc::clone(frame));
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// Moves up to `max` queued frames, oldest first, into `out`.
+    pub fn take(&self, out: &mut Vec<Arc<Outbound>>, max: usize) -> usize {
+        let mut frames = self.lock();
+        let n = frames.len().min(max);
+        out.extend(frames.drain(..n));
+        if frames.is_empty() && frames.capacity() > KEEP_CAPACITY {
+            *frames = VecDeque::new();
+        }
+        n
+    }
+
+    /// Resolves once a frame is queued (immediately if one is).
+    pub async fn ready(&self) {
+        loop {
+            if !self.lock().is_empty() {
+                return;
+            }
+            self.ready.notified().await;
+        }
     }
 }
 
@@ -73,10 +151,10 @@ impl Kick {
 pub struct SessionHandle {
     pub id: u64,
     pub user_id: UserId,
-    pub device_id: String,
-    pub platform: String,
-    pub token_hash: Vec<u8>,
-    pub tx: mpsc::Sender<Arc<Outbound>>,
+    /// The device session (token hash, device, platform), shared with the
+    /// authentication that opened it.
+    pub session: Arc<Session>,
+    pub outbox: Outbox,
     pub kick: Kick,
 }
 
@@ -90,7 +168,8 @@ pub struct HubStats {
 /// The user → sessions map.
 #[derive(Debug, Default)]
 pub struct Hub {
-    sessions: DashMap<UserId, Vec<Arc<SessionHandle>>>,
+    /// Most users have one live session: kept inline, no allocation.
+    sessions: DashMap<UserId, SmallVec<[Arc<SessionHandle>; 1]>>,
     next_id: AtomicU64,
     pub stats: HubStats,
 }
@@ -133,14 +212,12 @@ impl Hub {
         let Some(list) = self.sessions.get(&user) else { return 0 };
         let mut delivered = 0;
         for session in list.iter() {
-            match session.tx.try_send(Arc::clone(frame)) {
+            match session.outbox.push(frame) {
                 Ok(()) => delivered += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
                     session.kick.kick("slow_consumer");
                 }
-                // The session is shutting down; it will unregister itself.
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
         self.stats.delivered.fetch_add(delivered as u64, Ordering::Relaxed);
@@ -182,18 +259,26 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn handle(hub: &Hub, user: UserId, queue: usize) -> (Arc<SessionHandle>, mpsc::Receiver<Arc<Outbound>>) {
-        let (tx, rx) = mpsc::channel(queue);
-        let h = Arc::new(SessionHandle {
+    fn handle(hub: &Hub, user: UserId, queue: usize) -> Arc<SessionHandle> {
+        Arc::new(SessionHandle {
             id: hub.next_session_id(),
             user_id: user,
-            device_id: "d".into(),
-            platform: "cli".into(),
-            token_hash: vec![1],
-            tx,
+            session: Arc::new(Session {
+                token_hash: vec![1],
+                user_id: user,
+                device_id: "d".into(),
+                platform: "cli".into(),
+                created_at: 0,
+            }),
+            outbox: Outbox::new(queue),
             kick: Kick::default(),
-        });
-        (h, rx)
+        })
+    }
+
+    fn next(session: &SessionHandle) -> Option<Arc<Outbound>> {
+        let mut out = Vec::new();
+        session.outbox.take(&mut out, 1);
+        out.pop()
     }
 
     fn ping() -> Arc<Outbound> {
@@ -203,13 +288,13 @@ mod tests {
     #[tokio::test]
     async fn delivers_the_same_bytes_to_every_device() {
         let hub = Hub::new();
-        let (a, mut ra) = handle(&hub, 1, 4);
-        let (b, mut rb) = handle(&hub, 1, 4);
+        let (a, b) = (handle(&hub, 1, 4), handle(&hub, 1, 4));
         assert_eq!(hub.register(a.clone()), 1);
-        assert_eq!(hub.register(b), 2);
+        assert_eq!(hub.register(b.clone()), 2);
         let f = ping();
         assert_eq!(hub.deliver(1, &f), 2);
-        let (x, y) = (ra.recv().await.unwrap(), rb.recv().await.unwrap());
+        a.outbox.ready().await;
+        let (x, y) = (next(&a).unwrap(), next(&b).unwrap());
         assert!(Arc::ptr_eq(&x, &y));
         assert_eq!(x.protobuf().as_ptr(), y.protobuf().as_ptr(), "encoded once");
         assert_eq!(hub.unregister(1, a.id), 1);
@@ -219,14 +304,38 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_kicks_the_slow_consumer_only() {
         let hub = Hub::new();
-        let (slow, _keep) = handle(&hub, 1, 1);
-        let (fast, mut rf) = handle(&hub, 1, 8);
+        let slow = handle(&hub, 1, 1);
+        let fast = handle(&hub, 1, 8);
         hub.register(slow.clone());
-        hub.register(fast);
+        hub.register(fast.clone());
         hub.deliver(1, &ping());
         hub.deliver(1, &ping());
         assert_eq!(slow.kick.requested().await, "slow_consumer");
-        assert!(rf.recv().await.is_some() && rf.recv().await.is_some());
+        assert!(next(&fast).is_some() && next(&fast).is_some());
         assert_eq!(hub.stats.slow_consumers.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn an_outbox_wakes_its_reader_and_gives_back_a_burst_buffer() {
+        let outbox = Arc::new(Outbox::new(1000));
+        let reader = {
+            let outbox = Arc::clone(&outbox);
+            tokio::spawn(async move {
+                outbox.ready().await;
+                let mut out = Vec::new();
+                outbox.take(&mut out, 10)
+            })
+        };
+        tokio::task::yield_now().await;
+        for _ in 0..3 {
+            outbox.push(&ping()).unwrap();
+        }
+        assert_eq!(reader.await.unwrap(), 3);
+        for _ in 0..500 {
+            outbox.push(&ping()).unwrap();
+        }
+        let mut out = Vec::new();
+        assert_eq!(outbox.take(&mut out, 1000), 500);
+        assert_eq!(outbox.lock().capacity(), 0, "the burst's buffer is released");
     }
 }

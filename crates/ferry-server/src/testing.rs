@@ -8,12 +8,11 @@ use std::{
 
 use ferry_core::UserId;
 use tempfile::TempDir;
-use tokio::sync::mpsc;
 
 use crate::{
     app::{App, AppRef, Pipeline},
     config::{Config, Synchronous},
-    hub::{Kick, Outbound, SessionHandle},
+    hub::{Kick, Outbox, SessionHandle},
 };
 
 /// A node for unit tests; dropped with its data.
@@ -52,19 +51,22 @@ impl TestNode {
     }
 
     /// A fake live session of `user` registered with the hub: what is pushed
-    /// to it arrives on the returned receiver.
-    pub fn listen(&self, user: UserId) -> mpsc::Receiver<Arc<Outbound>> {
-        let (tx, rx) = mpsc::channel(1024);
-        let handle = SessionHandle {
+    /// to it is taken from its outbox.
+    pub fn listen(&self, user: UserId) -> Arc<SessionHandle> {
+        let handle = Arc::new(SessionHandle {
             id: self.app.hub.next_session_id(),
             user_id: user,
-            device_id: "test".into(),
-            platform: "test".into(),
-            token_hash: Vec::new(),
-            tx,
+            session: Arc::new(ferry_store::Session {
+                token_hash: Vec::new(),
+                user_id: user,
+                device_id: "test".into(),
+                platform: "test".into(),
+                created_at: 0,
+            }),
+            outbox: Outbox::new(1024),
             kick: Kick::default(),
-        };
-        self.app.bus.attach(Arc::new(handle));
-        rx
+        });
+        self.app.bus.attach(Arc::clone(&handle));
+        handle
     }
 }

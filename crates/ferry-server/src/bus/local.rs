@@ -41,7 +41,7 @@ impl Bus for LocalBus {
     fn kick(&self, user: UserId, which: Sessions, reason: &'static str) {
         match which {
             Sessions::All => self.hub.kick_where(user, reason, |_| true),
-            Sessions::Token(hash) => self.hub.kick_where(user, reason, |s| s.token_hash == hash),
+            Sessions::Token(hash) => self.hub.kick_where(user, reason, |s| s.session.token_hash == hash),
         };
     }
 

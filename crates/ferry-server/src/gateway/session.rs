@@ -11,14 +11,14 @@
 //! correlated by frame id. Each request is handled by its feature's handler
 //! in [`frames`](super::frames).
 
-use std::{num::NonZeroU32, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, num::NonZeroU32, pin::Pin, sync::Arc, time::Duration};
 
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::{PROTOCOL_VERSION, frame_from_json, peek_frame_id, peek_json_frame_id, v1, v1::frame::Body};
 use futures_util::{FutureExt as _, StreamExt as _, stream::FuturesUnordered};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter, clock::Clock as _};
 use prost::Message as _;
-use tokio::{sync::mpsc, time::Instant};
+use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::{
@@ -28,7 +28,7 @@ use super::{
 use crate::{
     app::AppRef,
     error::error_frame,
-    hub::{Kick, Outbound, SessionHandle},
+    hub::{Kick, Outbound, Outbox, SessionHandle},
     service::{accounts::Authed, now_ms},
 };
 
@@ -43,10 +43,13 @@ enum End {
 }
 
 /// Runs a connection to completion.
-pub async fn run<T: Transport>(app: AppRef, mut transport: T, peer: String, kind: &'static str) {
+pub async fn run<T: Transport>(app: AppRef, mut transport: T, peer: SocketAddr, kind: &'static str) {
     let span = tracing::info_span!("conn", %peer, kind, user = tracing::field::Empty);
     async move {
-        let Some(hello) = authenticate(&app, &mut transport).await else {
+        // Boxed, like the other one-off steps below: an idle session's task
+        // then holds only the loop's own state (memory per connection), not
+        // space for the largest future it might ever await.
+        let Some(hello) = Box::pin(authenticate(&app, &mut transport)).await else {
             transport.close().await;
             return;
         };
@@ -111,8 +114,16 @@ fn unknown_kind() -> ApiError {
     ApiError::new(ErrorCode::UnknownKind, "unknown frame kind")
 }
 
-async fn send_one<T: Transport>(transport: &mut T, frame: v1::Frame, json: bool) -> bool {
-    transport.send(&[Outbound::new(frame)], json).await.is_ok()
+/// Writes one frame. Boxed: answers written one at a time (errors, pongs,
+/// kicks) are rare next to the batched writes of the loop, and an unboxed
+/// write would reserve its space in every idle session's task.
+fn send_one<T: Transport>(
+    transport: &mut T,
+    frame: v1::Frame,
+    json: bool,
+) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+    let frame = Outbound::new(frame);
+    Box::pin(async move { transport.send(&[frame], json).await.is_ok() })
 }
 
 /// A client that passed authentication, not yet answered.
@@ -187,21 +198,18 @@ fn auth_ok(app: &AppRef, hello: &Hello) -> v1::Frame {
 
 /// Registers the session, answers `auth_ok`, runs the loop, unregisters.
 async fn serve<T: Transport>(app: &AppRef, transport: &mut T, hello: Hello) -> End {
-    let (tx, mut rx) = mpsc::channel(app.config.gateway.outbound_queue);
     let user = hello.authed.user.id;
     let handle = Arc::new(SessionHandle {
         id: app.hub.next_session_id(),
         user_id: user,
-        device_id: hello.authed.session.device_id.clone(),
-        platform: hello.authed.session.platform.clone(),
-        token_hash: hello.authed.session.token_hash.clone(),
-        tx,
+        session: Arc::clone(&hello.authed.session),
+        outbox: Outbox::new(app.config.gateway.outbound_queue),
         kick: Kick::default(),
     });
     if app.bus.attach(Arc::clone(&handle)) == 1 {
         app.presence.announce(user, true);
     }
-    let end = match app.accounts.still_valid(&hello.authed).await {
+    let end = match Box::pin(app.accounts.still_valid(&hello.authed)).await {
         // A logout that committed during the handshake kicked sessions before
         // this one was registered: refuse it here.
         Ok(false) | Err(_) => {
@@ -210,7 +218,7 @@ async fn serve<T: Transport>(app: &AppRef, transport: &mut T, hello: Hello) -> E
             End::Fatal(e.code.as_str())
         }
         Ok(true) if !send_one(transport, auth_ok(app, &hello), hello.json).await => End::WriteFailed,
-        Ok(true) => session_loop(app, transport, &hello, &handle, &mut rx).await,
+        Ok(true) => session_loop(app, transport, &hello, &handle).await,
     };
     if app.bus.detach(user, handle.id) == 0 {
         app.presence.announce(user, false);
@@ -218,20 +226,14 @@ async fn serve<T: Transport>(app: &AppRef, transport: &mut T, hello: Hello) -> E
     end
 }
 
-async fn session_loop<T: Transport>(
-    app: &AppRef,
-    transport: &mut T,
-    hello: &Hello,
-    handle: &SessionHandle,
-    rx: &mut mpsc::Receiver<Arc<Outbound>>,
-) -> End {
+async fn session_loop<T: Transport>(app: &AppRef, transport: &mut T, hello: &Hello, handle: &SessionHandle) -> End {
     let (g, json) = (&app.config.gateway, hello.json);
     let ctx = Ctx { app, authed: &hello.authed };
     let idle = Duration::from_millis(g.idle_timeout_ms);
     let fps = NonZeroU32::new(app.config.limits.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let limiter: DefaultDirectRateLimiter =
         RateLimiter::direct(Quota::per_second(fps).allow_burst(fps.saturating_mul(NonZeroU32::MIN.saturating_add(1))));
-    let mut inflight: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut inflight = Inflight::default();
     let mut outbox: Vec<Arc<Outbound>> = Vec::new();
     let mut deadline = Instant::now() + idle;
 
@@ -248,43 +250,23 @@ async fn session_loop<T: Transport>(
                 send_one(transport, error_frame(0, &e, true), json).await;
                 return End::Shutdown;
             }
-            n = rx.recv_many(&mut outbox, WRITE_BATCH) => {
-                if n == 0 { return End::Kicked("closed"); }
-                take_ready(&mut outbox, &mut inflight, rx);
+            () = handle.outbox.ready() => {
+                handle.outbox.take(&mut outbox, WRITE_BATCH);
+                take_ready(&mut outbox, &mut inflight, handle);
                 if transport.send(&outbox, json).await.is_err() { return End::WriteFailed; }
                 outbox.clear();
             }
-            Some(reply) = inflight.next(), if !inflight.is_empty() => {
+            Some(reply) = inflight.next(), if inflight.len() > 0 => {
                 outbox.push(Outbound::new(reply));
-                take_ready(&mut outbox, &mut inflight, rx);
+                take_ready(&mut outbox, &mut inflight, handle);
                 if transport.send(&outbox, json).await.is_err() { return End::WriteFailed; }
                 outbox.clear();
             }
             incoming = transport.recv(), if inflight.len() < g.max_inflight => {
                 deadline = Instant::now() + idle;
-                let (frame, _) = match decode(incoming) {
-                    Ok(Some(x)) => x,
-                    Ok(None) => return End::PeerClosed,
-                    Err(r) => {
-                        if !send_one(transport, error_frame(r.id, &r.error, r.fatal), json).await || r.fatal {
-                            return End::Fatal(r.error.code.as_str());
-                        }
-                        continue;
-                    }
-                };
-                if let Err(not_until) = limiter.check() {
-                    let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-                    let e = ApiError::rate_limited(wait.as_millis().max(1) as u64);
-                    if !send_one(transport, error_frame(frame.id, &e, false), json).await { return End::WriteFailed; }
-                    continue;
-                }
-                // `decode` guarantees a body.
-                let Some(body) = frame.body else { continue };
-                match frames::dispatch(&ctx, frame.id, body).await {
-                    Dispatched::Reply(reply) => {
-                        if !send_one(transport, reply, json).await { return End::WriteFailed; }
-                    }
-                    Dispatched::Later(fut) => inflight.push(fut),
+                // Boxed for the same reason as `send_one`.
+                if let Err(end) = Box::pin(on_frame(&ctx, transport, incoming, &limiter, &mut inflight, json)).await {
+                    return end;
                 }
             }
             () = tokio::time::sleep_until(deadline) => {
@@ -296,26 +278,86 @@ async fn session_loop<T: Transport>(
     }
 }
 
+/// Requests being answered, created on the first one and dropped when the
+/// last is answered: an idle connection holds none.
+#[derive(Default)]
+struct Inflight(Option<FuturesUnordered<Pending>>);
+
+impl Inflight {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn push(&mut self, answer: Pending) {
+        self.0.get_or_insert_with(FuturesUnordered::new).push(answer);
+    }
+
+    /// The next answer; pending forever while nothing is in flight.
+    async fn next(&mut self) -> Option<v1::Frame> {
+        let Some(futures) = self.0.as_mut() else { return std::future::pending().await };
+        let answer = futures.next().await;
+        if futures.is_empty() {
+            self.0 = None;
+        }
+        answer
+    }
+}
+
+/// Takes one incoming frame: decodes it, rate-limits it and hands it to
+/// its handler; answers now or adds the pending answer to `inflight`.
+/// `Err` ends the session.
+async fn on_frame<T: Transport>(
+    ctx: &Ctx<'_>,
+    transport: &mut T,
+    incoming: Incoming,
+    limiter: &DefaultDirectRateLimiter,
+    inflight: &mut Inflight,
+    json: bool,
+) -> Result<(), End> {
+    let (frame, _) = match decode(incoming) {
+        Ok(Some(x)) => x,
+        Ok(None) => return Err(End::PeerClosed),
+        Err(r) => {
+            if !send_one(transport, error_frame(r.id, &r.error, r.fatal), json).await || r.fatal {
+                return Err(End::Fatal(r.error.code.as_str()));
+            }
+            return Ok(());
+        }
+    };
+    if let Err(not_until) = limiter.check() {
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        let e = ApiError::rate_limited(wait.as_millis().max(1) as u64);
+        return match send_one(transport, error_frame(frame.id, &e, false), json).await {
+            true => Ok(()),
+            false => Err(End::WriteFailed),
+        };
+    }
+    // `decode` guarantees a body.
+    let Some(body) = frame.body else { return Ok(()) };
+    match frames::dispatch(ctx, frame.id, body).await {
+        Dispatched::Reply(reply) => match send_one(transport, reply, json).await {
+            true => Ok(()),
+            false => Err(End::WriteFailed),
+        },
+        Dispatched::Later(fut) => {
+            inflight.push(fut);
+            Ok(())
+        }
+    }
+}
+
 /// Most frames written with one syscall.
 const WRITE_BATCH: usize = 128;
 
 /// Adds whatever else is ready to go — finished requests and queued pushes —
 /// so one write (one syscall) carries it all. Pushes keep their order.
-fn take_ready(
-    outbox: &mut Vec<Arc<Outbound>>,
-    inflight: &mut FuturesUnordered<Pending>,
-    rx: &mut mpsc::Receiver<Arc<Outbound>>,
-) {
+fn take_ready(outbox: &mut Vec<Arc<Outbound>>, inflight: &mut Inflight, handle: &SessionHandle) {
     while outbox.len() < WRITE_BATCH {
         match inflight.next().now_or_never() {
             Some(Some(reply)) => outbox.push(Outbound::new(reply)),
             _ => break,
         }
     }
-    while outbox.len() < WRITE_BATCH {
-        match rx.try_recv() {
-            Ok(frame) => outbox.push(frame),
-            Err(_) => break,
-        }
-    }
+    let room = WRITE_BATCH.saturating_sub(outbox.len());
+    handle.outbox.take(outbox, room);
 }

@@ -48,11 +48,22 @@ pub async fn serve(app: AppRef, listener: TcpListener) {
         app.connections.spawn(async move {
             let write_timeout = Duration::from_millis(app2.config.gateway.write_timeout_ms);
             let transport = TcpTransport::new(stream, app2.config.limits.max_frame_bytes as usize, write_timeout);
-            session::run(app2, transport, peer.to_string(), "tcp").await;
+            session::run(app2, transport, peer, "tcp").await;
             drop(permit);
         });
     }
 }
+
+/// Initial read buffer: none; it grows as frames need (the codec reserves a
+/// whole frame once its length is read).
+const READ_BUFFER: usize = 0;
+
+/// Read buffer capacity an idle connection may keep.
+const KEEP_READ_BUFFER: usize = 1024;
+
+/// Write buffer capacity a connection may keep between writes: enough for
+/// a single push; a batch's buffer is released.
+const KEEP_WRITE_BUFFER: usize = 256;
 
 /// A TCP connection with a length-prefixed codec on the read side and a
 /// reusable write buffer.
@@ -68,14 +79,22 @@ impl TcpTransport {
     /// its socket stays open must not hold the session (and its slot) forever.
     pub fn new(stream: TcpStream, max_frame: usize, write_timeout: Duration) -> Self {
         let (r, w) = stream.into_split();
-        let reader = FramedRead::with_capacity(r, TcpCodec::new(max_frame), 512);
+        let reader = FramedRead::with_capacity(r, TcpCodec::new(max_frame), READ_BUFFER);
         Self { reader, writer: w, out: BytesMut::new(), write_timeout }
     }
 }
 
 impl Transport for TcpTransport {
     async fn recv(&mut self) -> Incoming {
-        match self.reader.next().await {
+        let next = self.reader.next().await;
+        // An idle connection keeps no large buffer: once a burst of big
+        // frames is read, the buffer goes back to nothing (the frames just
+        // read keep their bytes until handled).
+        let buffer = self.reader.read_buffer_mut();
+        if buffer.is_empty() && buffer.capacity() > KEEP_READ_BUFFER {
+            *buffer = BytesMut::new();
+        }
+        match next {
             Some(Ok(payload)) => Incoming::Binary(payload.freeze()),
             Some(Err(FrameError::TooLarge { .. })) => Incoming::TooLarge,
             Some(Err(_)) | None => Incoming::Closed,
@@ -92,8 +111,9 @@ impl Transport for TcpTransport {
         tokio::time::timeout(self.write_timeout, self.writer.write_all(&self.out))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))??;
-        // Idle connections keep no large buffer around.
-        if self.out.capacity() > 64 * 1024 {
+        // Idle connections keep no large buffer around: a batch's buffer is
+        // released (a busy connection allocates one per write syscall).
+        if self.out.capacity() > KEEP_WRITE_BUFFER {
             self.out = BytesMut::new();
         }
         Ok(())

@@ -90,7 +90,8 @@ async fn node() -> Node {
 fn connect(app: &AppRef) -> Peer {
     let (to_server, incoming) = mpsc::channel(16);
     let (outgoing, from_server) = mpsc::unbounded_channel();
-    let session = tokio::spawn(session::run(Arc::clone(app), Pipe { incoming, outgoing }, "test".into(), "test"));
+    let session =
+        tokio::spawn(session::run(Arc::clone(app), Pipe { incoming, outgoing }, ([127, 0, 0, 1], 9).into(), "test"));
     Peer { to_server, from_server, session }
 }
 

@@ -38,7 +38,7 @@ pub async fn upgrade(
             tracker
                 .spawn(async move {
                     let write_timeout = Duration::from_millis(app2.config.gateway.write_timeout_ms);
-                    session::run(app2, WsTransport { socket, write_timeout }, peer.to_string(), "ws").await;
+                    session::run(app2, WsTransport { socket, write_timeout }, peer, "ws").await;
                     drop(permit);
                 })
                 .await

@@ -23,8 +23,8 @@ use crate::{
 /// Every node-local cache.
 pub struct Caches {
     store: Arc<dyn Store>,
-    /// Token hash → session (found sessions only).
-    pub sessions: LoadingCache<Vec<u8>, Session>,
+    /// Token hash (SHA-256) → session (found sessions only).
+    pub sessions: LoadingCache<TokenHash, Session>,
     /// User id → account (found users only: an id registered later must
     /// not be remembered as missing).
     pub users: LoadingCache<UserId, User>,
@@ -61,7 +61,11 @@ impl Caches {
     pub fn apply(&self, what: &Invalidation) {
         match what {
             Invalidation::User(u) => self.users.invalidate(u),
-            Invalidation::Session(hash) => self.sessions.invalidate(hash),
+            Invalidation::Session(hash) => {
+                if let Some(key) = token_key(hash) {
+                    self.sessions.invalidate(&key);
+                }
+            }
             Invalidation::Group(g) => self.groups.invalidate(g),
             Invalidation::Member { group, user } => self.memberships.invalidate(&(*group, *user)),
             Invalidation::MemberList(g) => self.member_ids.invalidate(g),
@@ -103,7 +107,7 @@ impl Caches {
     /// The session behind a token hash, with the ticket it was read under
     /// (see [`Caches::session_revoked_since`]).
     pub async fn session(&self, hash: &[u8]) -> Result<Option<(Arc<Session>, u64)>, ApiError> {
-        let key = hash.to_vec();
+        let Some(key) = token_key(hash) else { return Ok(None) };
         let ticket = self.sessions.ticket(&key);
         if let Some(s) = self.sessions.get(&key) {
             return Ok(Some((s, ticket)));
@@ -119,7 +123,7 @@ impl Caches {
     /// Whether the session read under `ticket` may have been revoked since
     /// (then the caller checks the store again).
     pub fn session_revoked_since(&self, hash: &[u8], ticket: u64) -> bool {
-        self.sessions.changed_since(&hash.to_vec(), ticket)
+        token_key(hash).is_none_or(|key| self.sessions.changed_since(&key, ticket))
     }
 
     /// The send-check facts of group `id`, if it exists.
@@ -183,6 +187,13 @@ impl Caches {
             })
             .await
     }
+}
+
+/// A token hash as the session cache keys it (inline, no allocation).
+type TokenHash = [u8; 32];
+
+fn token_key(hash: &[u8]) -> Option<TokenHash> {
+    hash.try_into().ok()
 }
 
 /// Cache weight of a list: its length, at least 1.
