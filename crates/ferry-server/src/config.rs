@@ -47,6 +47,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// This node's id (0-1023), unique within a cluster; part of message ids.
     pub node_id: u16,
+    /// Serve `GET /metrics` (Prometheus text format) on the HTTP listener.
+    /// It carries no user data, only counts; restrict it at the reverse
+    /// proxy or turn it off when the HTTP port is public.
+    pub metrics: bool,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub gateway: GatewayConfig,
@@ -257,6 +261,7 @@ impl Default for Config {
             tcp: "127.0.0.1:8081".parse().expect("valid literal address"),
             data_dir: PathBuf::from("./data"),
             node_id: 0,
+            metrics: true,
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             gateway: GatewayConfig::default(),

@@ -1,5 +1,5 @@
-//! The HTTP JSON API under `/api/v1` (see docs/HTTP_API.md), `/healthz`, and
-//! the WebSocket upgrade at `/ws`.
+//! The HTTP JSON API under `/api/v1` (see docs/HTTP_API.md), `/healthz`,
+//! `/metrics`, and the WebSocket upgrade at `/ws`.
 //!
 //! Every `/api/v1` route is registered through [`api_routes`], an
 //! `OpenApiRouter` fed by `routes!`: a handler's `#[utoipa::path]` is both
@@ -7,6 +7,7 @@
 //! `/api/v1/openapi.json`), so the two cannot drift apart.
 
 pub mod extract;
+mod metrics;
 pub mod openapi;
 pub mod render;
 pub mod routes;
@@ -22,10 +23,14 @@ use crate::{app::AppRef, error::HttpError, gateway::ws};
 pub fn router(app: AppRef) -> Router {
     let body_limit = app.config.limits.max_http_body_bytes as usize;
     let (api, _) = api_routes().split_for_parts();
-    Router::new()
+    let mut router = Router::new()
         .nest("/api/v1", api.method_not_allowed_fallback(method_not_allowed))
         .route("/healthz", get(healthz))
-        .route("/ws", get(ws::upgrade))
+        .route("/ws", get(ws::upgrade));
+    if app.config.metrics {
+        router = router.route("/metrics", get(metrics::serve));
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -138,10 +138,10 @@ impl Accounts {
         let username = validate::username(username).map_err(|_| invalid_credentials())?;
         self.check_rate(&self.per_user, &username)?;
         let platform = validate::platform(platform)?;
-        let device_id = match device_id {
-            Some(d) if valid_device_id(d) => d.to_owned(),
+        let (device_id, known_device) = match device_id {
+            Some(d) if valid_device_id(d) => (d.to_owned(), true),
             Some(_) => return Err(ApiError::invalid("device_id must be 8-64 characters of letters, digits or '-'")),
-            None => random_device_id(),
+            None => (random_device_id(), false),
         };
         let user = self.store.user_by_name(&username).await.map_err(store_error)?;
         let hash = user.as_ref().map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
@@ -154,7 +154,12 @@ impl Accounts {
 
         // Replace this device's earlier session, and under the one-per-platform
         // policy every session on the same platform; kick their connections.
-        let mut replaced = self.store.delete_device_sessions(user.id, &device_id).await.map_err(store_error)?;
+        // A device id minted just now (96 random bits) has no earlier session.
+        let mut replaced = if known_device {
+            self.store.delete_device_sessions(user.id, &device_id).await.map_err(store_error)?
+        } else {
+            Vec::new()
+        };
         if self.config.device_policy == DevicePolicy::OnePerPlatform {
             replaced.extend(self.store.delete_platform_sessions(user.id, &platform).await.map_err(store_error)?);
         }

@@ -58,6 +58,11 @@ pub struct Messaging {
 }
 
 impl Messaging {
+    /// Counters of the message writer (for `/metrics`).
+    pub fn writer_stats(&self) -> &super::writer::WriterStats {
+        self.writer.stats()
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         caches: Arc<Caches>,

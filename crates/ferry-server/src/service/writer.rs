@@ -11,7 +11,10 @@
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::v1;
 use ferry_store::{NewMessage, Store};
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +35,18 @@ struct Job {
 #[derive(Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Job>,
+    stats: Arc<WriterStats>,
+}
+
+/// What the writer has committed since start (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// New messages made durable (retries answered from the store excluded).
+    pub messages: AtomicU64,
+    /// Store commits (one fsync each under `synchronous = full`).
+    pub batches: AtomicU64,
+    /// Batches whose commit failed (every sender in them got an error).
+    pub failed_batches: AtomicU64,
 }
 
 /// Resolves to the ack of one enqueued message once its batch is durable.
@@ -51,6 +66,11 @@ impl PendingAck {
 }
 
 impl WriterHandle {
+    /// Counters of what was committed.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
     /// Enqueues `message` (whose body encodes `content`), waiting for room if
     /// the writer is behind.
     pub async fn submit(&self, message: NewMessage, content: v1::MessageContent) -> Result<PendingAck, ApiError> {
@@ -75,8 +95,9 @@ pub fn spawn(
     stop: CancellationToken,
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue);
-    let task = tokio::spawn(run(store, fanout, rx, max_batch, stop));
-    (WriterHandle { tx }, task)
+    let stats = Arc::new(WriterStats::default());
+    let task = tokio::spawn(run(store, fanout, rx, max_batch, stop, Arc::clone(&stats)));
+    (WriterHandle { tx, stats }, task)
 }
 
 async fn run(
@@ -85,6 +106,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
     stop: CancellationToken,
+    stats: Arc<WriterStats>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     loop {
@@ -99,7 +121,7 @@ async fn run(
         if n == 0 {
             break;
         }
-        let committed = commit(&*store, &mut jobs).await;
+        let committed = commit(&*store, &mut jobs, &stats).await;
         if !committed.is_empty() {
             fanout.push(committed).await;
         }
@@ -109,7 +131,7 @@ async fn run(
 
 /// Commits `jobs` as one batch, answers every sender, and returns the
 /// messages that are new (not retries), in seq order per conversation.
-async fn commit(store: &dyn Store, jobs: &mut Vec<Job>) -> Vec<Committed> {
+async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> Vec<Committed> {
     let mut batch = Vec::with_capacity(jobs.len());
     let mut rest = Vec::with_capacity(jobs.len());
     // Stamped here rather than at admission, so server_time never decreases
@@ -120,7 +142,9 @@ async fn commit(store: &dyn Store, jobs: &mut Vec<Job>) -> Vec<Committed> {
         batch.push(job.message);
         rest.push((job.content, job.reply));
     }
-    match store.append_messages(batch).await {
+    let outcome = store.append_messages(batch).await;
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    match outcome {
         Ok(results) => {
             let mut fresh = Vec::with_capacity(results.len());
             for ((content, reply), appended) in rest.into_iter().zip(results) {
@@ -130,9 +154,11 @@ async fn commit(store: &dyn Store, jobs: &mut Vec<Job>) -> Vec<Committed> {
                     fresh.push(Committed { conversation, message: content::to_wire_with(appended.message, content) });
                 }
             }
+            stats.messages.fetch_add(fresh.len() as u64, Ordering::Relaxed);
             fresh
         }
         Err(e) => {
+            stats.failed_batches.fetch_add(1, Ordering::Relaxed);
             let err = store_error(e);
             for (_, reply) in rest {
                 let _ = reply.send(Err(err.clone()));

@@ -39,6 +39,38 @@ pub async fn sessions_duplicate_token_conflicts(store: Arc<dyn Store>) {
     assert_eq!(store.session_by_token_hash(b"same").await.expect("lookup"), Some(first));
 }
 
+/// Many sessions created at once (a login burst, which a backend may commit
+/// together) each succeed or fail on their own: a duplicate among them is a
+/// `Conflict` for that one only, and every other one is stored.
+pub async fn sessions_concurrent_creates_fail_alone(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    store.create_session(session(b"taken", alice, "laptop", "desktop", 1)).await.expect("create_session");
+    let tokens: Vec<Vec<u8>> =
+        (0..64).map(|i| if i == 31 { b"taken".to_vec() } else { format!("t{i}").into_bytes() }).collect();
+    let creates: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let store = Arc::clone(&store);
+            let s = session(t, alice, &format!("d{i}"), "ios", 2);
+            tokio::spawn(async move { store.create_session(s).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in creates {
+        results.push(task.await.expect("task"));
+    }
+    for (i, r) in results.iter().enumerate() {
+        match (i, r) {
+            (31, Err(StoreError::Conflict(_))) => {}
+            (31, other) => panic!("the duplicate token: expected Conflict, got {other:?}"),
+            (_, Ok(())) => {}
+            (_, Err(e)) => panic!("session {i} failed with its neighbour: {e}"),
+        }
+    }
+    assert_eq!(store.sessions_of_user(alice).await.expect("sessions_of_user").len(), 64, "63 new + the first");
+}
+
 /// Deleting one session, a device's and a platform's return what went.
 pub async fn sessions_delete(store: Arc<dyn Store>) {
     let alice = user(&*store, "alice").await;

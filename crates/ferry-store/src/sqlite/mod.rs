@@ -153,6 +153,16 @@ impl SqliteStore {
         self.writer.run(move |conn, _| f(conn)).await
     }
 
+    /// Runs `f` on the writer connection in a transaction shared with other
+    /// small writes queued at the same time (see `Writer::run_grouped`).
+    async fn write_grouped<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.writer.run_grouped(f).await
+    }
+
     /// Runs `f` on the writer connection with the message log.
     async fn write_log<T, F>(&self, f: F) -> Result<T>
     where

@@ -21,6 +21,7 @@ use std::{
 use rusqlite::Connection;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
+use super::backend_err;
 use super::log::MessageLog;
 use crate::{Result, StoreError};
 
@@ -35,8 +36,20 @@ const MERGE_EVERY: usize = 4;
 /// How long merging pauses after it failed (e.g. the disk is full).
 const MERGE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Most small writes that may share one transaction (and so one fsync).
+const MAX_GROUP: usize = 128;
+
 /// A unit of work for the writer thread.
-type Job = Box<dyn FnOnce(&mut Connection, &MessageLog) + Send>;
+enum Job {
+    /// Runs alone, managing its own transaction.
+    Solo(Box<dyn FnOnce(&mut Connection, &MessageLog) + Send>),
+    /// Runs inside a transaction shared with the grouped jobs queued after
+    /// it; returns what to do once that transaction committed (or failed).
+    Grouped(Box<dyn FnOnce(&Connection) -> Finish + Send>),
+}
+
+/// Replies to a grouped job's caller with the commit's outcome.
+type Finish = Box<dyn FnOnce(Result<()>) + Send>;
 
 /// Handle to the writer thread. Dropping it closes the job channel; the
 /// thread finishes the queued jobs, closes its connection and exits.
@@ -55,6 +68,7 @@ impl Writer {
             .name("ferry-sqlite-writer".into())
             .spawn(move || {
                 let mut since_merge = 0;
+                let mut held: Option<Job> = None;
                 let mut paused_until: Option<Instant> = None;
                 loop {
                     let merge_pending = log.merging() && paused_until.is_none_or(|until| Instant::now() >= until);
@@ -71,8 +85,11 @@ impl Writer {
                         }
                         continue;
                     }
-                    // With merge work pending, poll for jobs; else wait for one.
-                    let job = if merge_pending {
+                    // A job held back from the last group runs first.
+                    let job = if let Some(job) = held.take() {
+                        job
+                    } else if merge_pending {
+                        // With merge work pending, poll for jobs; else wait for one.
                         match rx.try_recv() {
                             Ok(job) => job,
                             Err(mpsc::error::TryRecvError::Empty) => continue,
@@ -84,13 +101,18 @@ impl Writer {
                             None => break,
                         }
                     };
-                    // A panicking job must not take every later write down
-                    // with it: its caller sees a dropped reply, the
-                    // transaction it held rolled back while unwinding.
-                    let _ = guarded(&mut conn, |c| {
-                        job(c, &log);
-                        Ok(false)
-                    });
+                    match job {
+                        // A panicking job must not take every later write down
+                        // with it: its caller sees a dropped reply, the
+                        // transaction it held rolled back while unwinding.
+                        Job::Solo(job) => {
+                            let _ = guarded(&mut conn, |c| {
+                                job(c, &log);
+                                Ok(false)
+                            });
+                        }
+                        Job::Grouped(first) => held = run_group(&mut conn, first, &mut rx),
+                    }
                     since_merge += 1;
                 }
                 // Lets SQLite refresh its planner statistics if worthwhile.
@@ -110,10 +132,32 @@ impl Writer {
         F: FnOnce(&mut Connection, &MessageLog) -> Result<T> + Send + 'static,
     {
         let (reply, result) = oneshot::channel();
-        let job: Job = Box::new(move |conn, log| {
+        let job = Job::Solo(Box::new(move |conn, log| {
             // The caller may have gone away; the work is done either way.
             let _ = reply.send(f(conn, log));
-        });
+        }));
+        self.jobs.send(job).await.map_err(|_| writer_gone())?;
+        result.await.map_err(|_| writer_gone())?
+    }
+
+    /// Runs `f` on the writer connection inside a transaction it shares
+    /// with the other grouped writes queued at the same time (group commit:
+    /// one fsync for all of them), and returns its result once that
+    /// transaction committed. `f` must not open a transaction itself; when
+    /// it fails, only its own changes are rolled back (a savepoint).
+    pub(super) async fn run_grouped<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let job = Job::Grouped(Box::new(move |conn| {
+            let outcome = in_savepoint(conn, f);
+            Box::new(move |committed: Result<()>| {
+                // The caller may have gone away; the work is done either way.
+                let _ = reply.send(committed.and(outcome));
+            })
+        }));
         self.jobs.send(job).await.map_err(|_| writer_gone())?;
         result.await.map_err(|_| writer_gone())?
     }
@@ -129,6 +173,53 @@ impl Writer {
             Err(e) => tracing::error!(error = %e, "joining the SQLite writer thread"),
         }
     }
+}
+
+/// Runs `first` and the grouped jobs queued behind it (up to
+/// [`MAX_GROUP`]) in one transaction, commits, then tells each caller. A solo
+/// job met in the queue ends the group and is returned to run next.
+fn run_group(
+    conn: &mut Connection,
+    first: Box<dyn FnOnce(&Connection) -> Finish + Send>,
+    rx: &mut mpsc::Receiver<Job>,
+) -> Option<Job> {
+    let mut finishers = Vec::new();
+    let mut held = None;
+    let outcome = guarded(conn, |c| {
+        c.execute_batch("BEGIN IMMEDIATE").map_err(backend_err)?;
+        finishers.push(first(c));
+        while finishers.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(Job::Grouped(job)) => finishers.push(job(c)),
+                Ok(solo) => {
+                    held = Some(solo);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        c.execute_batch("COMMIT").map_err(backend_err)?;
+        Ok(false)
+    });
+    let committed = outcome.map(|_| ()).inspect_err(|e| {
+        tracing::error!(error = %e, jobs = finishers.len(), "a group of writes failed to commit");
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    });
+    for finish in finishers {
+        finish(committed.as_ref().map(|_| ()).map_err(|e| StoreError::Backend(e.to_string())));
+    }
+    held
+}
+
+/// Runs `f` under a savepoint: its changes are undone if it fails.
+fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.execute_batch("SAVEPOINT grouped").map_err(backend_err)?;
+    let result = f(conn);
+    let end = if result.is_ok() { "RELEASE grouped" } else { "ROLLBACK TO grouped; RELEASE grouped" };
+    conn.execute_batch(end).map_err(backend_err)?;
+    result
 }
 
 /// Runs `f` on the writer connection, turning a panic into an error and

@@ -13,7 +13,7 @@ const SESSION_COLUMNS: &str = "token_hash, user_id, device_id, platform, created
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn create_session(&self, session: Session) -> Result<()> {
-        self.write(move |conn| {
+        self.write_grouped(move |conn| {
             conn.prepare_cached(
                 "INSERT INTO sessions (token_hash, user_id, device_id, platform, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -56,7 +56,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool> {
         let token_hash = token_hash.to_vec();
-        self.write(move |conn| {
+        self.write_grouped(move |conn| {
             let deleted = conn
                 .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")
                 .and_then(|mut stmt| stmt.execute([token_hash]))
@@ -68,7 +68,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete_device_sessions(&self, user: UserId, device_id: &str) -> Result<Vec<Session>> {
         let device_id = device_id.to_owned();
-        self.write(move |conn| {
+        self.write_grouped(move |conn| {
             query_sessions(
                 conn,
                 &format!("DELETE FROM sessions WHERE user_id = ?1 AND device_id = ?2 RETURNING {SESSION_COLUMNS}"),
@@ -80,7 +80,7 @@ impl SessionStore for SqliteStore {
 
     async fn delete_platform_sessions(&self, user: UserId, platform: &str) -> Result<Vec<Session>> {
         let platform = platform.to_owned();
-        self.write(move |conn| {
+        self.write_grouped(move |conn| {
             query_sessions(
                 conn,
                 &format!("DELETE FROM sessions WHERE user_id = ?1 AND platform = ?2 RETURNING {SESSION_COLUMNS}"),
