@@ -42,11 +42,14 @@ const MAX_GROUP: usize = 128;
 /// A unit of work for the writer thread.
 enum Job {
     /// Runs alone, managing its own transaction.
-    Solo(Box<dyn FnOnce(&mut Connection, &MessageLog) + Send>),
+    Solo(SoloJob),
     /// Runs inside a transaction shared with the grouped jobs queued after
     /// it; returns what to do once that transaction committed (or failed).
-    Grouped(Box<dyn FnOnce(&Connection) -> Finish + Send>),
+    Grouped(GroupedJob),
 }
+
+type SoloJob = Box<dyn FnOnce(&mut Connection, &MessageLog) + Send>;
+type GroupedJob = Box<dyn FnOnce(&Connection) -> Finish + Send>;
 
 /// Replies to a grouped job's caller with the commit's outcome.
 type Finish = Box<dyn FnOnce(Result<()>) + Send>;
@@ -180,7 +183,7 @@ impl Writer {
 /// job met in the queue ends the group and is returned to run next.
 fn run_group(
     conn: &mut Connection,
-    first: Box<dyn FnOnce(&Connection) -> Finish + Send>,
+    first: GroupedJob,
     rx: &mut mpsc::Receiver<Job>,
 ) -> Option<Job> {
     let mut finishers = Vec::new();
