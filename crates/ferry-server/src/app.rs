@@ -69,6 +69,18 @@ impl App {
         let store = open_store(&config).await?;
         let hub = Arc::new(Hub::new());
         let caches = Arc::new(Caches::new(Arc::clone(&store), &config.caches));
+        if config.caches.warm_sessions {
+            let caches = Arc::clone(&caches);
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                match caches.warm_sessions().await {
+                    Ok(n) => {
+                        tracing::info!(sessions = n, ms = started.elapsed().as_millis() as u64, "session cache warmed")
+                    }
+                    Err(e) => tracing::warn!(error = %e.message, "warming the session cache failed"),
+                }
+            });
+        }
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches)));
         let (fanout, fanout_task) = fanout::spawn(Arc::clone(&bus), Arc::clone(&caches));
         let stop_writer = CancellationToken::new();

@@ -101,6 +101,11 @@ where
         hit
     }
 
+    /// Whether `key` is cached (not counted as a lookup).
+    pub fn contains(&self, key: &K) -> bool {
+        self.entries.contains_key(key)
+    }
+
     /// A ticket to take before reading the value from the store; hand it to
     /// [`LoadingCache::insert`] so an invalidation in between wins.
     pub fn ticket(&self, key: &K) -> u64 {
@@ -120,6 +125,23 @@ where
             return false;
         }
         true
+    }
+
+    /// Tickets of every key at once, for a bulk read (see
+    /// [`LoadingCache::insert_since`]).
+    pub fn tickets(&self) -> Tickets {
+        Tickets(self.stripes.iter().map(|s| s.load(Ordering::SeqCst)).collect())
+    }
+
+    /// [`LoadingCache::insert`] for a value read after `tickets` were taken.
+    pub fn insert_since(&self, key: K, value: Arc<V>, tickets: &Tickets) -> bool {
+        let ticket = tickets.0[self.hasher.hash_one(&key) as usize & (STRIPES - 1)];
+        self.insert(key, value, ticket)
+    }
+
+    /// Entries (weight units) held now, and the most it holds.
+    pub fn fill(&self) -> (u64, u64) {
+        (self.entries.weight(), self.entries.capacity())
     }
 
     /// The cached value, or `load()`'s, cached unless invalidated meanwhile.
@@ -168,6 +190,9 @@ where
         }
     }
 }
+
+/// Every stripe's ticket, taken before a bulk read.
+pub struct Tickets(Box<[u64]>);
 
 /// A snapshot of one cache's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]

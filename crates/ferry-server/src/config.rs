@@ -170,6 +170,10 @@ pub struct CacheConfig {
     pub group_member_ids: u64,
     /// User ids held per list cache (blocklists, friends, presence peers).
     pub contact_ids: u64,
+    /// At start-up, load stored sessions and their users into the caches in
+    /// the background (up to their capacity), so the reconnect storm after
+    /// a restart authenticates from memory.
+    pub warm_sessions: bool,
 }
 
 impl Default for CacheConfig {
@@ -181,6 +185,7 @@ impl Default for CacheConfig {
             memberships: 1_000_000,
             group_member_ids: 4_000_000,
             contact_ids: 4_000_000,
+            warm_sessions: true,
         }
     }
 }

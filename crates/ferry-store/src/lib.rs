@@ -168,6 +168,9 @@ pub trait SessionStore: Send + Sync {
     async fn delete_device_sessions(&self, user: UserId, device_id: &str) -> Result<Vec<Session>>;
     /// Deletes every session of `user` on `platform`; returns them.
     async fn delete_platform_sessions(&self, user: UserId, platform: &str) -> Result<Vec<Session>>;
+    /// Up to `limit` sessions whose token hash sorts after `after`, in
+    /// token-hash order (start with an empty `after`): for warming caches.
+    async fn sessions_after(&self, after: &[u8], limit: usize) -> Result<Vec<Session>>;
 }
 
 /// Per-user conversation state.

@@ -57,6 +57,39 @@ impl Caches {
         }
     }
 
+    /// Loads stored sessions and their users, page by page, until the
+    /// session cache is full or every session is in; returns how many were
+    /// cached. Safe beside live traffic: tickets are taken before each page
+    /// is read, so a logout or profile change meanwhile wins.
+    pub async fn warm_sessions(&self) -> Result<usize, ApiError> {
+        const PAGE: usize = 1000;
+        let mut after = Vec::new();
+        let mut warmed = 0;
+        loop {
+            let (held, capacity) = self.sessions.fill();
+            if held >= capacity {
+                break;
+            }
+            let (session_tickets, user_tickets) = (self.sessions.tickets(), self.users.tickets());
+            let page = self.store.sessions_after(&after, PAGE).await.map_err(store_error)?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.token_hash);
+            let mut ids: Vec<UserId> = page.iter().map(|s| s.user_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.retain(|id| !self.users.contains(id));
+            for user in self.store.users_by_ids(&ids).await.map_err(store_error)? {
+                self.users.insert_since(user.id, Arc::new(user), &user_tickets);
+            }
+            for session in page {
+                if let Some(key) = token_key(&session.token_hash) {
+                    warmed += usize::from(self.sessions.insert_since(key, Arc::new(session), &session_tickets));
+                }
+            }
+        }
+        Ok(warmed)
+    }
+
     /// Drops what `what` made stale.
     pub fn apply(&self, what: &Invalidation) {
         match what {
@@ -199,4 +232,44 @@ fn token_key(hash: &[u8]) -> Option<TokenHash> {
 /// Cache weight of a list: its length, at least 1.
 fn len_weight(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{config::CacheConfig, service::accounts::hash_token, testing::TestNode};
+
+    #[tokio::test]
+    async fn warming_loads_stored_sessions_and_their_users() {
+        let node = TestNode::start(|_| {}).await;
+        let mut users = Vec::new();
+        for name in ["alice", "bob", "carol"] {
+            users.push(node.user(name).await);
+        }
+        // A second node's worth of cold caches over the same store.
+        let caches = Caches::new(Arc::clone(&node.pipeline.store), &CacheConfig::default());
+        assert_eq!(caches.warm_sessions().await.expect("warm"), 3);
+        for u in &users {
+            let (session, _) = caches.session(&hash_token(&u.token)).await.expect("lookup").expect("found");
+            assert_eq!(session.user_id, u.id);
+            assert!(caches.user(u.id).await.expect("user").is_some());
+        }
+        for report in caches.reports().iter().filter(|r| ["sessions", "users"].contains(&r.name)) {
+            assert_eq!((report.misses, report.hits), (0, 3), "{report:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn warming_never_revives_a_revoked_session() {
+        let node = TestNode::start(|_| {}).await;
+        let users = [node.user("alice").await];
+        // A revocation that lands while a page is read: the warm must not
+        // cache the page's (stale) copy.
+        let caches = Caches::new(Arc::clone(&node.pipeline.store), &CacheConfig::default());
+        let tickets = caches.sessions.tickets();
+        let hash = hash_token(&users[0].token);
+        caches.apply(&Invalidation::Session(hash.clone()));
+        let stale = node.pipeline.store.session_by_token_hash(&hash).await.expect("read").expect("stored");
+        assert!(!caches.sessions.insert_since(token_key(&hash).expect("32 bytes"), Arc::new(stale), &tickets));
+    }
 }

@@ -65,6 +65,7 @@ macro_rules! store_conformance_tests {
             sessions::sessions_create_and_lookup,
             sessions::sessions_duplicate_token_conflicts,
             sessions::sessions_concurrent_creates_fail_alone,
+            sessions::sessions_paged_in_hash_order,
             sessions::sessions_delete,
             messages::append_empty_batch,
             messages::append_assigns_dense_seq_per_conversation,

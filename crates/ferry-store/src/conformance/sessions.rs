@@ -71,6 +71,30 @@ pub async fn sessions_concurrent_creates_fail_alone(store: Arc<dyn Store>) {
     assert_eq!(store.sessions_of_user(alice).await.expect("sessions_of_user").len(), 64, "63 new + the first");
 }
 
+/// Every session, page by page in token-hash order.
+pub async fn sessions_paged_in_hash_order(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let mut all = Vec::new();
+    for (i, t) in [b"k3", b"a1", b"z9", b"m5", b"b2"].iter().enumerate() {
+        let s = session(*t, if i % 2 == 0 { alice } else { bob }, &format!("d{i}"), "ios", i as i64);
+        store.create_session(s.clone()).await.expect("create_session");
+        all.push(s);
+    }
+    all.sort_by(|x, y| x.token_hash.cmp(&y.token_hash));
+    let mut seen = Vec::new();
+    let mut after = Vec::new();
+    loop {
+        let page = store.sessions_after(&after, 2).await.expect("sessions_after");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = last.token_hash.clone();
+        seen.extend(page);
+    }
+    assert_eq!(seen, all);
+    assert!(store.sessions_after(b"z9", 10).await.expect("past the end").is_empty());
+}
+
 /// Deleting one session, a device's and a platform's return what went.
 pub async fn sessions_delete(store: Arc<dyn Store>) {
     let alice = user(&*store, "alice").await;

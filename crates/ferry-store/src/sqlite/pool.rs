@@ -181,11 +181,7 @@ impl Writer {
 /// Runs `first` and the grouped jobs queued behind it (up to
 /// [`MAX_GROUP`]) in one transaction, commits, then tells each caller. A solo
 /// job met in the queue ends the group and is returned to run next.
-fn run_group(
-    conn: &mut Connection,
-    first: GroupedJob,
-    rx: &mut mpsc::Receiver<Job>,
-) -> Option<Job> {
+fn run_group(conn: &mut Connection, first: GroupedJob, rx: &mut mpsc::Receiver<Job>) -> Option<Job> {
     let mut finishers = Vec::new();
     let mut held = None;
     let outcome = guarded(conn, |c| {

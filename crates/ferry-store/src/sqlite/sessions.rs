@@ -78,6 +78,19 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    async fn sessions_after(&self, after: &[u8], limit: usize) -> Result<Vec<Session>> {
+        let after = after.to_vec();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            query_sessions(
+                conn,
+                &format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE token_hash > ?1 ORDER BY token_hash LIMIT ?2"),
+                params![after, limit],
+            )
+        })
+        .await
+    }
+
     async fn delete_platform_sessions(&self, user: UserId, platform: &str) -> Result<Vec<Session>> {
         let platform = platform.to_owned();
         self.write_grouped(move |conn| {
