@@ -45,6 +45,21 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
 }
 
+/// Connections the kernel queues for `accept` per listener. The default
+/// (1024) overflows when thousands of clients reconnect at once after a
+/// restart, and each overflowed SYN costs its client a 1 s retransmit; the
+/// kernel caps this at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds `addr` with [`LISTEN_BACKLOG`] (and SO_REUSEADDR, so a restarted
+/// node rebinds at once).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// The sockets a node serves on, bound by the caller (port 0 allowed).
 pub struct Listeners {
     pub http: TcpListener,
@@ -54,7 +69,7 @@ pub struct Listeners {
 impl Listeners {
     /// Binds the configured addresses.
     pub async fn bind(config: &Config) -> std::io::Result<Self> {
-        Ok(Self { http: TcpListener::bind(config.http).await?, tcp: TcpListener::bind(config.tcp).await? })
+        Ok(Self { http: listen(config.http)?, tcp: listen(config.tcp)? })
     }
 
     /// The actual addresses (after port 0 was resolved): (http, tcp).
