@@ -22,6 +22,8 @@ fn target(server: &TestServer, dir: &tempfile::TempDir, transport: TransportKind
         duration: 1.0,
         state: dir.path().join("state.json"),
         connect_concurrency: 32,
+        connect_timeout: 30.0,
+        fsyncs: false,
         worker_exe: (procs > 1).then(|| env!("CARGO_BIN_EXE_ferry-bench").into()),
     }
 }
@@ -38,16 +40,19 @@ async fn every_workload_passes_its_checks_at_tiny_scale() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(&server, &dir, TransportKind::Tcp, 1);
 
-    let o = run(&t, &Workload::Connect { clients: 20 }).await.unwrap();
+    let o = run(&t, &Workload::Connect { clients: 20, login: false, restart_cmd: None }).await.unwrap();
     assert_passed(&o);
     assert_eq!(o.figures["clients_connected"], 20.0);
 
-    let o = run(&t, &Workload::Direct { pairs: 2, rate: Some(200.0), size: 100, window: 8 }).await.unwrap();
+    let o = run(&t, &Workload::Direct { pairs: 2, convs_per_client: 1, rate: Some(200.0), size: 100, window: 8 })
+        .await
+        .unwrap();
     assert_passed(&o);
     assert_eq!(o.correctness.streams_checked, 4);
     assert!(o.figures["acked"] > 0.0);
 
-    let o = run(&t, &Workload::Direct { pairs: 2, rate: None, size: 100, window: 8 }).await.unwrap();
+    let o =
+        run(&t, &Workload::Direct { pairs: 2, convs_per_client: 1, rate: None, size: 100, window: 8 }).await.unwrap();
     assert_passed(&o);
 
     let fanout = Workload::Fanout { group_size: 10, senders: 2, groups: 1, rate: Some(100.0), size: 100, window: 8 };
@@ -67,7 +72,9 @@ async fn websocket_and_worker_processes_pass_too() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(&server, &dir, TransportKind::Ws, 2);
 
-    let o = run(&t, &Workload::Direct { pairs: 2, rate: Some(200.0), size: 100, window: 8 }).await.unwrap();
+    let o = run(&t, &Workload::Direct { pairs: 2, convs_per_client: 1, rate: Some(200.0), size: 100, window: 8 })
+        .await
+        .unwrap();
     assert_passed(&o);
     assert_eq!(o.procs, 2);
 
