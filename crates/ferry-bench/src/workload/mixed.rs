@@ -101,6 +101,8 @@ pub(super) async fn mixed(t: &Target, p: &Params<'_>) -> anyhow::Result<Outcome>
         o.fig("slow_consumer_kicks", r.kicks as f64);
         o.lat("send_to_deliver_direct", &r.deliver_direct);
         o.lat("send_to_deliver_group", &r.deliver_group);
+        // Over every conversation, 1:1 included, it says little here.
+        o.latency.remove("send_to_last_member");
         let groups: Vec<_> = r.last_member.iter().filter(|m| m.0.starts_with("g_")).cloned().collect();
         o.lat("send_to_last_member_group", &messaging::last_member(&groups));
         o.lat("mark_read_ack", &r.mark_read);

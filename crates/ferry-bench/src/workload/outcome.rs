@@ -83,10 +83,12 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "ferry-bench {} {} ({:?}, {} proc)", self.workload, self.params, self.transport, self.procs)?;
         for (k, v) in &self.figures {
-            writeln!(f, "  {k:<32} {v:>14.2}")?;
+            // Small ratios (fsyncs per message) keep their digits.
+            let prec = if v.abs() < 10.0 && *v != 0.0 { 4 } else { 2 };
+            writeln!(f, "  {k:<32} {v:>14.prec$}")?;
         }
         for (k, v) in &self.latency {
-            writeln!(f, "  {k:<20} {v}")?;
+            writeln!(f, "  {k:<26} {v}")?;
         }
         if let Some(s) = &self.server {
             writeln!(
