@@ -1,5 +1,7 @@
-//! Server CPU and memory from `/proc/PID/stat` (utime + stime) and
-//! `/proc/PID/status` (VmRSS, VmHWM), sampled in the background.
+//! Server CPU, memory and I/O from `/proc/PID/stat` (utime + stime),
+//! `/proc/PID/status` (VmRSS, VmHWM) and `/proc/PID/io` (bytes the process
+//! caused to be written to and read from storage, write syscalls), sampled
+//! in the background.
 
 use std::{
     sync::{
@@ -25,6 +27,38 @@ pub struct Sample {
     pub cpu_s: f64,
     pub rss_kib: u64,
     pub hwm_kib: u64,
+    /// Storage I/O, when `/proc/PID/io` is readable.
+    pub io: Option<Io>,
+}
+
+/// Cumulative storage I/O of a process (`/proc/PID/io`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Io {
+    /// Bytes the process caused to be sent to the storage layer.
+    pub write_bytes: u64,
+    /// Bytes the process caused to be fetched from the storage layer.
+    pub read_bytes: u64,
+    /// Write syscalls (write, pwrite, ...).
+    pub syscw: u64,
+}
+
+impl Io {
+    /// Parses the text of `/proc/PID/io`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let field = |key: &str| {
+            text.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim_start_matches(':').trim().parse().ok())
+        };
+        Some(Self { write_bytes: field("write_bytes")?, read_bytes: field("read_bytes")?, syscw: field("syscw")? })
+    }
+
+    /// What happened between `self` and a later reading.
+    pub fn delta(&self, later: &Io) -> Io {
+        Io {
+            write_bytes: later.write_bytes.saturating_sub(self.write_bytes),
+            read_bytes: later.read_bytes.saturating_sub(self.read_bytes),
+            syscw: later.syscw.saturating_sub(self.syscw),
+        }
+    }
 }
 
 /// Reads the process now; `None` if it is gone.
@@ -49,6 +83,7 @@ pub fn sample(pid: u32) -> Option<Sample> {
         cpu_s: ticks as f64 / clock_ticks() as f64,
         rss_kib: kib("VmRSS:"),
         hwm_kib: kib("VmHWM:"),
+        io: std::fs::read_to_string(format!("/proc/{pid}/io")).ok().and_then(|t| Io::parse(&t)),
     })
 }
 
@@ -151,5 +186,16 @@ mod tests {
         let s = sample(std::process::id()).expect("own /proc entry");
         assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib);
         assert!(s.cpu_s >= 0.0);
+        assert!(s.io.is_some(), "/proc/self/io is readable by its owner");
+    }
+
+    #[test]
+    fn parses_proc_io() {
+        let text = "rchar: 10\nwchar: 20\nsyscr: 3\nsyscw: 4\nread_bytes: 4096\nwrite_bytes: 8192\n\
+                    cancelled_write_bytes: 0\n";
+        let io = Io::parse(text).unwrap();
+        assert_eq!(io, Io { write_bytes: 8192, read_bytes: 4096, syscw: 4 });
+        let later = Io { write_bytes: 10_000, ..io };
+        assert_eq!(io.delta(&later).write_bytes, 10_000 - 8192);
     }
 }

@@ -22,6 +22,8 @@ fn target(server: &TestServer, dir: &tempfile::TempDir, transport: TransportKind
         duration: 1.0,
         state: dir.path().join("state.json"),
         connect_concurrency: 32,
+        connect_timeout: 30.0,
+        fsyncs: false,
         worker_exe: (procs > 1).then(|| env!("CARGO_BIN_EXE_ferry-bench").into()),
     }
 }
@@ -38,16 +40,22 @@ async fn every_workload_passes_its_checks_at_tiny_scale() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(&server, &dir, TransportKind::Tcp, 1);
 
-    let o = run(&t, &Workload::Connect { clients: 20 }).await.unwrap();
+    let o = run(&t, &Workload::Connect { clients: 20, login: false, restart_cmd: None }).await.unwrap();
     assert_passed(&o);
     assert_eq!(o.figures["clients_connected"], 20.0);
+    assert!(o.figures["server_rss_total_per_conn_kib"] > 0.0, "{o}");
+    // Either a growth per connection, or a note that the heap shrank.
+    assert!(o.figures.contains_key("server_rss_per_conn_kib") || o.notes.iter().any(|n| n.contains("shrank")), "{o}");
 
-    let o = run(&t, &Workload::Direct { pairs: 2, rate: Some(200.0), size: 100, window: 8 }).await.unwrap();
+    let o = run(&t, &Workload::Direct { pairs: 2, convs_per_client: 1, rate: Some(200.0), size: 100, window: 8 })
+        .await
+        .unwrap();
     assert_passed(&o);
     assert_eq!(o.correctness.streams_checked, 4);
     assert!(o.figures["acked"] > 0.0);
 
-    let o = run(&t, &Workload::Direct { pairs: 2, rate: None, size: 100, window: 8 }).await.unwrap();
+    let o =
+        run(&t, &Workload::Direct { pairs: 2, convs_per_client: 1, rate: None, size: 100, window: 8 }).await.unwrap();
     assert_passed(&o);
 
     let fanout = Workload::Fanout { group_size: 10, senders: 2, groups: 1, rate: Some(100.0), size: 100, window: 8 };
@@ -67,11 +75,88 @@ async fn websocket_and_worker_processes_pass_too() {
     let dir = tempfile::tempdir().unwrap();
     let t = target(&server, &dir, TransportKind::Ws, 2);
 
-    let o = run(&t, &Workload::Direct { pairs: 2, rate: Some(200.0), size: 100, window: 8 }).await.unwrap();
+    let o = run(&t, &Workload::Direct { pairs: 2, convs_per_client: 1, rate: Some(200.0), size: 100, window: 8 })
+        .await
+        .unwrap();
     assert_passed(&o);
     assert_eq!(o.procs, 2);
 
     let fanout = Workload::Fanout { group_size: 10, senders: 1, groups: 1, rate: Some(50.0), size: 100, window: 8 };
     let o = run(&t, &fanout).await.unwrap();
     assert_passed(&o);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_fails_when_not_every_client_gets_in() {
+    // The server takes 5 long connections; 8 are asked for.
+    let server = TestServer::start_with(|c| c.gateway.max_connections = 5).await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = target(&server, &dir, TransportKind::Tcp, 1);
+    let o = run(&t, &Workload::Connect { clients: 8, login: false, restart_cmd: None }).await.unwrap();
+    assert!(!o.passed, "{o}");
+    assert_eq!(o.figures["clients_connected"], 5.0, "{o}");
+    assert!(o.failures.iter().any(|f| f.contains("only 5 of 8 clients connected")), "{o}");
+    assert!(o.to_string().ends_with("FAILED"));
+    println!("{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_with_password_logins() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = target(&server, &dir, TransportKind::Tcp, 2);
+    let o = run(&t, &Workload::Connect { clients: 6, login: true, restart_cmd: None }).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["clients_connected"], 6.0, "{o}");
+    assert_eq!(o.figures["logins"], 6.0, "{o}");
+    assert!(o.figures["logins_per_s"] > 0.0, "{o}");
+    assert_eq!(o.latency["login"].count, 6, "{o}");
+    assert!(o.figures.contains_key("server_rss_total_per_conn_kib"), "{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_with_several_receivers_per_sender() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = target(&server, &dir, TransportKind::Tcp, 1);
+    t.fsyncs = true;
+    let w = Workload::Direct { pairs: 3, convs_per_client: 3, rate: Some(150.0), size: 100, window: 8 };
+    let o = run(&t, &w).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["active_conversations"], 9.0);
+    assert_eq!(o.correctness.conversations, 9, "{o}");
+    // Each conversation is checked at its sender and at its receiver.
+    assert_eq!(o.correctness.streams_checked, 18, "{o}");
+    assert_eq!(o.figures["deliveries"], o.figures["acked"], "{o}");
+    assert!(o.figures["server_disk_bytes_per_msg"] > 0.0, "{o}");
+    // perf counts fsyncs where it runs; elsewhere the run says why there is
+    // no figure, and still passes.
+    let perf = std::process::Command::new("perf").arg("--version").output().is_ok_and(|o| o.status.success());
+    if perf {
+        assert!(o.figures.contains_key("server_fsyncs_per_s"), "{o}");
+        assert!(o.figures.contains_key("server_fsyncs_per_msg"), "{o}");
+    } else {
+        assert!(o.notes.iter().any(|n| n.starts_with("fsyncs:")), "{o}");
+    }
+    println!("{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_operations_pass_their_checks() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = target(&server, &dir, TransportKind::Tcp, 1);
+    t.duration = 2.0;
+    let w = Workload::Mixed { clients: 12, active: 0.5, rate: 120.0, groups: 3, mix: "40,30,20,10".into(), size: 100 };
+    let o = run(&t, &w).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["active_clients"], 6.0);
+    assert_eq!(o.figures["slow_consumer_kicks"], 0.0);
+    for lat in ["send_to_ack", "send_to_deliver_direct", "send_to_deliver_group", "send_to_last_member_group"] {
+        assert!(o.latency.contains_key(lat), "{lat} missing: {o}");
+    }
+    assert!(o.figures["mark_reads"] > 0.0 && o.figures["reconnects"] > 0.0, "{o}");
+    assert!(o.latency.contains_key("reconnect_to_synced"), "{o}");
+    assert!(o.correctness.streams_checked > 12, "{o}");
+    println!("{o}");
 }

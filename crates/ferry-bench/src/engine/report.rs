@@ -18,10 +18,30 @@ pub struct WorkerReport {
     /// First connect attempt and last auth_ok (Unix µs), for logins/s.
     pub first_connect_us: u64,
     pub last_ready_us: u64,
+    /// When every client of the process was in or had given up (Unix µs).
+    pub settled_us: u64,
+    /// HTTP password login latency (`connect --login`).
+    pub login: Hist,
+    pub logins: u64,
+    pub login_failed: u64,
+    pub first_login_us: u64,
+    pub last_login_us: u64,
     /// Due → ack latency (the due time is the latency origin).
     pub ack: Hist,
     /// Due → push received, for messages sent by others.
     pub deliver: Hist,
+    /// `deliver` split by kind of conversation (`mixed`).
+    pub deliver_direct: Hist,
+    pub deliver_group: Hist,
+    /// Due → mark_read_ok, and reconnect due → resynced (`mixed`).
+    pub mark_read: Hist,
+    pub reconnect: Hist,
+    pub mark_reads: u64,
+    /// `mixed` operations that had nothing to act on (no group, nothing
+    /// received yet to mark read).
+    pub ops_skipped: u64,
+    /// `kicked` frames received (any reason).
+    pub kicks: u64,
     pub sent: u64,
     pub acked: u64,
     pub unacked: u64,
@@ -58,6 +78,19 @@ impl WorkerReport {
         self.connect_failed += other.connect_failed;
         self.first_connect_us = min_nonzero(self.first_connect_us, other.first_connect_us);
         self.last_ready_us = self.last_ready_us.max(other.last_ready_us);
+        self.settled_us = self.settled_us.max(other.settled_us);
+        self.login.merge(&other.login);
+        self.logins += other.logins;
+        self.login_failed += other.login_failed;
+        self.first_login_us = min_nonzero(self.first_login_us, other.first_login_us);
+        self.last_login_us = self.last_login_us.max(other.last_login_us);
+        self.deliver_direct.merge(&other.deliver_direct);
+        self.deliver_group.merge(&other.deliver_group);
+        self.mark_read.merge(&other.mark_read);
+        self.reconnect.merge(&other.reconnect);
+        self.mark_reads += other.mark_reads;
+        self.ops_skipped += other.ops_skipped;
+        self.kicks += other.kicks;
         self.ack.merge(&other.ack);
         self.deliver.merge(&other.deliver);
         self.sent += other.sent;

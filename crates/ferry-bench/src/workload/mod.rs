@@ -5,11 +5,16 @@
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
 //! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
-//! `messaging` for direct and fanout, `sync`, `storm`).
+//! `messaging` for direct and fanout, `mixed`, `sync`, `storm`); `restart`
+//! stops and starts the server (storm, `connect --restart-cmd`); `disk`
+//! measures the server's writes and fsyncs over a window.
 
 mod connect;
+mod disk;
 mod messaging;
+mod mixed;
 mod outcome;
+mod restart;
 mod storm;
 mod sync;
 
@@ -54,6 +59,14 @@ pub struct Target {
     /// Connects (with auth) in flight at once per process.
     #[arg(long, global = true, default_value_t = 256)]
     pub connect_concurrency: usize,
+    /// Seconds the connect phase may take: a client not in by then counts
+    /// as failed (and fails the run).
+    #[arg(long, global = true, default_value_t = 300.0)]
+    pub connect_timeout: f64,
+    /// Count the server's fsync/fdatasync calls over the measured window
+    /// with `perf stat` (messaging workloads; needs perf and --server-pid).
+    #[arg(long, global = true)]
+    pub fsyncs: bool,
     /// Executable for worker processes (default: this one; tests set it).
     #[arg(skip)]
     pub worker_exe: Option<PathBuf>,
@@ -73,15 +86,29 @@ pub enum TransportKind {
 /// What to run.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Workload {
-    /// N clients connect, authenticate with a token and stay idle with heartbeats.
+    /// N clients connect, authenticate with a token and stay idle with
+    /// heartbeats for --duration once every one of them is in.
     Connect {
         #[arg(long, default_value_t = 1000)]
         clients: usize,
+        /// Each client first logs in with its password over HTTP (a new
+        /// device) and connects with the fresh token: a login burst.
+        #[arg(long)]
+        login: bool,
+        /// After setup, restart the server (SIGTERM to --server-pid, this
+        /// shell command, wait for /healthz) so the memory figures start
+        /// from a fresh process.
+        #[arg(long)]
+        restart_cmd: Option<String>,
     },
-    /// P sender→receiver pairs of 1:1 messages.
+    /// P senders, each sending round-robin to K receivers of its own
+    /// (P × K 1:1 conversations; K = 1: P pairs).
     Direct {
         #[arg(long, default_value_t = 50)]
         pairs: usize,
+        /// Receivers per sender (K): conversations = pairs × K.
+        #[arg(long, default_value_t = 1)]
+        convs_per_client: usize,
         /// Total messages/s, open loop; without it each sender keeps
         /// --window sends in flight (maximum throughput).
         #[arg(long)]
@@ -108,6 +135,26 @@ pub enum Workload {
         size: usize,
         #[arg(long, default_value_t = 8)]
         window: u32,
+    },
+    /// C connected clients; a fraction of them performs a mix of 1:1 sends,
+    /// group sends, read marks and reconnects at a total rate.
+    Mixed {
+        #[arg(long, default_value_t = 19_000)]
+        clients: usize,
+        /// Fraction of the clients that are active.
+        #[arg(long, default_value_t = 0.2)]
+        active: f64,
+        /// Total operations per second over all active clients.
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        /// Groups (Zipf-distributed sizes from 3 to 2,000 members).
+        #[arg(long, default_value_t = 100)]
+        groups: usize,
+        /// Weights of direct sends, group sends, read marks, reconnects.
+        #[arg(long, default_value = "50,30,15,5")]
+        mix: String,
+        #[arg(long, default_value_t = 100)]
+        size: usize,
     },
     /// C clients, offline while B messages arrive in their group, reconnect
     /// and pull until caught up.
@@ -138,8 +185,17 @@ pub enum Workload {
 /// Runs `workload` against `target`.
 pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
     match workload {
-        Workload::Connect { clients } => connect::connect(t, *clients).await,
-        Workload::Direct { pairs, rate, size, window } => messaging::direct(t, *pairs, *rate, *size, *window).await,
+        Workload::Connect { clients, login, restart_cmd } => {
+            connect::connect(t, *clients, *login, restart_cmd.as_deref()).await
+        }
+        Workload::Direct { pairs, convs_per_client, rate, size, window } => {
+            messaging::direct(t, *pairs, *convs_per_client, *rate, *size, *window).await
+        }
+        Workload::Mixed { clients, active, rate, groups, mix, size } => {
+            let p =
+                mixed::Params { clients: *clients, active: *active, rate: *rate, groups: *groups, mix, size: *size };
+            mixed::mixed(t, &p).await
+        }
         Workload::Fanout { group_size, senders, groups, rate, size, window } => {
             messaging::fanout(t, *group_size, *senders, *groups, *rate, *size, *window).await
         }
@@ -183,11 +239,14 @@ impl Target {
         WorkerSpec {
             run_id: format!("r{:08x}", rand::random::<u32>()),
             url: self.conn_url(),
+            http_url: self.server.clone(),
             duration_ms: self.duration_ms(),
             quiet_ms: 1000,
             drain_max_ms: 30_000,
             connect_concurrency: self.connect_concurrency,
+            connect_timeout_ms: (self.connect_timeout * 1000.0) as u64,
             connect_after_go: false,
+            idle_after_connect: false,
             reconnect: false,
             track_last: false,
             end_when_done: false,
@@ -216,7 +275,7 @@ impl Target {
 }
 
 fn client(idx: usize, u: &BenchUser, send: Option<SendSpec>, expect: Vec<Expect>) -> ClientSpec {
-    ClientSpec { idx: idx as u32, user_id: u.id, token: u.token.clone(), send, expect }
+    ClientSpec { idx: idx as u32, user_id: u.id, token: u.token.clone(), login: None, send, ops: None, expect }
 }
 
 fn direct_conv(a: i64, b: i64) -> String {

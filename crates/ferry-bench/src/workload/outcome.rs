@@ -25,6 +25,10 @@ pub struct Outcome {
     pub server: Option<procmon::Window>,
     pub correctness: Correctness,
     pub errors: BTreeMap<String, u64>,
+    /// Things worth knowing about how a figure was (or was not) measured.
+    pub notes: Vec<String>,
+    /// Why the run failed, beyond the correctness check.
+    pub failures: Vec<String>,
     pub passed: bool,
 }
 
@@ -40,6 +44,8 @@ impl Outcome {
             server: None,
             correctness: Correctness::default(),
             errors: BTreeMap::new(),
+            notes: Vec::new(),
+            failures: Vec::new(),
             passed: false,
         }
     }
@@ -54,11 +60,20 @@ impl Outcome {
         }
     }
 
+    pub(super) fn note(&mut self, s: String) {
+        self.notes.push(s);
+    }
+
+    /// Marks the run FAILED for `why`.
+    pub(super) fn fail(&mut self, why: String) {
+        self.failures.push(why);
+    }
+
     pub(super) fn finish(mut self, r: &WorkerReport, mut c: Correctness) -> Self {
         c.connection_failed(r.connect_failed, "could not connect");
         c.connection_failed(r.unexpected_closes, "lost their connection");
         self.errors = r.errors.clone();
-        self.passed = !c.failed();
+        self.passed = !c.failed() && self.failures.is_empty();
         self.correctness = c;
         self
     }
@@ -68,10 +83,12 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "ferry-bench {} {} ({:?}, {} proc)", self.workload, self.params, self.transport, self.procs)?;
         for (k, v) in &self.figures {
-            writeln!(f, "  {k:<32} {v:>14.2}")?;
+            // Small ratios (fsyncs per message) keep their digits.
+            let prec = if v.abs() < 10.0 && *v != 0.0 { 4 } else { 2 };
+            writeln!(f, "  {k:<32} {v:>14.prec$}")?;
         }
         for (k, v) in &self.latency {
-            writeln!(f, "  {k:<20} {v}")?;
+            writeln!(f, "  {k:<26} {v}")?;
         }
         if let Some(s) = &self.server {
             writeln!(
@@ -82,6 +99,9 @@ impl fmt::Display for Outcome {
         }
         if !self.errors.is_empty() {
             writeln!(f, "  errors: {:?}", self.errors)?;
+        }
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
         }
         let c = &self.correctness;
         writeln!(
@@ -99,6 +119,9 @@ impl fmt::Display for Outcome {
         )?;
         for v in &c.violations {
             writeln!(f, "    ! {v}")?;
+        }
+        for v in &self.failures {
+            writeln!(f, "  ! {v}")?;
         }
         write!(f, "{}", if self.passed { "PASSED" } else { "FAILED" })
     }

@@ -1,11 +1,11 @@
 //! `storm`: clients in pairs with light traffic while the server is stopped
 //! and started again; how long until they are all back and synced.
 
-use std::{path::PathBuf, time::Duration};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
-use super::{Outcome, Target, client, direct_conv, secs};
+use super::{Outcome, Target, client, direct_conv, restart, secs};
 use crate::{
     engine::{Expect, SendSpec, SendTo, now_us},
     procmon::{self, Monitor},
@@ -27,7 +27,8 @@ pub(super) async fn storm(
     for p in 0..pairs {
         let (s, r) = (&users[2 * p], &users[2 * p + 1]);
         let conv = direct_conv(s.id, r.id);
-        let send = SendSpec { to: SendTo::User(r.id), rate: rate / pairs as f64, window: 0, size: 100, max_msgs: 0 };
+        let send =
+            SendSpec { to: vec![SendTo::User(r.id)], rate: rate / pairs as f64, window: 0, size: 100, max_msgs: 0 };
         clients.push(client(2 * p, s, Some(send), vec![Expect { conv: conv.clone(), after_seq: None }]));
         clients.push(client(2 * p + 1, r, None, vec![Expect { conv, after_seq: None }]));
     }
@@ -35,11 +36,12 @@ pub(super) async fn storm(
     spec.reconnect = true;
     spec.drain_max_ms = 120_000;
     let mon = Monitor::start(pid);
-    let restart = StormControl { pid, cmd: restart_cmd.to_owned(), kill_after, mon: mon.clone() };
+    let control =
+        StormControl { pid, cmd: restart_cmd.to_owned(), server: t.server.clone(), kill_after, mon: mon.clone() };
     let (kill_tx, kill_rx) = tokio::sync::oneshot::channel();
     let (t0, r) = t
         .execute(spec, |t0| async move {
-            let killed = restart.run(t0).await?;
+            let killed = control.run(t0).await?;
             let _ = kill_tx.send(killed);
             Ok(())
         })
@@ -82,10 +84,11 @@ pub(super) async fn storm(
     Ok(o.finish(&r, c))
 }
 
-/// Stops the server with SIGTERM, waits for it to exit, starts it again.
+/// Stops the server after `kill_after` and starts it again (`restart`).
 struct StormControl {
     pid: u32,
     cmd: String,
+    server: String,
     kill_after: f64,
     mon: Monitor,
 }
@@ -96,35 +99,7 @@ impl StormControl {
         let at = t0 + (self.kill_after * 1e6) as u64;
         tokio::time::sleep(Duration::from_micros(at.saturating_sub(now_us()))).await;
         let steady = self.mon.take_sample().map_or(0, |s| s.rss_kib);
-        let kill_us = now_us();
-        let status = tokio::process::Command::new("kill").args(["-TERM", &self.pid.to_string()]).status().await?;
-        if !status.success() {
-            bail!("kill -TERM {} failed", self.pid);
-        }
-        let proc_dir = PathBuf::from(format!("/proc/{}", self.pid));
-        while proc_dir.exists() && !is_zombie(self.pid) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        // `exec` so the pid we get is the server's, not the shell's.
-        let child = tokio::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("exec {}", self.cmd))
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .context("restart command")?;
-        if let Some(pid) = child.id() {
-            self.mon.set_pid(pid);
-        }
-        // The server outlives the bench: dropping the handle neither waits
-        // for nor kills it.
-        drop(child);
-        Ok((kill_us, steady))
+        let r = restart::restart(self.pid, &self.cmd, &self.server, Some(&self.mon)).await?;
+        Ok((r.kill_us, steady))
     }
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')))
-        .unwrap_or(true)
 }

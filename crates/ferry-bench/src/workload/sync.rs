@@ -24,8 +24,13 @@ pub(super) async fn sync(t: &Target, backlog: u64, n: usize) -> anyhow::Result<O
     let group = res?;
 
     // Fill the backlog (closed loop, not measured).
-    let send =
-        SendSpec { to: SendTo::Conversation(group.conv.clone()), rate: 0.0, window: 64, size: 100, max_msgs: backlog };
+    let send = SendSpec {
+        to: vec![SendTo::Conversation(group.conv.clone())],
+        rate: 0.0,
+        window: 64,
+        size: 100,
+        max_msgs: backlog,
+    };
     let mut fill = t.spec(vec![client(0, &users[0], Some(send), Vec::new())]);
     fill.duration_ms = 3_600_000;
     fill.drain_max_ms = 0;

@@ -33,6 +33,8 @@ const PULL_TIMEOUT: Duration = Duration::from_secs(30);
 /// separate ranges so no answer is mistaken for another.
 const PING_IDS: u64 = 1 << 62;
 const PULL_IDS: u64 = 1 << 61;
+/// Read marks of `mixed` use this range plus the operation index.
+const MARK_IDS: u64 = 1 << 60;
 /// Reconnect back-off bounds (storm).
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(1000);
@@ -57,14 +59,20 @@ struct PendingSend {
 enum Ended {
     Finished,
     Closed,
+    /// A `mixed` reconnect operation due at this time (Unix µs).
+    Reconnect(u64),
 }
 
 /// One client's life: connect, (sync), run, reconnect if asked.
 pub(super) struct ClientTask<'a> {
     shared: &'a Shared,
     spec: &'a ClientSpec,
+    /// The token to connect with (fresh from a password login, or cached).
+    token: String,
     tracks: HashMap<String, Track>,
     pending: BTreeMap<u64, PendingSend>,
+    /// Read marks awaiting `mark_read_ok`: request id → due time.
+    pending_reads: HashMap<u64, u64>,
     /// Index of the next message to generate.
     next_msg: u64,
     /// When message 0 is due, and the spacing (µs), open loop.
@@ -74,7 +82,8 @@ pub(super) struct ClientTask<'a> {
     sending_done: bool,
     busy: bool,
     ack_buf: Vec<u64>,
-    deliver_buf: Vec<u64>,
+    /// Latency and whether the conversation is a group.
+    deliver_buf: Vec<(u64, bool)>,
     last_buf: Vec<(String, u64, u64)>,
     r: WorkerReport,
     ping_id: u64,
@@ -97,17 +106,19 @@ impl<'a> ClientTask<'a> {
                 (e.conv.clone(), t)
             })
             .collect();
-        let busy = spec.send.is_some() || has_initial_sync(spec);
+        let busy = spec.send.is_some() || spec.ops.is_some() || has_initial_sync(spec);
         Self {
             shared,
             spec,
+            token: if spec.login.is_some() { String::new() } else { spec.token.clone() },
             tracks,
             pending: BTreeMap::new(),
+            pending_reads: HashMap::new(),
             next_msg: 0,
             first_due_us: 0,
             interval_us: 0.0,
             send_end_us: 0,
-            sending_done: spec.send.is_none(),
+            sending_done: spec.send.is_none() && spec.ops.is_none(),
             busy,
             ack_buf: Vec::new(),
             deliver_buf: Vec::new(),
@@ -127,31 +138,27 @@ impl<'a> ClientTask<'a> {
         }
         let mut epoch = 0u32;
         let mut backoff = BACKOFF_MIN;
-        let mut link = None;
+        // The due time of an intentional reconnect (`mixed`): its latency origin.
+        let mut reconnect_due = None;
         loop {
             if self.shared.finish.is_cancelled() {
+                if epoch == 0 {
+                    self.give_up("connect: the run ended before this client connected");
+                }
                 break;
             }
-            // The wait for a local connect slot is not the server's latency.
-            let slot = self.shared.connect_slots.acquire().await;
-            let started = now_us();
-            let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&s.url, &self.spec.token)).await;
-            drop(slot);
-            match attempt {
-                Ok(Ok((tx, rx, ok))) => {
-                    let ready = now_us();
-                    if epoch == 0 {
-                        self.r.connect.record_us(ready - started);
-                        self.r.connected += 1;
-                        self.r.first_connect_us = min_nonzero(self.r.first_connect_us, started);
-                        self.r.last_ready_us = ready;
-                    }
-                    link = Some((tx, rx, ok));
-                }
-                Ok(Err(e)) => self.fail(epoch, &format!("connect: {}", short(&e))),
-                Err(_) => self.fail(epoch, "connect: timeout"),
-            }
-            let Some((mut tx, mut rx, ok)) = link.take() else {
+            // Only the first connection is bound by the connect phase's deadline.
+            let deadline = self.shared.connect_deadline.clone();
+            let first = epoch == 0;
+            let opened = tokio::select! {
+                l = self.open(epoch) => Some(l),
+                _ = deadline.cancelled(), if first => None,
+            };
+            let Some(link) = opened else {
+                self.give_up("connect: not connected within --connect-timeout");
+                break;
+            };
+            let Some((mut tx, mut rx, ok, started)) = link else {
                 if epoch == 0 && !s.reconnect {
                     self.settle();
                     self.set_not_busy();
@@ -187,13 +194,22 @@ impl<'a> ClientTask<'a> {
                 continue;
             }
             if epoch > 0 {
-                self.r.resynced_at_us.push(now_us());
+                let now = now_us();
+                self.r.resynced_at_us.push(now);
+                if let Some(due) = reconnect_due.take() {
+                    self.r.reconnect.record_us(now.saturating_sub(due));
+                }
             }
             self.settle_once(epoch);
             let _ = go.wait_for(|t| *t != 0).await;
             self.start_schedule();
             match self.serve(tx, rx, hb).await {
                 Ended::Finished => break,
+                Ended::Reconnect(due) => {
+                    reconnect_due = Some(due);
+                    epoch += 1;
+                    self.r.reconnects += 1;
+                }
                 Ended::Closed => {
                     if !s.reconnect {
                         self.r.unexpected_closes += 1;
@@ -210,6 +226,62 @@ impl<'a> ClientTask<'a> {
         self.finish();
     }
 
+    /// One attempt: (log in over HTTP,) connect and authenticate. Returns
+    /// the halves, `auth_ok` and when the attempt started (after the wait
+    /// for a local slot, which is not the server's latency).
+    async fn open(&mut self, epoch: u32) -> Option<(WriteHalf, ReadHalf, v1::AuthOk, u64)> {
+        let shared = self.shared;
+        let _slot = shared.connect_slots.acquire().await;
+        if let (Some(name), Some(http), true) = (&self.spec.login, &shared.http, self.token.is_empty()) {
+            let started = now_us();
+            match http.login(name, crate::setup::PASSWORD, "bench", None).await {
+                Ok(l) => {
+                    let done = now_us();
+                    self.r.login.record_us(done - started);
+                    self.r.logins += 1;
+                    self.r.first_login_us = min_nonzero(self.r.first_login_us, started);
+                    self.r.last_login_us = self.r.last_login_us.max(done);
+                    self.token = l.token;
+                }
+                Err(e) => {
+                    self.r.login_failed += 1;
+                    let code = e.code().map_or_else(|| short(&e), |c| c.as_str().to_owned());
+                    self.fail(epoch, &format!("login: {code}"));
+                    return None;
+                }
+            }
+        }
+        let started = now_us();
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&shared.spec.url, &self.token)).await;
+        match attempt {
+            Ok(Ok((tx, rx, ok))) => {
+                let ready = now_us();
+                if epoch == 0 {
+                    self.r.connect.record_us(ready - started);
+                    self.r.connected += 1;
+                    self.r.first_connect_us = min_nonzero(self.r.first_connect_us, started);
+                    self.r.last_ready_us = ready;
+                }
+                Some((tx, rx, ok, started))
+            }
+            Ok(Err(e)) => {
+                self.fail(epoch, &format!("connect: {}", short(&e)));
+                None
+            }
+            Err(_) => {
+                self.fail(epoch, "connect: timeout");
+                None
+            }
+        }
+    }
+
+    /// The first connection did not happen: a failed client, settled.
+    fn give_up(&mut self, why: &str) {
+        self.r.connect_failed += 1;
+        self.error(why);
+        self.settle();
+        self.set_not_busy();
+    }
     fn fail(&mut self, epoch: u32, what: &str) {
         if epoch == 0 && !self.shared.spec.reconnect {
             self.r.connect_failed += 1;
@@ -241,7 +313,7 @@ impl<'a> ClientTask<'a> {
     /// First connection: pull from `after_seq` where asked (sync), and in a
     /// reconnecting run learn each conversation's current seq as baseline.
     async fn first_sync(&mut self, tx: &mut WriteHalf, rx: &mut ReadHalf, started: u64) -> anyhow::Result<()> {
-        if self.shared.spec.reconnect {
+        if self.shared.spec.reconnect || self.spec.ops.is_some() {
             let id = self.next_pull_id();
             tx.send(&Frame { id, body: Some(Body::ListConversations(v1::ListConversations {})) }).await?;
             if let Body::Conversations(list) = self.await_answer(rx, id).await? {
@@ -346,8 +418,11 @@ impl<'a> ClientTask<'a> {
         let writer = tokio::spawn(write_loop(tx, wrx));
         let mut heartbeat = tokio::time::interval_at(Instant::now() + hb, hb);
         let finish = self.shared.finish.clone();
-        self.send_due(&wtx);
+        let mut reconnect = self.send_due(&wtx);
         let ended = loop {
+            if let Some(due) = reconnect.take() {
+                break Ended::Reconnect(due);
+            }
             let wake = self.send_wake();
             tokio::select! {
                 biased;
@@ -356,7 +431,7 @@ impl<'a> ClientTask<'a> {
                     Ok(Some(f)) => {
                         self.handle(f);
                         self.shared.last_rx_us.store(now_us(), Ordering::Relaxed);
-                        self.send_due(&wtx);
+                        reconnect = self.send_due(&wtx);
                     }
                     Ok(None) => break Ended::Closed,
                     Err(e) => {
@@ -369,11 +444,13 @@ impl<'a> ClientTask<'a> {
                     let ping = Frame { id: self.ping_id, body: Some(Body::Ping(v1::Ping { client_time: 0 })) };
                     let _ = wtx.try_send(ferry_proto::encode_frame(&ping));
                 }
-                _ = sleep_until_us(wake), if wake.is_some() => self.send_due(&wtx),
+                _ = sleep_until_us(wake), if wake.is_some() => reconnect = self.send_due(&wtx),
             }
         };
         drop(wtx);
         writer.abort();
+        // Read marks in flight are answered on the closed connection, if at all.
+        self.pending_reads.clear();
         self.flush_samples();
         ended
     }

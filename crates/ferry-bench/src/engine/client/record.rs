@@ -38,8 +38,15 @@ impl ClientTask<'_> {
                 self.maybe_flush();
             }
             Some(Body::Message(m)) => self.on_push(m),
+            Some(Body::MarkReadOk(_)) => {
+                if let Some(due) = self.pending_reads.remove(&frame.id) {
+                    self.r.mark_reads += 1;
+                    self.r.mark_read.record_us(now_us().saturating_sub(due));
+                }
+            }
             Some(Body::Error(e)) => {
                 *self.r.errors.entry(e.code.clone()).or_default() += 1;
+                self.pending_reads.remove(&frame.id);
                 if self.pending.remove(&frame.id).is_some() {
                     self.r.refused += 1;
                     if self.sending_done && self.pending.is_empty() {
@@ -47,7 +54,10 @@ impl ClientTask<'_> {
                     }
                 }
             }
-            Some(Body::Kicked(k)) => *self.r.errors.entry(format!("kicked:{}", k.reason)).or_default() += 1,
+            Some(Body::Kicked(k)) => {
+                self.r.kicks += 1;
+                *self.r.errors.entry(format!("kicked:{}", k.reason)).or_default() += 1;
+            }
             _ => {}
         }
     }
@@ -58,7 +68,7 @@ impl ClientTask<'_> {
             self.r.deliveries += 1;
             if let Some(due) = due_of(&m, &self.shared.spec.run_id) {
                 let lat = now_us().saturating_sub(due);
-                self.deliver_buf.push(lat);
+                self.deliver_buf.push((lat, m.conversation_id.starts_with("g_")));
                 if self.shared.spec.track_last {
                     self.last_buf.push((m.conversation_id.clone(), m.seq, lat));
                 }
@@ -90,8 +100,13 @@ impl ClientTask<'_> {
             for v in self.ack_buf.drain(..) {
                 r.ack.record_us(v);
             }
-            for v in self.deliver_buf.drain(..) {
+            for (v, group) in self.deliver_buf.drain(..) {
                 r.deliver.record_us(v);
+                if group {
+                    r.deliver_group.record_us(v);
+                } else {
+                    r.deliver_direct.record_us(v);
+                }
             }
         }
         if !self.last_buf.is_empty() {
