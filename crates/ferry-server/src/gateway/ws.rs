@@ -87,6 +87,9 @@ impl Transport for WsTransport {
     }
 
     async fn close(&mut self) {
-        let _ = self.socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+        // Sending Close flushes what is buffered first: a peer that stopped
+        // reading must not hold the task (and its connection slot) forever.
+        let close = self.socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() })));
+        let _ = tokio::time::timeout(self.write_timeout, close).await;
     }
 }

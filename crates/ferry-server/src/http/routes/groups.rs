@@ -319,8 +319,8 @@ pub async fn nickname(
     responses(
         (status = 200, description = "`{\"joined\": true}`: a free group, you are in.", body = api::JoinAnswer),
         (status = 202, description = "`{\"joined\": false, \"request\": …}`: waiting for approval.", body = api::JoinAnswer),
-        (status = 403, description = "`forbidden` (invite-only), `group_dismissed`.", body = api::ErrorBody),
-        (status = 404, description = "`not_found`: no such group.", body = api::ErrorBody),
+        (status = 403, description = "`group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such group, or an invite-only one (not revealed to outsiders).", body = api::ErrorBody),
         (status = 409, description = "`conflict`: already a member.", body = api::ErrorBody),
         (status = 422, description = "`limit_exceeded`: group size, or your group count.", body = api::ErrorBody),
     )
