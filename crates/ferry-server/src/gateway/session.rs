@@ -250,6 +250,17 @@ async fn session_loop<T: Transport>(app: &AppRef, transport: &mut T, hello: &Hel
                 send_one(transport, error_frame(0, &e, true), json).await;
                 return End::Shutdown;
             }
+            // Reads before writes: a session whose outbox never empties (a
+            // busy receiver) must still read its client's heartbeats, or it
+            // would be timed out as idle. Reading is bounded by the rate
+            // limiter and `max_inflight`, so writes are not starved either.
+            incoming = transport.recv(), if inflight.len() < g.max_inflight => {
+                deadline = Instant::now() + idle;
+                // Boxed for the same reason as `send_one`.
+                if let Err(end) = Box::pin(on_frame(&ctx, transport, incoming, &limiter, &mut inflight, json)).await {
+                    return end;
+                }
+            }
             () = handle.outbox.ready() => {
                 handle.outbox.take(&mut outbox, WRITE_BATCH);
                 take_ready(&mut outbox, &mut inflight, handle);
@@ -261,13 +272,6 @@ async fn session_loop<T: Transport>(app: &AppRef, transport: &mut T, hello: &Hel
                 take_ready(&mut outbox, &mut inflight, handle);
                 if transport.send(&outbox, json).await.is_err() { return End::WriteFailed; }
                 outbox.clear();
-            }
-            incoming = transport.recv(), if inflight.len() < g.max_inflight => {
-                deadline = Instant::now() + idle;
-                // Boxed for the same reason as `send_one`.
-                if let Err(end) = Box::pin(on_frame(&ctx, transport, incoming, &limiter, &mut inflight, json)).await {
-                    return end;
-                }
             }
             () = tokio::time::sleep_until(deadline) => {
                 let e = ApiError::new(ErrorCode::Unavailable, "idle timeout: no frame within the heartbeat deadline");

@@ -201,7 +201,21 @@ impl<'a> ClientTask<'a> {
                 }
             }
             self.settle_once(epoch);
-            let _ = go.wait_for(|t| *t != 0).await;
+            // Wait for the start, heartbeating: connecting every client can
+            // take longer than the server's idle timeout.
+            let mut beat = tokio::time::interval_at(Instant::now() + hb, hb);
+            while *go.borrow_and_update() == 0 {
+                tokio::select! {
+                    changed = go.changed() => if changed.is_err() { break },
+                    _ = beat.tick() => {
+                        self.ping_id += 1;
+                        let ping = Frame { id: self.ping_id, body: Some(Body::Ping(v1::Ping { client_time: 0 })) };
+                        if tx.send(&ping).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
             self.start_schedule();
             match self.serve(tx, rx, hb).await {
                 Ended::Finished => break,
@@ -427,6 +441,13 @@ impl<'a> ClientTask<'a> {
             tokio::select! {
                 biased;
                 _ = finish.cancelled() => break Ended::Finished,
+                // Before reads: a receiver whose socket is never empty must
+                // still heartbeat, or the server times it out as idle.
+                _ = heartbeat.tick() => {
+                    self.ping_id += 1;
+                    let ping = Frame { id: self.ping_id, body: Some(Body::Ping(v1::Ping { client_time: 0 })) };
+                    let _ = wtx.try_send(ferry_proto::encode_frame(&ping));
+                }
                 frame = rx.recv() => match frame {
                     Ok(Some(f)) => {
                         self.handle(f);
@@ -439,11 +460,6 @@ impl<'a> ClientTask<'a> {
                         break Ended::Closed;
                     }
                 },
-                _ = heartbeat.tick() => {
-                    self.ping_id += 1;
-                    let ping = Frame { id: self.ping_id, body: Some(Body::Ping(v1::Ping { client_time: 0 })) };
-                    let _ = wtx.try_send(ferry_proto::encode_frame(&ping));
-                }
                 _ = sleep_until_us(wake), if wake.is_some() => reconnect = self.send_due(&wtx),
             }
         };
