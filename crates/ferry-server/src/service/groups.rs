@@ -5,6 +5,11 @@
 //! and a `changed` push to online members (so member lists refresh). The
 //! permission rules themselves live in `ferry_core::group`.
 //!
+//! (Just over 600 lines on purpose: one operation per method, each the same
+//! three steps — load facts, check the rule, write store change + system
+//! message — sharing the private helpers at the bottom; split by operation
+//! they would have to export those helpers.)
+//!
 //! Ordering of the two writes: when someone arrives, the store change comes
 //! first and the system message second (the newcomer sees it); when someone
 //! goes, the system message comes first (the leaver sees why) and the store
