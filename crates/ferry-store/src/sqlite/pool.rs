@@ -71,6 +71,7 @@ impl Writer {
             .name("ferry-sqlite-writer".into())
             .spawn(move || {
                 let mut since_merge = 0;
+                let mut wal = WalWrap::new(&conn);
                 let mut held: Option<Job> = None;
                 let mut paused_until: Option<Instant> = None;
                 loop {
@@ -117,6 +118,7 @@ impl Writer {
                         Job::Grouped(first) => held = run_group(&mut conn, first, &mut rx),
                     }
                     since_merge += 1;
+                    wal.after_job(&conn);
                 }
                 // Lets SQLite refresh its planner statistics if worthwhile.
                 if let Err(e) = conn.execute_batch("PRAGMA optimize") {
@@ -174,6 +176,53 @@ impl Writer {
             Ok(Ok(())) => {}
             Ok(Err(_)) => tracing::error!("SQLite writer thread panicked"),
             Err(e) => tracing::error!(error = %e, "joining the SQLite writer thread"),
+        }
+    }
+}
+
+/// Keeps the WAL wrapping instead of growing. Under continuous writes the
+/// background checkpoint never catches up with the last frame, so SQLite
+/// never restarts the WAL at its beginning: the file grows without bound
+/// (262 MB in 12 s at 27,000 msgs/s) and every frame extends it, which on
+/// ext4 costs zeroing a fresh page-cache folio per write (16% of the
+/// server's CPU in that run). Once the WAL passes [`WAL_WRAP_BYTES`], the
+/// writer checkpoints itself between jobs: no frame is appended meanwhile,
+/// so the checkpoint completes (it only copies what the background
+/// checkpointer has not yet copied) and the next commit starts over at
+/// offset 0, on pages already in the cache.
+struct WalWrap {
+    path: Option<std::path::PathBuf>,
+    jobs: usize,
+}
+
+/// WAL size past which the writer checkpoints (see [`WalWrap`]).
+const WAL_WRAP_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Jobs between two looks at the WAL's size.
+const WAL_CHECK_EVERY: usize = 16;
+
+impl WalWrap {
+    fn new(conn: &Connection) -> Self {
+        let path = conn.path().filter(|p| !p.is_empty()).map(|p| std::path::PathBuf::from(format!("{p}-wal")));
+        Self { path, jobs: 0 }
+    }
+
+    fn after_job(&mut self, conn: &Connection) {
+        self.jobs += 1;
+        if !self.jobs.is_multiple_of(WAL_CHECK_EVERY) {
+            return;
+        }
+        let Some(path) = &self.path else { return };
+        let Ok(size) = std::fs::metadata(path).map(|m| m.len()) else { return };
+        if size < WAL_WRAP_BYTES {
+            return;
+        }
+        let started = Instant::now();
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))) {
+            Ok((frames, copied)) => {
+                tracing::debug!(frames, copied, ms = started.elapsed().as_millis() as u64, "WAL wrapped by the writer")
+            }
+            Err(e) => tracing::warn!(error = %e, "writer checkpoint failed"),
         }
     }
 }
