@@ -196,7 +196,7 @@ struct WalWrap {
 }
 
 /// WAL size past which the writer checkpoints (see [`WalWrap`]).
-const WAL_WRAP_BYTES: u64 = 32 * 1024 * 1024;
+const WAL_WRAP_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Jobs between two looks at the WAL's size.
 const WAL_CHECK_EVERY: usize = 16;
