@@ -44,6 +44,11 @@ pub struct WorkerReport {
     pub kicks: u64,
     pub sent: u64,
     pub acked: u64,
+    /// Acks and deliveries that arrived within the send window.
+    #[serde(default)]
+    pub acked_in_window: u64,
+    #[serde(default)]
+    pub delivered_in_window: u64,
     pub unacked: u64,
     pub refused: u64,
     pub duplicate_acks: u64,
@@ -95,6 +100,8 @@ impl WorkerReport {
         self.deliver.merge(&other.deliver);
         self.sent += other.sent;
         self.acked += other.acked;
+        self.acked_in_window += other.acked_in_window;
+        self.delivered_in_window += other.delivered_in_window;
         self.unacked += other.unacked;
         self.refused += other.refused;
         self.duplicate_acks += other.duplicate_acks;

@@ -15,15 +15,26 @@ use crate::{
 const FLUSH_EVERY: usize = 256;
 
 impl ClientTask<'_> {
+    /// Whether `now` is within the send window (t0 .. t0 + duration): what
+    /// throughput counts, so a long drain after the window (a server behind
+    /// by seconds) does not inflate the rate.
+    fn in_window(&self, now: u64) -> bool {
+        now <= self.shared.t0_us.load(std::sync::atomic::Ordering::Relaxed) + self.shared.spec.duration_ms * 1000
+    }
+
     pub(super) fn handle(&mut self, frame: Frame) {
         match frame.body {
             Some(Body::SendAck(a)) => {
                 let Some(p) = self.pending.remove(&frame.id) else { return };
                 self.r.acked += 1;
+                let now = now_us();
+                if self.in_window(now) {
+                    self.r.acked_in_window += 1;
+                }
                 if a.duplicate {
                     self.r.duplicate_acks += 1;
                 }
-                self.ack_buf.push(now_us().saturating_sub(p.due_us));
+                self.ack_buf.push(now.saturating_sub(p.due_us));
                 self.r
                     .acked_ranges
                     .entry(a.conversation_id.clone())
@@ -66,6 +77,9 @@ impl ClientTask<'_> {
         let own = m.sender_id == self.spec.user_id;
         if !own {
             self.r.deliveries += 1;
+            if self.in_window(now_us()) {
+                self.r.delivered_in_window += 1;
+            }
             if let Some(due) = due_of(&m, &self.shared.spec.run_id) {
                 let lat = now_us().saturating_sub(due);
                 self.deliver_buf.push((lat, m.conversation_id.starts_with("g_")));
