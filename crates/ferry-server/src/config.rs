@@ -131,6 +131,9 @@ pub struct StorageConfig {
     /// How often the WAL is checkpointed into the database file, off the
     /// commit path.
     pub checkpoint_interval_ms: u64,
+    /// SQLite page cache of the writer connection in MiB (each reader gets
+    /// a quarter); filled only as pages are read.
+    pub cache_mib: u32,
 }
 
 /// When a commit counts as durable.
@@ -281,7 +284,13 @@ impl Default for Config {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        Self { synchronous: Synchronous::Full, read_connections: 4, log_rows: 131_072, checkpoint_interval_ms: 1000 }
+        Self {
+            synchronous: Synchronous::Full,
+            read_connections: 4,
+            log_rows: 131_072,
+            checkpoint_interval_ms: 1000,
+            cache_mib: 64,
+        }
     }
 }
 
@@ -376,6 +385,7 @@ impl Config {
             ("writer.queue", self.writer.queue),
             ("storage.log_rows", self.storage.log_rows),
             ("storage.checkpoint_interval_ms", self.storage.checkpoint_interval_ms as usize),
+            ("storage.cache_mib", self.storage.cache_mib as usize),
             ("caches.sessions", self.caches.sessions as usize),
             ("caches.users", self.caches.users as usize),
             ("caches.groups", self.caches.groups as usize),

@@ -86,6 +86,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
         read_connections: config.storage.read_connections,
         log_rows: config.storage.log_rows,
         checkpoint_interval: std::time::Duration::from_millis(config.storage.checkpoint_interval_ms),
+        cache_kib: config.storage.cache_mib.saturating_mul(1024),
     };
     Ok(Arc::new(SqliteStore::open(config.database_path(), options).await?))
 }
