@@ -41,6 +41,9 @@ async fn metrics_count_connections_commits_and_cache_lookups() {
     assert_eq!(value(&after, "ferry_connections"), Some(1.0), "{after}");
     assert_eq!(value(&after, "ferry_messages_committed_total"), Some(committed_before + 3.0), "{after}");
     assert!(value(&after, "ferry_commit_batches_total").is_some_and(|b| b >= 1.0), "{after}");
+    // Three commits took some time; the fan-out wait is there (maybe ~0).
+    assert!(value(&after, "ferry_commit_seconds_total").is_some_and(|s| s > 0.0), "{after}");
+    assert!(value(&after, "ferry_fanout_wait_seconds_total").is_some_and(|s| s >= 0.0), "{after}");
     assert!(value(&after, "ferry_deliveries_total").is_some_and(|d| d >= 3.0), "bob's pushes: {after}");
     assert!(value(&after, "ferry_cache_hits_total{cache=\"sessions\"}").is_some(), "{after}");
     assert!(value(&after, "process_resident_memory_bytes").is_some_and(|b| b > 0.0), "{after}");

@@ -45,6 +45,17 @@ fn render(app: &AppRef) -> String {
         "Message batches whose commit failed.",
         w.failed_batches.load(Ordering::Relaxed),
     );
+    for (name, help, us) in [
+        ("ferry_commit_seconds_total", "Time the message writer spent in store commits.", &w.commit_us),
+        (
+            "ferry_fanout_wait_seconds_total",
+            "Time the message writer waited for room in the fan-out queue.",
+            &w.fanout_wait_us,
+        ),
+    ] {
+        m.family(name, "counter", help);
+        m.sample(name, &[], us.load(Ordering::Relaxed) as f64 / 1e6);
+    }
     m.counter(
         "ferry_password_hashes_refused_total",
         "Logins and registrations refused because the hashing queue was full.",

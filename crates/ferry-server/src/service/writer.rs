@@ -5,12 +5,14 @@
 //! transaction, so under load many messages share one commit. After the
 //! commit it answers every sender and hands the new messages, in seq order,
 //! to the [fan-out stage](super::fanout). The writer never reads the store
-//! for anything but the append and never waits on a receiver: the next
-//! commit starts as soon as the previous one is answered.
+//! for anything but the append and never waits on a receiver; the next
+//! batch is handed to the store while the previous one commits
+//! ([`PIPELINE`]).
 
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::v1;
 use ferry_store::{NewMessage, Store};
+use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
@@ -47,6 +49,11 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     /// Batches whose commit failed (every sender in them got an error).
     pub failed_batches: AtomicU64,
+    /// Microseconds batches spent in the store (queued behind the batch
+    /// before them, then committing), and waiting for room in the fan-out
+    /// stage's queue.
+    pub commit_us: AtomicU64,
+    pub fanout_wait_us: AtomicU64,
 }
 
 /// Resolves to the ack of one enqueued message once its batch is durable.
@@ -100,6 +107,13 @@ pub fn spawn(
     (WriterHandle { tx, stats }, task)
 }
 
+/// Batches handed to the store at once. Two keep the store's writer thread
+/// busy: while one batch commits, the next is already queued behind it, so
+/// the time this task takes to be scheduled, answer senders and collect
+/// the next batch is off the commit path. The store runs its jobs in order,
+/// so seqs, acks and the fan-out keep the order of the batches.
+const PIPELINE: usize = 2;
+
 async fn run(
     store: Arc<dyn Store>,
     fanout: FanoutHandle,
@@ -108,22 +122,33 @@ async fn run(
     stop: CancellationToken,
     stats: Arc<WriterStats>,
 ) {
-    let mut jobs = Vec::with_capacity(max_batch);
-    loop {
-        let n = tokio::select! {
-            n = rx.recv_many(&mut jobs, max_batch) => n,
-            () = stop.cancelled() => {
-                // Refuse new work; what is already queued is still committed.
-                rx.close();
-                rx.recv_many(&mut jobs, max_batch).await
+    let mut inflight = FuturesOrdered::new();
+    // Open until the queue is closed and drained; `stopping` once asked to.
+    let (mut open, mut stopping) = (true, false);
+    while open || !inflight.is_empty() {
+        let mut jobs = Vec::new();
+        tokio::select! {
+            biased;
+            Some(committed) = inflight.next(), if !inflight.is_empty() => {
+                let committed: Vec<Committed> = committed;
+                if !committed.is_empty() {
+                    let waited = std::time::Instant::now();
+                    fanout.push(committed).await;
+                    stats.fanout_wait_us.fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
+                }
             }
-        };
-        if n == 0 {
-            break;
-        }
-        let committed = commit(&*store, &mut jobs, &stats).await;
-        if !committed.is_empty() {
-            fanout.push(committed).await;
+            n = rx.recv_many(&mut jobs, max_batch), if open && inflight.len() < PIPELINE => {
+                if n == 0 {
+                    open = false;
+                } else {
+                    inflight.push_back(commit(Arc::clone(&store), jobs, Arc::clone(&stats)));
+                }
+            }
+            () = stop.cancelled(), if !stopping => {
+                // Refuse new work; what is already queued is still committed.
+                stopping = true;
+                rx.close();
+            }
         }
     }
     tracing::debug!("message writer stopped");
@@ -131,7 +156,7 @@ async fn run(
 
 /// Commits `jobs` as one batch, answers every sender, and returns the
 /// messages that are new (not retries), in seq order per conversation.
-async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> Vec<Committed> {
+async fn commit(store: Arc<dyn Store>, mut jobs: Vec<Job>, stats: Arc<WriterStats>) -> Vec<Committed> {
     let mut batch = Vec::with_capacity(jobs.len());
     let mut rest = Vec::with_capacity(jobs.len());
     // Stamped here rather than at admission, so server_time never decreases
@@ -142,7 +167,9 @@ async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> 
         batch.push(job.message);
         rest.push((job.content, job.reply));
     }
+    let started = std::time::Instant::now();
     let outcome = store.append_messages(batch).await;
+    stats.commit_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     stats.batches.fetch_add(1, Ordering::Relaxed);
     match outcome {
         Ok(results) => {
