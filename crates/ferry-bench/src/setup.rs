@@ -147,14 +147,26 @@ pub async fn ensure_group(state: &mut State, server: &str, key: &str, members: &
     {
         return Ok(g.clone());
     }
-    let owner = &entry.users[members[0]];
-    let api = HttpApi::new(server)?.with_token(owner.token.clone());
     let ids: Vec<i64> = members[1..].iter().map(|&i| entry.users[i].id).collect();
-    let new = NewGroup { name: key.to_owned(), members: ids, ..Default::default() };
-    let group = retry(|| api.create_group(&new)).await.with_context(|| {
-        format!("create group {key} with {} members (raise FERRY_GROUPS__MAX_MEMBERS?)", members.len())
-    })?;
-    let g = BenchGroup { id: group.id, conv: group.conversation_id, members: members.to_vec() };
+    let (id, conv) = create_group(server, &entry.users[members[0]], key, ids).await?;
+    let g = BenchGroup { id, conv, members: members.to_vec() };
     entry.groups.insert(key.to_owned(), g.clone());
     Ok(g)
+}
+
+/// Creates a new group `name` owned by `owner` with `members` (user ids
+/// besides the owner) and returns its id and conversation id.
+pub async fn create_group(
+    server: &str,
+    owner: &BenchUser,
+    name: &str,
+    members: Vec<i64>,
+) -> anyhow::Result<(i64, String)> {
+    let api = HttpApi::new(server)?.with_token(owner.token.clone());
+    let size = members.len() + 1;
+    let new = NewGroup { name: name.to_owned(), members, ..Default::default() };
+    let group = retry(|| api.create_group(&new))
+        .await
+        .with_context(|| format!("create group {name} with {size} members (raise FERRY_GROUPS__MAX_MEMBERS?)"))?;
+    Ok((group.id, group.conversation_id))
 }

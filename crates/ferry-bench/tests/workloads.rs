@@ -160,3 +160,26 @@ async fn mixed_operations_pass_their_checks() {
     assert!(o.correctness.streams_checked > 12, "{o}");
     println!("{o}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_adds_every_member_with_everyone_online() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = target(&server, &dir, TransportKind::Tcp, 1);
+    let o = run(&t, &Workload::Fill { members: 30, rate: None }).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["joins"], 29.0, "{o}");
+    assert_eq!(o.figures["slow_consumer_kicks"], 0.0, "{o}");
+    // Member k hears joins k..=29: 29 + 28 + … + 1.
+    assert_eq!(o.figures["deliveries"], 435.0, "{o}");
+    assert_eq!(o.latency["join"].count, 29, "{o}");
+    assert_eq!(o.correctness.streams_checked, 30, "{o}");
+    println!("{o}");
+
+    // Again, in a group of its own, at a set rate over two processes.
+    let t = target(&server, &dir, TransportKind::Tcp, 2);
+    let o = run(&t, &Workload::Fill { members: 30, rate: Some(100.0) }).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["joins"], 29.0, "{o}");
+    assert_eq!(o.correctness.streams_checked, 30, "{o}");
+}

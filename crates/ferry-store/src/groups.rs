@@ -85,6 +85,35 @@ pub struct Member {
     pub left: bool,
 }
 
+/// A group's current members for fan-out: user ids in ascending order and,
+/// at the same index, the seq each joined after (it sees the seqs beyond).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberIds {
+    pub ids: Vec<UserId>,
+    pub join_seqs: Vec<u64>,
+}
+
+impl MemberIds {
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The members message `seq` is pushed to: those who joined before it.
+    /// The fan-out runs after the commit, so a member added meanwhile is
+    /// already listed; it must not be pushed what came before its join.
+    pub fn receivers(&self, seq: u64) -> std::borrow::Cow<'_, [UserId]> {
+        if self.join_seqs.iter().all(|&j| j < seq) {
+            return std::borrow::Cow::Borrowed(&self.ids);
+        }
+        let ids = self.ids.iter().zip(&self.join_seqs).filter(|(_, j)| **j < seq).map(|(u, _)| *u);
+        std::borrow::Cow::Owned(ids.collect())
+    }
+}
+
 /// Member changes after some version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MemberChanges {
@@ -140,8 +169,8 @@ pub trait GroupStore: Send + Sync {
     async fn member(&self, id: i64, user: UserId) -> Result<Option<Member>>;
     /// Current members with user id > `after_user`, by user id, at most `limit`.
     async fn members(&self, id: i64, after_user: UserId, limit: u32) -> Result<Vec<Member>>;
-    /// Ids of all current members (for fan-out).
-    async fn member_ids(&self, id: i64) -> Result<Vec<UserId>>;
+    /// All current members with their join seqs (for fan-out).
+    async fn member_ids(&self, id: i64) -> Result<MemberIds>;
     /// Member rows changed after version `since`.
     async fn member_changes(&self, id: i64, since: u64) -> Result<MemberChanges>;
     /// Creates a pending join request for (group, user) or refreshes the

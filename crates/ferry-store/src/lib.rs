@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
 
 pub use contacts::{Block, ContactChanges, ContactStore, Friend, FriendRequest, RequestStatus};
-pub use groups::{Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, NewGroup};
+pub use groups::{Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, MemberIds, NewGroup};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]

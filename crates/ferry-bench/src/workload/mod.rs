@@ -4,13 +4,14 @@
 //! report (plus the server's /proc samples) into an [`Outcome`].
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
-//! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
+//! shares; [`Outcome`] in `outcome`; one module per workload (`connect`, `fill`,
 //! `messaging` for direct and fanout, `mixed`, `sync`, `storm`); `restart`
 //! stops and starts the server (storm, `connect --restart-cmd`); `disk`
 //! measures the server's writes and fsyncs over a window.
 
 mod connect;
 mod disk;
+mod fill;
 mod messaging;
 mod mixed;
 mod outcome;
@@ -156,6 +157,18 @@ pub enum Workload {
         #[arg(long, default_value_t = 100)]
         size: usize,
     },
+    /// A fresh group of M members filled one join at a time (the owner adds
+    /// one member per HTTP request) with every member online: join latency,
+    /// deliveries (about M²/2), slow-consumer kicks. The run lasts as long
+    /// as the fill (--duration is not used).
+    Fill {
+        /// Members at the end, the owner included.
+        #[arg(long, default_value_t = 2000)]
+        members: usize,
+        /// Joins per second; without it each add follows the last answer.
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// C clients, offline while B messages arrive in their group, reconnect
     /// and pull until caught up.
     Sync {
@@ -199,6 +212,7 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
         Workload::Fanout { group_size, senders, groups, rate, size, window } => {
             messaging::fanout(t, *group_size, *senders, *groups, *rate, *size, *window).await
         }
+        Workload::Fill { members, rate } => fill::fill(t, *members, *rate).await,
         Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,
         Workload::Storm { clients, restart_cmd, rate, kill_after } => {
             storm::storm(t, *clients, restart_cmd, *rate, *kill_after).await

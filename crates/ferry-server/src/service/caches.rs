@@ -11,7 +11,7 @@
 use std::{collections::HashSet, sync::Arc};
 
 use ferry_core::{ApiError, UserId, group::GroupFacts};
-use ferry_store::{Member, Session, Store, User};
+use ferry_store::{Member, MemberIds, Session, Store, User};
 
 use crate::{
     bus::Invalidation,
@@ -33,7 +33,7 @@ pub struct Caches {
     /// (group, user) → the membership, or `None` for outsiders.
     memberships: LoadingCache<(i64, UserId), Option<Member>>,
     /// Group id → current member ids, for fan-out (weighted by length).
-    member_ids: LoadingCache<i64, Vec<UserId>>,
+    member_ids: LoadingCache<i64, MemberIds>,
     /// User → whom they blocked.
     blocks: LoadingCache<UserId, HashSet<UserId>>,
     /// User → their friends.
@@ -179,7 +179,7 @@ impl Caches {
     }
 
     /// The current member ids of group `id`.
-    pub async fn member_ids(&self, id: i64) -> Result<Arc<Vec<UserId>>, ApiError> {
+    pub async fn member_ids(&self, id: i64) -> Result<Arc<MemberIds>, ApiError> {
         self.member_ids.get_or_load(id, || async { self.store.member_ids(id).await.map_err(store_error) }).await
     }
 

@@ -86,7 +86,7 @@ async fn deliver(bus: &dyn Bus, caches: &Caches, committed: Committed) {
             bus.deliver(if low == high { &both[..1] } else { &both }, &frame);
         }
         ConversationId::Group(id) => match caches.member_ids(id).await {
-            Ok(ids) => bus.deliver(&ids, &frame),
+            Ok(members) => bus.deliver(&members.receivers(seq), &frame),
             // Not delivered live; members catch up by sync.
             Err(e) => tracing::warn!(group = id, code = %e.code, "fan-out skipped"),
         },

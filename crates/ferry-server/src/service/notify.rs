@@ -115,8 +115,8 @@ impl Notifier {
         let frame = changed_frame(domain.as_str(), group, version);
         match domain {
             GroupDomain::Members | GroupDomain::Info => {
-                if let Ok(ids) = self.caches.member_ids(group).await {
-                    self.bus.deliver(&ids, &frame);
+                if let Ok(members) = self.caches.member_ids(group).await {
+                    self.bus.deliver(&members.ids, &frame);
                 }
             }
             GroupDomain::Requests => self.bus.deliver(&self.admins(group).await, &frame),

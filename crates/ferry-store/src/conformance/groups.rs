@@ -222,7 +222,22 @@ pub async fn group_members_pages_and_ids(store: Arc<dyn Store>) {
     let mut expected: Vec<UserId> =
         std::iter::once(owner).chain(others.iter().copied()).filter(|u| *u != others[5] && *u != others[17]).collect();
     expected.sort_unstable();
-    assert_eq!(store.member_ids(id).await.expect("member_ids"), expected);
+    let ids = store.member_ids(id).await.expect("member_ids");
+    assert_eq!(ids.ids, expected);
+    assert!(ids.join_seqs.iter().all(|&j| j == 0), "initial members joined at 0: {ids:?}");
+
+    // A member added at seq 7 is listed with it and receives only what
+    // comes after.
+    let late = users(&*store, "late", 1).await[0];
+    store.add_members(id, &[late], 7, 1).await.expect("add");
+    let ids = store.member_ids(id).await.expect("member_ids");
+    let at = ids.ids.iter().position(|u| *u == late).expect("listed");
+    assert_eq!(ids.join_seqs[at], 7);
+    assert!(!ids.receivers(7).contains(&late));
+    assert_eq!(ids.receivers(7).len(), expected.len());
+    assert!(ids.receivers(8).contains(&late));
+    assert_eq!(ids.receivers(8).len(), expected.len() + 1);
+    store.remove_member(id, late).await.expect("remove");
 
     let mut walked = Vec::new();
     let mut after = UserId::MIN;
@@ -370,7 +385,7 @@ pub async fn group_of_ten_thousand(store: Arc<dyn Store>) {
         after = page.last().map_or(after, |m| m.user_id);
     }
     assert_eq!((pages, seen.len()), (10, 10_000));
-    assert_eq!(seen, ids.iter().copied().collect::<HashSet<_>>());
+    assert_eq!(seen, ids.ids.iter().copied().collect::<HashSet<_>>());
 
     let conv = ConversationId::Group(group.id);
     append(&*store, vec![mentioning(conv, owner, "hello all", vec![], true)]).await;

@@ -18,7 +18,8 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehav
 
 use super::{SqliteStore, backend_err, cursor, text_enum_col};
 use crate::{
-    Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, NewGroup, RequestStatus, Result, StoreError,
+    Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, MemberIds, NewGroup, RequestStatus, Result,
+    StoreError,
 };
 
 /// Columns read by [`group_row`], in order.
@@ -252,15 +253,21 @@ impl GroupStore for SqliteStore {
         .await
     }
 
-    async fn member_ids(&self, id: i64) -> Result<Vec<UserId>> {
+    async fn member_ids(&self, id: i64) -> Result<MemberIds> {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT user_id FROM group_members WHERE group_id = ?1 AND has_left = 0 ORDER BY user_id",
+                    "SELECT user_id, join_seq FROM group_members WHERE group_id = ?1 AND has_left = 0
+                      ORDER BY user_id",
                 )
                 .map_err(backend_err)?;
-            let rows = stmt.query_map([id], |row| row.get(0)).map_err(backend_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(backend_err)
+            let mut rows = stmt.query([id]).map_err(backend_err)?;
+            let mut out = MemberIds::default();
+            while let Some(row) = rows.next().map_err(backend_err)? {
+                out.ids.push(row.get(0).map_err(backend_err)?);
+                out.join_seqs.push(row.get::<_, i64>(1).map_err(backend_err)? as u64);
+            }
+            Ok(out)
         })
         .await
     }
