@@ -217,7 +217,10 @@ impl<'a> ClientTask<'a> {
                 }
             }
             self.start_schedule();
-            match self.serve(tx, rx, hb).await {
+            // The same heartbeat schedule goes on: restarting it here would
+            // leave a client that waited less than one interval for the
+            // start silent for up to two, past the server's idle timeout.
+            match self.serve(tx, rx, beat).await {
                 Ended::Finished => break,
                 Ended::Reconnect(due) => {
                     reconnect_due = Some(due);
@@ -427,10 +430,9 @@ impl<'a> ClientTask<'a> {
 
     /// The live connection: one loop over reads, the schedule, heartbeats
     /// and the end of the run; writes go through the writer task.
-    async fn serve(&mut self, tx: WriteHalf, mut rx: ReadHalf, hb: Duration) -> Ended {
+    async fn serve(&mut self, tx: WriteHalf, mut rx: ReadHalf, mut heartbeat: tokio::time::Interval) -> Ended {
         let (wtx, wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
         let writer = tokio::spawn(write_loop(tx, wrx));
-        let mut heartbeat = tokio::time::interval_at(Instant::now() + hb, hb);
         let finish = self.shared.finish.clone();
         let mut reconnect = self.send_due(&wtx);
         let ended = loop {
