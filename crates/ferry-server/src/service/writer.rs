@@ -5,14 +5,13 @@
 //! transaction, so under load many messages share one commit. After the
 //! commit it answers every sender and hands the new messages, in seq order,
 //! to the [fan-out stage](super::fanout). The writer never reads the store
-//! for anything but the append and never waits on a receiver; the next
-//! batch is handed to the store while the previous one commits
-//! ([`PIPELINE`]).
+//! for anything but the append and never waits on a receiver: the next
+//! commit starts as soon as the previous one is answered. It runs on a
+//! thread of its own so that "as soon as" holds under load.
 
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::v1;
 use ferry_store::{NewMessage, Store};
-use futures_util::{StreamExt as _, stream::FuturesOrdered};
 use std::sync::{
     Arc,
     atomic::{AtomicU64, Ordering},
@@ -49,9 +48,9 @@ pub struct WriterStats {
     pub batches: AtomicU64,
     /// Batches whose commit failed (every sender in them got an error).
     pub failed_batches: AtomicU64,
-    /// Microseconds batches spent in the store (queued behind the batch
-    /// before them, then committing), and waiting for room in the fan-out
-    /// stage's queue.
+    /// Microseconds spent in store commits, and waiting for room in the
+    /// fan-out stage's queue: where the writer's time goes (the rest is
+    /// waiting for work).
     pub commit_us: AtomicU64,
     pub fanout_wait_us: AtomicU64,
 }
@@ -103,16 +102,20 @@ pub fn spawn(
 ) -> (WriterHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(queue);
     let stats = Arc::new(WriterStats::default());
-    let task = tokio::spawn(run(store, fanout, rx, max_batch, stop, Arc::clone(&stats)));
+    let writer_stats = Arc::clone(&stats);
+    // A thread and runtime of its own: on the shared runtime, the writer
+    // woke from each commit into a run queue of thousands of busy session
+    // tasks and the store sat idle until it was polled again. The channels
+    // it uses (senders' queue, the store's jobs, the fan-out queue) work
+    // across runtimes.
+    let task = tokio::task::spawn_blocking(move || {
+        // Cannot fail: a current-thread runtime needs no OS resources
+        // beyond what the process already has.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("writer runtime");
+        rt.block_on(run(store, fanout, rx, max_batch, stop, writer_stats));
+    });
     (WriterHandle { tx, stats }, task)
 }
-
-/// Batches handed to the store at once. Two keep the store's writer thread
-/// busy: while one batch commits, the next is already queued behind it, so
-/// the time this task takes to be scheduled, answer senders and collect
-/// the next batch is off the commit path. The store runs its jobs in order,
-/// so seqs, acks and the fan-out keep the order of the batches.
-const PIPELINE: usize = 2;
 
 async fn run(
     store: Arc<dyn Store>,
@@ -122,33 +125,24 @@ async fn run(
     stop: CancellationToken,
     stats: Arc<WriterStats>,
 ) {
-    let mut inflight = FuturesOrdered::new();
-    // Open until the queue is closed and drained; `stopping` once asked to.
-    let (mut open, mut stopping) = (true, false);
-    while open || !inflight.is_empty() {
-        let mut jobs = Vec::new();
-        tokio::select! {
-            biased;
-            Some(committed) = inflight.next(), if !inflight.is_empty() => {
-                let committed: Vec<Committed> = committed;
-                if !committed.is_empty() {
-                    let waited = std::time::Instant::now();
-                    fanout.push(committed).await;
-                    stats.fanout_wait_us.fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
-                }
-            }
-            n = rx.recv_many(&mut jobs, max_batch), if open && inflight.len() < PIPELINE => {
-                if n == 0 {
-                    open = false;
-                } else {
-                    inflight.push_back(commit(Arc::clone(&store), jobs, Arc::clone(&stats)));
-                }
-            }
-            () = stop.cancelled(), if !stopping => {
+    let mut jobs = Vec::with_capacity(max_batch);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut jobs, max_batch) => n,
+            () = stop.cancelled() => {
                 // Refuse new work; what is already queued is still committed.
-                stopping = true;
                 rx.close();
+                rx.recv_many(&mut jobs, max_batch).await
             }
+        };
+        if n == 0 {
+            break;
+        }
+        let committed = commit(&*store, &mut jobs, &stats).await;
+        if !committed.is_empty() {
+            let waited = std::time::Instant::now();
+            fanout.push(committed).await;
+            stats.fanout_wait_us.fetch_add(waited.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
     }
     tracing::debug!("message writer stopped");
@@ -156,7 +150,7 @@ async fn run(
 
 /// Commits `jobs` as one batch, answers every sender, and returns the
 /// messages that are new (not retries), in seq order per conversation.
-async fn commit(store: Arc<dyn Store>, mut jobs: Vec<Job>, stats: Arc<WriterStats>) -> Vec<Committed> {
+async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> Vec<Committed> {
     let mut batch = Vec::with_capacity(jobs.len());
     let mut rest = Vec::with_capacity(jobs.len());
     // Stamped here rather than at admission, so server_time never decreases
