@@ -238,7 +238,7 @@ impl Accounts {
         key: &K,
     ) -> Result<(), ApiError> {
         limiter.check_key(key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             ApiError::rate_limited(wait.as_millis().max(1) as u64)
         })
     }
