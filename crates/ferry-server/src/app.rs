@@ -90,7 +90,7 @@ impl App {
             config.writer.max_batch,
             config.writer.queue,
             stop_writer.clone(),
-        );
+        )?;
         let notifier = Notifier::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&caches));
         let accounts = Accounts::new(
             Arc::clone(&store),

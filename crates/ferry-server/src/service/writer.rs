@@ -90,7 +90,7 @@ fn shutting_down() -> ApiError {
     ApiError::new(ErrorCode::Unavailable, "server is shutting down")
 }
 
-/// Starts the writer task. It runs until `stop` is cancelled, then refuses new
+/// Starts the writer thread. It runs until `stop` is cancelled, then refuses new
 /// messages, commits everything already queued, and returns (dropping its
 /// fan-out handle, which lets the fan-out stage drain and stop).
 pub fn spawn(
@@ -99,7 +99,7 @@ pub fn spawn(
     max_batch: usize,
     queue: usize,
     stop: CancellationToken,
-) -> (WriterHandle, tokio::task::JoinHandle<()>) {
+) -> std::io::Result<(WriterHandle, tokio::task::JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(queue);
     let stats = Arc::new(WriterStats::default());
     let writer_stats = Arc::clone(&stats);
@@ -107,14 +107,21 @@ pub fn spawn(
     // woke from each commit into a run queue of thousands of busy session
     // tasks and the store sat idle until it was polled again. The channels
     // it uses (senders' queue, the store's jobs, the fan-out queue) work
-    // across runtimes.
-    let task = tokio::task::spawn_blocking(move || {
+    // across runtimes. A std thread, not `spawn_blocking`: a blocking task
+    // in flight keeps a paused test clock from auto-advancing. The returned
+    // handle resolves when the thread has committed everything and stopped.
+    let (done, stopped) = oneshot::channel::<()>();
+    std::thread::Builder::new().name("ferry-writer".into()).spawn(move || {
         // Cannot fail: a current-thread runtime needs no OS resources
         // beyond what the process already has.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("writer runtime");
         rt.block_on(run(store, fanout, rx, max_batch, stop, writer_stats));
+        let _ = done.send(());
+    })?;
+    let task = tokio::spawn(async move {
+        let _ = stopped.await;
     });
-    (WriterHandle { tx, stats }, task)
+    Ok((WriterHandle { tx, stats }, task))
 }
 
 async fn run(
@@ -237,7 +244,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let (handle, mut committed) = fanout::channel();
         let stop = CancellationToken::new();
-        let (writer, task) = spawn(store(&dir).await, handle, 64, 128, stop.clone());
+        let (writer, task) = spawn(store(&dir).await, handle, 64, 128, stop.clone()).expect("writer");
         let chat = ConversationId::direct(1, 2);
         let mut pending = Vec::new();
         for i in 0..10u64 {
@@ -272,7 +279,7 @@ mod tests {
         let (handle, _committed) = fanout::channel();
         let stop = CancellationToken::new();
         let store = store(&dir).await;
-        let (writer, task) = spawn(Arc::clone(&store), handle, 4, 64, stop.clone());
+        let (writer, task) = spawn(Arc::clone(&store), handle, 4, 64, stop.clone()).expect("writer");
         let chat = ConversationId::direct(1, 2);
         let mut pending = Vec::new();
         for i in 0..20u64 {
