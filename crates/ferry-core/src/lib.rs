@@ -2,6 +2,7 @@
 //! ids ([`ids`]), the error codes both transports speak ([`error`]), input
 //! validation and limits ([`validate`]). Nothing here does I/O.
 
+pub mod content;
 pub mod error;
 pub mod group;
 pub mod ids;
