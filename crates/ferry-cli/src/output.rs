@@ -41,9 +41,9 @@ pub fn sanitize(text: &str) -> String {
 /// `[g_5] * alice muted carol for 10 minutes`.
 pub fn plain_line(m: &v1::Message, sender: &str) -> String {
     if system_of(m).is_some() {
-        return format!("[{}] * {}", m.conversation_id, sanitize(text_of(m)));
+        return format!("[{}] * {}", m.conversation_id, sanitize(&text_of(m)));
     }
-    format!("[{}] {}: {}", m.conversation_id, sender, sanitize(text_of(m)))
+    format!("[{}] {}: {}", m.conversation_id, sender, sanitize(&text_of(m)))
 }
 
 /// One JSON object (one line) of `ferry sync --json`. `kind` is `text` or
@@ -85,16 +85,16 @@ pub fn json_line(m: &v1::Message, sender: &str) -> String {
 /// `peer`.
 pub fn chat_line(m: &v1::Message, mine: bool, other: &str) -> String {
     let dir = if mine { "to" } else { "from" };
-    format!("[{dir} {other}] {}", sanitize(text_of(m)))
+    format!("[{dir} {other}] {}", sanitize(&text_of(m)))
 }
 
 /// A group message as `ferry chat` shows it: `[g_5 alice] hi`, or for an
 /// event `[g_5] * alice muted carol for 10 minutes`.
 pub fn group_chat_line(m: &v1::Message, sender: &str) -> String {
     if system_of(m).is_some() {
-        return format!("[{}] * {}", m.conversation_id, sanitize(text_of(m)));
+        return format!("[{}] * {}", m.conversation_id, sanitize(&text_of(m)));
     }
-    format!("[{} {sender}] {}", m.conversation_id, sanitize(text_of(m)))
+    format!("[{} {sender}] {}", m.conversation_id, sanitize(&text_of(m)))
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Building and reading message content: texts (with group mentions), the
 //! `SendMessage` that carries them, and the server's system events.
 
+use std::borrow::Cow;
+
 use ferry_core::UserId;
 use ferry_proto::v1;
 
@@ -84,12 +86,14 @@ pub fn send_message(client_msg_id: impl Into<String>, target: Target, content: v
 }
 
 /// The text of a message: the body of a text, the human-readable line of a
-/// system event, "" for kinds this client does not know.
-pub fn text_of(m: &v1::Message) -> &str {
+/// system event, the preview line of a rich kind ("[Image]", "[Voice 0:07]",
+/// see [`ferry_proto::preview`]), "" for content this client cannot read.
+pub fn text_of(m: &v1::Message) -> Cow<'_, str> {
     match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
-        Some(v1::message_content::Kind::Text(t)) => &t.text,
-        Some(v1::message_content::Kind::System(s)) => &s.text,
-        None => "",
+        Some(v1::message_content::Kind::Text(t)) => Cow::Borrowed(&t.text),
+        Some(v1::message_content::Kind::System(s)) => Cow::Borrowed(&s.text),
+        Some(kind) => Cow::Owned(ferry_proto::preview::kind_preview(kind).unwrap_or_default()),
+        None => Cow::Borrowed(""),
     }
 }
 
@@ -101,11 +105,23 @@ pub fn system_of(m: &v1::Message) -> Option<&v1::System> {
     }
 }
 
-/// `"text"`, `"system"`, or `"unknown"`: which kind of content a message holds.
+/// Which kind of content a message holds: the proto field name (`"text"`,
+/// `"system"`, `"image"`, `"file"`, `"voice"`, `"video"`, `"location"`,
+/// `"contact_card"`, `"link"`, `"custom"`, `"call_log"`), or `"unknown"`.
 pub fn kind_of(m: &v1::Message) -> &'static str {
+    use v1::message_content::Kind;
     match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
-        Some(v1::message_content::Kind::Text(_)) => "text",
-        Some(v1::message_content::Kind::System(_)) => "system",
+        Some(Kind::Text(_)) => "text",
+        Some(Kind::System(_)) => "system",
+        Some(Kind::Image(_)) => "image",
+        Some(Kind::File(_)) => "file",
+        Some(Kind::Voice(_)) => "voice",
+        Some(Kind::Video(_)) => "video",
+        Some(Kind::Location(_)) => "location",
+        Some(Kind::ContactCard(_)) => "contact_card",
+        Some(Kind::Link(_)) => "link",
+        Some(Kind::Custom(_)) => "custom",
+        Some(Kind::CallLog(_)) => "call_log",
         None => "unknown",
     }
 }
@@ -118,12 +134,18 @@ mod tests {
     fn content_is_built_and_read_back() {
         let mentions = Mentions { user_ids: vec![2, 3], all: false };
         let m = v1::Message { content: Some(text_with_mentions("hi @b @c", mentions)), ..Default::default() };
-        assert_eq!((text_of(&m), kind_of(&m)), ("hi @b @c", "text"));
+        assert_eq!((text_of(&m).as_ref(), kind_of(&m)), ("hi @b @c", "text"));
         let Some(v1::message_content::Kind::Text(t)) = m.content.as_ref().and_then(|c| c.kind.as_ref()) else {
             panic!("not a text")
         };
         assert_eq!(t.mention_user_ids, [2, 3]);
         assert!(system_of(&m).is_none());
+        let voice = v1::Voice { duration_ms: 7_000, ..Default::default() };
+        let m = v1::Message {
+            content: Some(v1::MessageContent { kind: Some(v1::message_content::Kind::Voice(voice)) }),
+            ..Default::default()
+        };
+        assert_eq!((text_of(&m).as_ref(), kind_of(&m)), ("[Voice 0:07]", "voice"));
 
         let system =
             v1::System { event: "member_muted".into(), text: "alice muted carol".into(), ..Default::default() };
@@ -131,7 +153,7 @@ mod tests {
             content: Some(v1::MessageContent { kind: Some(v1::message_content::Kind::System(system)) }),
             ..Default::default()
         };
-        assert_eq!((text_of(&m), kind_of(&m)), ("alice muted carol", "system"));
+        assert_eq!((text_of(&m).as_ref(), kind_of(&m)), ("alice muted carol", "system"));
         assert_eq!(system_of(&m).map(|s| s.event.as_str()), Some("member_muted"));
         assert_eq!(kind_of(&v1::Message::default()), "unknown");
         assert!(Mentions::none().is_empty() && !Mentions { user_ids: vec![], all: true }.is_empty());

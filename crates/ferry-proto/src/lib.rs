@@ -9,6 +9,7 @@
 //!   ([`frame_to_json`], [`frame_from_json`]).
 
 pub mod codec;
+pub mod preview;
 
 /// Generated protocol types, package `ferry.v1`.
 #[allow(clippy::all, missing_docs)]

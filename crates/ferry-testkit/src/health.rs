@@ -21,7 +21,7 @@ pub async fn assert_serving(server: &TestServer, a: &str, b: &str) {
         .expect("send hung")
         .expect("send failed");
     let m = next_message(&mut events, WAIT).await;
-    assert_eq!((m.seq, text_of(&m), m.sender_id), (ack.seq, "still here", sender.id));
+    assert_eq!((m.seq, text_of(&m).as_ref(), m.sender_id), (ack.seq, "still here", sender.id));
     sc.close().await;
     rc.close().await;
 }

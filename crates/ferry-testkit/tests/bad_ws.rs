@@ -112,7 +112,7 @@ async fn ws_json_mode_auth_and_send_answer_in_json_text() {
     assert_eq!((ack.client_msg_id.as_str(), ack.seq), ("json-1", 1));
 
     let m = next_message(&mut bob_events, WAIT).await;
-    assert_eq!((text_of(&m), m.sender_id, m.seq), ("hé from json", alice.id, 1));
+    assert_eq!((text_of(&m).as_ref(), m.sender_id, m.seq), ("hé from json", alice.id, 1));
 
     // An error in JSON mode is JSON too, and carries the request id.
     ws.send(WsMessage::text(r#"{"id":"3","send":{"clientMsgId":"","userId":"1","content":{"text":{"text":"x"}}}}"#))

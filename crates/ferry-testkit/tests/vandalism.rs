@@ -139,7 +139,7 @@ async fn bad_input_interleaved_with_real_traffic_loses_no_acked_message() {
     // Everything acked is stored, once, in order, with its text.
     let stored = wire.pull_all(2, &conversation).await;
     let got: Vec<(u64, String, String)> =
-        stored.iter().map(|m| (m.seq, m.client_msg_id.clone(), text_of(m).to_owned())).collect();
+        stored.iter().map(|m| (m.seq, m.client_msg_id.clone(), text_of(m).into_owned())).collect();
     let want: Vec<(u64, String, String)> =
         (0..ROUNDS).map(|r| (r + 1, format!("good-{r}"), format!("message {r}"))).collect();
     assert_eq!(got, want);
@@ -147,7 +147,7 @@ async fn bad_input_interleaved_with_real_traffic_loses_no_acked_message() {
     // Bob got every one of them live, in order.
     for r in 0..ROUNDS {
         let m = next_message(&mut bob_events, WAIT).await;
-        assert_eq!((m.seq, text_of(&m)), (r + 1, format!("message {r}").as_str()));
+        assert_eq!((m.seq, text_of(&m).as_ref()), (r + 1, format!("message {r}").as_str()));
     }
     // And nothing else: the sync finds nothing missing.
     assert!(bob_client.sync().await.expect("sync").is_empty());

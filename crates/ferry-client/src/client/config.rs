@@ -71,6 +71,9 @@ impl ClientConfig {
 }
 
 /// What the client tells its owner, in order.
+// Messages are nearly every event: boxing them would cost an allocation per
+// message to save bytes on the rare presence and change events.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A message, exactly once and in seq order within its conversation

@@ -47,6 +47,9 @@ use crate::{
 };
 
 /// A request to the driver.
+// Requests are nearly every command (a frame is a message's size since rich
+// content kinds); boxing them would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Command {
     Request { frame: Frame, reply: oneshot::Sender<Result<Body>> },
@@ -67,6 +70,8 @@ enum ConnState {
 }
 
 /// A pushed frame on its way from the driver to the processor.
+// Messages are nearly every push; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Push {
     Message(v1::Message),

@@ -93,9 +93,12 @@ impl Messaging {
     ) -> Result<PendingAck, ApiError> {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
         let checked = match content::admit(content, &self.limits) {
-            Ok(admitted) => {
-                self.resolve_for_send(sender, target, admitted.mention_all).await.map(|c| (c, admitted.into(c)))
-            }
+            Ok(admitted) => match self.named_user_exists(admitted.names_user).await {
+                Ok(()) => {
+                    self.resolve_for_send(sender, target, admitted.mention_all).await.map(|c| (c, admitted.into(c)))
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match checked {
@@ -131,7 +134,7 @@ impl Messaging {
         client_msg_id: String,
         admitted: Admitted,
     ) -> Result<PendingAck, ApiError> {
-        let Admitted { content, body, mentions, mention_all } = admitted;
+        let Admitted { content, body, mentions, mention_all, .. } = admitted;
         let message = NewMessage {
             conversation,
             sender,
@@ -168,6 +171,16 @@ impl Messaging {
         content: Option<v1::MessageContent>,
     ) -> Result<v1::SendAck, ApiError> {
         self.admit(sender, client_msg_id, target, content).await?.wait().await
+    }
+
+    /// A contact card must name an existing user.
+    async fn named_user_exists(&self, user: Option<UserId>) -> Result<(), ApiError> {
+        match user {
+            Some(id) if self.caches.user(id).await?.is_none() => {
+                Err(ApiError::invalid(format!("contact_card.user_id {id} names no user")))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn resolve_for_send(

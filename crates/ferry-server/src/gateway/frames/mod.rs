@@ -38,6 +38,9 @@ impl Ctx<'_> {
 pub type Pending = Pin<Box<dyn Future<Output = v1::Frame> + Send>>;
 
 /// How a request is answered.
+// A reply is a whole frame (a message's size since the rich content kinds);
+// boxing it would cost an allocation per answer.
+#[allow(clippy::large_enum_variant)]
 pub enum Dispatched {
     /// Answer now.
     Reply(v1::Frame),

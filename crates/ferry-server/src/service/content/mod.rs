@@ -1,11 +1,14 @@
 //! Message content: the one place that knows the kinds of
 //! `MessageContent`. Per-kind validation, what the store keeps and how it
-//! comes back, preview text, and the send ack all live here, so a new kind
-//! is one arm in the proto plus one arm in each `match` of this module.
+//! comes back, preview text, and the send ack all live here (the rich kinds'
+//! rules and previews in `kinds`), so a new kind is one arm in the proto
+//! plus one arm in each `match` of this module or `kinds`.
 //!
 //! Content is decoded once, when a send is admitted, and travels decoded to
 //! the fan-out ([`Admitted`] → [`Committed`]); the store keeps the protobuf
 //! encoding of `MessageContent`, decoded again only when read back by sync.
+
+mod kinds;
 
 use ferry_core::{ApiError, ConversationId, Limits, UserId, validate};
 use ferry_proto::v1::{self, message_content::Kind};
@@ -23,23 +26,29 @@ pub struct Admitted {
     pub body: Vec<u8>,
     pub mentions: Vec<UserId>,
     pub mention_all: bool,
+    /// A user the content names who must exist (a contact card).
+    pub names_user: Option<UserId>,
 }
 
 /// What a user may send: validates `content` against the limits.
 pub fn admit(content: Option<v1::MessageContent>, limits: &Limits) -> Result<Admitted, ApiError> {
     let content = content.ok_or_else(|| ApiError::invalid("content is required"))?;
-    let (mentions, mention_all) = match &content.kind {
+    let (mentions, mention_all, names_user) = match &content.kind {
         Some(Kind::Text(t)) => {
             validate::text(&t.text, limits)?;
             if t.mention_user_ids.len() > MAX_MENTIONS {
                 return Err(ApiError::invalid(format!("at most {MAX_MENTIONS} mentions per message")));
             }
-            (t.mention_user_ids.clone(), t.mention_all)
+            (t.mention_user_ids.clone(), t.mention_all, None)
         }
         Some(Kind::System(_)) => return Err(ApiError::invalid("system messages are written by the server")),
+        Some(kind) => {
+            let needs = kinds::check(kind)?.unwrap_or_default();
+            (Vec::new(), false, needs.user)
+        }
         None => return Err(ApiError::invalid("content has no known kind")),
     };
-    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all })
+    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all, names_user })
 }
 
 impl Admitted {
@@ -56,15 +65,20 @@ impl Admitted {
 /// A server-written group event.
 pub fn system(event: v1::System) -> Admitted {
     let content = v1::MessageContent { kind: Some(Kind::System(event)) };
-    Admitted { body: content.encode_to_vec(), content, mentions: Vec::new(), mention_all: false }
+    Admitted { body: content.encode_to_vec(), content, mentions: Vec::new(), mention_all: false, names_user: None }
 }
 
 /// A short human-readable line for lists and notifications.
 pub fn preview(content: &v1::MessageContent) -> String {
     const MAX: usize = 80;
+    let rich;
     let text = match &content.kind {
         Some(Kind::Text(t)) => t.text.as_str(),
         Some(Kind::System(s)) => s.text.as_str(),
+        Some(kind) => {
+            rich = ferry_proto::preview::kind_preview(kind).unwrap_or_default();
+            rich.as_str()
+        }
         None => "[unsupported message]",
     };
     let line = text.lines().next().unwrap_or_default();
