@@ -6,8 +6,6 @@
 use crate::v1::{self, message_content::Kind};
 
 /// The preview line of a rich kind, `None` for text and system events.
-/// Bracketed tags are stable English so clients can map them to their
-/// own language.
 pub fn kind_preview(kind: &Kind) -> Option<String> {
     Some(match kind {
         Kind::Image(_) => "[Image]".to_owned(),

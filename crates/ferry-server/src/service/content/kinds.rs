@@ -77,11 +77,14 @@ pub fn check(kind: &Kind) -> Result<Option<Needs>, ApiError> {
 
 fn file_ref(field: &str, f: Option<&v1::FileRef>) -> Result<(), ApiError> {
     let f = f.ok_or_else(|| ApiError::invalid(format!("{field} is required")))?;
-    c::file_id(&format!("{field}.file_id"), &f.file_id)?;
-    c::file_size(&format!("{field}.size"), f.size)?;
-    c::mime(&format!("{field}.mime"), &f.mime)?;
-    c::file_name(&format!("{field}.name"), &f.name)?;
-    c::sha256_hex(&format!("{field}.sha256"), &f.sha256)
+    // Checked under short names; the full field name is built only for a
+    // refusal, not on every media send.
+    let checked = c::file_id("file_id", &f.file_id)
+        .and_then(|()| c::file_size("size", f.size))
+        .and_then(|()| c::mime("mime", &f.mime))
+        .and_then(|()| c::file_name("name", &f.name))
+        .and_then(|()| c::sha256_hex("sha256", &f.sha256));
+    checked.map_err(|e| ApiError::invalid(format!("{field}.{}", e.message)))
 }
 
 fn optional_file_ref(field: &str, f: Option<&v1::FileRef>) -> Result<(), ApiError> {
