@@ -15,7 +15,12 @@ use clap::{Parser, Subcommand};
 use ferry_client::ClientError;
 
 use crate::{
-    commands::{Ctx, contacts::FriendCommand, group::GroupCommand},
+    commands::{
+        Ctx,
+        contacts::FriendCommand,
+        group::GroupCommand,
+        ops::{self, Action},
+    },
     profile::ProfileStore,
 };
 
@@ -59,14 +64,74 @@ enum Command {
     /// Show who the profile is logged in as.
     Whoami,
     /// Send a text message: `send USER TEXT`, or `send --group ID TEXT`
-    /// (`@name` mentions a member, `@all` everyone).
+    /// (`@name` mentions a member, `@all` everyone). USER may also be a
+    /// conversation id (`d_1_2`, `g_5`).
     Send {
         /// Send to this group (id, `5` or `g_5`) instead of a user.
         #[arg(long, value_parser = commands::group::parse_group_id)]
         group: Option<i64>,
+        /// Reply to message SEQ of the same conversation.
+        #[arg(long, value_name = "SEQ")]
+        reply: Option<u64>,
         /// USER TEXT, or TEXT with --group.
         #[arg(value_name = "USER TEXT", required = true, num_args = 1..=2)]
         args: Vec<String>,
+    },
+    /// Recall a message: `revoke USER SEQ`, or `revoke --group ID SEQ`
+    /// (your own within 2 minutes; any message in a group you administer).
+    Revoke {
+        /// The message is in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// USER SEQ, or SEQ with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQ", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
+    /// Edit your text message: `edit USER SEQ TEXT`, or `edit --group ID SEQ TEXT`.
+    Edit {
+        /// The message is in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// USER SEQ TEXT, or SEQ TEXT with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQ TEXT", required = true, num_args = 1..=3)]
+        args: Vec<String>,
+    },
+    /// React to a message: `react USER SEQ EMOJI`, or `react --group ID SEQ EMOJI`.
+    React {
+        /// The message is in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// Take the reaction back.
+        #[arg(long)]
+        remove: bool,
+        /// USER SEQ EMOJI, or SEQ EMOJI with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQ EMOJI", required = true, num_args = 1..=3)]
+        args: Vec<String>,
+    },
+    /// Pin a message: `pin USER SEQ`, or `pin --group ID SEQ` (owner and
+    /// admins in groups; at most 10 per conversation).
+    Pin {
+        /// The message is in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// Unpin it instead.
+        #[arg(long)]
+        unpin: bool,
+        /// USER SEQ, or SEQ with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQ", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
+    /// List the pinned messages of a conversation: `pins USER`, or `pins --group ID`.
+    Pins {
+        /// This group's pins (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// A username or conversation id (not with --group).
+        #[arg(value_name = "USER")]
+        conversation: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Print messages received since the last sync (all history on a new profile).
     Sync {
@@ -130,9 +195,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login { user, password } => commands::account::login(&ctx, &user, password).await,
         Command::Logout => commands::account::logout(&ctx).await,
         Command::Whoami => commands::account::whoami(&ctx).await,
-        Command::Send { group, args } => {
+        Command::Send { group, reply, args } => {
             let (to, text) = commands::send::parse_args(group, &args)?;
-            commands::send::run(&ctx, to, text).await
+            commands::send::run(&ctx, to, text, reply).await
+        }
+        Command::Revoke { group, args } => {
+            let (to, seq, []) = ops::parse_target(group, &args, "ferry revoke USER SEQ (or --group ID SEQ)")?;
+            ops::apply(&ctx, to, seq, Action::Revoke).await
+        }
+        Command::Edit { group, args } => {
+            let (to, seq, [text]) =
+                ops::parse_target(group, &args, "ferry edit USER SEQ TEXT (or --group ID SEQ TEXT)")?;
+            ops::apply(&ctx, to, seq, Action::Edit(text.to_owned())).await
+        }
+        Command::React { group, remove, args } => {
+            let usage = "ferry react USER SEQ EMOJI (or --group ID SEQ EMOJI)";
+            let (to, seq, [emoji]) = ops::parse_target(group, &args, usage)?;
+            ops::apply(&ctx, to, seq, Action::React { emoji: emoji.to_owned(), remove }).await
+        }
+        Command::Pin { group, unpin, args } => {
+            let (to, seq, []) = ops::parse_target(group, &args, "ferry pin USER SEQ (or --group ID SEQ)")?;
+            ops::apply(&ctx, to, seq, Action::Pin { unpin }).await
+        }
+        Command::Pins { group, conversation, json } => {
+            let to = ops::parse_pins_target(group, conversation.as_deref())?;
+            ops::pins(&ctx, to, json).await
         }
         Command::Sync { json } => commands::sync::run(&ctx, json).await,
         Command::Chat { user } => commands::chat::run(&ctx, user.as_deref()).await,
@@ -177,6 +264,18 @@ mod tests {
             parse("ferry friend list --json"),
             Ok(Command::Friend { command: FriendCommand::List { json: true } })
         ));
+        assert!(matches!(parse("ferry send bob yes --reply 3"), Ok(Command::Send { reply: Some(3), .. })));
+        assert!(matches!(parse("ferry revoke bob 3"), Ok(Command::Revoke { group: None, .. })));
+        assert!(matches!(parse("ferry revoke --group 5 3"), Ok(Command::Revoke { group: Some(5), .. })));
+        assert!(matches!(parse("ferry edit d_1_2 3 fixed"), Ok(Command::Edit { group: None, .. })));
+        assert!(matches!(parse("ferry react bob 3 👍 --remove"), Ok(Command::React { remove: true, .. })));
+        assert!(matches!(
+            parse("ferry pin --group g_5 3 --unpin"),
+            Ok(Command::Pin { group: Some(5), unpin: true, .. })
+        ));
+        assert!(matches!(parse("ferry pins --group 5 --json"), Ok(Command::Pins { group: Some(5), json: true, .. })));
+        assert!(parse("ferry revoke bob 3 4").is_err());
+        assert!(parse("ferry send bob hi --reply x").is_err());
         assert!(matches!(parse("ferry block bob"), Ok(Command::Block { .. })));
         let Ok(Command::Group { command: GroupCommand::Create { name, members, json, .. } }) =
             parse("ferry group create team --members bob,carol --json")

@@ -273,7 +273,7 @@ async fn send_then_sync_delivers_once_and_a_new_device_gets_everything() {
     let plain = cli.run("alice", &["sync"]).await;
     assert_eq!(
         plain.assert_ok().stdout.lines().next(),
-        Some(format!("[{}] alice: hello", direct(alice, bob)).as_str())
+        Some(format!("[{} #1] alice: hello", direct(alice, bob)).as_str())
     );
 
     // A new profile is a new device: it has seen nothing, so it gets it all.
@@ -354,9 +354,9 @@ async fn chat_over_pipes_sends_receives_and_lists_who_is_online() {
 
     // A one-shot send from alice's main profile reaches the running chat.
     cli.run("alice", &["send", "bob", "ping from alice"]).await.assert_ok();
-    bob_chat.stdout_until("alice's ping", |l| l == "[from alice] ping from alice").await;
+    bob_chat.stdout_until("alice's ping", |l| l == "[from alice #1] ping from alice").await;
     // Alice's other device shows her own message, addressed to bob.
-    alice_chat.stdout_until("alice's own ping", |l| l == "[to bob] ping from alice").await;
+    alice_chat.stdout_until("alice's own ping", |l| l == "[to bob #1] ping from alice").await;
 
     // Presence is visible only between users who share a conversation, so
     // ask once the ping made one; it is announced asynchronously, so ask
@@ -374,8 +374,8 @@ async fn chat_over_pipes_sends_receives_and_lists_who_is_online() {
 
     bob_chat.type_line("first line").await;
     bob_chat.type_line("second line").await;
-    alice_chat.stdout_until("bob's first line", |l| l == "[from bob] first line").await;
-    alice_chat.stdout_until("bob's second line", |l| l == "[from bob] second line").await;
+    alice_chat.stdout_until("bob's first line", |l| l == "[from bob #2] first line").await;
+    alice_chat.stdout_until("bob's second line", |l| l == "[from bob #3] second line").await;
 
     bob_chat.type_line(":q").await;
     let (status, _) = bob_chat.finish().await;
@@ -418,4 +418,142 @@ async fn chat_sends_piped_lines_at_end_of_input() {
     assert_eq!(seqs(&got), [1, 2, 3, 4, 5]);
     // The chat saved seqs covering every line it sent: nothing comes back.
     assert_eq!(cli.sync_json("bob").await, Vec::<Value>::new());
+}
+
+/// The seq in `sent seq=7 to bob`.
+#[track_caller]
+fn sent_seq(out: &Output) -> u64 {
+    let stdout = &out.assert_ok().stdout;
+    let rest = &stdout[stdout.find("seq=").unwrap_or_else(|| panic!("no seq in {out:#?}")) + "seq=".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or_else(|e| panic!("bad seq in {stdout:?}: {e}"))
+}
+
+/// The stdout of a run that must succeed, trimmed.
+#[track_caller]
+fn ok_line(out: &Output) -> &str {
+    out.assert_ok().stdout.trim_end()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_edits_reactions_pins_and_recalls_reach_the_other_side() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = cli.register("alice", "alice").await;
+    let bob = cli.register("bob", "bob").await;
+    let d = direct(alice, bob);
+
+    assert_eq!(sent_seq(&cli.run("alice", &["send", "bob", "hello bob"]).await), 1);
+    let reply = cli.run("bob", &["send", "alice", "hi alice", "--reply", "1"]).await;
+    assert_eq!(ok_line(&reply), "sent seq=2 to alice (reply to #1)");
+    assert_eq!(sent_seq(&cli.run("alice", &["send", "bob", "typo mesage"]).await), 3);
+
+    let out = cli.run("alice", &["edit", "bob", "3", "typo message"]).await;
+    assert_eq!(ok_line(&out), format!("edited {d} #3 (event #4)"));
+    let out = cli.run("bob", &["react", "alice", "1", "👍"]).await;
+    assert_eq!(ok_line(&out), format!("reacted 👍 to {d} #1 (event #5)"));
+    let out = cli.run("alice", &["pin", "bob", "2"]).await;
+    assert_eq!(ok_line(&out), format!("pinned {d} #2 (event #6)"));
+    assert_eq!(sent_seq(&cli.run("alice", &["send", "bob", "oops"]).await), 7);
+    // By conversation id rather than username.
+    let out = cli.run("alice", &["revoke", &d, "7"]).await;
+    assert_eq!(ok_line(&out), format!("recalled {d} #7 (event #8)"));
+
+    // Refusals: one error line with the server's code, nothing changed.
+    let line = cli.run("bob", &["edit", "alice", "3", "my words now"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: forbidden: "), "{line}");
+    let line = cli.run("bob", &["react", "alice", "1", "👍"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: conflict: "), "{line}");
+    let line = cli.run("alice", &["revoke", "bob", "7"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: conflict: "), "{line}");
+    let line = cli.run("alice", &["pin", "bob", "99"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: not_found: "), "{line}");
+
+    // Pins, from either side.
+    let pins = cli.run("bob", &["pins", "alice"]).await;
+    assert_eq!(ok_line(&pins), format!("[{d} #2] bob: ↪ re #1 alice: \"hello bob\" | hi alice (pinned by alice)"));
+    let pins = cli.run("alice", &["pins", &d, "--json"]).await;
+    let pins = pins.assert_ok().json_lines();
+    assert_eq!(pins.len(), 1, "{pins:#?}");
+    assert_eq!((pins[0]["seq"].as_u64(), pins[0]["pinned_by"].as_i64()), (Some(2), Some(alice)));
+    assert_eq!(pins[0]["pinned_by_name"], "alice");
+    assert!(pins[0]["pinned_at"].as_i64().expect("pinned_at") > 0, "{pins:#?}");
+
+    // Bob's profile has never synced: he gets the whole conversation, as it
+    // is now, and the events that changed it.
+    let got = cli.sync_json("bob").await;
+    assert_eq!(seqs(&got), [1, 2, 3, 4, 5, 6, 7, 8], "{got:#?}");
+    assert!(got.iter().all(|m| m["conversation"] == d.as_str()), "{got:#?}");
+    let kinds: Vec<&str> = got.iter().map(|m| m["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["text", "text", "text", "event", "event", "event", "revoked", "event"]);
+
+    let [hello, reply, edited, edit, react, pin, recalled, recall] = &got[..] else { unreachable!() };
+    assert_eq!(hello["text"], "hello bob");
+    assert_eq!(hello["reactions"], serde_json::json!([{"emoji": "👍", "count": 1, "me": true}]), "{hello}");
+    assert_eq!(reply["text"], "hi alice");
+    assert_eq!(
+        reply["quote"],
+        serde_json::json!({
+            "seq": 1, "sender_id": alice, "sender": "alice", "kind": "text", "preview": "hello bob", "revoked": false,
+        })
+    );
+    assert_eq!(edited["text"], "typo message");
+    assert!(edited["edited_at"].as_i64().expect("edited_at") > 0, "{edited}");
+    assert!(hello.get("edited_at").is_none(), "{hello}");
+    assert_eq!(
+        edit["event"],
+        serde_json::json!({"event": "edited", "target_seq": 3, "emoji": "", "text": "typo message"})
+    );
+    assert_eq!((edit["sender"].as_str(), react["sender"].as_str()), (Some("alice"), Some("bob")));
+    assert_eq!(react["event"], serde_json::json!({"event": "reaction_added", "target_seq": 1, "emoji": "👍"}));
+    assert_eq!(pin["event"], serde_json::json!({"event": "pinned", "target_seq": 2, "emoji": ""}));
+    assert_eq!(recalled["revoked"]["by"], alice);
+    assert!(recalled["revoked"]["at"].as_i64().expect("revoked at") > 0, "{recalled}");
+    assert_eq!(recall["event"], serde_json::json!({"event": "revoked", "target_seq": 7, "emoji": ""}));
+
+    // Alice's plain sync tells the same story in lines.
+    let plain = cli.run("alice", &["sync"]).await;
+    let lines: Vec<&str> = plain.assert_ok().stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("[{d} #1] alice: hello bob [👍 1]"),
+            format!("[{d} #2] bob: ↪ re #1 alice: \"hello bob\" | hi alice"),
+            format!("[{d} #3] alice: typo message (edited)"),
+            format!("[{d} #4] * alice edited #3: typo message"),
+            format!("[{d} #5] * bob reacted 👍 to #1"),
+            format!("[{d} #6] * alice pinned #2"),
+            format!("[{d} #7] * alice recalled a message"),
+            format!("[{d} #8] * alice recalled #7"),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn message_commands_take_a_group() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    cli.register("alice", "alice").await;
+    cli.register("bob", "bob").await;
+    let out = cli.run("alice", &["group", "create", "crew", "--members", "bob"]).await;
+    let group = ok_line(&out).to_owned();
+
+    let seq = sent_seq(&cli.run("alice", &["send", "--group", &group, "plans at noon"]).await);
+    let out = cli.run("bob", &["react", "--group", &group, &seq.to_string(), "🎉"]).await;
+    assert!(ok_line(&out).starts_with(&format!("reacted 🎉 to g_{group} #{seq} (event #")), "{out:#?}");
+    let out = cli.run("bob", &["react", "--group", &group, &seq.to_string(), "🎉", "--remove"]).await;
+    assert!(ok_line(&out).starts_with(&format!("removed 🎉 from g_{group} #{seq} (event #")), "{out:#?}");
+    // Only the owner and admins pin in a group.
+    let line = cli.run("bob", &["pin", "--group", &group, &seq.to_string()]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: forbidden: "), "{line}");
+    cli.run("alice", &["pin", "--group", &group, &seq.to_string()]).await.assert_ok();
+    let pins = cli.run("bob", &["pins", "--group", &group]).await;
+    assert_eq!(ok_line(&pins), format!("[g_{group} #{seq}] alice: plans at noon (pinned by alice)"));
+    let out = cli.run("alice", &["pin", &format!("g_{group}"), &seq.to_string(), "--unpin"]).await;
+    assert!(ok_line(&out).starts_with(&format!("unpinned g_{group} #{seq}")), "{out:#?}");
+    assert_eq!(cli.run("bob", &["pins", "--group", &group]).await.assert_ok().stdout, "");
+
+    // A malformed command line is refused before anything is sent.
+    let line = cli.run("alice", &["revoke", "--group", &group, "bob", "3"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: usage: ferry revoke"), "{line}");
 }

@@ -396,5 +396,13 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::PresenceList(_) => "presence_list",
         Body::Presence(_) => "presence",
         Body::Changed(_) => "changed",
+        Body::Op(_) => "op",
+        Body::OpAck(_) => "op_ack",
+        Body::GetReactions(_) => "get_reactions",
+        Body::Reactions(_) => "reactions",
+        Body::GetPins(_) => "get_pins",
+        Body::Pins(_) => "pins",
+        Body::Forward(_) => "forward",
+        Body::ForwardResult(_) => "forward_result",
     }
 }

@@ -72,7 +72,85 @@ pub fn text_content(text: impl Into<String>) -> v1::MessageContent {
 /// in groups; direct conversations ignore mentions).
 pub fn text_with_mentions(text: impl Into<String>, mentions: Mentions) -> v1::MessageContent {
     let text = v1::Text { text: text.into(), mention_user_ids: mentions.user_ids, mention_all: mentions.all };
-    v1::MessageContent { kind: Some(v1::message_content::Kind::Text(text)) }
+    v1::MessageContent { kind: Some(v1::message_content::Kind::Text(text)), ..Default::default() }
+}
+
+/// `content` as a reply to message `seq` of the same conversation (the
+/// server fills in the quote's preview).
+pub fn replying_to(mut content: v1::MessageContent, seq: u64) -> v1::MessageContent {
+    content.quote = Some(v1::Quote { seq, ..Default::default() });
+    content
+}
+
+/// An operation on message `seq` of `conversation_id`.
+pub fn message_op(conversation_id: impl Into<String>, seq: u64, op: v1::message_op::Op) -> v1::MessageOp {
+    v1::MessageOp { conversation_id: conversation_id.into(), seq, op: Some(op) }
+}
+
+/// Recall.
+pub fn revoke_op() -> v1::message_op::Op {
+    v1::message_op::Op::Revoke(v1::message_op::Revoke {})
+}
+
+/// Edit into `text`.
+pub fn edit_op(text: impl Into<String>) -> v1::message_op::Op {
+    v1::message_op::Op::Edit(v1::message_op::Edit { content: Some(text_content(text)) })
+}
+
+/// Add (or with `remove`, take back) reaction `emoji`.
+pub fn react_op(emoji: impl Into<String>, remove: bool) -> v1::message_op::Op {
+    v1::message_op::Op::React(v1::message_op::React { emoji: emoji.into(), remove })
+}
+
+/// Pin (or with `unpin`, unpin).
+pub fn pin_op(unpin: bool) -> v1::message_op::Op {
+    v1::message_op::Op::Pin(v1::message_op::Pin { unpin })
+}
+
+/// A forward of `seqs` of `conversation_id` to `targets`, as copies or
+/// (`merged`) one chat record.
+pub fn forward(
+    client_msg_id: impl Into<String>,
+    conversation_id: impl Into<String>,
+    seqs: Vec<u64>,
+    targets: Vec<Target>,
+    merged: bool,
+) -> v1::Forward {
+    let targets = targets
+        .into_iter()
+        .map(|t| v1::ForwardTarget {
+            to: Some(match t {
+                Target::User(id) => v1::forward_target::To::UserId(id),
+                Target::Conversation(c) => v1::forward_target::To::ConversationId(c),
+            }),
+        })
+        .collect();
+    v1::Forward { client_msg_id: client_msg_id.into(), conversation_id: conversation_id.into(), seqs, targets, merged }
+}
+
+/// The chat record a message holds (a merged forward), if it is one.
+pub fn chat_record_of(m: &v1::Message) -> Option<&v1::ChatRecord> {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::ChatRecord(r)) => Some(r),
+        _ => None,
+    }
+}
+
+/// The event a message is (a recall, edit, reaction or pin of an earlier
+/// message), if it is one.
+pub fn event_of(m: &v1::Message) -> Option<&v1::MessageEvent> {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::Event(e)) => Some(e),
+        _ => None,
+    }
+}
+
+/// Who recalled a message and when, if it is recalled.
+pub fn revoked_of(m: &v1::Message) -> Option<&v1::Revoked> {
+    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(v1::message_content::Kind::Revoked(r)) => Some(r),
+        _ => None,
+    }
 }
 
 /// The `SendMessage` of `content` to `target` (for HTTP's `POST /messages`,
@@ -89,7 +167,13 @@ pub fn send_message(client_msg_id: impl Into<String>, target: Target, content: v
 /// system event, the preview line of a rich kind ("[Image]", "[Voice 0:07]",
 /// see [`ferry_proto::preview`]), "" for content this client cannot read.
 pub fn text_of(m: &v1::Message) -> Cow<'_, str> {
-    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
+    m.content.as_ref().map_or(Cow::Borrowed(""), content_text)
+}
+
+/// [`text_of`] for content outside a message (an edit event's new
+/// content, a chat record's item).
+pub fn content_text(c: &v1::MessageContent) -> Cow<'_, str> {
+    match &c.kind {
         Some(v1::message_content::Kind::Text(t)) => Cow::Borrowed(&t.text),
         Some(v1::message_content::Kind::System(s)) => Cow::Borrowed(&s.text),
         Some(kind) => Cow::Owned(ferry_proto::preview::kind_preview(kind).unwrap_or_default()),
@@ -107,23 +191,10 @@ pub fn system_of(m: &v1::Message) -> Option<&v1::System> {
 
 /// Which kind of content a message holds: the proto field name (`"text"`,
 /// `"system"`, `"image"`, `"file"`, `"voice"`, `"video"`, `"location"`,
-/// `"contact_card"`, `"link"`, `"custom"`, `"call_log"`), or `"unknown"`.
+/// `"contact_card"`, `"link"`, `"custom"`, `"call_log"`, `"revoked"`,
+/// `"event"`), or `"unknown"`.
 pub fn kind_of(m: &v1::Message) -> &'static str {
-    use v1::message_content::Kind;
-    match m.content.as_ref().and_then(|c| c.kind.as_ref()) {
-        Some(Kind::Text(_)) => "text",
-        Some(Kind::System(_)) => "system",
-        Some(Kind::Image(_)) => "image",
-        Some(Kind::File(_)) => "file",
-        Some(Kind::Voice(_)) => "voice",
-        Some(Kind::Video(_)) => "video",
-        Some(Kind::Location(_)) => "location",
-        Some(Kind::ContactCard(_)) => "contact_card",
-        Some(Kind::Link(_)) => "link",
-        Some(Kind::Custom(_)) => "custom",
-        Some(Kind::CallLog(_)) => "call_log",
-        None => "unknown",
-    }
+    m.content.as_ref().and_then(|c| c.kind.as_ref()).map_or("unknown", ferry_proto::preview::kind_name)
 }
 
 #[cfg(test)]
@@ -142,7 +213,10 @@ mod tests {
         assert!(system_of(&m).is_none());
         let voice = v1::Voice { duration_ms: 7_000, ..Default::default() };
         let m = v1::Message {
-            content: Some(v1::MessageContent { kind: Some(v1::message_content::Kind::Voice(voice)) }),
+            content: Some(v1::MessageContent {
+                kind: Some(v1::message_content::Kind::Voice(voice)),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!((text_of(&m).as_ref(), kind_of(&m)), ("[Voice 0:07]", "voice"));
@@ -150,7 +224,10 @@ mod tests {
         let system =
             v1::System { event: "member_muted".into(), text: "alice muted carol".into(), ..Default::default() };
         let m = v1::Message {
-            content: Some(v1::MessageContent { kind: Some(v1::message_content::Kind::System(system)) }),
+            content: Some(v1::MessageContent {
+                kind: Some(v1::message_content::Kind::System(system)),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert_eq!((text_of(&m).as_ref(), kind_of(&m)), ("alice muted carol", "system"));

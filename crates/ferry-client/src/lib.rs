@@ -25,7 +25,10 @@ pub mod order;
 
 pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
 pub use conn::{RawConnection, RawPayload, Transport};
-pub use content::{MentionNames, Mentions, mention_names, send_message, text_content, text_with_mentions};
+pub use content::{
+    MentionNames, Mentions, chat_record_of, edit_op, event_of, forward, mention_names, message_op, pin_op, react_op,
+    replying_to, revoke_op, revoked_of, send_message, text_content, text_with_mentions,
+};
 pub use error::{ClientError, Result};
 pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome};
 

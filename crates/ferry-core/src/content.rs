@@ -181,6 +181,19 @@ pub fn custom_payload(json: &str) -> Result<(), ApiError> {
     check(object.is_ok(), field, "must be a JSON object")
 }
 
+/// Longest reaction, in bytes of UTF-8 (room for ZWJ sequences and flags).
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// A reaction: 1 to [`MAX_EMOJI_BYTES`] bytes with no whitespace or control
+/// characters and at least one character beyond ASCII (an emoji, not a
+/// word; keycaps like `1️⃣` carry U+FE0F/U+20E3). Errors name `emoji`.
+pub fn emoji(e: &str) -> Result<(), ApiError> {
+    let field = "emoji";
+    check((1..=MAX_EMOJI_BYTES).contains(&e.len()), field, format_args!("must be 1-{MAX_EMOJI_BYTES} bytes"))?;
+    check(!e.chars().any(|c| c.is_whitespace() || c.is_control()), field, "must not contain whitespace or controls")?;
+    check(!e.is_ascii(), field, "must be an emoji")
+}
+
 /// `Ok(())` if `ok`, else `invalid_argument` with "`field` `rule`".
 fn check(ok: bool, field: &str, rule: impl Display) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(ApiError::invalid(format!("{field} {rule}"))) }
@@ -244,6 +257,16 @@ mod tests {
         let e = r.expect_err("should be refused");
         assert_eq!(e.code, ErrorCode::InvalidArgument);
         assert!(e.message.starts_with(field), "{:?} does not name {field}", e.message);
+    }
+
+    #[test]
+    fn emoji_are_bounded_and_not_words() {
+        for ok in ["👍", "❤️", "👨‍👩‍👧‍👦", "🇨🇳", "1️⃣", "好"] {
+            assert!(emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "ok", "👍 ", "👍\n", &"👍".repeat(9)] {
+            assert!(emoji(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

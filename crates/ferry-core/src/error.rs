@@ -53,6 +53,8 @@ pub enum ErrorCode {
     MemberMuted,
     /// A configured maximum (group size, groups per user) would be exceeded.
     LimitExceeded,
+    /// The time allowed for an action has passed (recall, edit windows).
+    Expired,
     /// The action conflicts with the current state (already friends, already a member...).
     Conflict,
     /// The server is shutting down or overloaded; retry elsewhere/later.
@@ -87,6 +89,7 @@ impl ErrorCode {
             Self::GroupMuted => "group_muted",
             Self::MemberMuted => "member_muted",
             Self::LimitExceeded => "limit_exceeded",
+            Self::Expired => "expired",
             Self::Conflict => "conflict",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -109,7 +112,8 @@ impl ErrorCode {
             | Self::NotFriends
             | Self::GroupDismissed
             | Self::GroupMuted
-            | Self::MemberMuted => 403,
+            | Self::MemberMuted
+            | Self::Expired => 403,
             Self::Conflict => 409,
             Self::LimitExceeded => 422,
             Self::NotFound => 404,
@@ -152,6 +156,7 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::GroupMuted,
     ErrorCode::MemberMuted,
     ErrorCode::LimitExceeded,
+    ErrorCode::Expired,
     ErrorCode::Conflict,
     ErrorCode::Unavailable,
     ErrorCode::Internal,

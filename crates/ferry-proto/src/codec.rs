@@ -160,7 +160,10 @@ mod tests {
             body: Some(Body::Send(v1::SendMessage {
                 client_msg_id,
                 to: Some(v1::send_message::To::UserId(to)),
-                content: Some(v1::MessageContent { kind: Some(Kind::Text(v1::Text { text, ..Default::default() })) }),
+                content: Some(v1::MessageContent {
+                    kind: Some(Kind::Text(v1::Text { text, ..Default::default() })),
+                    ..Default::default()
+                }),
             })),
         }
     }

@@ -18,8 +18,44 @@ pub fn kind_preview(kind: &Kind) -> Option<String> {
         Kind::Custom(x) if !x.fallback_text.is_empty() => x.fallback_text.clone(),
         Kind::Custom(x) => format!("[{}]", x.r#type),
         Kind::CallLog(l) => call_preview(l),
+        Kind::Revoked(_) => "[Recalled]".to_owned(),
+        Kind::Event(e) => event_preview(e),
+        Kind::ChatRecord(r) => tagged("[Chat history]", &r.title),
         Kind::Text(_) | Kind::System(_) => return None,
     })
+}
+
+/// The stable name of a kind ("text", "image", ..., the proto field name),
+/// as quotes and filters use it.
+pub fn kind_name(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Text(_) => "text",
+        Kind::System(_) => "system",
+        Kind::Image(_) => "image",
+        Kind::File(_) => "file",
+        Kind::Voice(_) => "voice",
+        Kind::Video(_) => "video",
+        Kind::Location(_) => "location",
+        Kind::ContactCard(_) => "contact_card",
+        Kind::Link(_) => "link",
+        Kind::Custom(_) => "custom",
+        Kind::CallLog(_) => "call_log",
+        Kind::Revoked(_) => "revoked",
+        Kind::Event(_) => "event",
+        Kind::ChatRecord(_) => "chat_record",
+    }
+}
+
+fn event_preview(e: &v1::MessageEvent) -> String {
+    match e.event.as_str() {
+        "revoked" => "[Recalled a message]".to_owned(),
+        "edited" => "[Edited a message]".to_owned(),
+        "reaction_added" => format!("[Reacted {}]", e.emoji),
+        "reaction_removed" => format!("[Removed reaction {}]", e.emoji),
+        "pinned" => "[Pinned a message]".to_owned(),
+        "unpinned" => "[Unpinned a message]".to_owned(),
+        _ => "[Event]".to_owned(),
+    }
 }
 
 fn tagged(tag: &str, detail: &str) -> String {
@@ -80,5 +116,9 @@ mod tests {
         };
         assert_eq!(p(Kind::CallLog(call)), "[Voice call 1:05]");
         assert_eq!(kind_preview(&Kind::Text(v1::Text::default())), None);
+        assert_eq!(p(Kind::Revoked(v1::Revoked::default())), "[Recalled]");
+        let reacted = v1::MessageEvent { event: "reaction_added".into(), emoji: "👍".into(), ..Default::default() };
+        assert_eq!(p(Kind::Event(Box::new(reacted))), "[Reacted 👍]");
+        assert_eq!(kind_name(&Kind::ContactCard(v1::ContactCard::default())), "contact_card");
     }
 }

@@ -57,8 +57,28 @@ pub struct Config {
     pub writer: WriterConfig,
     pub social: SocialConfig,
     pub groups: GroupsConfig,
+    pub messages: MessagesConfig,
     pub caches: CacheConfig,
     pub limits: Limits,
+}
+
+/// What may be done to a sent message, and until when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessagesConfig {
+    /// Seconds after sending during which a sender may recall a message
+    /// (group owners and admins may recall any message at any time).
+    pub revoke_window_secs: u64,
+    /// Seconds after sending during which a sender may edit a text.
+    pub edit_window_secs: u64,
+    /// Most pinned messages per conversation.
+    pub max_pins: u32,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        Self { revoke_window_secs: 120, edit_window_secs: 24 * 60 * 60, max_pins: 10 }
+    }
 }
 
 /// Who may message whom.
@@ -276,6 +296,7 @@ impl Default for Config {
             writer: WriterConfig::default(),
             social: SocialConfig::default(),
             groups: GroupsConfig::default(),
+            messages: MessagesConfig::default(),
             caches: CacheConfig::default(),
             limits: Limits::default(),
         }

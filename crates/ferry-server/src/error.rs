@@ -55,13 +55,16 @@ impl IntoResponse for HttpError {
 
 /// The protocol form.
 pub fn error_frame(id: u64, e: &ApiError, fatal: bool) -> v1::Frame {
-    v1::Frame {
-        id,
-        body: Some(v1::frame::Body::Error(v1::Error {
-            code: e.code.as_str().to_owned(),
-            message: e.message.clone(),
-            fatal,
-            retry_after_ms: e.retry_after_ms.map(|ms| ms.min(u64::from(u32::MAX)) as u32).unwrap_or(0),
-        })),
+    v1::Frame { id, body: Some(v1::frame::Body::Error(proto_error(e, fatal))) }
+}
+
+/// The protocol's `Error` message (also carried inside answers that report
+/// failures per item).
+pub fn proto_error(e: &ApiError, fatal: bool) -> v1::Error {
+    v1::Error {
+        code: e.code.as_str().to_owned(),
+        message: e.message.clone(),
+        fatal,
+        retry_after_ms: e.retry_after_ms.map(|ms| ms.min(u64::from(u32::MAX)) as u32).unwrap_or(0),
     }
 }

@@ -95,6 +95,7 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
             to: Some(v1::send_message::To::UserId(bob.id)),
             content: Some(v1::MessageContent {
                 kind: Some(v1::message_content::Kind::Text(v1::Text { text: format!("m{i}"), ..Default::default() })),
+                ..Default::default()
             }),
         };
         raw.send_body(v1::frame::Body::Send(send)).await.unwrap();

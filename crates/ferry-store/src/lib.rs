@@ -101,6 +101,70 @@ pub struct NewMessage {
     pub mentions: Vec<UserId>,
     /// @all: every member of the conversation is mentioned.
     pub mention_all: bool,
+    /// Makes this message an *event* about an earlier message of the same
+    /// conversation (a recall, an edit, a reaction, a pin), applied in the
+    /// same transaction as the append. Events take a seq like any message
+    /// (so every device converges by sync) but are not unread and do not
+    /// move the conversation's last activity.
+    pub effect: Option<Effect>,
+}
+
+/// What an event message does to its target, the message with seq `target`
+/// in the same conversation. Refused — nothing of the event is written —
+/// with `NotFound` when the target does not exist or is itself an event,
+/// and with `Conflict` when the target is recalled (except by `Revoke`) or
+/// the effect would change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Recall: the target's body becomes `body` (the recalled marker); it
+    /// stops counting as unread and as a mention, and its pin and
+    /// reactions go. `Conflict` if it is recalled already.
+    Revoke { target: u64, body: Vec<u8> },
+    /// Edit: the target's body becomes `body`.
+    Edit { target: u64, body: Vec<u8> },
+    /// Adds (or removes) the event sender's reaction `emoji`.
+    React { target: u64, emoji: String, add: bool },
+    /// Pins (or unpins) the target; pinning beyond `max` pins in the
+    /// conversation is `Conflict`.
+    Pin { target: u64, pin: bool, max: u32 },
+}
+
+impl Effect {
+    /// The seq of the message this effect changes.
+    pub fn target(&self) -> u64 {
+        match self {
+            Self::Revoke { target, .. }
+            | Self::Edit { target, .. }
+            | Self::React { target, .. }
+            | Self::Pin { target, .. } => *target,
+        }
+    }
+}
+
+/// Reactions with one emoji on one message, as one user sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionCount {
+    pub seq: u64,
+    pub emoji: String,
+    pub count: u64,
+    /// The asking user is among them.
+    pub me: bool,
+}
+
+/// One user's reaction on one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub user: UserId,
+    pub created_at: i64,
+}
+
+/// A pinned message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub seq: u64,
+    pub pinned_by: UserId,
+    pub pinned_at: i64,
 }
 
 /// A stored message.
@@ -198,8 +262,15 @@ pub trait MessageStore: Send + Sync {
     /// the same batch, is not written again: its entry is the original with
     /// `duplicate: true`. For a direct conversation both participants become
     /// members of it. Returns one entry per input, in input order, only after
-    /// the batch is durable.
-    async fn append_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>>;
+    /// the batch is durable. An event whose [`Effect`] is refused is the
+    /// only entry that can fail on its own: its entry is the refusal and
+    /// nothing of it is written; the rest of the batch is.
+    async fn append_entries(&self, batch: Vec<NewMessage>) -> Result<Vec<Result<Appended>>>;
+    /// [`append_entries`](Self::append_entries) for a batch without events
+    /// (a refused event fails the call, after the rest is written).
+    async fn append_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        self.append_entries(batch).await?.into_iter().collect()
+    }
     /// Messages with seq > `after_seq`, ascending, at most `limit`.
     async fn messages_after(
         &self,
@@ -212,6 +283,23 @@ pub trait MessageStore: Send + Sync {
     /// The message `sender` stored under `client_msg_id`, if any: what a
     /// retry is answered with when it can no longer be admitted.
     async fn message_by_client_id(&self, sender: UserId, client_msg_id: &str) -> Result<Option<StoredMessage>>;
+    /// The messages of `conversation` with the given seqs that exist, in
+    /// ascending seq order (recalled and edited ones as they are now).
+    async fn messages_at(&self, conversation: ConversationId, seqs: &[u64]) -> Result<Vec<StoredMessage>>;
+    /// Reaction counts per (message, emoji) for the messages with seq in
+    /// `from..=to`, ordered by seq then first reaction; `me` is whether
+    /// `user` is among the reactors.
+    async fn reaction_counts(
+        &self,
+        conversation: ConversationId,
+        from: u64,
+        to: u64,
+        user: UserId,
+    ) -> Result<Vec<ReactionCount>>;
+    /// Who reacted to one message, oldest first, at most `limit`.
+    async fn reactions_of(&self, conversation: ConversationId, seq: u64, limit: u32) -> Result<Vec<Reaction>>;
+    /// The pinned messages of a conversation, most recently pinned first.
+    async fn pins(&self, conversation: ConversationId) -> Result<Vec<Pin>>;
 }
 
 /// Everything the server needs from storage.

@@ -66,6 +66,39 @@ async fn data_survives_close_and_reopen() {
     assert_eq!(retry[0].message.seq, 1);
 }
 
+/// A recall of a logged (not yet merged) message is in its log row: after a
+/// reopen rebuilds memory from the log tables, it is still not unread.
+#[tokio::test]
+async fn recalled_logged_message_stays_recalled_after_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ferry.db");
+    let conv = ConversationId::direct(1, 2);
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("open");
+    let batch = (0..3).map(|i| new_message(conv, 1, &format!("m{i}"), i)).collect();
+    store.append_messages(batch).await.expect("append");
+    let recall = ferry_store::NewMessage {
+        effect: Some(ferry_store::Effect::Revoke { target: 2, body: b"recalled".to_vec() }),
+        ..new_message(conv, 1, "r", 9)
+    };
+    store.append_messages(vec![recall]).await.expect("recall");
+    assert!(store.logged_messages() >= 4, "still in the log");
+    assert_eq!(store.conversation_of(2, conv).await.expect("state").expect("member").unread, 2);
+    store.close().await;
+
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("reopen");
+    let state = store.conversation_of(2, conv).await.expect("state").expect("member");
+    assert_eq!((state.max_seq, state.unread, state.last_time), (4, 2, 2), "the event moved no activity");
+    assert_eq!(store.messages_at(conv, &[2]).await.expect("at")[0].body, b"recalled");
+    let again = ferry_store::NewMessage {
+        effect: Some(ferry_store::Effect::Revoke { target: 2, body: Vec::new() }),
+        ..new_message(conv, 1, "r2", 10)
+    };
+    assert!(matches!(
+        store.append_entries(vec![again]).await.expect("append").remove(0),
+        Err(ferry_store::StoreError::Conflict(_))
+    ));
+}
+
 #[tokio::test]
 async fn dropped_store_can_be_reopened() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -26,7 +26,7 @@ fn file(name: &str, mime: &str) -> v1::FileRef {
 }
 
 fn content(kind: Kind) -> v1::MessageContent {
-    v1::MessageContent { kind: Some(kind) }
+    v1::MessageContent { kind: Some(kind), ..Default::default() }
 }
 
 /// One valid message of every kind a user may send, with its preview.

@@ -267,23 +267,24 @@ impl View {
         if mine && self.sent.lock().unwrap_or_else(PoisonError::into_inner).remove(&m.client_msg_id) {
             return; // our own message from this session, already on screen
         }
-        if let Ok(ConversationId::Group(_)) = m.conversation_id.parse::<ConversationId>() {
-            if let Err(e) = self.names.resolve([m.sender_id]).await {
-                tracing::debug!(error = %e, "name lookup failed");
-            }
-            println!("{}", output::group_chat_line(m, &self.names.name(m.sender_id)));
-            return;
-        }
+        let conversation = m.conversation_id.parse::<ConversationId>().ok();
         // Mine from another device: name the conversation's other member.
-        let other_id = if mine {
-            m.conversation_id.parse::<ConversationId>().ok().and_then(|c| c.peer_of(self.me)).unwrap_or(self.me)
-        } else {
-            m.sender_id
+        let other_id = match conversation {
+            Some(ConversationId::Group(_)) => None,
+            Some(c) if mine => Some(c.peer_of(self.me).unwrap_or(self.me)),
+            _ => Some(m.sender_id),
         };
-        if let Err(e) = self.names.resolve([other_id]).await {
+        let mut ids = output::named_ids(m);
+        ids.extend(other_id);
+        if let Err(e) = self.names.resolve(ids).await {
             tracing::debug!(error = %e, "name lookup failed");
         }
-        println!("{}", output::chat_line(m, mine, &self.names.name(other_id)));
+        let name = |id| self.names.name(id);
+        let line = match other_id {
+            Some(other) => output::chat_line(m, mine, &name(other), &name),
+            None => output::group_chat_line(m, &name),
+        };
+        println!("{line}");
     }
 
     async fn show_presence(&mut self, p: &v1::PresenceEvent) {

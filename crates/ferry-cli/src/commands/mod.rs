@@ -5,14 +5,15 @@ pub mod account;
 pub mod chat;
 pub mod contacts;
 pub mod group;
+pub mod ops;
 pub mod send;
 pub mod sync;
 
 use std::collections::HashMap;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use ferry_client::{Client, ClientConfig, ClientError, EventReceiver, HttpApi};
-use ferry_core::{ApiError, UserId};
+use ferry_core::{ApiError, ConversationId, UserId};
 
 use crate::{
     output,
@@ -71,6 +72,44 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
     ClientError::Api(ApiError::not_found(message)).into()
 }
 
+/// The conversation a command names: `--group ID`, or a first argument
+/// that is a username or a conversation id (`d_1_2`, `g_5`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conversation<'a> {
+    /// The direct conversation with this user.
+    User(&'a str),
+    /// A conversation by id.
+    Id(ConversationId),
+}
+
+impl<'a> Conversation<'a> {
+    /// Reads a conversation argument. Conversation ids win: a username that
+    /// looks like one (`d_1_2` is a valid username) can still be reached by
+    /// its id.
+    pub fn parse(arg: &'a str) -> Self {
+        arg.parse().map_or(Self::User(arg), Self::Id)
+    }
+
+    /// Splits a command's positional arguments: with `--group ID` they are
+    /// all the rest, otherwise the first names the conversation.
+    pub fn split(group: Option<i64>, args: &'a [String]) -> Result<(Self, &'a [String])> {
+        match (group, args) {
+            (Some(id), rest) => Ok((Self::Id(ConversationId::Group(id)), rest)),
+            (None, [first, rest @ ..]) => Ok((Self::parse(first), rest)),
+            (None, []) => bail!("name a user, a conversation id or --group ID"),
+        }
+    }
+
+    /// The conversation id, looking the user up for a direct conversation
+    /// with `me`.
+    pub async fn resolve(self, http: &HttpApi, me: UserId) -> Result<ConversationId> {
+        match self {
+            Self::User(name) => Ok(ConversationId::direct(me, http.user_by_name(name).await?.id)),
+            Self::Id(id) => Ok(id),
+        }
+    }
+}
+
 /// User id → username, looked up over HTTP once per id.
 #[derive(Debug)]
 pub struct Names {
@@ -105,5 +144,27 @@ impl Names {
     /// The username of `id` (`#id` if unknown).
     pub fn name(&self, id: UserId) -> String {
         self.cache.get(&id).cloned().unwrap_or_else(|| format!("#{id}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_are_users_or_ids() {
+        assert_eq!(Conversation::parse("bob"), Conversation::User("bob"));
+        assert_eq!(Conversation::parse("d_1_2"), Conversation::Id(ConversationId::direct(2, 1)));
+        assert_eq!(Conversation::parse("g_5"), Conversation::Id(ConversationId::Group(5)));
+        // Not well-formed ids are usernames.
+        assert_eq!(Conversation::parse("d_2_1"), Conversation::User("d_2_1"));
+        assert_eq!(Conversation::parse("g_x"), Conversation::User("g_x"));
+
+        let args: Vec<String> = ["bob", "3"].map(String::from).to_vec();
+        let (c, rest) = Conversation::split(None, &args).unwrap();
+        assert_eq!((c, rest), (Conversation::User("bob"), &args[1..]));
+        let (c, rest) = Conversation::split(Some(5), &args[1..]).unwrap();
+        assert_eq!((c, rest), (Conversation::Id(ConversationId::Group(5)), &args[1..]));
+        assert!(Conversation::split(None, &[]).is_err());
     }
 }

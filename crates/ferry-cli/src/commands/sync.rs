@@ -40,10 +40,10 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
 
     let mut names = Names::new(http);
     names.insert(profile.user_id, profile.username.clone());
-    names.resolve(messages.iter().map(|m| m.sender_id)).await?;
+    names.resolve(messages.iter().flat_map(output::named_ids)).await?;
+    let name = |id| names.name(id);
     for m in &messages {
-        let sender = names.name(m.sender_id);
-        let line = if json { output::json_line(m, &sender) } else { output::plain_line(m, &sender) };
+        let line = if json { output::json_line(m, &name) } else { output::plain_line(m, &name) };
         println!("{line}");
     }
 

@@ -212,6 +212,45 @@ impl Client {
         }
     }
 
+    /// Applies an operation on a sent message (recall, edit, reaction,
+    /// pin; see [`crate::message_op`]) and returns the ack of its event.
+    /// Not retried: an operation that timed out may have been applied, and
+    /// repeating it answers `conflict`.
+    pub async fn op(&self, op: v1::MessageOp) -> Result<v1::OpAck> {
+        match self.request(Body::Op(op)).await? {
+            Body::OpAck(ack) => Ok(ack),
+            other => Err(unexpected("op_ack", &other)),
+        }
+    }
+
+    /// Forwards messages (see the proto's `Forward`); the answer has one
+    /// outcome per target. Retrying with the same `client_msg_id` stores
+    /// nothing twice.
+    pub async fn forward(&self, forward: v1::Forward) -> Result<v1::ForwardResult> {
+        match self.request(Body::Forward(forward)).await? {
+            Body::ForwardResult(result) => Ok(result),
+            other => Err(unexpected("forward_result", &other)),
+        }
+    }
+
+    /// Who reacted to message `seq`, oldest first (at most `limit`, 0 = the
+    /// server's cap).
+    pub async fn reactions(&self, conversation_id: &str, seq: u64, limit: u32) -> Result<v1::ReactionList> {
+        let body = Body::GetReactions(v1::GetReactions { conversation_id: conversation_id.to_owned(), seq, limit });
+        match self.request(body).await? {
+            Body::Reactions(list) => Ok(list),
+            other => Err(unexpected("reactions", &other)),
+        }
+    }
+
+    /// The pinned messages of a conversation, most recently pinned first.
+    pub async fn pins(&self, conversation_id: &str) -> Result<Vec<v1::PinnedMessage>> {
+        match self.request(Body::GetPins(v1::GetPins { conversation_id: conversation_id.to_owned() })).await? {
+            Body::Pins(list) => Ok(list.pins),
+            other => Err(unexpected("pins", &other)),
+        }
+    }
+
     /// Presence of `user_ids`; empty = everyone the user shares a
     /// conversation with.
     pub async fn get_presence(&self, user_ids: &[UserId]) -> Result<Vec<v1::PresenceEvent>> {

@@ -40,6 +40,39 @@ impl HttpApi {
         self.send(&send_message(client_msg_id, target.clone(), text_content(text))).await
     }
 
+    /// Applies an operation on a sent message (see [`crate::message_op`])
+    /// through its REST route.
+    pub async fn op(&self, op: &v1::MessageOp) -> Result<v1::OpAck> {
+        use v1::message_op::Op;
+        let base = format!("/conversations/{}/messages/{}", encode_path_segment(&op.conversation_id), op.seq);
+        let req = match &op.op {
+            Some(Op::Revoke(_)) => self.req(Method::POST, &format!("{base}/revoke")),
+            Some(Op::Edit(edit)) => self.req(Method::POST, &format!("{base}/edit")).json(edit),
+            Some(Op::React(react)) => self.req(Method::POST, &format!("{base}/reactions")).json(react),
+            Some(Op::Pin(pin)) => self.req(Method::POST, &format!("{base}/pin")).json(pin),
+            None => return Err(crate::ClientError::Protocol("an op needs revoke, edit, react or pin".into())),
+        };
+        self.call(req).await
+    }
+
+    /// Forwards messages (see the proto's `Forward`).
+    pub async fn forward(&self, forward: &v1::Forward) -> Result<v1::ForwardResult> {
+        self.call(self.req(Method::POST, "/messages/forward").json(forward)).await
+    }
+
+    /// Who reacted to message `seq`, oldest first.
+    pub async fn reactions(&self, conversation_id: &str, seq: u64, limit: u32) -> Result<v1::ReactionList> {
+        let path = format!("/conversations/{}/messages/{seq}/reactions", encode_path_segment(conversation_id));
+        self.call(self.req(Method::GET, &path).query(&PullQuery { after_seq: 0, limit })).await
+    }
+
+    /// The pinned messages of a conversation, most recently pinned first.
+    pub async fn pins(&self, conversation_id: &str) -> Result<Vec<v1::PinnedMessage>> {
+        let path = format!("/conversations/{}/pins", encode_path_segment(conversation_id));
+        let list: v1::PinList = self.call(self.req(Method::GET, &path)).await?;
+        Ok(list.pins)
+    }
+
     /// Moves the caller's read position in `conversation_id` to `seq`.
     pub async fn mark_read(&self, conversation_id: &str, seq: u64) -> Result<v1::MarkReadOk> {
         let path = format!("/conversations/{}/read", encode_path_segment(conversation_id));

@@ -169,13 +169,22 @@ async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> 
         rest.push((job.content, job.reply));
     }
     let started = std::time::Instant::now();
-    let outcome = store.append_messages(batch).await;
+    let outcome = store.append_entries(batch).await;
     stats.commit_us.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     stats.batches.fetch_add(1, Ordering::Relaxed);
     match outcome {
         Ok(results) => {
             let mut fresh = Vec::with_capacity(results.len());
-            for ((content, reply), appended) in rest.into_iter().zip(results) {
+            for ((content, reply), entry) in rest.into_iter().zip(results) {
+                // Only an event can be refused on its own (its effect no
+                // longer applies); nothing of it was written.
+                let appended = match entry {
+                    Ok(appended) => appended,
+                    Err(refused) => {
+                        let _ = reply.send(Err(store_error(refused)));
+                        continue;
+                    }
+                };
                 let _ = reply.send(Ok(content::ack(&appended)));
                 if !appended.duplicate {
                     let conversation = appended.message.conversation;
@@ -222,6 +231,7 @@ mod tests {
                     text: client_msg_id.into(),
                     ..Default::default()
                 })),
+                ..Default::default()
             }),
             &ferry_core::Limits::default(),
         )
@@ -235,6 +245,7 @@ mod tests {
             body: admitted.body,
             mentions: Vec::new(),
             mention_all: false,
+            effect: None,
         };
         (message, admitted.content)
     }

@@ -26,6 +26,7 @@
 
 pub mod contacts;
 pub mod conversations;
+pub mod events;
 pub mod groups;
 pub mod messages;
 pub mod sessions;
@@ -77,6 +78,12 @@ macro_rules! store_conformance_tests {
             messages::message_by_client_id_finds_the_original,
             messages::messages_after_pages,
             messages::max_seq_tracks_appends,
+            events::events_recall,
+            events::events_edit,
+            events::events_recall_clears_mentions,
+            events::events_reactions,
+            events::events_pins,
+            events::events_within_one_batch,
             conversations::conversations_of_counts_unread_and_orders,
             conversations::conversation_of_one,
             conversations::mark_read_is_monotonic_and_clamped,
@@ -126,6 +133,7 @@ pub fn new_message(conversation: ConversationId, sender: UserId, client_msg_id: 
         body: format!("body of {client_msg_id}").into_bytes(),
         mentions: Vec::new(),
         mention_all: false,
+        effect: None,
     }
 }
 

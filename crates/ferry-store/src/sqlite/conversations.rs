@@ -14,16 +14,21 @@ use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, backend_err, conversation_col, log::Entry};
+use super::{
+    SqliteStore, backend_err, conversation_col,
+    log::{Entry, flags},
+};
 use crate::{ConversationState, ConversationStore, Result, StoreError};
 
 /// A member's view of its conversations; `?1` is the user. Unread counts the
-/// messages after the read position that someone else sent: one range scan
-/// of the message primary key per conversation.
+/// messages after the read position that someone else sent (not events, not
+/// recalled: `flags = 0`): one range scan of the message primary key per
+/// conversation.
 const STATE_QUERY: &str = "
     SELECT c.id, c.max_seq, m.read_seq,
            (SELECT COUNT(*) FROM messages AS msg
-             WHERE msg.conversation_id = c.id AND msg.seq > m.read_seq AND msg.sender_id <> ?1) AS unread,
+             WHERE msg.conversation_id = c.id AND msg.seq > m.read_seq AND msg.sender_id <> ?1
+               AND msg.flags = 0) AS unread,
            c.last_time, m.mention_seq > m.read_seq AS mentioned
       FROM conversation_members AS m
       JOIN conversations AS c ON c.id = m.conversation_id
@@ -136,8 +141,10 @@ fn overlay(user: UserId, state: &mut ConversationState, logged: &[Entry]) {
     let merged = state.max_seq;
     for e in logged.iter().filter(|e| e.seq > merged) {
         state.max_seq = state.max_seq.max(e.seq);
-        state.last_time = state.last_time.max(e.time);
-        if e.seq > state.read_seq && e.sender != user {
+        if e.flags & flags::EVENT == 0 {
+            state.last_time = state.last_time.max(e.time);
+        }
+        if e.seq > state.read_seq && e.sender != user && flags::counts(e.flags) {
             state.unread += 1;
         }
     }

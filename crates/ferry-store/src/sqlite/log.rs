@@ -50,7 +50,20 @@ pub(super) const MERGE_CHUNK: usize = 4096;
 
 /// Columns of a log row read by [`log_row`], in order.
 pub(super) const LOG_COLUMNS: &str =
-    "id, conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body";
+    "id, conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body, flags";
+
+/// Bits of a message row's `flags` column.
+pub(super) mod flags {
+    /// An event about an earlier message: never unread, not the last
+    /// activity.
+    pub const EVENT: u8 = 1;
+    /// Recalled: no longer unread or a mention.
+    pub const RECALLED: u8 = 2;
+    /// Whether a message with these flags counts as unread.
+    pub fn counts(flags: u8) -> bool {
+        flags == 0
+    }
+}
 
 /// One of the two log tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -105,6 +118,8 @@ pub(super) struct Entry {
     pub loc: Loc,
     pub sender: UserId,
     pub time: i64,
+    /// The row's [`flags`].
+    pub flags: u8,
 }
 
 /// The memory side of the log: every logged (not yet merged) message.
@@ -161,6 +176,14 @@ impl Shared {
         let Some(entries) = hot.convs.get(&conversation) else { return Vec::new() };
         let start = entries.partition_point(|e| e.seq <= after);
         entries.iter().skip(start).take(limit).copied().collect()
+    }
+
+    /// The logged message `seq` of `conversation`, if it is logged.
+    pub(super) fn entry(&self, conversation: ConversationId, seq: u64) -> Option<Entry> {
+        let hot = self.read();
+        let entries = hot.convs.get(&conversation)?;
+        let i = entries.partition_point(|e| e.seq < seq);
+        entries.get(i).filter(|e| e.seq == seq).copied()
     }
 
     /// The highest logged seq of `conversation`, if it has logged messages.
@@ -251,7 +274,7 @@ impl MessageLog {
             for table in [current.other(), current] {
                 let mut stmt = conn
                     .prepare(&format!(
-                        "SELECT id, conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time
+                        "SELECT id, conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, flags
                            FROM {} ORDER BY id",
                         table.name()
                     ))
@@ -272,6 +295,7 @@ impl MessageLog {
                             loc: Loc { table, rowid: row.get(0).map_err(backend_err)? },
                             sender: row.get(4).map_err(backend_err)?,
                             time: row.get(6).map_err(backend_err)?,
+                            flags: row.get(7).map_err(backend_err)?,
                         },
                         client_msg_id_hash: cmid_hash(&shared, &cmid),
                         server_msg_id: row.get::<_, i64>(3).map_err(backend_err)? as u64,
@@ -326,15 +350,19 @@ impl MessageLog {
             .map_err(backend_err)
     }
 
-    /// After an append batch committed: index what it logged, and seal the
-    /// current table if it is full (and the previous one is merged). Never
-    /// fails: the batch is durable already; a seal that cannot be recorded
-    /// is logged and tried again after the next batch.
-    pub(super) fn committed(&self, conn: &Connection, logged: Vec<Logged>) {
+    /// After an append batch committed: index what it logged, record the
+    /// new flags of logged messages it changed, and seal the current table
+    /// if it is full (and the previous one is merged). Never fails: the
+    /// batch is durable already; a seal that cannot be recorded is logged
+    /// and tried again after the next batch.
+    pub(super) fn committed(&self, conn: &Connection, logged: Vec<Logged>, flagged: Vec<(ConversationId, u64, u8)>) {
         {
             let mut hot = self.shared.write();
             for l in logged {
                 hot.add(l);
+            }
+            for (conversation, seq, flags) in flagged {
+                hot.set_flags(conversation, seq, flags);
             }
         }
         self.seal_if_full(conn);
@@ -421,8 +449,8 @@ impl MessageLog {
                 .map_err(backend_err)?;
             let mut insert = tx
                 .prepare_cached(
-                    "INSERT INTO messages (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO messages (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body, flags)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(backend_err)?;
             let mut advance = tx
@@ -433,8 +461,10 @@ impl MessageLog {
             for (conversation, entries) in &chunk {
                 let Some(last) = entries.last() else { continue };
                 let id = conversation.to_string();
+                // Events do not move the last activity.
+                let last_time = entries.iter().filter(|e| e.flags & flags::EVENT == 0).map(|e| e.time).max();
                 for e in entries {
-                    let m = read.query_row([e.loc.rowid], log_row).map_err(backend_err)?.1;
+                    let (_, m, flags) = read.query_row([e.loc.rowid], log_row).map_err(backend_err)?;
                     insert
                         .execute(params![
                             id,
@@ -443,14 +473,15 @@ impl MessageLog {
                             m.sender,
                             m.client_msg_id,
                             m.server_time,
-                            m.body
+                            m.body,
+                            flags
                         ])
                         .map_err(backend_err)?;
                     removed_keys.push(((m.sender, cmid_hash(&self.shared, &m.client_msg_id)), e.loc));
                     removed_ids.push(m.server_msg_id);
                     max_id = max_id.max(m.server_msg_id);
                 }
-                advance.execute(params![id, last.seq as i64, last.time]).map_err(backend_err)?;
+                advance.execute(params![id, last.seq as i64, last_time.unwrap_or(0)]).map_err(backend_err)?;
             }
         }
         tx.commit().map_err(backend_err)?;
@@ -499,6 +530,15 @@ impl Hot {
         self.rows[l.entry.loc.table.index()] += 1;
     }
 
+    fn set_flags(&mut self, conversation: ConversationId, seq: u64, flags: u8) {
+        if let Some(entries) = self.convs.get_mut(&conversation) {
+            let i = entries.partition_point(|e| e.seq < seq);
+            if let Some(e) = entries.get_mut(i).filter(|e| e.seq == seq) {
+                e.flags = flags;
+            }
+        }
+    }
+
     fn forget_key(&mut self, key: (UserId, u64), loc: Loc) {
         if self.dedup.get(&key) == Some(&loc) {
             self.dedup.remove(&key);
@@ -529,12 +569,13 @@ impl Hot {
 pub(super) fn read_logged(conn: &Connection, loc: Loc) -> Result<Option<StoredMessage>> {
     conn.prepare_cached(&format!("SELECT {LOG_COLUMNS} FROM {} WHERE id = ?1", loc.table.name()))
         .and_then(|mut s| s.query_row([loc.rowid], log_row).optional())
-        .map(|r| r.map(|(_, m)| m))
+        .map(|r| r.map(|(_, m, _)| m))
         .map_err(backend_err)
 }
 
-/// Maps a row selected with [`LOG_COLUMNS`]: its rowid and the message.
-pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<(i64, StoredMessage)> {
+/// Maps a row selected with [`LOG_COLUMNS`]: its rowid, the message and
+/// its flags.
+pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<(i64, StoredMessage, u8)> {
     Ok((
         row.get(0)?,
         StoredMessage {
@@ -546,5 +587,6 @@ pub(super) fn log_row(row: &Row<'_>) -> rusqlite::Result<(i64, StoredMessage)> {
             server_time: row.get(6)?,
             body: row.get(7)?,
         },
+        row.get(8)?,
     ))
 }

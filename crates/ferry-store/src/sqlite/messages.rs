@@ -23,17 +23,19 @@ use ferry_core::{ConversationId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    SqliteStore, backend_err, conversation_col,
-    log::{self, Entry, Loc, Logged, MessageLog},
+    SqliteStore, backend_err, conversation_col, cursor,
+    log::{self, Entry, Loc, Logged, MessageLog, flags},
 };
-use crate::{Appended, MessageStore, NewMessage, Result, StoreError, StoredMessage};
+use crate::{
+    Appended, Effect, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result, StoreError, StoredMessage,
+};
 
 /// Columns of `messages` read by [`message_row`], in order.
 const MESSAGE_COLUMNS: &str = "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body";
 
 #[async_trait]
 impl MessageStore for SqliteStore {
-    async fn append_messages(&self, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+    async fn append_entries(&self, batch: Vec<NewMessage>) -> Result<Vec<Result<Appended>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -103,6 +105,107 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
+    async fn messages_at(&self, conversation: ConversationId, seqs: &[u64]) -> Result<Vec<StoredMessage>> {
+        let mut seqs = seqs.to_vec();
+        seqs.sort_unstable();
+        seqs.dedup();
+        // Memory first (as in `messages_after`): a logged row read in the
+        // snapshot is still there or merged; the merged ones are read below.
+        let logged: Vec<(u64, Loc)> =
+            seqs.iter().filter_map(|&seq| self.log.entry(conversation, seq).map(|e| (seq, e.loc))).collect();
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(backend_err)?;
+            let mut found = Vec::with_capacity(seqs.len());
+            for (_, loc) in &logged {
+                if let Some(m) = log::read_logged(&tx, *loc)? {
+                    found.push(m);
+                }
+            }
+            let mut merged = tx
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND seq = ?2"
+                ))
+                .map_err(backend_err)?;
+            let id = conversation.to_string();
+            for &seq in &seqs {
+                if found.iter().any(|m| m.seq == seq) {
+                    continue;
+                }
+                if let Some(m) =
+                    merged.query_row(params![id, cursor(seq)], message_row).optional().map_err(backend_err)?
+                {
+                    found.push(m);
+                }
+            }
+            found.sort_by_key(|m| m.seq);
+            found.dedup_by_key(|m| m.seq);
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn reaction_counts(
+        &self,
+        conversation: ConversationId,
+        from: u64,
+        to: u64,
+        user: UserId,
+    ) -> Result<Vec<ReactionCount>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT seq, emoji, COUNT(*), MAX(user_id = ?4), MIN(created_at) AS first FROM reactions
+                  WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3
+                  GROUP BY seq, emoji ORDER BY seq, first, emoji",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![conversation.to_string(), cursor(from), cursor(to), user], |row| {
+                    Ok(ReactionCount {
+                        seq: row.get::<_, i64>(0)? as u64,
+                        emoji: row.get(1)?,
+                        count: row.get::<_, i64>(2)? as u64,
+                        me: row.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(backend_err)
+        })
+        .await
+    }
+
+    async fn reactions_of(&self, conversation: ConversationId, seq: u64, limit: u32) -> Result<Vec<Reaction>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT emoji, user_id, created_at FROM reactions WHERE conversation_id = ?1 AND seq = ?2
+                  ORDER BY created_at, user_id, emoji LIMIT ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map(params![conversation.to_string(), cursor(seq), i64::from(limit)], |row| {
+                    Ok(Reaction { emoji: row.get(0)?, user: row.get(1)?, created_at: row.get(2)? })
+                })?
+                .collect()
+            })
+            .map_err(backend_err)
+        })
+        .await
+    }
+
+    async fn pins(&self, conversation: ConversationId) -> Result<Vec<Pin>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT seq, pinned_by, pinned_at FROM pins WHERE conversation_id = ?1 ORDER BY pinned_at DESC, seq DESC",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([conversation.to_string()], |row| {
+                    Ok(Pin { seq: row.get::<_, i64>(0)? as u64, pinned_by: row.get(1)?, pinned_at: row.get(2)? })
+                })?
+                .collect()
+            })
+            .map_err(backend_err)
+        })
+        .await
+    }
 }
 
 /// `conversations.max_seq` (the highest merged seq), `None` if the
@@ -120,13 +223,26 @@ struct Cursor {
     max_seq: u64,
 }
 
+/// Where a message row is, for an event changing it.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// In a log table (logged earlier or by this batch).
+    Logged(Loc),
+    /// In `messages`.
+    Merged,
+}
+
+/// The messages a batch's events changed, with their new flags.
+type Touched = HashMap<(ConversationId, u64), (Place, u8)>;
+
 /// Appends `batch` to the current log table in one IMMEDIATE transaction;
-/// see [`MessageStore::append_messages`] for the contract.
-fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>) -> Result<Vec<Appended>> {
+/// see [`MessageStore::append_entries`] for the contract.
+fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>) -> Result<Vec<Result<Appended>>> {
     let table = log.current();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend_err)?;
-    let mut appended: Vec<Appended> = Vec::with_capacity(batch.len());
+    let mut appended: Vec<Result<Appended>> = Vec::with_capacity(batch.len());
     let mut logged = Vec::with_capacity(batch.len());
+    let mut touched: Touched = HashMap::new();
     {
         let mut find_merged = tx
             .prepare_cached(&format!(
@@ -138,8 +254,8 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
             .map_err(backend_err)?;
         let mut insert = tx
             .prepare_cached(&format!(
-                "INSERT INTO {} (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO {} (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body, flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 table.name()
             ))
             .map_err(backend_err)?;
@@ -170,10 +286,13 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
         for msg in batch {
             let key = (msg.sender, log.cmid_hash(&msg.client_msg_id));
             let earlier = in_batch.get(&key).and_then(|found| {
-                found.iter().map(|&i| &appended[i]).find(|a| a.message.client_msg_id == msg.client_msg_id)
+                found
+                    .iter()
+                    .filter_map(|&i| appended[i].as_ref().ok())
+                    .find(|a| a.message.client_msg_id == msg.client_msg_id)
             });
             if let Some(first) = earlier {
-                appended.push(Appended { message: first.message.clone(), duplicate: true });
+                appended.push(Ok(Appended { message: first.message.clone(), duplicate: true }));
                 continue;
             }
             let original = match log.find_duplicate(&tx, msg.sender, &msg.client_msg_id)? {
@@ -184,11 +303,21 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                     .map_err(backend_err)?,
             };
             if let Some(message) = original {
-                appended.push(Appended { message, duplicate: true });
+                appended.push(Ok(Appended { message, duplicate: true }));
                 continue;
             }
             if !server_ids.insert(msg.server_msg_id) || log.server_id_taken(&tx, msg.server_msg_id)? {
                 return Err(StoreError::Conflict(format!("server_msg_id {} is taken", msg.server_msg_id)));
+            }
+            if let Some(effect) = &msg.effect {
+                match apply_effect(&tx, log, &logged, &mut touched, &msg, effect) {
+                    Ok(()) => {}
+                    Err(refused @ (StoreError::NotFound(_) | StoreError::Conflict(_))) => {
+                        appended.push(Err(refused));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
 
             let cursor = match cursors.entry(msg.conversation) {
@@ -220,6 +349,7 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
             };
             cursor.max_seq += 1;
             let seq = cursor.max_seq;
+            let row_flags = if msg.effect.is_some() { flags::EVENT } else { 0 };
             insert
                 .execute(params![
                     cursor.id,
@@ -229,25 +359,29 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                     msg.client_msg_id,
                     msg.server_time,
                     msg.body,
+                    row_flags,
                 ])
                 .map_err(backend_err)?;
             let rowid = tx.last_insert_rowid();
-            if msg.mention_all {
-                mention_all.execute(params![cursor.id, seq as i64, msg.sender]).map_err(backend_err)?;
-            } else {
-                for &user in &msg.mentions {
-                    mention.execute(params![cursor.id, user, seq as i64, msg.sender]).map_err(backend_err)?;
+            let loc = Loc { table, rowid };
+            if msg.effect.is_none() {
+                if msg.mention_all {
+                    mention_all.execute(params![cursor.id, seq as i64, msg.sender]).map_err(backend_err)?;
+                } else {
+                    for &user in &msg.mentions {
+                        mention.execute(params![cursor.id, user, seq as i64, msg.sender]).map_err(backend_err)?;
+                    }
                 }
             }
 
             logged.push(Logged {
                 conversation: msg.conversation,
-                entry: Entry { seq, loc: Loc { table, rowid }, sender: msg.sender, time: msg.server_time },
+                entry: Entry { seq, loc, sender: msg.sender, time: msg.server_time, flags: row_flags },
                 client_msg_id_hash: key.1,
                 server_msg_id: msg.server_msg_id,
             });
             in_batch.entry(key).or_default().push(appended.len());
-            appended.push(Appended {
+            appended.push(Ok(Appended {
                 message: StoredMessage {
                     conversation: msg.conversation,
                     seq,
@@ -258,14 +392,163 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                     body: msg.body,
                 },
                 duplicate: false,
-            });
+            }));
         }
     }
     // Only now is the batch durable (per the `synchronous` setting); the
     // caller replies after this returns.
     tx.commit().map_err(backend_err)?;
-    log.committed(conn, logged);
+    // Logged messages whose flags an event changed (memory counts unread
+    // from them); this batch's own rows are indexed with their final flags.
+    let mut flagged = Vec::new();
+    for ((conversation, seq), (place, row_flags)) in touched {
+        if let Place::Logged(_) = place {
+            match logged.iter_mut().find(|l| l.conversation == conversation && l.entry.seq == seq) {
+                Some(l) => l.entry.flags = row_flags,
+                None => flagged.push((conversation, seq, row_flags)),
+            }
+        }
+    }
+    log.committed(conn, logged, flagged);
     Ok(appended)
+}
+
+/// Applies an event's effect to its target inside the append transaction,
+/// or refuses it (`NotFound`, `Conflict`) having written nothing.
+fn apply_effect(
+    tx: &Connection,
+    log: &MessageLog,
+    logged: &[Logged],
+    touched: &mut Touched,
+    event: &NewMessage,
+    effect: &Effect,
+) -> Result<()> {
+    let conversation = event.conversation;
+    let target = effect.target();
+    let id = conversation.to_string();
+    let Some((place, row_flags)) = locate(tx, log, logged, touched, conversation, target)? else {
+        return Err(StoreError::NotFound(format!("no message {target} in {conversation}")));
+    };
+    if row_flags & flags::EVENT != 0 {
+        return Err(StoreError::NotFound(format!("message {target} in {conversation} is an event")));
+    }
+    let recalled = row_flags & flags::RECALLED != 0;
+    if recalled {
+        return Err(StoreError::Conflict(format!("message {target} in {conversation} is recalled")));
+    }
+    let key = params![id, cursor(target)];
+    match effect {
+        Effect::Revoke { body, .. } => {
+            let row_flags = row_flags | flags::RECALLED;
+            rewrite(tx, place, &id, target, body, row_flags)?;
+            touched.insert((conversation, target), (place, row_flags));
+            tx.prepare_cached("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(key))
+                .map_err(backend_err)?;
+            tx.prepare_cached("DELETE FROM pins WHERE conversation_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(key))
+                .map_err(backend_err)?;
+            // A recalled mention no longer marks anyone mentioned.
+            tx.prepare_cached(
+                "UPDATE conversation_members SET mention_seq = 0 WHERE conversation_id = ?1 AND mention_seq = ?2",
+            )
+            .and_then(|mut s| s.execute(key))
+            .map_err(backend_err)?;
+        }
+        Effect::Edit { body, .. } => rewrite(tx, place, &id, target, body, row_flags)?,
+        Effect::React { emoji, add: true, .. } => {
+            let added = tx
+                .prepare_cached(
+                    "INSERT INTO reactions (conversation_id, seq, emoji, user_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![id, cursor(target), emoji, event.sender, event.server_time]))
+                .map_err(backend_err)?;
+            if added == 0 {
+                return Err(StoreError::Conflict(format!("already reacted with {emoji}")));
+            }
+        }
+        Effect::React { emoji, add: false, .. } => {
+            let removed = tx
+                .prepare_cached(
+                    "DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2 AND emoji = ?3 AND user_id = ?4",
+                )
+                .and_then(|mut s| s.execute(params![id, cursor(target), emoji, event.sender]))
+                .map_err(backend_err)?;
+            if removed == 0 {
+                return Err(StoreError::Conflict(format!("no {emoji} reaction of yours to remove")));
+            }
+        }
+        Effect::Pin { pin: true, max, .. } => {
+            let pins: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM pins WHERE conversation_id = ?1")
+                .and_then(|mut s| s.query_row([&id], |r| r.get(0)))
+                .map_err(backend_err)?;
+            if pins >= i64::from(*max) {
+                return Err(StoreError::Conflict(format!("at most {max} pinned messages per conversation")));
+            }
+            let added = tx
+                .prepare_cached(
+                    "INSERT INTO pins (conversation_id, seq, pinned_by, pinned_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![id, cursor(target), event.sender, event.server_time]))
+                .map_err(backend_err)?;
+            if added == 0 {
+                return Err(StoreError::Conflict(format!("message {target} is pinned already")));
+            }
+        }
+        Effect::Pin { pin: false, .. } => {
+            let removed = tx
+                .prepare_cached("DELETE FROM pins WHERE conversation_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(key))
+                .map_err(backend_err)?;
+            if removed == 0 {
+                return Err(StoreError::Conflict(format!("message {target} is not pinned")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where message `seq` of `conversation` is and its flags, `None` if it
+/// does not exist: what this batch changed or appended (memory learns it
+/// only after the commit), then memory, then `messages`.
+fn locate(
+    tx: &Connection,
+    log: &MessageLog,
+    logged: &[Logged],
+    touched: &Touched,
+    conversation: ConversationId,
+    seq: u64,
+) -> Result<Option<(Place, u8)>> {
+    if let Some(found) = touched.get(&(conversation, seq)) {
+        return Ok(Some(*found));
+    }
+    if let Some(l) = logged.iter().rev().find(|l| l.conversation == conversation && l.entry.seq == seq) {
+        return Ok(Some((Place::Logged(l.entry.loc), l.entry.flags)));
+    }
+    if let Some(e) = log.shared.entry(conversation, seq) {
+        return Ok(Some((Place::Logged(e.loc), e.flags)));
+    }
+    tx.prepare_cached("SELECT flags FROM messages WHERE conversation_id = ?1 AND seq = ?2")
+        .and_then(|mut s| s.query_row(params![conversation.to_string(), cursor(seq)], |r| r.get(0)).optional())
+        .map(|f| f.map(|f| (Place::Merged, f)))
+        .map_err(backend_err)
+}
+
+/// Replaces a message row's body and flags where it is.
+fn rewrite(tx: &Connection, place: Place, id: &str, seq: u64, body: &[u8], row_flags: u8) -> Result<()> {
+    match place {
+        Place::Logged(loc) => tx
+            .prepare_cached(&format!("UPDATE {} SET body = ?2, flags = ?3 WHERE id = ?1", loc.table.name()))
+            .and_then(|mut s| s.execute(params![loc.rowid, body, row_flags])),
+        Place::Merged => tx
+            .prepare_cached("UPDATE messages SET body = ?3, flags = ?4 WHERE conversation_id = ?1 AND seq = ?2")
+            .and_then(|mut s| s.execute(params![id, cursor(seq), body, row_flags])),
+    }
+    .map(|_| ())
+    .map_err(backend_err)
 }
 
 /// Maps a row selected with [`MESSAGE_COLUMNS`].

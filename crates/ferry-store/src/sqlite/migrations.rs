@@ -213,6 +213,31 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO message_log_meta (id, current) VALUES (1, 'a');
     "#,
+    // 4: events about earlier messages (recall, edit, reactions, pins).
+    // `flags` is a bit set: 1 = an event (never unread, not the last
+    // activity), 2 = recalled. Zero costs no payload byte in a record.
+    r#"
+    ALTER TABLE messages      ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE message_log_a ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE message_log_b ADD COLUMN flags INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE reactions (
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        emoji           TEXT    NOT NULL,
+        user_id         INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, seq, emoji, user_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE pins (
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        pinned_by       INTEGER NOT NULL,
+        pinned_at       INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, seq)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -299,6 +324,31 @@ mod tests {
         let current: String =
             conn.query_row("SELECT current FROM message_log_meta", [], |r| r.get(0)).expect("log meta");
         assert_eq!(current, "a");
+    }
+
+    #[test]
+    fn version_3_messages_get_no_flags_in_step_4() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for step in &MIGRATIONS[..3] {
+            conn.execute_batch(step).expect("steps 1-3");
+        }
+        conn.pragma_update(None, "user_version", 3).expect("set");
+        conn.execute_batch(
+            "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES ('d_1_2', 'direct', 1, 9);
+             INSERT INTO messages (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
+                  VALUES ('d_1_2', 1, 77, 1, 'c1', 9, x'0a02');
+             INSERT INTO message_log_a (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
+                  VALUES ('d_1_2', 2, 78, 1, 'c2', 10, x'0a03');",
+        )
+        .expect("version 3 rows");
+        migrate(&mut conn).expect("migrate");
+        let merged: i64 = conn.query_row("SELECT flags FROM messages", [], |r| r.get(0)).expect("merged");
+        let logged: i64 = conn.query_row("SELECT flags FROM message_log_a", [], |r| r.get(0)).expect("logged");
+        assert_eq!((merged, logged), (0, 0));
+        let empty: i64 = conn
+            .query_row("SELECT COUNT(*) FROM reactions JOIN pins USING (conversation_id, seq)", [], |r| r.get(0))
+            .expect("tables");
+        assert_eq!(empty, 0);
     }
 
     #[test]

@@ -175,6 +175,7 @@ impl ClientTask<'_> {
             to: Some(to),
             content: Some(v1::MessageContent {
                 kind: Some(v1::message_content::Kind::Text(v1::Text { text, ..Default::default() })),
+                ..Default::default()
             }),
         }
     }

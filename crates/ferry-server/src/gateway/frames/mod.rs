@@ -4,6 +4,7 @@
 //! requests pipeline). A new request kind is a handler in a file here plus
 //! one line in [`requests!`]'s list.
 
+mod ops;
 mod ping;
 mod presence;
 mod send;
@@ -90,4 +91,8 @@ requests! {
     Pull => sync::pull,
     MarkRead => sync::mark_read,
     GetPresence => presence::get_presence,
+    Op => ops::op,
+    GetReactions => ops::get_reactions,
+    GetPins => ops::get_pins,
+    Forward => ops::forward,
 }

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use ferry_api as api;
 use ferry_core::ApiError;
-use ferry_proto::v1;
+use ferry_proto::v1::{self, message_op::Op};
 
 use crate::{
     app::AppRef,
@@ -101,4 +101,169 @@ pub async fn mark_read(
         return Err(ApiError::invalid("the body names another conversation than the path").into());
     }
     Ok(Json(app.messaging.mark_read(authed.user.id, &id, m.seq).await?))
+}
+
+/// Recalls a message; answers once the recall is stored, as the `opAck`
+/// frame (the `seq` of its `revoked` event).
+#[utoipa::path(
+    post, path = "/conversations/{id}/messages/{seq}/revoke", operation_id = "revoke", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    responses(
+        (status = 200, description = "`v1.OpAck` (proto3 JSON).", body = ref("#/components/schemas/v1.OpAck")),
+        (status = 400, description = "`invalid_argument`: a system message or call log.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden`: someone else's message and you are not a group owner or \
+            admin; `expired`: the recall window has passed; `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such message you can see.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: recalled already.", body = api::ErrorBody),
+    )
+)]
+pub async fn revoke(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path((id, seq)): Path<(String, u64)>,
+) -> Result<Json<v1::OpAck>, HttpError> {
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Revoke(v1::message_op::Revoke {})) };
+    Ok(Json(app.messaging.op(authed.user.id, op).await?))
+}
+
+/// Edits a text message; answers as the `opAck` frame (the seq of its
+/// `edited` event).
+#[utoipa::path(
+    post, path = "/conversations/{id}/messages/{seq}/edit", operation_id = "edit", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    request_body(content = ref("#/components/schemas/v1.MessageOp.Edit"), content_type = "application/json",
+        description = "`{\"content\": {\"text\": {\"text\": \"...\"}}}`: the new content, a text."),
+    responses(
+        (status = 200, description = "`v1.OpAck` (proto3 JSON).", body = ref("#/components/schemas/v1.OpAck")),
+        (status = 400, description = "`invalid_argument` (not a text), `text_too_long`.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden`: not your message; `expired`: the edit window has passed; \
+            `blocked`, `member_muted`, `group_muted`, `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such message you can see.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: the message is recalled.", body = api::ErrorBody),
+    )
+)]
+pub async fn edit(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path((id, seq)): Path<(String, u64)>,
+    Json(edit): Json<v1::message_op::Edit>,
+) -> Result<Json<v1::OpAck>, HttpError> {
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Edit(edit)) };
+    Ok(Json(app.messaging.op(authed.user.id, op).await?))
+}
+
+/// Adds (or with `"remove": true` takes back) your reaction.
+#[utoipa::path(
+    post, path = "/conversations/{id}/messages/{seq}/reactions", operation_id = "react", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    request_body(content = ref("#/components/schemas/v1.MessageOp.React"), content_type = "application/json",
+        description = "`{\"emoji\": \"👍\"}` or `{\"emoji\": \"👍\", \"remove\": true}`."),
+    responses(
+        (status = 200, description = "`v1.OpAck` (proto3 JSON).", body = ref("#/components/schemas/v1.OpAck")),
+        (status = 400, description = "`invalid_argument`: not an emoji (1-32 bytes).", body = api::ErrorBody),
+        (status = 403, description = "`blocked`, `group_dismissed`.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such message you can see.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: you reacted so already (or, removing, had not); \
+            the message is recalled.", body = api::ErrorBody),
+    )
+)]
+pub async fn react(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path((id, seq)): Path<(String, u64)>,
+    Json(react): Json<v1::message_op::React>,
+) -> Result<Json<v1::OpAck>, HttpError> {
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::React(react)) };
+    Ok(Json(app.messaging.op(authed.user.id, op).await?))
+}
+
+/// Who reacted to a message, oldest first.
+#[utoipa::path(
+    get, path = "/conversations/{id}/messages/{seq}/reactions", operation_id = "reactions", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message"),
+        api::PullQuery),
+    responses(
+        (status = 200, description = "`v1.ReactionList` (proto3 JSON); `limit` (default and cap 500) bounds it.",
+            body = ref("#/components/schemas/v1.ReactionList")),
+        (status = 404, description = "`not_found`: no such message you can see.", body = api::ErrorBody),
+    )
+)]
+pub async fn reactions(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path((id, seq)): Path<(String, u64)>,
+    Query(q): Query<api::PullQuery>,
+) -> Result<Json<v1::ReactionList>, HttpError> {
+    Ok(Json(app.messaging.reactions(authed.user.id, &id, seq, q.limit).await?))
+}
+
+/// Pins (or with `"unpin": true` unpins) a message: anyone in a direct
+/// conversation, owners and admins in a group.
+#[utoipa::path(
+    post, path = "/conversations/{id}/messages/{seq}/pin", operation_id = "pin", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    request_body(content = ref("#/components/schemas/v1.MessageOp.Pin"), content_type = "application/json",
+        description = "`{}` to pin, `{\"unpin\": true}` to unpin."),
+    responses(
+        (status = 200, description = "`v1.OpAck` (proto3 JSON).", body = ref("#/components/schemas/v1.OpAck")),
+        (status = 403, description = "`forbidden`: a plain group member; `blocked`, `group_dismissed`.",
+            body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such message you can see.", body = api::ErrorBody),
+        (status = 409, description = "`conflict`: pinned already (or not pinned); recalled.", body = api::ErrorBody),
+        (status = 422, description = "`limit_exceeded`: the conversation has the most pins allowed (10).",
+            body = api::ErrorBody),
+    )
+)]
+pub async fn pin(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path((id, seq)): Path<(String, u64)>,
+    Json(pin): Json<v1::message_op::Pin>,
+) -> Result<Json<v1::OpAck>, HttpError> {
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Pin(pin)) };
+    Ok(Json(app.messaging.op(authed.user.id, op).await?))
+}
+
+/// The pinned messages of a conversation, most recently pinned first.
+#[utoipa::path(
+    get, path = "/conversations/{id}/pins", operation_id = "pins", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "`v1.PinList` (proto3 JSON).", body = ref("#/components/schemas/v1.PinList")),
+        (status = 403, description = "`forbidden`: a direct conversation of others.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: a group you are not a member of.", body = api::ErrorBody),
+    )
+)]
+pub async fn pins(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<v1::PinList>, HttpError> {
+    Ok(Json(app.messaging.pins(authed.user.id, &id).await?))
+}
+
+/// Forwards messages of one conversation to up to 20 others, as copies or
+/// one merged chat record; answers per target, as the `forwardResult` frame.
+#[utoipa::path(
+    post, path = "/messages/forward", operation_id = "forward", tag = "messages",
+    request_body(content = ref("#/components/schemas/v1.Forward"), content_type = "application/json",
+        description = "`v1.Forward` (proto3 JSON): `clientMsgId`, `conversationId`, `seqs`, `targets` \
+            (`[{\"userId\": \"2\"}, {\"conversationId\": \"g_5\"}]`), `merged`."),
+    responses(
+        (status = 200, description = "`v1.ForwardResult` (proto3 JSON): per target its `conversationId` and \
+            `acks`, or its `error` (a target you may not send to).", body = ref("#/components/schemas/v1.ForwardResult")),
+        (status = 400, description = "`invalid_argument`: no or too many messages (100) or targets (20), a \
+            message that cannot be forwarded (recalled, system, call log), records nested too deep.",
+            body = api::ErrorBody),
+        (status = 404, description = "`not_found`: a message you cannot read.", body = api::ErrorBody),
+        (status = 413, description = "`payload_too_large`: the merged record would not fit a frame.",
+            body = api::ErrorBody),
+    )
+)]
+pub async fn forward(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Json(f): Json<v1::Forward>,
+) -> Result<Json<v1::ForwardResult>, HttpError> {
+    Ok(Json(app.messaging.forward(authed.user.id, f).await?))
 }

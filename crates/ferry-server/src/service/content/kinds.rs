@@ -70,6 +70,10 @@ pub fn check(kind: &Kind) -> Result<Option<Needs>, ApiError> {
             Needs::default()
         }
         Kind::CallLog(_) => return Err(ApiError::invalid("call logs are written by the server")),
+        Kind::Revoked(_) | Kind::Event(_) => {
+            return Err(ApiError::invalid("recalls and message events are written by the server"));
+        }
+        Kind::ChatRecord(_) => return Err(ApiError::invalid("chat records are made by forwarding")),
         Kind::Text(_) | Kind::System(_) => return Ok(None),
     };
     Ok(Some(needs))

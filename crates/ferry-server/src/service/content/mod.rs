@@ -18,6 +18,9 @@ use prost::Message as _;
 /// Most members one message may mention.
 pub const MAX_MENTIONS: usize = 100;
 
+/// Characters of a quoted message's preview.
+pub const QUOTE_PREVIEW_CHARS: usize = 100;
+
 /// A validated send: the content, its stored encoding, and what the store
 /// must know about it (mentions mark the mentioned members' conversations).
 #[derive(Debug, Clone)]
@@ -28,11 +31,22 @@ pub struct Admitted {
     pub mention_all: bool,
     /// A user the content names who must exist (a contact card).
     pub names_user: Option<UserId>,
+    /// The seq of the message this one quotes (a reply), to be resolved
+    /// into a [`v1::Quote`] with [`Admitted::with_quote`].
+    pub quote_seq: Option<u64>,
 }
 
 /// What a user may send: validates `content` against the limits.
 pub fn admit(content: Option<v1::MessageContent>, limits: &Limits) -> Result<Admitted, ApiError> {
     let content = content.ok_or_else(|| ApiError::invalid("content is required"))?;
+    if content.edited_at != 0 || content.forwarded {
+        return Err(ApiError::invalid("edited_at and forwarded are set by the server"));
+    }
+    let quote_seq = match &content.quote {
+        Some(q) if q.seq == 0 => return Err(ApiError::invalid("quote.seq must name a message")),
+        Some(q) => Some(q.seq),
+        None => None,
+    };
     let (mentions, mention_all, names_user) = match &content.kind {
         Some(Kind::Text(t)) => {
             validate::text(&t.text, limits)?;
@@ -48,7 +62,7 @@ pub fn admit(content: Option<v1::MessageContent>, limits: &Limits) -> Result<Adm
         }
         None => return Err(ApiError::invalid("content has no known kind")),
     };
-    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all, names_user })
+    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all, names_user, quote_seq })
 }
 
 impl Admitted {
@@ -60,17 +74,74 @@ impl Admitted {
             ConversationId::Direct { .. } => Self { mentions: Vec::new(), mention_all: false, ..self },
         }
     }
+
+    /// Sets the resolved quote of a reply (and the stored encoding).
+    pub fn with_quote(mut self, quote: v1::Quote) -> Self {
+        self.content.quote = Some(quote);
+        self.body = self.content.encode_to_vec();
+        self
+    }
+}
+
+/// What a reply shows of the message it quotes, as that message is now.
+pub fn quote_of(quoted: &StoredMessage) -> v1::Quote {
+    let content = v1::MessageContent::decode(quoted.body.as_slice()).unwrap_or_default();
+    let revoked = matches!(content.kind, Some(Kind::Revoked(_)));
+    v1::Quote {
+        seq: quoted.seq,
+        sender_id: quoted.sender,
+        kind: content.kind.as_ref().map_or("unknown", ferry_proto::preview::kind_name).to_owned(),
+        preview: if revoked { String::new() } else { preview_chars(&content, QUOTE_PREVIEW_CHARS) },
+        revoked,
+    }
+}
+
+/// Whether stored content is an event or what a recall left: neither can
+/// be quoted, recalled, edited, reacted to or pinned.
+pub fn is_event(content: &v1::MessageContent) -> bool {
+    matches!(content.kind, Some(Kind::Event(_)))
+}
+
+/// Decodes a stored body (see [`to_wire`] on corrupt bodies).
+pub fn decode(m: &StoredMessage) -> v1::MessageContent {
+    v1::MessageContent::decode(m.body.as_slice()).unwrap_or_default()
+}
+
+/// The body a recalled message keeps.
+pub fn revoked_body(by: UserId, at: i64) -> Vec<u8> {
+    v1::MessageContent { kind: Some(Kind::Revoked(v1::Revoked { by, at })), ..Default::default() }.encode_to_vec()
+}
+
+/// The event message about an earlier message.
+pub fn event(event: v1::MessageEvent) -> Admitted {
+    server_written(v1::MessageContent { kind: Some(Kind::Event(Box::new(event))), ..Default::default() })
 }
 
 /// A server-written group event.
 pub fn system(event: v1::System) -> Admitted {
-    let content = v1::MessageContent { kind: Some(Kind::System(event)) };
-    Admitted { body: content.encode_to_vec(), content, mentions: Vec::new(), mention_all: false, names_user: None }
+    server_written(v1::MessageContent { kind: Some(Kind::System(event)), ..Default::default() })
+}
+
+/// Content the server wrote (or copied, forwarding): nothing to resolve,
+/// nobody mentioned.
+pub fn server_written(content: v1::MessageContent) -> Admitted {
+    Admitted {
+        body: content.encode_to_vec(),
+        content,
+        mentions: Vec::new(),
+        mention_all: false,
+        names_user: None,
+        quote_seq: None,
+    }
 }
 
 /// A short human-readable line for lists and notifications.
 pub fn preview(content: &v1::MessageContent) -> String {
-    const MAX: usize = 80;
+    preview_chars(content, 80)
+}
+
+/// The first line of a content's preview, cut at `max` characters.
+pub fn preview_chars(content: &v1::MessageContent, max: usize) -> String {
     let rich;
     let text = match &content.kind {
         Some(Kind::Text(t)) => t.text.as_str(),
@@ -82,7 +153,7 @@ pub fn preview(content: &v1::MessageContent) -> String {
         None => "[unsupported message]",
     };
     let line = text.lines().next().unwrap_or_default();
-    match line.char_indices().nth(MAX) {
+    match line.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None if line.len() < text.len() => format!("{line}…"),
         None => line.to_owned(),
@@ -99,6 +170,7 @@ pub fn to_wire_with(m: StoredMessage, content: v1::MessageContent) -> v1::Messag
         client_msg_id: m.client_msg_id,
         server_time: m.server_time,
         content: Some(content),
+        reactions: Vec::new(),
     }
 }
 
@@ -116,6 +188,7 @@ pub fn to_wire(m: &StoredMessage) -> v1::Message {
         client_msg_id: m.client_msg_id.clone(),
         server_time: m.server_time,
         content,
+        reactions: Vec::new(),
     }
 }
 
@@ -139,6 +212,7 @@ mod tests {
     fn text(t: &str, mentions: Vec<UserId>, all: bool) -> Option<v1::MessageContent> {
         Some(v1::MessageContent {
             kind: Some(Kind::Text(v1::Text { text: t.into(), mention_user_ids: mentions, mention_all: all })),
+            ..Default::default()
         })
     }
 
@@ -154,8 +228,8 @@ mod tests {
         assert_eq!(admit(text(&long, vec![], false), &limits).unwrap_err().code.as_str(), "text_too_long");
         assert!(admit(text("ok", (0..101).collect(), false), &limits).is_err());
         assert!(admit(None, &limits).is_err());
-        assert!(admit(Some(v1::MessageContent { kind: None }), &limits).is_err());
-        let system = Some(v1::MessageContent { kind: Some(Kind::System(v1::System::default())) });
+        assert!(admit(Some(v1::MessageContent { kind: None, ..Default::default() }), &limits).is_err());
+        let system = Some(v1::MessageContent { kind: Some(Kind::System(v1::System::default())), ..Default::default() });
         assert!(admit(system, &limits).is_err(), "clients cannot write system events");
     }
 

@@ -6,6 +6,14 @@
 //! passes it to the fan-out). Sync is "everything after seq N" per
 //! conversation; there is no per-device delivery queue.
 
+mod forward;
+mod ops;
+
+pub use forward::{
+    MAX_FORWARD_ID_BYTES, MAX_MESSAGES as MAX_FORWARD_MESSAGES, MAX_RECORD_DEPTH, MAX_TARGETS as MAX_FORWARD_TARGETS,
+};
+pub use ops::{MAX_REACTORS, op_ack};
+
 use std::sync::{Arc, Mutex};
 
 use ferry_core::{
@@ -24,7 +32,7 @@ use super::{
     writer::{PendingAck, WriterHandle},
 };
 use crate::{
-    config::{DirectMessages, GroupsConfig, HistoryVisibility, SocialConfig},
+    config::{Config, DirectMessages, GroupsConfig, HistoryVisibility, MessagesConfig, SocialConfig},
     error::store_error,
 };
 
@@ -54,6 +62,7 @@ pub struct Messaging {
     limits: Limits,
     social: SocialConfig,
     groups: GroupsConfig,
+    messages: MessagesConfig,
     ids: Mutex<SnowflakeGenerator>,
 }
 
@@ -63,16 +72,19 @@ impl Messaging {
         self.writer.stats()
     }
 
-    pub fn new(
-        store: Arc<dyn Store>,
-        caches: Arc<Caches>,
-        writer: WriterHandle,
-        limits: Limits,
-        social: SocialConfig,
-        groups: GroupsConfig,
-        node_id: u16,
-    ) -> Self {
-        Self { store, caches, writer, limits, social, groups, ids: Mutex::new(SnowflakeGenerator::new(node_id)) }
+    /// The service over `store`, sending through `writer`, with the
+    /// limits and policies of `config`.
+    pub fn new(store: Arc<dyn Store>, caches: Arc<Caches>, writer: WriterHandle, config: &Config) -> Self {
+        Self {
+            store,
+            caches,
+            writer,
+            limits: config.limits.clone(),
+            social: config.social.clone(),
+            groups: config.groups.clone(),
+            messages: config.messages.clone(),
+            ids: Mutex::new(SnowflakeGenerator::new(config.node_id)),
+        }
     }
 
     fn next_server_msg_id(&self) -> u64 {
@@ -94,9 +106,10 @@ impl Messaging {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
         let checked = match content::admit(content, &self.limits) {
             Ok(admitted) => match self.named_user_exists(admitted.names_user).await {
-                Ok(()) => {
-                    self.resolve_for_send(sender, target, admitted.mention_all).await.map(|c| (c, admitted.into(c)))
-                }
+                Ok(()) => match self.resolve_for_send(sender, target, admitted.mention_all).await {
+                    Ok(c) => self.resolve_quote(sender, c, admitted.into(c)).await.map(|a| (c, a)),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -144,6 +157,7 @@ impl Messaging {
             body,
             mentions,
             mention_all,
+            effect: None,
         };
         self.writer.submit(message, content).await
     }
@@ -171,6 +185,26 @@ impl Messaging {
         content: Option<v1::MessageContent>,
     ) -> Result<v1::SendAck, ApiError> {
         self.admit(sender, client_msg_id, target, content).await?.wait().await
+    }
+
+    /// A reply's quote must name a message of the conversation the sender
+    /// can see (not an event); the stored quote is that message's preview.
+    async fn resolve_quote(
+        &self,
+        sender: UserId,
+        conversation: ConversationId,
+        admitted: Admitted,
+    ) -> Result<Admitted, ApiError> {
+        let Some(seq) = admitted.quote_seq else { return Ok(admitted) };
+        let visible_after = self.check_member(sender, conversation).await?;
+        let quoted = match seq > visible_after {
+            true => self.store.messages_at(conversation, &[seq]).await.map_err(store_error)?.pop(),
+            false => None,
+        };
+        match quoted {
+            Some(q) if !content::is_event(&content::decode(&q)) => Ok(admitted.with_quote(content::quote_of(&q))),
+            _ => Err(ApiError::invalid(format!("quote.seq {seq} is not a message of this conversation you can see"))),
+        }
     }
 
     /// A contact card must name an existing user.
@@ -279,10 +313,48 @@ impl Messaging {
         }
         let cut = messages.len() < stored.len();
         let last = messages.last().map_or(after_seq, |m| m.seq);
+        self.decorate(user, conversation, &mut messages).await?;
         // Only a full page can leave more behind; then ask the store.
         let has_more = cut
             || (stored.len() as u32 == limit && self.store.max_seq(conversation).await.map_err(store_error)? > last);
         Ok(v1::MessageBatch { conversation_id: conversation.to_string(), messages, has_more })
+    }
+
+    /// What a pulled page shows beyond the stored messages: quotes as the
+    /// quoted messages are now (recalled, edited), and reaction counts.
+    async fn decorate(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        messages: &mut [v1::Message],
+    ) -> Result<(), ApiError> {
+        let (Some(first), Some(last)) = (messages.first().map(|m| m.seq), messages.last().map(|m| m.seq)) else {
+            return Ok(());
+        };
+        let quoted: Vec<u64> =
+            messages.iter().filter_map(|m| m.content.as_ref()?.quote.as_ref().map(|q| q.seq)).collect();
+        if !quoted.is_empty() {
+            let now = self.store.messages_at(conversation, &quoted).await.map_err(store_error)?;
+            for m in messages.iter_mut() {
+                if let Some(quote) = m.content.as_mut().and_then(|c| c.quote.as_mut())
+                    && let Some(q) = now.iter().find(|q| q.seq == quote.seq)
+                {
+                    *quote = content::quote_of(q);
+                }
+            }
+        }
+        let counts = self.store.reaction_counts(conversation, first, last, user).await.map_err(store_error)?;
+        let mut at = 0;
+        for c in counts {
+            // Both are in seq order.
+            while at < messages.len() && messages[at].seq < c.seq {
+                at += 1;
+            }
+            if let Some(m) = messages.get_mut(at).filter(|m| m.seq == c.seq) {
+                m.reactions.push(v1::ReactionCount { emoji: c.emoji, count: c.count, me: c.me });
+            }
+        }
+        Ok(())
     }
 
     /// Every conversation of `user` with its max seq and unread count.
