@@ -259,6 +259,7 @@ mod tests {
             server_time: 1_700_000_000_000,
             content: Some(ferry_client::text_content(text)),
             reactions: Vec::new(),
+            hidden: false,
         }
     }
 

@@ -404,5 +404,12 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::Pins(_) => "pins",
         Body::Forward(_) => "forward",
         Body::ForwardResult(_) => "forward_result",
+        Body::ReadReceipt(_) => "read_receipt",
+        Body::GetReadStatus(_) => "get_read_status",
+        Body::ReadStatus(_) => "read_status",
+        Body::Typing(_) => "typing",
+        Body::Ack(_) => "ack",
+        Body::Hide(_) => "hide",
+        Body::HideOk(_) => "hide_ok",
     }
 }

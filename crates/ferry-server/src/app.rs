@@ -101,7 +101,7 @@ impl App {
         )
         .map_err(ServerError::Config)?;
         let app = Arc::new(App {
-            messaging: Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, &config),
+            messaging: Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config),
             contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
             groups: Groups::new(Arc::clone(&store), Arc::clone(&bus), notifier, config.groups.clone()),
             presence: Arc::new(Presence::new(Arc::clone(&bus), Arc::clone(&caches))),

@@ -73,11 +73,13 @@ pub struct MessagesConfig {
     pub edit_window_secs: u64,
     /// Most pinned messages per conversation.
     pub max_pins: u32,
+    /// Largest group whose senders may ask who read a message.
+    pub receipt_max_members: u32,
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
-        Self { revoke_window_secs: 120, edit_window_secs: 24 * 60 * 60, max_pins: 10 }
+        Self { revoke_window_secs: 120, edit_window_secs: 24 * 60 * 60, max_pins: 10, receipt_max_members: 500 }
     }
 }
 

@@ -203,6 +203,9 @@ pub struct ConversationState {
     pub mentioned: bool,
     /// server_time of the newest message (0 if none).
     pub last_time: i64,
+    /// Direct conversations: the other member's read position (0 in
+    /// groups and notes to self).
+    pub peer_read_seq: u64,
 }
 
 /// Accounts.
@@ -251,6 +254,47 @@ pub trait ConversationStore: Send + Sync {
     async fn mark_read(&self, user: UserId, conversation: ConversationId, seq: u64) -> Result<u64>;
     /// Users who share a direct conversation with `user`.
     async fn direct_peers(&self, user: UserId) -> Result<Vec<UserId>>;
+    /// Every member of a conversation with their read position, in user
+    /// id order.
+    async fn read_positions(&self, conversation: ConversationId) -> Result<Vec<(UserId, u64)>>;
+    /// Hides messages `seqs` of `conversation` for `user` only ("delete for
+    /// me"); hiding one twice is a no-op. Returns the user's new state
+    /// version.
+    async fn hide_messages(&self, user: UserId, conversation: ConversationId, seqs: &[u64]) -> Result<u64>;
+    /// Hides everything up to `up_to` for `user` ("clear history"); never
+    /// lowers an earlier clear. Returns the user's new state version.
+    async fn clear_history(&self, user: UserId, conversation: ConversationId, up_to: u64) -> Result<u64>;
+    /// What `user` hid in `conversation` among seqs `from..=to`.
+    async fn hidden_in(&self, user: UserId, conversation: ConversationId, from: u64, to: u64) -> Result<Hidden>;
+    /// Everything `user` hid or cleared after version `since`.
+    async fn hidden_changes(&self, user: UserId, since: u64) -> Result<HiddenChanges>;
+}
+
+/// What one user hid of a range of one conversation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hidden {
+    /// Everything up to this seq is cleared (0: nothing).
+    pub cleared_up_to: u64,
+    /// Single hidden messages in the range, ascending.
+    pub seqs: Vec<u64>,
+}
+
+impl Hidden {
+    /// Whether message `seq` is hidden.
+    pub fn hides(&self, seq: u64) -> bool {
+        seq <= self.cleared_up_to || self.seqs.binary_search(&seq).is_ok()
+    }
+}
+
+/// A user's hidden messages and cleared histories changed after a version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HiddenChanges {
+    /// The user's current state version.
+    pub version: u64,
+    /// (conversation, seq) hidden after `since`.
+    pub hidden: Vec<(ConversationId, u64)>,
+    /// (conversation, cleared up to) changed after `since`.
+    pub cleared: Vec<(ConversationId, u64)>,
 }
 
 /// The message log.

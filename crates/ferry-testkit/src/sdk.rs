@@ -23,7 +23,7 @@ pub async fn next_message(events: &mut EventReceiver, timeout: Duration) -> v1::
 pub async fn next_kicked(events: &mut EventReceiver) -> String {
     first_event(events, WAIT, "a kick", |event| match event {
         Event::Kicked { reason } => Some(reason),
-        Event::Presence(_) | Event::Message(_) => None,
+        Event::Presence(_) | Event::Message(_) | Event::ReadReceipt(_) | Event::Typing(_) => None,
         other => panic!("expected Event::Kicked, got {other:?}"),
     })
     .await

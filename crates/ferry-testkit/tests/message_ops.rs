@@ -516,3 +516,63 @@ async fn forward_copies_and_records_per_target_with_partial_failure() {
 async fn display(user: &TestUser) -> String {
     user.http.me().await.expect("me").user.display_name
 }
+
+#[tokio::test]
+async fn delete_for_me_and_clear_history_hide_only_for_me_on_all_my_devices() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.user("alice").await, server.user("bob").await);
+    let conv = direct_conversation(alice.id, bob.id);
+    let (a, _) = alice.connect_tcp().await;
+    let (_a2, mut a2_events) = alice.connect_ws().await;
+    let mut seqs = Vec::new();
+    for i in 0..5 {
+        seqs.push(send(&a, Target::User(bob.id), text_content(format!("m{i}"))).await.seq);
+    }
+    let hide = v1::HideMessages { conversation_id: conv.clone(), seqs: vec![seqs[1], seqs[3]], ..Default::default() };
+    let ok = a.hide(hide).await.expect("hide");
+    // Alice's other device is told to sync her hidden messages.
+    let changed = loop {
+        match tokio::time::timeout(WAIT, a2_events.recv()).await.expect("in time").expect("event") {
+            ferry_client::Event::Changed(c) if c.domain == "hidden" => break c,
+            _ => {}
+        }
+    };
+    assert_eq!(changed.version, ok.version);
+    let changes = alice.http.hidden_changes(0).await.expect("changes");
+    let hidden: Vec<u64> = changes.hidden.iter().map(|h| h.seq).collect();
+    assert_eq!((changes.version, hidden), (ok.version, vec![seqs[1], seqs[3]]));
+
+    // Alice's pulls keep the seqs but not the content; bob sees everything.
+    let page = history(&alice, &conv).await;
+    assert_eq!(page.len(), 5, "the seq stream stays gap-free");
+    for m in &page {
+        let gone = m.seq == seqs[1] || m.seq == seqs[3];
+        assert_eq!((m.hidden, m.content.is_none()), (gone, gone), "{m:?}");
+    }
+    assert!(history(&bob, &conv).await.iter().all(|m| !m.hidden && m.content.is_some()));
+
+    // Clear history: everything so far, and it counts as read.
+    let (b, _) = bob.connect_tcp().await;
+    let reply = send(&b, Target::User(alice.id), text_content("still there?")).await;
+    let clear = v1::HideMessages { conversation_id: conv.clone(), clear: true, ..Default::default() };
+    alice.http.hide(&clear).await.expect("clear over http");
+    let page = history(&alice, &conv).await;
+    assert!(page.iter().all(|m| m.hidden), "{page:?}");
+    let state = a.list_conversations().await.expect("list");
+    assert_eq!((state[0].read_seq, state[0].unread), (reply.seq, 0));
+    // Newer messages show again.
+    let after = send(&b, Target::User(alice.id), text_content("hello again")).await;
+    assert!(!at(&history(&alice, &conv).await, after.seq).hidden);
+    assert_eq!(alice.http.hidden_changes(ok.version).await.expect("changes").cleared[0].up_to_seq, reply.seq);
+
+    // Bad input: nothing to hide, a message beyond the end, someone else's chat.
+    let code = |r: Result<v1::HideOk, ferry_client::ClientError>| api_code(&r.expect_err("refused"));
+    let empty = v1::HideMessages { conversation_id: conv.clone(), ..Default::default() };
+    assert_eq!(code(a.hide(empty).await), ErrorCode::InvalidArgument);
+    let beyond = v1::HideMessages { conversation_id: conv.clone(), seqs: vec![999], ..Default::default() };
+    assert_eq!(code(a.hide(beyond).await), ErrorCode::NotFound);
+    let carol = server.user("carol").await;
+    let (c, _) = carol.connect_tcp().await;
+    let theirs = v1::HideMessages { conversation_id: conv.clone(), seqs: vec![1], ..Default::default() };
+    assert_eq!(code(c.hide(theirs).await), ErrorCode::Forbidden);
+}

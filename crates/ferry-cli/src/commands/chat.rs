@@ -125,6 +125,9 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
             event = events.recv() => match event {
                 Some(Event::Message(m)) => view.show(&m).await,
                 Some(Event::Presence(p)) => view.show_presence(&p).await,
+                Some(Event::Typing(t)) if t.typing => view.show_note(t.user_id, "is typing…").await,
+                Some(Event::ReadReceipt(r)) => view.show_note(r.user_id, &format!("read {} #{}", r.conversation_id, r.read_seq)).await,
+                Some(Event::Typing(_)) => {}
                 // Contact and member lists are not shown here.
                 Some(Event::Changed(_)) => {}
                 Some(Event::Disconnected) => eprintln!("* connection lost, reconnecting"),
@@ -285,6 +288,17 @@ impl View {
             None => output::group_chat_line(m, &name),
         };
         println!("{line}");
+    }
+
+    /// `* bob is typing…`, `* bob read d_1_2 #5` (others only).
+    async fn show_note(&mut self, user: i64, what: &str) {
+        if user == self.me {
+            return;
+        }
+        if let Err(e) = self.names.resolve([user]).await {
+            tracing::debug!(error = %e, "name lookup failed");
+        }
+        println!("* {} {}", self.names.name(user), crate::output::sanitize(what));
     }
 
     async fn show_presence(&mut self, p: &v1::PresenceEvent) {

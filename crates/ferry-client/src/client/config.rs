@@ -87,6 +87,14 @@ pub enum Event {
     /// presence, and not replayed after a reconnect, so on
     /// [`Event::Reconnected`] fetch every domain's changes once.
     Changed(v1::Changed),
+    /// A read position moved: the other member of a direct chat read up to
+    /// `read_seq`, or this user read on another device. Best effort like
+    /// presence; on [`Event::Reconnected`] the conversation list carries
+    /// the current positions (`peer_read_seq`, `read_seq`).
+    ReadReceipt(v1::ReadReceipt),
+    /// The other member of a direct chat is typing (or stopped). Show it
+    /// for 6 seconds unless repeated. Best effort.
+    Typing(v1::Typing),
     /// The connection dropped; the client is reconnecting.
     Disconnected,
     /// The client reconnected and synced: the messages missed while away were

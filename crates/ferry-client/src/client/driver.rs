@@ -1,6 +1,7 @@
 //! The driver task, which owns the socket: requests out, answers routed by
 //! frame id, heartbeats, reconnects (see [the overview](super)).
 
+use crate::Event;
 use std::{
     collections::HashMap,
     sync::{
@@ -158,8 +159,10 @@ impl Driver {
         }
         match frame.body? {
             Body::Message(m) => self.forward(Push::Message(m)),
-            Body::Presence(p) => self.forward(Push::Presence(p)),
-            Body::Changed(c) => self.forward(Push::Changed(c)),
+            Body::Presence(p) => self.forward(Push::Signal(Event::Presence(p))),
+            Body::Changed(c) => self.forward(Push::Signal(Event::Changed(c))),
+            Body::ReadReceipt(r) => self.forward(Push::Signal(Event::ReadReceipt(r))),
+            Body::Typing(t) => self.forward(Push::Signal(Event::Typing(t))),
             Body::Kicked(k) if is_transient_kick(&k.reason) => {
                 return Some(Exit::Dropped(ClientError::Transport(format!("kicked: {}", k.reason))));
             }

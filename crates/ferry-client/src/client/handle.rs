@@ -233,6 +233,35 @@ impl Client {
         }
     }
 
+    /// Deletes messages for yourself, or clears your history (see the
+    /// proto's `HideMessages`).
+    pub async fn hide(&self, hide: v1::HideMessages) -> Result<v1::HideOk> {
+        match self.request(Body::Hide(hide)).await? {
+            Body::HideOk(ok) => Ok(ok),
+            other => Err(unexpected("hide_ok", &other)),
+        }
+    }
+
+    /// Who has read message `seq` you sent (group members by whether their
+    /// read position reached it; in a direct chat, the peer).
+    pub async fn read_status(&self, conversation_id: &str, seq: u64) -> Result<v1::ReadStatus> {
+        let body = Body::GetReadStatus(v1::GetReadStatus { conversation_id: conversation_id.to_owned(), seq });
+        match self.request(body).await? {
+            Body::ReadStatus(status) => Ok(status),
+            other => Err(unexpected("read_status", &other)),
+        }
+    }
+
+    /// Tells the other member of a direct chat you are typing (repeat every
+    /// few seconds while typing) or stopped.
+    pub async fn typing(&self, conversation_id: &str, typing: bool) -> Result<()> {
+        let body = Body::Typing(v1::Typing { conversation_id: conversation_id.to_owned(), typing, user_id: 0 });
+        match self.request(body).await? {
+            Body::Ack(_) => Ok(()),
+            other => Err(unexpected("ack", &other)),
+        }
+    }
+
     /// Who reacted to message `seq`, oldest first (at most `limit`, 0 = the
     /// server's cap).
     pub async fn reactions(&self, conversation_id: &str, seq: u64, limit: u32) -> Result<v1::ReactionList> {

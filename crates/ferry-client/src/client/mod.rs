@@ -75,8 +75,9 @@ enum ConnState {
 #[derive(Debug)]
 enum Push {
     Message(v1::Message),
-    Presence(v1::PresenceEvent),
-    Changed(v1::Changed),
+    /// A best-effort push (presence, changed, receipts, typing): emitted as
+    /// it is, in arrival order.
+    Signal(Event),
 }
 
 /// "Pull everything again": set by the driver when it had to drop pushes.

@@ -121,12 +121,8 @@ impl Processor {
     /// filled (a sync should be retried).
     async fn on_push(&mut self, push: Push) -> bool {
         let m = match push {
-            Push::Presence(p) => {
-                self.emit(Event::Presence(p)).await;
-                return true;
-            }
-            Push::Changed(c) => {
-                self.emit(Event::Changed(c)).await;
+            Push::Signal(event) => {
+                self.emit(event).await;
                 return true;
             }
             Push::Message(m) => m,
@@ -156,8 +152,7 @@ impl Processor {
     async fn drain_without_pulling(&mut self) {
         while let Ok(push) = self.push_rx.try_recv() {
             match push {
-                Push::Presence(p) => self.emit(Event::Presence(p)).await,
-                Push::Changed(c) => self.emit(Event::Changed(c)).await,
+                Push::Signal(event) => self.emit(event).await,
                 Push::Message(m) => {
                     let action = lock(&self.seqs).classify(&m.conversation_id, m.seq);
                     if action == PushAction::Deliver {

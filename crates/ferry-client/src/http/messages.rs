@@ -60,6 +60,32 @@ impl HttpApi {
         self.call(self.req(Method::POST, "/messages/forward").json(forward)).await
     }
 
+    /// Who has read message `seq` you sent.
+    pub async fn read_status(&self, conversation_id: &str, seq: u64) -> Result<v1::ReadStatus> {
+        let path = format!("/conversations/{}/messages/{seq}/read-status", encode_path_segment(conversation_id));
+        self.call(self.req(Method::GET, &path)).await
+    }
+
+    /// Tells the other member of a direct chat you are typing or stopped.
+    pub async fn typing(&self, conversation_id: &str, typing: bool) -> Result<()> {
+        let path = format!("/conversations/{}/typing", encode_path_segment(conversation_id));
+        let body = v1::Typing { conversation_id: conversation_id.to_owned(), typing, user_id: 0 };
+        let _: v1::Ack = self.call(self.req(Method::POST, &path).json(&body)).await?;
+        Ok(())
+    }
+
+    /// Deletes messages for yourself, or clears your history (see the
+    /// proto's `HideMessages`).
+    pub async fn hide(&self, hide: &v1::HideMessages) -> Result<v1::HideOk> {
+        let path = format!("/conversations/{}/hide", encode_path_segment(&hide.conversation_id));
+        self.call(self.req(Method::POST, &path).json(hide)).await
+    }
+
+    /// What you deleted for yourself or cleared after version `since`.
+    pub async fn hidden_changes(&self, since: u64) -> Result<v1::HiddenChanges> {
+        self.call(self.req(Method::GET, "/messages/hidden/changes").query(&ferry_api::SinceQuery { since })).await
+    }
+
     /// Who reacted to message `seq`, oldest first.
     pub async fn reactions(&self, conversation_id: &str, seq: u64, limit: u32) -> Result<v1::ReactionList> {
         let path = format!("/conversations/{}/messages/{seq}/reactions", encode_path_segment(conversation_id));

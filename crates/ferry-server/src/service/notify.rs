@@ -1,21 +1,24 @@
 //! `changed` pushes: telling a user's devices that something they sync
 //! incrementally over HTTP (contacts, a group's members, info or join
-//! requests) has changed.
+//! requests) has changed; `read_receipt` pushes when a read position moves;
+//! `typing` pushes.
 //!
 //! Group pokes are coalesced per (group, domain): the first change is pushed
 //! at once, further changes within [`WINDOW`] become one trailing push at
 //! its end carrying the latest version. Filling a group of G members one
 //! join at a time therefore costs each member a handful of `changed` frames
 //! per second instead of G of them, and nobody is kicked as a slow consumer
-//! for it.
+//! for it. Read receipts are coalesced the same way per (reader,
+//! conversation) over [`READ_WINDOW`]; typing pushes are rate-limited per
+//! (sender, conversation).
 
 use std::{
     sync::{Arc, Weak},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use dashmap::{DashMap, mapref::entry::Entry};
-use ferry_core::{Role, UserId};
+use ferry_core::{ConversationId, Role, UserId};
 use ferry_proto::v1;
 use ferry_store::Store;
 
@@ -24,6 +27,17 @@ use crate::{bus::Bus, hub::Outbound};
 
 /// How long group pokes of one kind are held back after a push.
 pub const WINDOW: Duration = Duration::from_millis(250);
+
+/// How long a reader's receipts in one conversation are held back after a
+/// push.
+pub const READ_WINDOW: Duration = Duration::from_secs(1);
+
+/// The least time between two `typing = true` pushes of one sender in one
+/// conversation.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Typing gates kept before stale ones are swept.
+const TYPING_GATES: usize = 10_000;
 
 /// What a group poke tells clients to re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,8 +68,26 @@ pub fn changed_frame(domain: &str, group_id: i64, version: u64) -> Arc<Outbound>
     })
 }
 
-/// Per (group, domain): whether a change arrived while cooling down.
-type Cooling = DashMap<(i64, GroupDomain), bool>;
+/// A coalesced push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Poke {
+    /// A group's members, info or requests changed.
+    Group(i64, GroupDomain),
+    /// A reader's read position in a conversation moved.
+    Read(UserId, ConversationId),
+}
+
+impl Poke {
+    fn window(self) -> Duration {
+        match self {
+            Self::Group(..) => WINDOW,
+            Self::Read(..) => READ_WINDOW,
+        }
+    }
+}
+
+/// Per poke: whether a change arrived while cooling down.
+type Cooling = DashMap<Poke, bool>;
 
 /// Sends `changed` pushes.
 pub struct Notifier {
@@ -63,11 +95,46 @@ pub struct Notifier {
     bus: Arc<dyn Bus>,
     caches: Arc<Caches>,
     cooling: Arc<Cooling>,
+    /// When each (sender, conversation) last had a `typing = true` pushed.
+    typing: DashMap<(UserId, ConversationId), Instant>,
 }
 
 impl Notifier {
     pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, caches: Arc<Caches>) -> Arc<Self> {
-        Arc::new(Self { store, bus, caches, cooling: Arc::default() })
+        Arc::new(Self { store, bus, caches, cooling: Arc::default(), typing: DashMap::new() })
+    }
+
+    /// `reader`'s read position in `conversation` moved: tells their other
+    /// devices and, in a direct conversation, the other member's — now if
+    /// the pair was quiet, else once at the end of the window with the
+    /// latest position.
+    pub fn read_moved(self: &Arc<Self>, reader: UserId, conversation: ConversationId) {
+        self.poke(Poke::Read(reader, conversation));
+    }
+
+    /// Passes a typing state to `peer`'s devices; a `typing` sooner than
+    /// [`TYPING_INTERVAL`] after the last one pushed is dropped.
+    pub fn typing(&self, sender: UserId, conversation: ConversationId, peer: UserId, typing: bool) {
+        let key = (sender, conversation);
+        let now = Instant::now();
+        if typing {
+            match self.typing.entry(key) {
+                Entry::Occupied(e) if now.duration_since(*e.get()) < TYPING_INTERVAL => return,
+                Entry::Occupied(mut e) => {
+                    e.insert(now);
+                }
+                Entry::Vacant(v) => {
+                    v.insert(now);
+                }
+            }
+            if self.typing.len() > TYPING_GATES {
+                self.typing.retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL * 10);
+            }
+        } else {
+            self.typing.remove(&key);
+        }
+        let push = v1::Typing { conversation_id: conversation.to_string(), typing, user_id: sender };
+        self.bus.deliver(&[peer], &Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::Typing(push)) }));
     }
 
     /// Tells every device of `users` that their contacts changed.
@@ -76,6 +143,11 @@ impl Notifier {
             let version = self.store.contact_changes(*user, u64::MAX).await.map_or(0, |c| c.version);
             self.bus.deliver(&[*user], &changed_frame("contacts", 0, version));
         }
+    }
+
+    /// Tells `user`'s devices that their hidden messages changed.
+    pub fn hidden(&self, user: UserId, version: u64) {
+        self.bus.deliver(&[user], &changed_frame("hidden", 0, version));
     }
 
     /// Tells `user` (no longer a member, so not reached by group pokes) to
@@ -87,7 +159,12 @@ impl Notifier {
     /// Tells the group's members (or admins) that `domain` changed: now if
     /// the group was quiet, else once at the end of the current window.
     pub fn group(self: &Arc<Self>, group: i64, domain: GroupDomain) {
-        match self.cooling.entry((group, domain)) {
+        self.poke(Poke::Group(group, domain));
+    }
+
+    /// Pushes now if `poke` is quiet, else marks it for the end of its window.
+    fn poke(self: &Arc<Self>, poke: Poke) {
+        match self.cooling.entry(poke) {
             Entry::Occupied(mut e) => {
                 *e.get_mut() = true;
                 return;
@@ -101,10 +178,28 @@ impl Notifier {
         let this = Arc::downgrade(self);
         tokio::spawn(async move {
             let Some(me) = this.upgrade() else { return };
-            me.push_group(group, domain).await;
+            me.push(poke).await;
             drop(me);
-            cool_down(this, group, domain).await;
+            cool_down(this, poke).await;
         });
+    }
+
+    async fn push(&self, poke: Poke) {
+        match poke {
+            Poke::Group(group, domain) => self.push_group(group, domain).await,
+            Poke::Read(reader, conversation) => self.push_read(reader, conversation).await,
+        }
+    }
+
+    async fn push_read(&self, reader: UserId, conversation: ConversationId) {
+        let Ok(Some(state)) = self.store.conversation_of(reader, conversation).await else { return };
+        let receipt =
+            v1::ReadReceipt { conversation_id: conversation.to_string(), user_id: reader, read_seq: state.read_seq };
+        let frame = Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::ReadReceipt(receipt)) });
+        match conversation.peer_of(reader).filter(|&peer| peer != reader) {
+            Some(peer) => self.bus.deliver(&[reader, peer], &frame),
+            None => self.bus.deliver(&[reader], &frame),
+        }
     }
 
     async fn push_group(&self, group: i64, domain: GroupDomain) {
@@ -139,11 +234,11 @@ impl Notifier {
 
 /// Waits out the window; pushes once more if something changed meanwhile,
 /// and keeps cooling until a window passes quietly.
-async fn cool_down(this: Weak<Notifier>, group: i64, domain: GroupDomain) {
+async fn cool_down(this: Weak<Notifier>, poke: Poke) {
     loop {
-        tokio::time::sleep(WINDOW).await;
+        tokio::time::sleep(poke.window()).await;
         let Some(me) = this.upgrade() else { return };
-        let dirty = match me.cooling.entry((group, domain)) {
+        let dirty = match me.cooling.entry(poke) {
             Entry::Occupied(mut e) if *e.get() => {
                 *e.get_mut() = false;
                 true
@@ -157,7 +252,7 @@ async fn cool_down(this: Weak<Notifier>, group: i64, domain: GroupDomain) {
         if !dirty {
             return;
         }
-        me.push_group(group, domain).await;
+        me.push(poke).await;
     }
 }
 

@@ -175,3 +175,64 @@ pub async fn mentions_in_direct_conversations(store: Arc<dyn Store>) {
 async fn mentioned(store: &dyn Store, user: UserId, conversation: ConversationId) -> bool {
     store.conversation_of(user, conversation).await.expect("conversation_of").expect("a member").mentioned
 }
+
+/// Read receipts: a direct conversation shows the other member's read
+/// position; `read_positions` lists every member's.
+pub async fn peer_read_positions(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let conv = ConversationId::direct(alice, bob);
+    send_n(&*store, conv, alice, 4, 10).await;
+    store.mark_read(bob, conv, 3).await.expect("bob reads to 3");
+    let state = store.conversation_of(alice, conv).await.expect("state").expect("member");
+    assert_eq!((state.read_seq, state.peer_read_seq), (0, 3));
+    let listed = store.conversations_of(alice).await.expect("list");
+    assert_eq!(listed[0].peer_read_seq, 3);
+    assert_eq!(store.conversation_of(bob, conv).await.expect("state").expect("member").peer_read_seq, 0);
+    let mut want = vec![(alice, 0), (bob, 3)];
+    want.sort();
+    assert_eq!(store.read_positions(conv).await.expect("positions"), want);
+
+    let owner = user(&*store, "owner").await;
+    let id = group(&*store, owner, vec![alice, bob]).await;
+    let g = ConversationId::Group(id);
+    send_n(&*store, g, owner, 2, 20).await;
+    let max = store.max_seq(g).await.expect("max");
+    store.mark_read(alice, g, max).await.expect("alice reads the group");
+    assert_eq!(store.conversation_of(owner, g).await.expect("state").expect("member").peer_read_seq, 0, "groups: none");
+    let positions = store.read_positions(g).await.expect("group positions");
+    assert_eq!(positions.len(), 3);
+    assert!(positions.contains(&(alice, max)) && positions.contains(&(bob, 0)));
+    assert!(store.read_positions(ConversationId::Group(999)).await.expect("none").is_empty());
+}
+
+/// Delete for me: hidden seqs and cleared histories per user, with
+/// versioned changes.
+pub async fn hidden_messages_per_user(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let conv = ConversationId::direct(alice, bob);
+    send_n(&*store, conv, alice, 6, 10).await;
+    assert_eq!(store.hidden_changes(alice, 0).await.expect("none").version, 0);
+    let v1 = store.hide_messages(alice, conv, &[2, 4]).await.expect("hide");
+    let v2 = store.hide_messages(alice, conv, &[4, 5]).await.expect("hide again");
+    assert!(v2 > v1);
+    let h = store.hidden_in(alice, conv, 1, 6).await.expect("hidden");
+    assert_eq!((h.cleared_up_to, h.seqs.as_slice()), (0, [2, 4, 5].as_slice()));
+    assert_eq!(store.hidden_in(alice, conv, 3, 4).await.expect("range").seqs, vec![4]);
+    assert!(store.hidden_in(bob, conv, 1, 6).await.expect("bob").seqs.is_empty(), "per user");
+
+    let v3 = store.clear_history(alice, conv, 3).await.expect("clear");
+    store.clear_history(alice, conv, 1).await.expect("a lower clear is no lower");
+    let h = store.hidden_in(alice, conv, 1, 6).await.expect("hidden");
+    assert_eq!(h.cleared_up_to, 3);
+    assert!(h.hides(1) && h.hides(3) && h.hides(5) && !h.hides(6));
+
+    let all = store.hidden_changes(alice, 0).await.expect("changes");
+    assert_eq!(all.version, v3 + 1);
+    assert_eq!(all.hidden, vec![(conv, 2), (conv, 4), (conv, 5)], "4 keeps its first version");
+    assert_eq!(all.cleared, vec![(conv, 3)]);
+    let later = store.hidden_changes(alice, v1).await.expect("changes after v1");
+    assert_eq!(later.hidden, vec![(conv, 5)]);
+    assert!(store.hidden_changes(alice, all.version).await.expect("nothing new").cleared.is_empty());
+}

@@ -91,6 +91,8 @@ macro_rules! store_conformance_tests {
             conversations::mentions_until_read,
             conversations::mention_all_marks_everyone_but_sender,
             conversations::mentions_in_direct_conversations,
+            conversations::peer_read_positions,
+            conversations::hidden_messages_per_user,
             contacts::friend_request_lifecycle,
             contacts::friend_request_accept_resolves_reverse,
             contacts::friends_delete_leaves_tombstones,

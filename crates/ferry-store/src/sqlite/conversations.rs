@@ -15,10 +15,10 @@ use ferry_core::{ConversationId, UserId};
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    SqliteStore, backend_err, conversation_col,
+    SqliteStore, backend_err, conversation_col, hidden,
     log::{Entry, flags},
 };
-use crate::{ConversationState, ConversationStore, Result, StoreError};
+use crate::{ConversationState, ConversationStore, Hidden, HiddenChanges, Result, StoreError};
 
 /// A member's view of its conversations; `?1` is the user. Unread counts the
 /// messages after the read position that someone else sent (not events, not
@@ -29,7 +29,11 @@ const STATE_QUERY: &str = "
            (SELECT COUNT(*) FROM messages AS msg
              WHERE msg.conversation_id = c.id AND msg.seq > m.read_seq AND msg.sender_id <> ?1
                AND msg.flags = 0) AS unread,
-           c.last_time, m.mention_seq > m.read_seq AS mentioned
+           c.last_time, m.mention_seq > m.read_seq AS mentioned,
+           CASE WHEN c.kind = 'direct' THEN
+               COALESCE((SELECT MAX(p.read_seq) FROM conversation_members AS p
+                          WHERE p.conversation_id = c.id AND p.user_id <> ?1), 0)
+           ELSE 0 END AS peer_read_seq
       FROM conversation_members AS m
       JOIN conversations AS c ON c.id = m.conversation_id
      WHERE m.user_id = ?1";
@@ -134,6 +138,37 @@ impl ConversationStore for SqliteStore {
         })
         .await
     }
+
+    async fn hide_messages(&self, user: UserId, conversation: ConversationId, seqs: &[u64]) -> Result<u64> {
+        let seqs = seqs.to_vec();
+        self.write_grouped(move |conn| hidden::hide(conn, user, conversation, &seqs)).await
+    }
+
+    async fn clear_history(&self, user: UserId, conversation: ConversationId, up_to: u64) -> Result<u64> {
+        self.write_grouped(move |conn| hidden::clear(conn, user, conversation, up_to)).await
+    }
+
+    async fn hidden_in(&self, user: UserId, conversation: ConversationId, from: u64, to: u64) -> Result<Hidden> {
+        self.read(move |conn| hidden::hidden_in(conn, user, conversation, from, to)).await
+    }
+
+    async fn hidden_changes(&self, user: UserId, since: u64) -> Result<HiddenChanges> {
+        self.read(move |conn| hidden::changes(conn, user, since)).await
+    }
+
+    async fn read_positions(&self, conversation: ConversationId) -> Result<Vec<(UserId, u64)>> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT user_id, read_seq FROM conversation_members WHERE conversation_id = ?1 ORDER BY user_id",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_map([conversation.to_string()], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?
+                    .collect()
+            })
+            .map_err(backend_err)
+        })
+        .await
+    }
 }
 
 /// Adds the logged messages after the snapshot's `max_seq` to a state.
@@ -159,5 +194,6 @@ fn state_row(row: &Row<'_>) -> rusqlite::Result<ConversationState> {
         unread: row.get::<_, i64>(3)? as u64,
         last_time: row.get(4)?,
         mentioned: row.get(5)?,
+        peer_read_seq: row.get::<_, i64>(6)? as u64,
     })
 }

@@ -238,6 +238,32 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (conversation_id, seq)
     ) WITHOUT ROWID;
     "#,
+    // 5: per-user state synced by version: messages hidden for one user
+    // ("delete for me") and cleared histories.
+    r#"
+    CREATE TABLE user_state_versions (
+        user_id INTEGER NOT NULL PRIMARY KEY,
+        version INTEGER NOT NULL
+    );
+
+    CREATE TABLE hidden_messages (
+        user_id         INTEGER NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX hidden_messages_version ON hidden_messages (user_id, version);
+
+    CREATE TABLE cleared_history (
+        user_id         INTEGER NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        up_to_seq       INTEGER NOT NULL,
+        version         INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX cleared_history_version ON cleared_history (user_id, version);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -12,6 +12,7 @@ mod checkpoint;
 mod contacts;
 mod conversations;
 mod groups;
+mod hidden;
 mod log;
 mod messages;
 mod migrations;

@@ -95,4 +95,7 @@ requests! {
     GetReactions => ops::get_reactions,
     GetPins => ops::get_pins,
     Forward => ops::forward,
+    GetReadStatus => sync::get_read_status,
+    Typing => sync::typing,
+    Hide => sync::hide,
 }

@@ -1,5 +1,6 @@
 //! Sync: `list_conversations` → `conversations`, `pull` → `messages`,
-//! `mark_read` → `mark_read_ok`.
+//! `mark_read` → `mark_read_ok`; receipts and typing: `get_read_status` →
+//! `read_status`, `typing` → `ack`; delete for me: `hide` → `hide_ok`.
 
 use ferry_proto::v1::{self, frame::Body};
 
@@ -26,4 +27,21 @@ pub async fn mark_read(ctx: &Ctx<'_>, id: u64, m: v1::MarkRead) -> Dispatched {
         id,
         async move { app.messaging.mark_read(me, &m.conversation_id, m.seq).await.map(Body::MarkReadOk) },
     )
+}
+
+pub async fn get_read_status(ctx: &Ctx<'_>, id: u64, g: v1::GetReadStatus) -> Dispatched {
+    let (app, me) = (ctx.app(), ctx.me());
+    Dispatched::later(id, async move {
+        app.messaging.read_status(me, &g.conversation_id, g.seq).await.map(Body::ReadStatus)
+    })
+}
+
+pub async fn typing(ctx: &Ctx<'_>, id: u64, t: v1::Typing) -> Dispatched {
+    let result = ctx.app.messaging.typing(ctx.me(), &t.conversation_id, t.typing).await;
+    Dispatched::now(id, result.map(|()| Body::Ack(v1::Ack {})))
+}
+
+pub async fn hide(ctx: &Ctx<'_>, id: u64, h: v1::HideMessages) -> Dispatched {
+    let (app, me) = (ctx.app(), ctx.me());
+    Dispatched::later(id, async move { app.messaging.hide(me, h).await.map(Body::HideOk) })
 }

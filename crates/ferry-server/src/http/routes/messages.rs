@@ -267,3 +267,91 @@ pub async fn forward(
 ) -> Result<Json<v1::ForwardResult>, HttpError> {
     Ok(Json(app.messaging.forward(authed.user.id, f).await?))
 }
+
+/// Who has read a message you sent, as the `readStatus` frame.
+#[utoipa::path(
+    get, path = "/conversations/{id}/messages/{seq}/read-status", operation_id = "read_status", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "Your message")),
+    responses(
+        (status = 200, description = "`v1.ReadStatus` (proto3 JSON): read and unread counts and members.",
+            body = ref("#/components/schemas/v1.ReadStatus")),
+        (status = 403, description = "`forbidden`: not your message.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: no such message you can see.", body = api::ErrorBody),
+        (status = 422, description = "`limit_exceeded`: a group larger than `messages.receipt_max_members`.",
+            body = api::ErrorBody),
+    )
+)]
+pub async fn read_status(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path((id, seq)): Path<(String, u64)>,
+) -> Result<Json<v1::ReadStatus>, HttpError> {
+    Ok(Json(app.messaging.read_status(authed.user.id, &id, seq).await?))
+}
+
+/// Tells the other member of a direct chat you are typing (or stopped).
+#[utoipa::path(
+    post, path = "/conversations/{id}/typing", operation_id = "typing", tag = "messages",
+    params(("id" = String, Path, description = "A direct conversation id")),
+    request_body(content = ref("#/components/schemas/v1.Typing"), content_type = "application/json",
+        description = "`{\"typing\": true}` or `{}` (stopped)."),
+    responses(
+        (status = 200, description = "`v1.Ack`: `{}`.", body = ref("#/components/schemas/v1.Ack")),
+        (status = 400, description = "`invalid_argument`: a group conversation.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden`, `blocked`, `not_friends`.", body = api::ErrorBody),
+    )
+)]
+pub async fn typing(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path(id): Path<String>,
+    Json(t): Json<v1::Typing>,
+) -> Result<Json<v1::Ack>, HttpError> {
+    app.messaging.typing(authed.user.id, &id, t.typing).await?;
+    Ok(Json(v1::Ack {}))
+}
+
+/// Deletes messages for yourself only, or clears your history of a
+/// conversation, as the `hideOk` frame.
+#[utoipa::path(
+    post, path = "/conversations/{id}/hide", operation_id = "hide", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = ref("#/components/schemas/v1.HideMessages"), content_type = "application/json",
+        description = "`{\"seqs\": [\"3\", \"4\"]}` (1-100), or `{\"clear\": true, \"upToSeq\": \"9\"}` \
+            (`upToSeq` 0 or absent: everything so far). `conversationId` may be left out."),
+    responses(
+        (status = 200, description = "`v1.HideOk`: your hidden-messages version.", body = ref("#/components/schemas/v1.HideOk")),
+        (status = 400, description = "`invalid_argument`: no or too many seqs.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden`: a direct conversation of others.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: a message you cannot see, or a group you are not in.",
+            body = api::ErrorBody),
+    )
+)]
+pub async fn hide(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path(id): Path<String>,
+    Json(mut h): Json<v1::HideMessages>,
+) -> Result<Json<v1::HideOk>, HttpError> {
+    if !h.conversation_id.is_empty() && h.conversation_id != id {
+        return Err(ApiError::invalid("the body names another conversation than the path").into());
+    }
+    h.conversation_id = id;
+    Ok(Json(app.messaging.hide(authed.user.id, h).await?))
+}
+
+/// What you deleted for yourself or cleared after version `since`.
+#[utoipa::path(
+    get, path = "/messages/hidden/changes", operation_id = "hidden_changes", tag = "messages",
+    params(api::SinceQuery),
+    responses(
+        (status = 200, description = "`v1.HiddenChanges` (proto3 JSON).", body = ref("#/components/schemas/v1.HiddenChanges")),
+    )
+)]
+pub async fn hidden_changes(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Query(q): Query<api::SinceQuery>,
+) -> Result<Json<v1::HiddenChanges>, HttpError> {
+    Ok(Json(app.messaging.hidden_changes(authed.user.id, q.since).await?))
+}

@@ -171,6 +171,7 @@ pub fn to_wire_with(m: StoredMessage, content: v1::MessageContent) -> v1::Messag
         server_time: m.server_time,
         content: Some(content),
         reactions: Vec::new(),
+        hidden: false,
     }
 }
 
@@ -189,6 +190,7 @@ pub fn to_wire(m: &StoredMessage) -> v1::Message {
         server_time: m.server_time,
         content,
         reactions: Vec::new(),
+        hidden: false,
     }
 }
 

@@ -7,7 +7,9 @@
 //! conversation; there is no per-device delivery queue.
 
 mod forward;
+mod hidden;
 mod ops;
+mod receipts;
 
 pub use forward::{
     MAX_FORWARD_ID_BYTES, MAX_MESSAGES as MAX_FORWARD_MESSAGES, MAX_RECORD_DEPTH, MAX_TARGETS as MAX_FORWARD_TARGETS,
@@ -28,6 +30,7 @@ use prost::Message as _;
 use super::{
     caches::Caches,
     content::{self, Admitted},
+    notify::Notifier,
     now_ms,
     writer::{PendingAck, WriterHandle},
 };
@@ -63,6 +66,7 @@ pub struct Messaging {
     social: SocialConfig,
     groups: GroupsConfig,
     messages: MessagesConfig,
+    notifier: Arc<Notifier>,
     ids: Mutex<SnowflakeGenerator>,
 }
 
@@ -74,7 +78,13 @@ impl Messaging {
 
     /// The service over `store`, sending through `writer`, with the
     /// limits and policies of `config`.
-    pub fn new(store: Arc<dyn Store>, caches: Arc<Caches>, writer: WriterHandle, config: &Config) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        caches: Arc<Caches>,
+        writer: WriterHandle,
+        notifier: Arc<Notifier>,
+        config: &Config,
+    ) -> Self {
         Self {
             store,
             caches,
@@ -83,6 +93,7 @@ impl Messaging {
             social: config.social.clone(),
             groups: config.groups.clone(),
             messages: config.messages.clone(),
+            notifier,
             ids: Mutex::new(SnowflakeGenerator::new(config.node_id)),
         }
     }
@@ -314,6 +325,7 @@ impl Messaging {
         let cut = messages.len() < stored.len();
         let last = messages.last().map_or(after_seq, |m| m.seq);
         self.decorate(user, conversation, &mut messages).await?;
+        self.hide_for(user, conversation, &mut messages).await?;
         // Only a full page can leave more behind; then ask the store.
         let has_more = cut
             || (stored.len() as u32 == limit && self.store.max_seq(conversation).await.map_err(store_error)? > last);
@@ -357,6 +369,25 @@ impl Messaging {
         Ok(())
     }
 
+    /// Replaces what `user` deleted for themselves by `hidden` envelopes.
+    async fn hide_for(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        messages: &mut [v1::Message],
+    ) -> Result<(), ApiError> {
+        let (Some(first), Some(last)) = (messages.first().map(|m| m.seq), messages.last().map(|m| m.seq)) else {
+            return Ok(());
+        };
+        let hidden = self.store.hidden_in(user, conversation, first, last).await.map_err(store_error)?;
+        for m in messages.iter_mut().filter(|m| hidden.hides(m.seq)) {
+            m.hidden = true;
+            m.content = None;
+            m.reactions.clear();
+        }
+        Ok(())
+    }
+
     /// Every conversation of `user` with its max seq and unread count.
     pub async fn conversations(&self, user: UserId) -> Result<Vec<v1::Conversation>, ApiError> {
         let states = self.store.conversations_of(user).await.map_err(store_error)?;
@@ -374,6 +405,9 @@ impl Messaging {
             Err(StoreError::NotFound(_)) if matches!(conversation, ConversationId::Direct { .. }) => 0,
             Err(e) => return Err(store_error(e)),
         };
+        if read_seq > 0 {
+            self.notifier.read_moved(user, conversation);
+        }
         Ok(v1::MarkReadOk { conversation_id: conversation.to_string(), read_seq })
     }
 }
@@ -396,5 +430,6 @@ fn to_proto_conversation(user: UserId, s: &ConversationState) -> v1::Conversatio
         unread: s.unread,
         last_time: s.last_time,
         mentioned: s.mentioned,
+        peer_read_seq: s.peer_read_seq,
     }
 }

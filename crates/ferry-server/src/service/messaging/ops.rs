@@ -209,7 +209,7 @@ impl Messaging {
 
     /// Message `seq` if `user` can see it and it is not an event; anything
     /// else is `not_found`, so messages are not probed.
-    async fn visible_message(
+    pub(super) async fn visible_message(
         &self,
         user: UserId,
         conversation: ConversationId,

@@ -1,0 +1,99 @@
+//! Per-user hidden messages ("delete for me") and cleared histories, synced
+//! across the user's devices by the version counter in
+//! `user_state_versions` (as contacts are by `contact_versions`).
+
+use ferry_core::{ConversationId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{backend_err, conversation_col, cursor};
+use crate::{Hidden, HiddenChanges, Result};
+
+/// Bumps and returns `user`'s state version.
+fn bump(conn: &Connection, user: UserId) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO user_state_versions (user_id, version) VALUES (?1, 1)
+         ON CONFLICT (user_id) DO UPDATE SET version = user_state_versions.version + 1
+         RETURNING version",
+    )
+    .and_then(|mut s| s.query_row([user], |r| r.get(0)))
+    .map_err(backend_err)
+}
+
+pub(super) fn hide(conn: &Connection, user: UserId, conversation: ConversationId, seqs: &[u64]) -> Result<u64> {
+    let version = bump(conn, user)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO hidden_messages (user_id, conversation_id, seq, version) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+        )
+        .map_err(backend_err)?;
+    let id = conversation.to_string();
+    for &seq in seqs {
+        insert.execute(params![user, id, cursor(seq), version]).map_err(backend_err)?;
+    }
+    Ok(version as u64)
+}
+
+pub(super) fn clear(conn: &Connection, user: UserId, conversation: ConversationId, up_to: u64) -> Result<u64> {
+    let version = bump(conn, user)?;
+    conn.prepare_cached(
+        "INSERT INTO cleared_history (user_id, conversation_id, up_to_seq, version) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id, conversation_id) DO UPDATE
+            SET up_to_seq = MAX(cleared_history.up_to_seq, excluded.up_to_seq), version = excluded.version",
+    )
+    .and_then(|mut s| s.execute(params![user, conversation.to_string(), cursor(up_to), version]))
+    .map_err(backend_err)?;
+    Ok(version as u64)
+}
+
+pub(super) fn hidden_in(
+    conn: &Connection,
+    user: UserId,
+    conversation: ConversationId,
+    from: u64,
+    to: u64,
+) -> Result<Hidden> {
+    let id = conversation.to_string();
+    let cleared_up_to: Option<i64> = conn
+        .prepare_cached("SELECT up_to_seq FROM cleared_history WHERE user_id = ?1 AND conversation_id = ?2")
+        .and_then(|mut s| s.query_row(params![user, id], |r| r.get(0)).optional())
+        .map_err(backend_err)?;
+    let seqs = conn
+        .prepare_cached(
+            "SELECT seq FROM hidden_messages WHERE user_id = ?1 AND conversation_id = ?2 AND seq BETWEEN ?3 AND ?4
+              ORDER BY seq",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![user, id, cursor(from), cursor(to)], |r| r.get::<_, i64>(0).map(|v| v as u64))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(backend_err)?;
+    Ok(Hidden { cleared_up_to: cleared_up_to.unwrap_or(0) as u64, seqs })
+}
+
+pub(super) fn changes(conn: &Connection, user: UserId, since: u64) -> Result<HiddenChanges> {
+    let tx = conn.unchecked_transaction().map_err(backend_err)?;
+    let version: Option<i64> = tx
+        .prepare_cached("SELECT version FROM user_state_versions WHERE user_id = ?1")
+        .and_then(|mut s| s.query_row([user], |r| r.get(0)).optional())
+        .map_err(backend_err)?;
+    let pairs = |sql: &str| -> Result<Vec<(ConversationId, u64)>> {
+        tx.prepare_cached(sql)
+            .and_then(|mut s| {
+                s.query_map(params![user, cursor(since)], |r| {
+                    Ok((conversation_col(r, 0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(backend_err)
+    };
+    let hidden = pairs(
+        "SELECT conversation_id, seq FROM hidden_messages WHERE user_id = ?1 AND version > ?2
+          ORDER BY version, conversation_id, seq",
+    )?;
+    let cleared = pairs(
+        "SELECT conversation_id, up_to_seq FROM cleared_history WHERE user_id = ?1 AND version > ?2
+          ORDER BY version, conversation_id",
+    )?;
+    Ok(HiddenChanges { version: version.unwrap_or(0) as u64, hidden, cleared })
+}
