@@ -411,5 +411,7 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::Ack(_) => "ack",
         Body::Hide(_) => "hide",
         Body::HideOk(_) => "hide_ok",
+        Body::UpdateConversation(_) => "update_conversation",
+        Body::ConversationSettings(_) => "conversation_settings",
     }
 }

@@ -268,6 +268,47 @@ pub trait ConversationStore: Send + Sync {
     async fn hidden_in(&self, user: UserId, conversation: ConversationId, from: u64, to: u64) -> Result<Hidden>;
     /// Everything `user` hid or cleared after version `since`.
     async fn hidden_changes(&self, user: UserId, since: u64) -> Result<HiddenChanges>;
+    /// Applies a settings patch to `user`'s view of `conversation`, bumping
+    /// the user's state version (shared with hidden messages); returns the
+    /// settings now.
+    async fn update_settings(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        patch: SettingsPatch,
+    ) -> Result<ConversationSettings>;
+    /// `user`'s settings changed after version `since` (every conversation
+    /// with settings for 0), and the current version.
+    async fn settings_changes(&self, user: UserId, since: u64) -> Result<(u64, Vec<ConversationSettings>)>;
+}
+
+/// One user's own settings of one conversation (defaults when never set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSettings {
+    pub conversation: ConversationId,
+    /// When it was pinned (Unix ms; 0 = not pinned). Pinned conversations
+    /// come first, most recently pinned first.
+    pub pinned_at: i64,
+    /// Do not disturb: no notifications; still counted as unread.
+    pub muted: bool,
+    /// When it was archived (0 = not). A message after it brings the
+    /// conversation back.
+    pub archived_at: i64,
+    /// Unsent text ("" = none).
+    pub draft: String,
+    /// The user's state version when this row last changed.
+    pub version: u64,
+}
+
+/// A settings change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsPatch {
+    pub pinned: Option<bool>,
+    pub muted: Option<bool>,
+    pub archived: Option<bool>,
+    pub draft: Option<String>,
+    /// The time pins and archives are stamped with.
+    pub now: i64,
 }
 
 /// What one user hid of a range of one conversation.

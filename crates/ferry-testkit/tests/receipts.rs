@@ -159,3 +159,68 @@ async fn typing_reaches_the_peer_rate_limited_and_is_refused_in_groups_and_when_
     let (c, _) = carol.connect_tcp().await;
     assert_eq!(api_code(&c.typing(&conv, true).await.expect_err("not hers")), ErrorCode::Forbidden);
 }
+
+#[tokio::test]
+async fn conversation_settings_sync_to_my_devices_and_order_the_list() {
+    let server = TestServer::start().await;
+    let (alice, bob, carol, dave) =
+        (server.user("alice").await, server.user("bob").await, server.user("carol").await, server.user("dave").await);
+    let (a, _) = alice.connect_tcp().await;
+    let (_a2, mut a2_events) = alice.connect_ws_json().await;
+    for (peer, text) in [(&bob, "to bob"), (&carol, "to carol"), (&dave, "to dave")] {
+        a.send_text(Target::User(peer.id), text).await.expect("sent");
+    }
+    let conv = |u: &TestUser| direct_conversation(alice.id, u.id);
+    let order =
+        |list: &[ferry_client::v1::Conversation]| list.iter().map(|c| c.conversation_id.clone()).collect::<Vec<_>>();
+    // Newest activity first by default.
+    assert_eq!(order(&a.list_conversations().await.expect("list")), vec![conv(&dave), conv(&carol), conv(&bob)]);
+
+    let set = |c: String| ferry_client::v1::ConversationSettings { conversation_id: c, ..Default::default() };
+    let pinned = alice
+        .http
+        .update_conversation(&ferry_client::v1::ConversationSettings { pinned: Some(true), ..set(conv(&bob)) })
+        .await
+        .expect("pin bob's chat");
+    assert_eq!((pinned.pinned, pinned.muted, pinned.version), (Some(true), Some(false), 1));
+    assert!(pinned.pinned_at > 0);
+    let changed = next_of(&mut a2_events, |e| match e {
+        Event::Changed(c) if c.domain == "conversations" => Some(c),
+        _ => None,
+    })
+    .await;
+    assert_eq!(changed.version, 1, "the other device is told");
+    let muted = ferry_client::v1::ConversationSettings {
+        muted: Some(true),
+        draft: Some("half-written 草稿".into()),
+        ..set(conv(&carol))
+    };
+    a.update_conversation(muted).await.expect("mute carol's chat with a draft");
+    let archive = ferry_client::v1::ConversationSettings { archived: Some(true), ..set(conv(&dave)) };
+    a.update_conversation(archive).await.expect("archive dave's chat");
+
+    let list = a.list_conversations().await.expect("list");
+    assert_eq!(order(&list), vec![conv(&bob), conv(&dave), conv(&carol)], "pinned first");
+    let carol_row = list.iter().find(|c| c.conversation_id == conv(&carol)).expect("carol");
+    assert!(carol_row.muted && !carol_row.pinned && carol_row.draft == "half-written 草稿");
+    assert!(list.iter().find(|c| c.conversation_id == conv(&dave)).expect("dave").archived);
+    // A new message brings an archived conversation back.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (d, _) = dave.connect_tcp().await;
+    d.send_text(Target::User(alice.id), "back again").await.expect("sent");
+    let list = a.list_conversations().await.expect("list");
+    assert!(!list.iter().find(|c| c.conversation_id == conv(&dave)).expect("dave").archived);
+
+    // Incremental changes, and refusals.
+    let all = alice.http.conversation_settings_changes(0).await.expect("changes");
+    assert_eq!((all.version, all.settings.len()), (3, 3));
+    assert_eq!(alice.http.conversation_settings_changes(2).await.expect("after 2").settings.len(), 1);
+    let nothing = set(conv(&bob));
+    assert_eq!(api_code(&a.update_conversation(nothing).await.expect_err("empty")), ErrorCode::InvalidArgument);
+    let huge = ferry_client::v1::ConversationSettings { draft: Some("x".repeat(20_000)), ..set(conv(&bob)) };
+    assert_eq!(api_code(&a.update_conversation(huge).await.expect_err("too long")), ErrorCode::TextTooLong);
+    let (b, _) = bob.connect_tcp().await;
+    let theirs =
+        ferry_client::v1::ConversationSettings { muted: Some(true), ..set(direct_conversation(carol.id, dave.id)) };
+    assert_eq!(api_code(&b.update_conversation(theirs).await.expect_err("not his")), ErrorCode::Forbidden);
+}

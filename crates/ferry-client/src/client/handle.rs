@@ -233,6 +233,14 @@ impl Client {
         }
     }
 
+    /// Changes your own settings of a conversation (the fields set in `s`).
+    pub async fn update_conversation(&self, s: v1::ConversationSettings) -> Result<v1::ConversationSettings> {
+        match self.request(Body::UpdateConversation(s)).await? {
+            Body::ConversationSettings(saved) => Ok(saved),
+            other => Err(unexpected("conversation_settings", &other)),
+        }
+    }
+
     /// Deletes messages for yourself, or clears your history (see the
     /// proto's `HideMessages`).
     pub async fn hide(&self, hide: v1::HideMessages) -> Result<v1::HideOk> {

@@ -74,6 +74,18 @@ impl HttpApi {
         Ok(())
     }
 
+    /// Changes your own settings of a conversation (the fields set in `s`).
+    pub async fn update_conversation(&self, s: &v1::ConversationSettings) -> Result<v1::ConversationSettings> {
+        let path = format!("/conversations/{}/settings", encode_path_segment(&s.conversation_id));
+        self.call(self.req(Method::PATCH, &path).json(s)).await
+    }
+
+    /// Your conversation settings changed after version `since`.
+    pub async fn conversation_settings_changes(&self, since: u64) -> Result<v1::ConversationSettingsChanges> {
+        let query = ferry_api::SinceQuery { since };
+        self.call(self.req(Method::GET, "/conversations/settings/changes").query(&query)).await
+    }
+
     /// Deletes messages for yourself, or clears your history (see the
     /// proto's `HideMessages`).
     pub async fn hide(&self, hide: &v1::HideMessages) -> Result<v1::HideOk> {

@@ -145,6 +145,11 @@ impl Notifier {
         }
     }
 
+    /// Tells `user`'s devices that their conversation settings changed.
+    pub fn settings(&self, user: UserId, version: u64) {
+        self.bus.deliver(&[user], &changed_frame("conversations", 0, version));
+    }
+
     /// Tells `user`'s devices that their hidden messages changed.
     pub fn hidden(&self, user: UserId, version: u64) {
         self.bus.deliver(&[user], &changed_frame("hidden", 0, version));

@@ -236,3 +236,37 @@ pub async fn hidden_messages_per_user(store: Arc<dyn Store>) {
     assert_eq!(later.hidden, vec![(conv, 5)]);
     assert!(store.hidden_changes(alice, all.version).await.expect("nothing new").cleared.is_empty());
 }
+
+/// Conversation settings: patches change only what they set, pins and
+/// archives are stamped, and changes come by version (shared with hidden
+/// messages).
+pub async fn conversation_settings_patch_and_changes(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let conv = ConversationId::direct(alice, bob);
+    let g = ConversationId::Group(3);
+    let patch = |pinned, muted, archived, draft: Option<&str>, now| crate::SettingsPatch {
+        pinned,
+        muted,
+        archived,
+        draft: draft.map(str::to_owned),
+        now,
+    };
+    let s = store.update_settings(alice, conv, patch(Some(true), None, None, None, 100)).await.expect("pin");
+    assert_eq!((s.pinned_at, s.muted, s.archived_at, s.draft.as_str(), s.version), (100, false, 0, "", 1));
+    let s = store.update_settings(alice, conv, patch(None, Some(true), None, Some("草稿"), 200)).await.expect("mute");
+    assert_eq!((s.pinned_at, s.muted, s.draft.as_str(), s.version), (100, true, "草稿", 2), "the pin stays");
+    store.update_settings(alice, g, patch(None, None, Some(true), None, 300)).await.expect("archive");
+    let s = store.update_settings(alice, conv, patch(Some(false), None, None, Some(""), 400)).await.expect("unpin");
+    assert_eq!((s.pinned_at, s.muted, s.draft.as_str()), (0, true, ""));
+    store.hide_messages(alice, conv, &[1]).await.expect("hide shares the version");
+
+    let (version, all) = store.settings_changes(alice, 0).await.expect("all");
+    assert_eq!(version, 5);
+    assert_eq!(all.iter().map(|s| (s.conversation, s.version)).collect::<Vec<_>>(), vec![(g, 3), (conv, 4)]);
+    assert_eq!(all[0].archived_at, 300);
+    let (_, later) = store.settings_changes(alice, 3).await.expect("after 3");
+    assert_eq!(later.len(), 1);
+    let (none_version, none) = store.settings_changes(bob, 0).await.expect("bob");
+    assert_eq!((none_version, none.len()), (0, 0), "per user");
+}

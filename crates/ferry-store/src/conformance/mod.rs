@@ -93,6 +93,7 @@ macro_rules! store_conformance_tests {
             conversations::mentions_in_direct_conversations,
             conversations::peer_read_positions,
             conversations::hidden_messages_per_user,
+            conversations::conversation_settings_patch_and_changes,
             contacts::friend_request_lifecycle,
             contacts::friend_request_accept_resolves_reverse,
             contacts::friends_delete_leaves_tombstones,

@@ -18,7 +18,10 @@ use super::{
     SqliteStore, backend_err, conversation_col, hidden,
     log::{Entry, flags},
 };
-use crate::{ConversationState, ConversationStore, Hidden, HiddenChanges, Result, StoreError};
+use crate::{
+    ConversationSettings, ConversationState, ConversationStore, Hidden, HiddenChanges, Result, SettingsPatch,
+    StoreError,
+};
 
 /// A member's view of its conversations; `?1` is the user. Unread counts the
 /// messages after the read position that someone else sent (not events, not
@@ -154,6 +157,19 @@ impl ConversationStore for SqliteStore {
 
     async fn hidden_changes(&self, user: UserId, since: u64) -> Result<HiddenChanges> {
         self.read(move |conn| hidden::changes(conn, user, since)).await
+    }
+
+    async fn update_settings(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        patch: SettingsPatch,
+    ) -> Result<ConversationSettings> {
+        self.write_grouped(move |conn| hidden::update_settings(conn, user, conversation, &patch)).await
+    }
+
+    async fn settings_changes(&self, user: UserId, since: u64) -> Result<(u64, Vec<ConversationSettings>)> {
+        self.read(move |conn| hidden::settings_changes(conn, user, since)).await
     }
 
     async fn read_positions(&self, conversation: ConversationId) -> Result<Vec<(UserId, u64)>> {

@@ -1,12 +1,16 @@
-//! Per-user hidden messages ("delete for me") and cleared histories, synced
-//! across the user's devices by the version counter in
-//! `user_state_versions` (as contacts are by `contact_versions`).
+//! Per-user state of conversations, synced across the user's devices by
+//! the version counter in `user_state_versions` (as contacts are by
+//! `contact_versions`): hidden messages ("delete for me"), cleared
+//! histories, and conversation settings (pinned, muted, archived, draft).
 
 use ferry_core::{ConversationId, UserId};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{backend_err, conversation_col, cursor};
-use crate::{Hidden, HiddenChanges, Result};
+use crate::{ConversationSettings, Hidden, HiddenChanges, Result, SettingsPatch};
+
+/// Columns read by [`settings_row`].
+const SETTINGS_COLUMNS: &str = "conversation_id, pinned_at, muted, archived_at, draft, version";
 
 /// Bumps and returns `user`'s state version.
 fn bump(conn: &Connection, user: UserId) -> Result<i64> {
@@ -96,4 +100,72 @@ pub(super) fn changes(conn: &Connection, user: UserId, since: u64) -> Result<Hid
           ORDER BY version, conversation_id",
     )?;
     Ok(HiddenChanges { version: version.unwrap_or(0) as u64, hidden, cleared })
+}
+
+pub(super) fn update_settings(
+    conn: &Connection,
+    user: UserId,
+    conversation: ConversationId,
+    patch: &SettingsPatch,
+) -> Result<ConversationSettings> {
+    let version = bump(conn, user)?;
+    let stamp = |on: Option<bool>| on.map(|on| if on { patch.now.max(1) } else { 0 });
+    conn.prepare_cached(&format!(
+        "INSERT INTO conversation_settings (user_id, conversation_id, pinned_at, muted, archived_at, draft, version)
+         VALUES (?1, ?2, COALESCE(?3, 0), COALESCE(?4, 0), COALESCE(?5, 0), COALESCE(?6, ''), ?7)
+         ON CONFLICT (user_id, conversation_id) DO UPDATE SET
+             pinned_at   = COALESCE(?3, pinned_at),
+             muted       = COALESCE(?4, muted),
+             archived_at = COALESCE(?5, archived_at),
+             draft       = COALESCE(?6, draft),
+             version     = ?7
+         RETURNING {SETTINGS_COLUMNS}"
+    ))
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                user,
+                conversation.to_string(),
+                stamp(patch.pinned),
+                patch.muted,
+                stamp(patch.archived),
+                patch.draft,
+                version
+            ],
+            settings_row,
+        )
+    })
+    .map_err(backend_err)
+}
+
+pub(super) fn settings_changes(
+    conn: &Connection,
+    user: UserId,
+    since: u64,
+) -> Result<(u64, Vec<ConversationSettings>)> {
+    let tx = conn.unchecked_transaction().map_err(backend_err)?;
+    let version: Option<i64> = tx
+        .prepare_cached("SELECT version FROM user_state_versions WHERE user_id = ?1")
+        .and_then(|mut s| s.query_row([user], |r| r.get(0)).optional())
+        .map_err(backend_err)?;
+    let rows = tx
+        .prepare_cached(&format!(
+            "SELECT {SETTINGS_COLUMNS} FROM conversation_settings WHERE user_id = ?1 AND version > ?2 ORDER BY version"
+        ))
+        .and_then(|mut s| {
+            s.query_map(params![user, cursor(since)], settings_row)?.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(backend_err)?;
+    Ok((version.unwrap_or(0) as u64, rows))
+}
+
+fn settings_row(row: &Row<'_>) -> rusqlite::Result<ConversationSettings> {
+    Ok(ConversationSettings {
+        conversation: conversation_col(row, 0)?,
+        pinned_at: row.get(1)?,
+        muted: row.get(2)?,
+        archived_at: row.get(3)?,
+        draft: row.get(4)?,
+        version: row.get::<_, i64>(5)? as u64,
+    })
 }

@@ -264,6 +264,20 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX cleared_history_version ON cleared_history (user_id, version);
     "#,
+    // 6: per-user conversation settings (versioned with user_state_versions).
+    r#"
+    CREATE TABLE conversation_settings (
+        user_id         INTEGER NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        pinned_at       INTEGER NOT NULL DEFAULT 0,
+        muted           INTEGER NOT NULL DEFAULT 0,
+        archived_at     INTEGER NOT NULL DEFAULT 0,
+        draft           TEXT    NOT NULL DEFAULT '',
+        version         INTEGER NOT NULL,
+        PRIMARY KEY (user_id, conversation_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX conversation_settings_version ON conversation_settings (user_id, version);
+    "#,
 ];
 
 /// The schema version this build writes.

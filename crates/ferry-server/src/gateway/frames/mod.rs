@@ -98,4 +98,5 @@ requests! {
     GetReadStatus => sync::get_read_status,
     Typing => sync::typing,
     Hide => sync::hide,
+    UpdateConversation => sync::update_conversation,
 }

@@ -1,6 +1,7 @@
 //! Sync: `list_conversations` → `conversations`, `pull` → `messages`,
 //! `mark_read` → `mark_read_ok`; receipts and typing: `get_read_status` →
-//! `read_status`, `typing` → `ack`; delete for me: `hide` → `hide_ok`.
+//! `read_status`, `typing` → `ack`; delete for me: `hide` → `hide_ok`;
+//! settings: `update_conversation` → `conversation_settings`.
 
 use ferry_proto::v1::{self, frame::Body};
 
@@ -44,4 +45,9 @@ pub async fn typing(ctx: &Ctx<'_>, id: u64, t: v1::Typing) -> Dispatched {
 pub async fn hide(ctx: &Ctx<'_>, id: u64, h: v1::HideMessages) -> Dispatched {
     let (app, me) = (ctx.app(), ctx.me());
     Dispatched::later(id, async move { app.messaging.hide(me, h).await.map(Body::HideOk) })
+}
+
+pub async fn update_conversation(ctx: &Ctx<'_>, id: u64, s: v1::ConversationSettings) -> Dispatched {
+    let (app, me) = (ctx.app(), ctx.me());
+    Dispatched::later(id, async move { app.messaging.update_settings(me, s).await.map(Body::ConversationSettings) })
 }

@@ -355,3 +355,50 @@ pub async fn hidden_changes(
 ) -> Result<Json<v1::HiddenChanges>, HttpError> {
     Ok(Json(app.messaging.hidden_changes(authed.user.id, q.since).await?))
 }
+
+/// Changes your own settings of a conversation (the fields you set), as the
+/// `conversationSettings` frame.
+#[utoipa::path(
+    patch, path = "/conversations/{id}/settings", operation_id = "update_settings", tag = "messages",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = ref("#/components/schemas/v1.ConversationSettings"), content_type = "application/json",
+        description = "Any of `pinned`, `muted`, `archived` (booleans) and `draft` (text); `conversationId` may be \
+            left out."),
+    responses(
+        (status = 200, description = "`v1.ConversationSettings`: all of them now, with your state `version`.",
+            body = ref("#/components/schemas/v1.ConversationSettings")),
+        (status = 400, description = "`invalid_argument` (nothing to change), `text_too_long` (the draft).",
+            body = api::ErrorBody),
+        (status = 403, description = "`forbidden`: a direct conversation of others.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: a group you are not in.", body = api::ErrorBody),
+    )
+)]
+pub async fn update_settings(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Path(id): Path<String>,
+    Json(mut s): Json<v1::ConversationSettings>,
+) -> Result<Json<v1::ConversationSettings>, HttpError> {
+    if !s.conversation_id.is_empty() && s.conversation_id != id {
+        return Err(ApiError::invalid("the body names another conversation than the path").into());
+    }
+    s.conversation_id = id;
+    Ok(Json(app.messaging.update_settings(authed.user.id, s).await?))
+}
+
+/// Your conversation settings changed after version `since`.
+#[utoipa::path(
+    get, path = "/conversations/settings/changes", operation_id = "settings_changes", tag = "messages",
+    params(api::SinceQuery),
+    responses(
+        (status = 200, description = "`v1.ConversationSettingsChanges` (proto3 JSON).",
+            body = ref("#/components/schemas/v1.ConversationSettingsChanges")),
+    )
+)]
+pub async fn settings_changes(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Query(q): Query<api::SinceQuery>,
+) -> Result<Json<v1::ConversationSettingsChanges>, HttpError> {
+    Ok(Json(app.messaging.settings_changes(authed.user.id, q.since).await?))
+}

@@ -10,6 +10,7 @@ mod forward;
 mod hidden;
 mod ops;
 mod receipts;
+mod settings;
 
 pub use forward::{
     MAX_FORWARD_ID_BYTES, MAX_MESSAGES as MAX_FORWARD_MESSAGES, MAX_RECORD_DEPTH, MAX_TARGETS as MAX_FORWARD_TARGETS,
@@ -391,7 +392,10 @@ impl Messaging {
     /// Every conversation of `user` with its max seq and unread count.
     pub async fn conversations(&self, user: UserId) -> Result<Vec<v1::Conversation>, ApiError> {
         let states = self.store.conversations_of(user).await.map_err(store_error)?;
-        Ok(states.iter().map(|s| to_proto_conversation(user, s)).collect())
+        let (_, settings) = self.store.settings_changes(user, 0).await.map_err(store_error)?;
+        let mut listed: Vec<v1::Conversation> = states.iter().map(|s| to_proto_conversation(user, s)).collect();
+        settings::apply(&states, &settings, &mut listed);
+        Ok(listed)
     }
 
     /// Raises the read position.
@@ -431,5 +435,6 @@ fn to_proto_conversation(user: UserId, s: &ConversationState) -> v1::Conversatio
         last_time: s.last_time,
         mentioned: s.mentioned,
         peer_read_seq: s.peer_read_seq,
+        ..Default::default()
     }
 }
