@@ -34,9 +34,26 @@ pub struct Committed {
 #[derive(Clone)]
 pub struct FanoutHandle {
     tx: mpsc::Sender<Vec<Committed>>,
+    /// For what must hold before an ack goes out (none in unit tests).
+    bus: Option<Arc<dyn Bus>>,
 }
 
 impl FanoutHandle {
+    /// Called by the writer for each new message before its ack goes out,
+    /// so that a sender acting on the ack at once sees its effects: a first
+    /// direct message makes the two users presence peers. Unconditionally:
+    /// a peer list being loaded right now (read before this commit) must not
+    /// be cached.
+    pub fn before_ack(&self, conversation: ConversationId, seq: u64) {
+        if let (Some(bus), ConversationId::Direct { low, high }) = (&self.bus, conversation)
+            && seq == 1
+            && low != high
+        {
+            bus.invalidate(Invalidation::Peers(low));
+            bus.invalidate(Invalidation::Peers(high));
+        }
+    }
+
     /// Queues a committed batch (in seq order), waiting if the stage is
     /// [`QUEUE`] batches behind.
     pub async fn push(&self, batch: Vec<Committed>) {
@@ -49,12 +66,13 @@ impl FanoutHandle {
 /// The bounded queue between the writer and the fan-out stage.
 pub fn channel() -> (FanoutHandle, mpsc::Receiver<Vec<Committed>>) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (FanoutHandle { tx }, rx)
+    (FanoutHandle { tx, bus: None }, rx)
 }
 
 /// Starts the fan-out task.
 pub fn spawn(bus: Arc<dyn Bus>, caches: Arc<Caches>) -> (FanoutHandle, tokio::task::JoinHandle<()>) {
-    let (handle, rx) = channel();
+    let (mut handle, rx) = channel();
+    handle.bus = Some(Arc::clone(&bus));
     (handle, tokio::spawn(run(bus, caches, rx)))
 }
 
@@ -75,13 +93,8 @@ async fn deliver(bus: &dyn Bus, caches: &Caches, committed: Committed) {
     let frame = Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::Message(committed.message)) });
     match committed.conversation {
         ConversationId::Direct { low, high } => {
-            if seq == 1 && low != high {
-                // A first direct message makes the two users presence peers.
-                // Unconditionally: a peer list being loaded right now (read
-                // before this commit) must not be cached.
-                bus.invalidate(Invalidation::Peers(low));
-                bus.invalidate(Invalidation::Peers(high));
-            }
+            // (A first message's peer invalidation ran before its ack:
+            // `FanoutHandle::before_ack`.)
             let both = [low, high];
             bus.deliver(if low == high { &both[..1] } else { &both }, &frame);
         }

@@ -145,7 +145,7 @@ async fn run(
         if n == 0 {
             break;
         }
-        let committed = commit(&*store, &mut jobs, &stats).await;
+        let committed = commit(&*store, &fanout, &mut jobs, &stats).await;
         if !committed.is_empty() {
             let waited = std::time::Instant::now();
             fanout.push(committed).await;
@@ -157,7 +157,7 @@ async fn run(
 
 /// Commits `jobs` as one batch, answers every sender, and returns the
 /// messages that are new (not retries), in seq order per conversation.
-async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> Vec<Committed> {
+async fn commit(store: &dyn Store, fanout: &FanoutHandle, jobs: &mut Vec<Job>, stats: &WriterStats) -> Vec<Committed> {
     let mut batch = Vec::with_capacity(jobs.len());
     let mut rest = Vec::with_capacity(jobs.len());
     // Stamped here rather than at admission, so server_time never decreases
@@ -185,6 +185,9 @@ async fn commit(store: &dyn Store, jobs: &mut Vec<Job>, stats: &WriterStats) -> 
                         continue;
                     }
                 };
+                if !appended.duplicate {
+                    fanout.before_ack(appended.message.conversation, appended.message.seq);
+                }
                 let _ = reply.send(Ok(content::ack(&appended)));
                 if !appended.duplicate {
                     let conversation = appended.message.conversation;
