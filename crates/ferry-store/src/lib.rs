@@ -385,6 +385,10 @@ pub trait MessageStore: Send + Sync {
     async fn reactions_of(&self, conversation: ConversationId, seq: u64, limit: u32) -> Result<Vec<Reaction>>;
     /// The pinned messages of a conversation, most recently pinned first.
     async fn pins(&self, conversation: ConversationId) -> Result<Vec<Pin>>;
+    /// The newest message that is not an event of each of `conversations`
+    /// that has one (for the conversation list's previews), in no
+    /// particular order.
+    async fn last_messages(&self, conversations: &[ConversationId]) -> Result<Vec<StoredMessage>>;
 }
 
 /// Everything the server needs from storage.

@@ -576,3 +576,52 @@ async fn delete_for_me_and_clear_history_hide_only_for_me_on_all_my_devices() {
     let theirs = v1::HideMessages { conversation_id: conv.clone(), seqs: vec![1], ..Default::default() };
     assert_eq!(code(c.hide(theirs).await), ErrorCode::Forbidden);
 }
+
+#[tokio::test]
+async fn the_conversation_list_names_and_previews_as_things_are_now() {
+    let server = TestServer::start().await;
+    let (alice, bob, carol) = (server.user("alice").await, server.user("bob").await, server.user("carol").await);
+    let g = group_of(&alice, &[&bob]).await;
+    let (a, _) = alice.connect_tcp().await;
+    let (b, _) = bob.connect_tcp().await;
+    let dm = direct_conversation(alice.id, bob.id);
+    let first = send(&b, Target::User(alice.id), text_content("第一句 hello")).await;
+    let pic = v1::MessageContent {
+        kind: Some(v1::message_content::Kind::Location(v1::Location {
+            latitude: 31.2,
+            longitude: 121.5,
+            title: "人民广场".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let place = send(&a, Target::Conversation(g.clone()), pic).await;
+    // An event after the last message does not become the preview.
+    a.op(message_op(&g, place.seq, react_op("👍", false))).await.expect("react");
+    let carol_dm = direct_conversation(alice.id, carol.id);
+    let to_carol = send(&a, Target::User(carol.id), text_content("secret")).await;
+
+    let row =
+        |list: &[v1::Conversation], id: &str| list.iter().find(|c| c.conversation_id == id).expect("listed").clone();
+    let list = a.list_conversations().await.expect("list");
+    let d = row(&list, &dm);
+    let bob_name = bob.http.me().await.expect("me").user.display_name;
+    assert_eq!((d.name.as_str(), d.last_seq, d.last_sender_id), (bob_name.as_str(), first.seq, bob.id));
+    assert_eq!((d.last_kind.as_str(), d.preview.as_str()), ("text", "第一句 hello"));
+    let gr = row(&list, &g);
+    assert_eq!((gr.name.as_str(), gr.last_seq, gr.last_kind.as_str()), ("crew", place.seq, "location"));
+    assert_eq!(gr.preview, "[Location] 人民广场");
+
+    // A recall shows as recalled; a message deleted for me shows nothing.
+    b.op(message_op(&dm, first.seq, revoke_op())).await.expect("recall");
+    let hide = v1::HideMessages { conversation_id: carol_dm.clone(), seqs: vec![to_carol.seq], ..Default::default() };
+    a.hide(hide).await.expect("delete for me");
+    let list = a.list_conversations().await.expect("list");
+    let d = row(&list, &dm);
+    assert_eq!((d.last_kind.as_str(), d.preview.as_str()), ("revoked", "[Recalled]"));
+    let c = row(&list, &carol_dm);
+    assert_eq!((c.last_kind.as_str(), c.preview.as_str()), ("hidden", ""));
+    // Carol still sees it.
+    let (cc, _) = carol.connect_tcp().await;
+    assert_eq!(cc.list_conversations().await.expect("list")[0].preview, "secret");
+}

@@ -196,3 +196,25 @@ pub async fn events_within_one_batch(store: Arc<dyn Store>) {
     // `append_messages` fails on a refused event, after the rest is stored.
     assert!(store.append_messages(vec![recall("r2-late", 2)]).await.is_err());
 }
+
+/// `last_messages`: the newest message that is not an event, logged or
+/// merged, as it is now.
+pub async fn events_last_messages_skip_events(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let (dm, g, empty) = (ConversationId::direct(alice, bob), ConversationId::Group(8), ConversationId::Group(9));
+    send_n(&*store, dm, alice, 3, 100).await;
+    send_n(&*store, g, bob, 2, 100).await;
+    let react = Effect::React { target: 3, emoji: "👍".into(), add: true };
+    apply(&*store, event(dm, bob, "x", 200, react)).await.expect("react");
+    apply(&*store, event(g, bob, "r", 201, Effect::Revoke { target: 2, body: b"gone".to_vec() }))
+        .await
+        .expect("recall");
+    let mut last = store.last_messages(&[dm, g, empty]).await.expect("last");
+    last.sort_by_key(|m| m.conversation.to_string());
+    let seen: Vec<(ConversationId, u64, &[u8])> =
+        last.iter().map(|m| (m.conversation, m.seq, m.body.as_slice())).collect();
+    assert_eq!(seen.len(), 2, "nothing for a conversation without messages");
+    assert!(seen.iter().any(|s| s.0 == dm && s.1 == 3), "the reaction after message 3 is skipped: {seen:?}");
+    assert!(seen.contains(&(g, 2, b"gone".as_slice())), "the recalled message as it is now: {seen:?}");
+}

@@ -84,6 +84,7 @@ macro_rules! store_conformance_tests {
             events::events_reactions,
             events::events_pins,
             events::events_within_one_batch,
+            events::events_last_messages_skip_events,
             conversations::conversations_of_counts_unread_and_orders,
             conversations::conversation_of_one,
             conversations::mark_read_is_monotonic_and_clamped,

@@ -186,6 +186,19 @@ impl Shared {
         entries.get(i).filter(|e| e.seq == seq).copied()
     }
 
+    /// The newest logged entry of each of `conversations` that is not an
+    /// event, where one is logged.
+    pub(super) fn last_non_events(&self, conversations: &[ConversationId]) -> HashMap<ConversationId, Entry> {
+        let hot = self.read();
+        conversations
+            .iter()
+            .filter_map(|c| {
+                let e = hot.convs.get(c)?.iter().rev().find(|e| e.flags & flags::EVENT == 0)?;
+                Some((*c, *e))
+            })
+            .collect()
+    }
+
     /// The highest logged seq of `conversation`, if it has logged messages.
     pub(super) fn max_seq(&self, conversation: ConversationId) -> Option<u64> {
         self.read().convs.get(&conversation).and_then(|e| e.back()).map(|e| e.seq)

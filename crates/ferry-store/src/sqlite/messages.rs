@@ -191,6 +191,37 @@ impl MessageStore for SqliteStore {
         .await
     }
 
+    async fn last_messages(&self, conversations: &[ConversationId]) -> Result<Vec<StoredMessage>> {
+        let conversations = conversations.to_vec();
+        // Memory first, as everywhere: a logged entry read in the snapshot
+        // is still there or merged (then `messages` has it too).
+        let logged = self.log.last_non_events(&conversations);
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(backend_err)?;
+            let mut merged = tx
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 AND flags & 1 = 0
+                      ORDER BY seq DESC LIMIT 1"
+                ))
+                .map_err(backend_err)?;
+            let mut found = Vec::with_capacity(conversations.len());
+            for c in &conversations {
+                let from_log = match logged.get(c) {
+                    Some(e) => log::read_logged(&tx, e.loc)?,
+                    None => None,
+                };
+                match from_log {
+                    Some(m) => found.push(m),
+                    None => {
+                        found.extend(merged.query_row([c.to_string()], message_row).optional().map_err(backend_err)?)
+                    }
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn pins(&self, conversation: ConversationId) -> Result<Vec<Pin>> {
         self.read(move |conn| {
             conn.prepare_cached(

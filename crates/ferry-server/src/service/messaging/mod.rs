@@ -394,8 +394,60 @@ impl Messaging {
         let states = self.store.conversations_of(user).await.map_err(store_error)?;
         let (_, settings) = self.store.settings_changes(user, 0).await.map_err(store_error)?;
         let mut listed: Vec<v1::Conversation> = states.iter().map(|s| to_proto_conversation(user, s)).collect();
+        self.describe(user, &states, &mut listed).await?;
         settings::apply(&states, &settings, &mut listed);
         Ok(listed)
+    }
+
+    /// Fills in what a list shows of each conversation: the peer's or the
+    /// group's name and avatar, and the newest message's preview (as it is
+    /// now: recalled, edited, or hidden by this user). A few queries for the
+    /// whole list, not a few per conversation.
+    async fn describe(
+        &self,
+        user: UserId,
+        states: &[ConversationState],
+        listed: &mut [v1::Conversation],
+    ) -> Result<(), ApiError> {
+        let ids: Vec<ConversationId> = states.iter().map(|s| s.conversation).collect();
+        let peers: Vec<UserId> = ids.iter().filter_map(|c| c.peer_of(user)).collect();
+        let people = self.store.users_by_ids(&peers).await.map_err(store_error)?;
+        let groups = if ids.iter().any(|c| matches!(c, ConversationId::Group(_))) {
+            self.store.groups_of(user).await.map_err(store_error)?
+        } else {
+            Vec::new()
+        };
+        let last = self.store.last_messages(&ids).await.map_err(store_error)?;
+        let hidden = self.store.hidden_changes(user, 0).await.map_err(store_error)?;
+        let hidden_seqs: std::collections::HashSet<(ConversationId, u64)> = hidden.hidden.into_iter().collect();
+        for (state, c) in states.iter().zip(listed.iter_mut()) {
+            match state.conversation {
+                ConversationId::Direct { .. } => {
+                    if let Some(p) = people.iter().find(|p| Some(p.id) == state.conversation.peer_of(user)) {
+                        c.name = if p.display_name.is_empty() { p.username.clone() } else { p.display_name.clone() };
+                        c.avatar = p.avatar.clone();
+                    }
+                }
+                ConversationId::Group(id) => {
+                    if let Some(g) = groups.iter().find(|g| g.id == id) {
+                        c.name = g.name.clone();
+                        c.avatar = g.avatar.clone();
+                    }
+                }
+            }
+            let Some(m) = last.iter().find(|m| m.conversation == state.conversation) else { continue };
+            c.last_seq = m.seq;
+            c.last_sender_id = m.sender;
+            let cleared = hidden.cleared.iter().any(|(conv, up_to)| *conv == m.conversation && m.seq <= *up_to);
+            if cleared || hidden_seqs.contains(&(m.conversation, m.seq)) {
+                c.last_kind = "hidden".to_owned();
+                continue;
+            }
+            let content = content::decode(m);
+            c.last_kind = content.kind.as_ref().map_or("unknown", ferry_proto::preview::kind_name).to_owned();
+            c.preview = content::preview(&content);
+        }
+        Ok(())
     }
 
     /// Raises the read position.
