@@ -84,7 +84,7 @@ pub fn replying_to(mut content: v1::MessageContent, seq: u64) -> v1::MessageCont
 
 /// An operation on message `seq` of `conversation_id`.
 pub fn message_op(conversation_id: impl Into<String>, seq: u64, op: v1::message_op::Op) -> v1::MessageOp {
-    v1::MessageOp { conversation_id: conversation_id.into(), seq, op: Some(op) }
+    v1::MessageOp { conversation_id: conversation_id.into(), seq, op: Some(op), client_msg_id: String::new() }
 }
 
 /// Recall.

@@ -254,6 +254,8 @@ pub trait ConversationStore: Send + Sync {
     async fn mark_read(&self, user: UserId, conversation: ConversationId, seq: u64) -> Result<u64>;
     /// Users who share a direct conversation with `user`.
     async fn direct_peers(&self, user: UserId) -> Result<Vec<UserId>>;
+    /// `user`'s read position in `conversation`, `None` if not a member.
+    async fn read_position(&self, user: UserId, conversation: ConversationId) -> Result<Option<u64>>;
     /// Every member of a conversation with their read position, in user
     /// id order.
     async fn read_positions(&self, conversation: ConversationId) -> Result<Vec<(UserId, u64)>>;

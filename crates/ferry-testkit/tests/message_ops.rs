@@ -208,9 +208,10 @@ async fn edits_replace_the_text_and_reach_offline_devices_by_sync() {
     let edit = a.op(message_op(&conv, first.seq, edit_op("hello"))).await.expect("edit");
     let pushed = next_event(&mut b_events, "edited", first.seq).await;
     let e = event_of(&pushed).expect("event");
-    let new = e.content.as_ref().expect("the event carries the new content");
-    assert!(new.edited_at > 0);
-    assert_eq!(text_of(&v1::Message { content: Some((**new).clone()), ..Default::default() }), "hello");
+    assert!(e.content.is_none(), "the event names the edit; the text is pulled");
+    let edited = b.pull(&conv, first.seq - 1, 1).await.expect("pull the message").messages;
+    assert_eq!((edited[0].seq, text_of(&edited[0]).as_ref()), (first.seq, "hello"));
+    assert!(edited[0].content.as_ref().expect("content").edited_at > 0);
 
     let page = history(&bob, &conv).await;
     let m = at(&page, first.seq);
@@ -624,4 +625,27 @@ async fn the_conversation_list_names_and_previews_as_things_are_now() {
     // Carol still sees it.
     let (cc, _) = carol.connect_tcp().await;
     assert_eq!(cc.list_conversations().await.expect("list")[0].preview, "secret");
+}
+
+#[tokio::test]
+async fn an_op_retried_with_its_client_id_changes_nothing_twice() {
+    let server = TestServer::start().await;
+    let (alice, bob) = (server.user("alice").await, server.user("bob").await);
+    let conv = direct_conversation(alice.id, bob.id);
+    let (a, _) = alice.connect_tcp().await;
+    let m = send(&a, Target::User(bob.id), text_content("soon gone")).await;
+    let with_id = |op, id: &str| v1::MessageOp { client_msg_id: id.into(), ..message_op(&conv, m.seq, op) };
+    let first = a.op(with_id(react_op("👍", false), "r-1")).await.expect("react");
+    let again = a.op(with_id(react_op("👍", false), "r-1")).await.expect("the retry is answered, not refused");
+    assert_eq!((again.seq, again.server_msg_id), (first.seq, first.server_msg_id));
+    let recall = a.op(with_id(revoke_op(), "x-1")).await.expect("recall");
+    let retried = a.op(with_id(revoke_op(), "x-1")).await.expect("a retried recall is answered too");
+    assert_eq!(retried.seq, recall.seq);
+    // Without the id, the repeat is refused: the change is made already.
+    assert_eq!(refused(&a, message_op(&conv, m.seq, revoke_op())).await, ErrorCode::Conflict);
+    let page = history(&bob, &conv).await;
+    assert_eq!(page.iter().filter(|m| event_of(m).is_some()).count(), 2, "one reaction, one recall");
+    // A bad id is refused like a send's.
+    let bad = v1::MessageOp { client_msg_id: "has space".into(), ..message_op(&conv, m.seq, pin_op(false)) };
+    assert_eq!(refused(&a, bad).await, ErrorCode::InvalidArgument);
 }

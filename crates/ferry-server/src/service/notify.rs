@@ -130,9 +130,9 @@ impl Notifier {
             if self.typing.len() > TYPING_GATES {
                 self.typing.retain(|_, at| now.duration_since(*at) < TYPING_INTERVAL * 10);
             }
-        } else {
-            self.typing.remove(&key);
         }
+        // A stop always goes out and leaves the gate as it is, so
+        // alternating stop and start cannot get past the rate limit.
         let push = v1::Typing { conversation_id: conversation.to_string(), typing, user_id: sender };
         self.bus.deliver(&[peer], &Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::Typing(push)) }));
     }
@@ -197,9 +197,8 @@ impl Notifier {
     }
 
     async fn push_read(&self, reader: UserId, conversation: ConversationId) {
-        let Ok(Some(state)) = self.store.conversation_of(reader, conversation).await else { return };
-        let receipt =
-            v1::ReadReceipt { conversation_id: conversation.to_string(), user_id: reader, read_seq: state.read_seq };
+        let Ok(Some(read_seq)) = self.store.read_position(reader, conversation).await else { return };
+        let receipt = v1::ReadReceipt { conversation_id: conversation.to_string(), user_id: reader, read_seq };
         let frame = Outbound::new(v1::Frame { id: 0, body: Some(v1::frame::Body::ReadReceipt(receipt)) });
         match conversation.peer_of(reader).filter(|&peer| peer != reader) {
             Some(peer) => self.bus.deliver(&[reader, peer], &frame),

@@ -189,6 +189,9 @@ pub async fn peer_read_positions(store: Arc<dyn Store>) {
     let listed = store.conversations_of(alice).await.expect("list");
     assert_eq!(listed[0].peer_read_seq, 3);
     assert_eq!(store.conversation_of(bob, conv).await.expect("state").expect("member").peer_read_seq, 0);
+    assert_eq!(store.read_position(bob, conv).await.expect("one"), Some(3));
+    assert_eq!(store.read_position(alice, conv).await.expect("one"), Some(0));
+    assert_eq!(store.read_position(alice, ConversationId::Group(77)).await.expect("none"), None);
     let mut want = vec![(alice, 0), (bob, 3)];
     want.sort();
     assert_eq!(store.read_positions(conv).await.expect("positions"), want);

@@ -172,6 +172,18 @@ impl ConversationStore for SqliteStore {
         self.read(move |conn| hidden::settings_changes(conn, user, since)).await
     }
 
+    async fn read_position(&self, user: UserId, conversation: ConversationId) -> Result<Option<u64>> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT read_seq FROM conversation_members WHERE user_id = ?1 AND conversation_id = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![user, conversation.to_string()], |r| r.get::<_, i64>(0)).optional()
+                })
+                .map(|r| r.map(|v| v as u64))
+                .map_err(backend_err)
+        })
+        .await
+    }
+
     async fn read_positions(&self, conversation: ConversationId) -> Result<Vec<(UserId, u64)>> {
         self.read(move |conn| {
             conn.prepare_cached(

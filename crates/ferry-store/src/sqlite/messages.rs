@@ -117,8 +117,14 @@ impl MessageStore for SqliteStore {
         self.read(move |conn| {
             let tx = conn.unchecked_transaction().map_err(backend_err)?;
             let mut found = Vec::with_capacity(seqs.len());
-            for (_, loc) in &logged {
-                if let Some(m) = log::read_logged(&tx, *loc)? {
+            // A row merged since memory was read may linger in its sealed
+            // table, and a later recall or edit changed only the merged
+            // copy: take logged rows only above the snapshot's merged seqs.
+            let merged_max = merged_max_seq(&tx, conversation)?.unwrap_or(0);
+            for (seq, loc) in &logged {
+                if *seq > merged_max
+                    && let Some(m) = log::read_logged(&tx, *loc)?
+                {
                     found.push(m);
                 }
             }
@@ -206,9 +212,11 @@ impl MessageStore for SqliteStore {
                 .map_err(backend_err)?;
             let mut found = Vec::with_capacity(conversations.len());
             for c in &conversations {
+                // As in `messages_at`: a logged row at or below the
+                // snapshot's merged seqs may be stale; `messages` has it.
                 let from_log = match logged.get(c) {
-                    Some(e) => log::read_logged(&tx, e.loc)?,
-                    None => None,
+                    Some(e) if e.seq > merged_max_seq(&tx, *c)?.unwrap_or(0) => log::read_logged(&tx, e.loc)?,
+                    _ => None,
                 };
                 match from_log {
                     Some(m) => found.push(m),
@@ -265,6 +273,9 @@ enum Place {
 
 /// The messages a batch's events changed, with their new flags.
 type Touched = HashMap<(ConversationId, u64), (Place, u8)>;
+
+/// One entry of [`Touched`].
+type Change = ((ConversationId, u64), (Place, u8));
 
 /// Appends `batch` to the current log table in one IMMEDIATE transaction;
 /// see [`MessageStore::append_entries`] for the contract.
@@ -341,9 +352,15 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                 return Err(StoreError::Conflict(format!("server_msg_id {} is taken", msg.server_msg_id)));
             }
             if let Some(effect) = &msg.effect {
-                match apply_effect(&tx, log, &logged, &mut touched, &msg, effect) {
-                    Ok(()) => {}
+                // In a savepoint: a refusal undoes whatever the effect wrote.
+                tx.execute_batch("SAVEPOINT effect").map_err(backend_err)?;
+                match apply_effect(&tx, log, &logged, &touched, &msg, effect) {
+                    Ok(changed) => {
+                        tx.execute_batch("RELEASE effect").map_err(backend_err)?;
+                        touched.extend(changed);
+                    }
                     Err(refused @ (StoreError::NotFound(_) | StoreError::Conflict(_))) => {
+                        tx.execute_batch("ROLLBACK TO effect; RELEASE effect").map_err(backend_err)?;
                         appended.push(Err(refused));
                         continue;
                     }
@@ -444,16 +461,18 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
     Ok(appended)
 }
 
-/// Applies an event's effect to its target inside the append transaction,
-/// or refuses it (`NotFound`, `Conflict`) having written nothing.
+/// Applies an event's effect to its target inside the append transaction
+/// (in a savepoint the caller rolls back on a refusal), or refuses it
+/// (`NotFound`, `Conflict`). Returns the target's new place and flags when
+/// they changed.
 fn apply_effect(
     tx: &Connection,
     log: &MessageLog,
     logged: &[Logged],
-    touched: &mut Touched,
+    touched: &Touched,
     event: &NewMessage,
     effect: &Effect,
-) -> Result<()> {
+) -> Result<Option<Change>> {
     let conversation = event.conversation;
     let target = effect.target();
     let id = conversation.to_string();
@@ -468,11 +487,12 @@ fn apply_effect(
         return Err(StoreError::Conflict(format!("message {target} in {conversation} is recalled")));
     }
     let key = params![id, cursor(target)];
+    let mut changed = None;
     match effect {
         Effect::Revoke { body, .. } => {
             let row_flags = row_flags | flags::RECALLED;
             rewrite(tx, place, &id, target, body, row_flags)?;
-            touched.insert((conversation, target), (place, row_flags));
+            changed = Some(((conversation, target), (place, row_flags)));
             tx.prepare_cached("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2")
                 .and_then(|mut s| s.execute(key))
                 .map_err(backend_err)?;
@@ -539,7 +559,7 @@ fn apply_effect(
             }
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Where message `seq` of `conversation` is and its flags, `None` if it

@@ -122,7 +122,12 @@ pub async fn revoke(
     Auth(authed): Auth,
     Path((id, seq)): Path<(String, u64)>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Revoke(v1::message_op::Revoke {})) };
+    let op = v1::MessageOp {
+        conversation_id: id,
+        seq,
+        op: Some(Op::Revoke(v1::message_op::Revoke {})),
+        client_msg_id: String::new(),
+    };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 
@@ -148,7 +153,7 @@ pub async fn edit(
     Path((id, seq)): Path<(String, u64)>,
     Json(edit): Json<v1::message_op::Edit>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Edit(edit)) };
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Edit(edit)), client_msg_id: String::new() };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 
@@ -173,7 +178,7 @@ pub async fn react(
     Path((id, seq)): Path<(String, u64)>,
     Json(react): Json<v1::message_op::React>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::React(react)) };
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::React(react)), client_msg_id: String::new() };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 
@@ -220,7 +225,7 @@ pub async fn pin(
     Path((id, seq)): Path<(String, u64)>,
     Json(pin): Json<v1::message_op::Pin>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Pin(pin)) };
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Pin(pin)), client_msg_id: String::new() };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 

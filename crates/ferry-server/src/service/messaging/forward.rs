@@ -68,7 +68,9 @@ impl Messaging {
             let mut pending = Ok(Vec::with_capacity(contents.len()));
             for (i, c) in contents.iter().enumerate() {
                 let index = if f.merged { "m".to_owned() } else { i.to_string() };
-                let client_msg_id = format!("{}:{t}:{index}", f.client_msg_id);
+                // A space: no client id has one, so a copy never collides
+                // with a plain send of the same user.
+                let client_msg_id = format!("fw {}:{t}:{index}", f.client_msg_id);
                 let admitted = content::server_written(c.clone());
                 match self.enqueue(conversation, user, client_msg_id, admitted).await {
                     Ok(p) => {
@@ -138,10 +140,15 @@ impl Messaging {
                 }
                 _ => {}
             }
-            // A copy stands on its own: no quote into the source, not edited.
+            // A copy stands on its own: no quote into the source, not
+            // edited, and nobody mentioned again.
             c.quote = None;
             c.edited_at = 0;
             c.forwarded = false;
+            if let Some(Kind::Text(t)) = &mut c.kind {
+                t.mention_user_ids.clear();
+                t.mention_all = false;
+            }
             originals.push((m, c));
         }
         if !merged {

@@ -18,6 +18,7 @@ impl Messaging {
     pub async fn hide(&self, user: UserId, h: v1::HideMessages) -> Result<v1::HideOk, ApiError> {
         let conversation = parse_conversation(&h.conversation_id)?;
         let visible_after = self.check_member(user, conversation).await?;
+        self.peer_exists(user, conversation).await?;
         let max_seq = self.store.max_seq(conversation).await.map_err(store_error)?;
         let version = if h.clear {
             if !h.seqs.is_empty() {

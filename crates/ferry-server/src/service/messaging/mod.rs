@@ -219,6 +219,17 @@ impl Messaging {
         }
     }
 
+    /// A direct conversation's other user must exist (per-user state is
+    /// not kept for conversations with nobody).
+    async fn peer_exists(&self, user: UserId, conversation: ConversationId) -> Result<(), ApiError> {
+        match conversation.peer_of(user) {
+            Some(peer) if peer != user && self.caches.user(peer).await?.is_none() => {
+                Err(ApiError::not_found(format!("no user {peer}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A contact card must name an existing user.
     async fn named_user_exists(&self, user: Option<UserId>) -> Result<(), ApiError> {
         match user {

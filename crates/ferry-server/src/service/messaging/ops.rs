@@ -11,6 +11,7 @@
 use ferry_core::{
     ApiError, ConversationId, ErrorCode, Role, UserId, content as limits,
     group::{self, GroupFacts, MemberFacts},
+    validate,
 };
 use ferry_proto::v1::{self, message_content::Kind, message_op::Op};
 use ferry_store::{Effect, NewMessage, StoredMessage};
@@ -56,6 +57,18 @@ impl Messaging {
     /// [`op_ack`]).
     pub async fn admit_op(&self, user: UserId, op: v1::MessageOp) -> Result<PendingAck, ApiError> {
         let conversation = parse_conversation(&op.conversation_id)?;
+        // A retry of an operation that was applied gets its original ack,
+        // before any check that the change itself now fails.
+        let client_msg_id = if op.client_msg_id.is_empty() {
+            None
+        } else {
+            validate::client_msg_id(&op.client_msg_id, &self.limits)?;
+            let id = format!("op {}", op.client_msg_id);
+            if let Some(done) = self.store.message_by_client_id(user, &id).await.map_err(store_error)? {
+                return Ok(PendingAck::ready(content::ack(&ferry_store::Appended { message: done, duplicate: true })));
+            }
+            Some(id)
+        };
         let action = op.op.ok_or_else(|| ApiError::invalid("op needs one of revoke, edit, react, pin"))?;
         let (target, current) = self.visible_message(user, conversation, op.seq).await?;
         if matches!(current.kind, Some(Kind::System(_) | Kind::CallLog(_))) {
@@ -101,23 +114,30 @@ impl Messaging {
                 // The reply stays the reply it was; only the text changes.
                 new.quote = None;
                 let Admitted { mut content, .. } = content::admit(Some(new), &self.limits)?;
-                if !matches!(content.kind, Some(Kind::Text(_))) {
+                let (Some(Kind::Text(new_text)), Some(Kind::Text(old_text))) = (&mut content.kind, &current.kind)
+                else {
                     return Err(ApiError::invalid("edit.content must be text"));
-                }
+                };
+                // Only the text changes: the mentions (who was notified), the
+                // quote and the forwarded mark stay what they were.
+                new_text.mention_user_ids = old_text.mention_user_ids.clone();
+                new_text.mention_all = old_text.mention_all;
                 content.quote = current.quote;
+                content.forwarded = current.forwarded;
                 content.edited_at = now;
                 let body = prost::Message::encode_to_vec(&content);
-                let event = v1::MessageEvent {
-                    event: "edited".into(),
-                    target_seq: seq,
-                    content: Some(Box::new(content)),
-                    ..Default::default()
-                };
+                // The event names the edit but does not carry the new text:
+                // it reaches members who may not see the message (they
+                // joined after it) and outlives a later recall. Devices
+                // pull the message itself.
+                let event = v1::MessageEvent { event: "edited".into(), target_seq: seq, ..Default::default() };
                 (Effect::Edit { target: seq, body }, event)
             }
             Op::React(react) => {
                 limits::emoji(&react.emoji)?;
-                self.may_interact(user, &standing).await?;
+                // A reaction reaches every member like a message: whoever
+                // may not speak (muted) may not react either.
+                self.may_speak(user, &standing, now).await?;
                 let name = if react.remove { "reaction_removed" } else { "reaction_added" };
                 let event = v1::MessageEvent {
                     event: name.into(),
@@ -153,8 +173,9 @@ impl Messaging {
         let message = NewMessage {
             conversation,
             sender: user,
-            // A space: no client id has one, so events never collide with sends.
-            client_msg_id: format!("op {server_msg_id}"),
+            // A space: no client id has one, so events never collide with
+            // sends (nor server-chosen ids with client-chosen ones).
+            client_msg_id: client_msg_id.unwrap_or_else(|| format!("op  {server_msg_id}")),
             server_msg_id,
             server_time: now,
             body,
@@ -193,12 +214,17 @@ impl Messaging {
         let visible_after = self.check_member(user, conversation).await?;
         let pins = self.store.pins(conversation).await.map_err(store_error)?;
         let seqs: Vec<u64> = pins.iter().map(|p| p.seq).filter(|&s| s > visible_after).collect();
-        let messages = self.store.messages_at(conversation, &seqs).await.map_err(store_error)?;
+        let stored = self.store.messages_at(conversation, &seqs).await.map_err(store_error)?;
+        // Shown as a pull shows them (in seq order): current quotes,
+        // reactions, and what this user deleted for themselves.
+        let mut messages: Vec<v1::Message> = stored.iter().map(content::to_wire).collect();
+        self.decorate(user, conversation, &mut messages).await?;
+        self.hide_for(user, conversation, &mut messages).await?;
         let mut listed = Vec::with_capacity(seqs.len());
         for pin in pins {
             if let Some(m) = messages.iter().find(|m| m.seq == pin.seq) {
                 listed.push(v1::PinnedMessage {
-                    message: Some(content::to_wire(m)),
+                    message: Some(m.clone()),
                     pinned_by: pin.pinned_by,
                     pinned_at: pin.pinned_at,
                 });

@@ -19,6 +19,7 @@ impl Messaging {
     ) -> Result<v1::ConversationSettings, ApiError> {
         let conversation = parse_conversation(&s.conversation_id)?;
         self.check_member(user, conversation).await?;
+        self.peer_exists(user, conversation).await?;
         if s.pinned.is_none() && s.muted.is_none() && s.archived.is_none() && s.draft.is_none() {
             return Err(ApiError::invalid("set at least one of pinned, muted, archived, draft"));
         }
