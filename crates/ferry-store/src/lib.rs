@@ -383,6 +383,17 @@ pub trait MessageStore: Send + Sync {
         to: u64,
         user: UserId,
     ) -> Result<Vec<ReactionCount>>;
+    /// What a page of messages `from..=to` shows `user` beyond the stored
+    /// rows: reaction counts and what the user hid. One read where the
+    /// backend can ([`reaction_counts`](Self::reaction_counts) and
+    /// [`ConversationStore::hidden_in`] otherwise).
+    async fn page_extras(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        from: u64,
+        to: u64,
+    ) -> Result<(Vec<ReactionCount>, Hidden)>;
     /// Who reacted to one message, oldest first, at most `limit`.
     async fn reactions_of(&self, conversation: ConversationId, seq: u64, limit: u32) -> Result<Vec<Reaction>>;
     /// The pinned messages of a conversation, most recently pinned first.

@@ -27,7 +27,7 @@ use super::{
     log::{self, Entry, Loc, Logged, MessageLog, flags},
 };
 use crate::{
-    Appended, Effect, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result, StoreError, StoredMessage,
+    Appended, Effect, Hidden, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result, StoreError, StoredMessage,
 };
 
 /// Columns of `messages` read by [`message_row`], in order.
@@ -151,6 +151,22 @@ impl MessageStore for SqliteStore {
         .await
     }
 
+    async fn page_extras(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        from: u64,
+        to: u64,
+    ) -> Result<(Vec<ReactionCount>, Hidden)> {
+        self.read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(backend_err)?;
+            let counts = reaction_counts(&tx, conversation, from, to, user)?;
+            let hidden = super::hidden::hidden_in(&tx, user, conversation, from, to)?;
+            Ok((counts, hidden))
+        })
+        .await
+    }
+
     async fn reaction_counts(
         &self,
         conversation: ConversationId,
@@ -158,26 +174,7 @@ impl MessageStore for SqliteStore {
         to: u64,
         user: UserId,
     ) -> Result<Vec<ReactionCount>> {
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT seq, emoji, COUNT(*), MAX(user_id = ?4), MIN(created_at) AS first FROM reactions
-                  WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3
-                  GROUP BY seq, emoji ORDER BY seq, first, emoji",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_map(params![conversation.to_string(), cursor(from), cursor(to), user], |row| {
-                    Ok(ReactionCount {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        emoji: row.get(1)?,
-                        count: row.get::<_, i64>(2)? as u64,
-                        me: row.get(3)?,
-                    })
-                })?
-                .collect()
-            })
-            .map_err(backend_err)
-        })
-        .await
+        self.read(move |conn| reaction_counts(conn, conversation, from, to, user)).await
     }
 
     async fn reactions_of(&self, conversation: ConversationId, seq: u64, limit: u32) -> Result<Vec<Reaction>> {
@@ -254,6 +251,34 @@ pub(super) fn merged_max_seq(conn: &Connection, conversation: ConversationId) ->
         .and_then(|mut stmt| stmt.query_row([conversation.to_string()], |row| row.get::<_, i64>(0)).optional())
         .map(|m| m.map(|seq| seq as u64))
         .map_err(backend_err)
+}
+
+/// Reaction counts per (message, emoji) of `from..=to`; see
+/// [`MessageStore::reaction_counts`].
+fn reaction_counts(
+    conn: &Connection,
+    conversation: ConversationId,
+    from: u64,
+    to: u64,
+    user: UserId,
+) -> Result<Vec<ReactionCount>> {
+    conn.prepare_cached(
+        "SELECT seq, emoji, COUNT(*), MAX(user_id = ?4), MIN(created_at) AS first FROM reactions
+          WHERE conversation_id = ?1 AND seq BETWEEN ?2 AND ?3
+          GROUP BY seq, emoji ORDER BY seq, first, emoji",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map(params![conversation.to_string(), cursor(from), cursor(to), user], |row| {
+            Ok(ReactionCount {
+                seq: row.get::<_, i64>(0)? as u64,
+                emoji: row.get(1)?,
+                count: row.get::<_, i64>(2)? as u64,
+                me: row.get(3)?,
+            })
+        })?
+        .collect()
+    })
+    .map_err(backend_err)
 }
 
 /// A conversation's counter while a batch is built.

@@ -336,17 +336,18 @@ impl Messaging {
         }
         let cut = messages.len() < stored.len();
         let last = messages.last().map_or(after_seq, |m| m.seq);
-        self.decorate(user, conversation, &mut messages).await?;
-        self.hide_for(user, conversation, &mut messages).await?;
+        self.present(user, conversation, &mut messages).await?;
         // Only a full page can leave more behind; then ask the store.
         let has_more = cut
             || (stored.len() as u32 == limit && self.store.max_seq(conversation).await.map_err(store_error)? > last);
         Ok(v1::MessageBatch { conversation_id: conversation.to_string(), messages, has_more })
     }
 
-    /// What a pulled page shows beyond the stored messages: quotes as the
-    /// quoted messages are now (recalled, edited), and reaction counts.
-    async fn decorate(
+    /// What a page of messages (in seq order) shows `user` beyond the
+    /// stored rows: quotes as the quoted messages are now (recalled,
+    /// edited), reaction counts, and what the user deleted for themselves
+    /// (`hidden` envelopes). One store read, plus one for quotes if any.
+    async fn present(
         &self,
         user: UserId,
         conversation: ConversationId,
@@ -367,7 +368,7 @@ impl Messaging {
                 }
             }
         }
-        let counts = self.store.reaction_counts(conversation, first, last, user).await.map_err(store_error)?;
+        let (counts, hidden) = self.store.page_extras(user, conversation, first, last).await.map_err(store_error)?;
         let mut at = 0;
         for c in counts {
             // Both are in seq order.
@@ -378,20 +379,6 @@ impl Messaging {
                 m.reactions.push(v1::ReactionCount { emoji: c.emoji, count: c.count, me: c.me });
             }
         }
-        Ok(())
-    }
-
-    /// Replaces what `user` deleted for themselves by `hidden` envelopes.
-    async fn hide_for(
-        &self,
-        user: UserId,
-        conversation: ConversationId,
-        messages: &mut [v1::Message],
-    ) -> Result<(), ApiError> {
-        let (Some(first), Some(last)) = (messages.first().map(|m| m.seq), messages.last().map(|m| m.seq)) else {
-            return Ok(());
-        };
-        let hidden = self.store.hidden_in(user, conversation, first, last).await.map_err(store_error)?;
         for m in messages.iter_mut().filter(|m| hidden.hides(m.seq)) {
             m.hidden = true;
             m.content = None;

@@ -218,8 +218,7 @@ impl Messaging {
         // Shown as a pull shows them (in seq order): current quotes,
         // reactions, and what this user deleted for themselves.
         let mut messages: Vec<v1::Message> = stored.iter().map(content::to_wire).collect();
-        self.decorate(user, conversation, &mut messages).await?;
-        self.hide_for(user, conversation, &mut messages).await?;
+        self.present(user, conversation, &mut messages).await?;
         let mut listed = Vec::with_capacity(seqs.len());
         for pin in pins {
             if let Some(m) = messages.iter().find(|m| m.seq == pin.seq) {
