@@ -16,9 +16,11 @@ use ferry_client::ClientError;
 
 use crate::{
     commands::{
-        Ctx,
+        Conversation, Ctx,
         contacts::FriendCommand,
+        conversations::{self, Setting},
         group::GroupCommand,
+        hide,
         ops::{self, Action},
     },
     profile::ProfileStore,
@@ -133,6 +135,133 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forward messages: `forward USER SEQ[,SEQ...] --to USER_OR_CONV`, or
+    /// `forward --group ID SEQS --to ...`: copies marked forwarded, or with
+    /// --merged one chat record. One line per target; fails only if every
+    /// target refused.
+    Forward {
+        /// The messages are in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// A target: a username or a conversation id (`d_1_2`, `g_5`);
+        /// repeatable, or comma-separated.
+        #[arg(long, value_name = "USER_OR_CONV", value_delimiter = ',', required_unless_present = "to_group")]
+        to: Vec<String>,
+        /// A target group (id, `5` or `g_5`); repeatable, or comma-separated.
+        #[arg(long, value_name = "ID", value_delimiter = ',', value_parser = commands::group::parse_group_id)]
+        to_group: Vec<i64>,
+        /// Send one chat record holding the messages instead of copies.
+        #[arg(long)]
+        merged: bool,
+        /// USER SEQS, or SEQS with --group; SEQS is comma-separated (`3,4,#5`).
+        #[arg(value_name = "USER SEQS", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
+    /// Delete messages for yourself (the others keep them): `delete USER
+    /// SEQ[,SEQ...]`, or `delete --group ID SEQS`.
+    Delete {
+        /// The messages are in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// USER SEQS, or SEQS with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQS", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
+    /// Clear a conversation's history for yourself (and mark it read):
+    /// `clear USER`, or `clear --group ID`.
+    Clear {
+        /// This group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// Only up to message SEQ [default: everything].
+        #[arg(long, value_name = "SEQ", value_parser = clap::value_parser!(u64).range(1..))]
+        up_to: Option<u64>,
+        /// A username or conversation id (not with --group).
+        #[arg(value_name = "USER")]
+        conversation: Option<String>,
+    },
+    /// Mark a conversation read up to SEQ [default: its last message]:
+    /// `read USER [SEQ]`, or `read --group ID [SEQ]`.
+    Read {
+        /// This group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// USER [SEQ], or [SEQ] with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQ", num_args = 0..=2)]
+        args: Vec<String>,
+    },
+    /// Who has read a message you sent: `read-status USER SEQ`, or
+    /// `read-status --group ID SEQ`.
+    ReadStatus {
+        /// The message is in this group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+        /// USER SEQ, or SEQ with --group (USER may be a conversation id).
+        #[arg(value_name = "USER SEQ", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
+    /// List your conversations: pinned first, then newest activity, with
+    /// unread counts, 📌 pinned, 🔕 muted, @ mentioned, drafts.
+    Conversations {
+        /// One JSON object per line, with every field.
+        #[arg(long)]
+        json: bool,
+        /// Include archived conversations.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Mute a conversation's notifications (unread still counts): `mute
+    /// USER`, or `mute --group ID`.
+    Mute {
+        /// This group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// Unmute it instead.
+        #[arg(long)]
+        off: bool,
+        /// A username or conversation id (not with --group).
+        #[arg(value_name = "USER")]
+        conversation: Option<String>,
+    },
+    /// Pin a conversation to the top of the list: `pin-conversation USER`,
+    /// or `pin-conversation --group ID`.
+    PinConversation {
+        /// This group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// Unpin it instead.
+        #[arg(long)]
+        off: bool,
+        /// A username or conversation id (not with --group).
+        #[arg(value_name = "USER")]
+        conversation: Option<String>,
+    },
+    /// Archive a conversation (out of the list until its next message):
+    /// `archive USER`, or `archive --group ID`.
+    Archive {
+        /// This group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// Bring it back instead.
+        #[arg(long)]
+        off: bool,
+        /// A username or conversation id (not with --group).
+        #[arg(value_name = "USER")]
+        conversation: Option<String>,
+    },
+    /// Save the unsent text of a conversation (`""` clears it): `draft USER
+    /// TEXT`, or `draft --group ID TEXT`.
+    Draft {
+        /// This group (id, `5` or `g_5`).
+        #[arg(long, value_parser = commands::group::parse_group_id)]
+        group: Option<i64>,
+        /// USER TEXT, or TEXT with --group (USER may be a conversation id).
+        #[arg(value_name = "USER TEXT", required = true, num_args = 1..=2)]
+        args: Vec<String>,
+    },
     /// Print messages received since the last sync (all history on a new profile).
     Sync {
         /// One JSON object per line.
@@ -221,6 +350,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let to = ops::parse_pins_target(group, conversation.as_deref())?;
             ops::pins(&ctx, to, json).await
         }
+        Command::Forward { group, to, to_group, merged, args } => {
+            let forward = commands::forward::parse_args(group, &args, &to, &to_group, merged)?;
+            commands::forward::run(&ctx, forward).await
+        }
+        Command::Delete { group, args } => {
+            let (to, seqs) = hide::parse_delete(group, &args)?;
+            hide::delete(&ctx, to, seqs).await
+        }
+        Command::Clear { group, up_to, conversation } => {
+            let to = hide::parse_clear(group, conversation.as_deref())?;
+            hide::clear(&ctx, to, up_to).await
+        }
+        Command::Read { group, args } => {
+            let (to, seq) = conversations::parse_read(group, &args)?;
+            conversations::read(&ctx, to, seq).await
+        }
+        Command::ReadStatus { group, json, args } => {
+            let usage = "ferry read-status USER SEQ (or --group ID SEQ)";
+            let (to, seq, []) = ops::parse_target(group, &args, usage)?;
+            conversations::read_status(&ctx, to, seq, json).await
+        }
+        Command::Conversations { json, all } => conversations::list(&ctx, json, all).await,
+        Command::Mute { group, off, conversation } => {
+            let to = Conversation::pick(group, conversation.as_deref(), "ferry mute USER [--off] (or --group ID)")?;
+            conversations::set(&ctx, to, Setting::Muted(!off)).await
+        }
+        Command::PinConversation { group, off, conversation } => {
+            let usage = "ferry pin-conversation USER [--off] (or --group ID)";
+            let to = Conversation::pick(group, conversation.as_deref(), usage)?;
+            conversations::set(&ctx, to, Setting::Pinned(!off)).await
+        }
+        Command::Archive { group, off, conversation } => {
+            let to = Conversation::pick(group, conversation.as_deref(), "ferry archive USER [--off] (or --group ID)")?;
+            conversations::set(&ctx, to, Setting::Archived(!off)).await
+        }
+        Command::Draft { group, args } => {
+            let (to, text) = conversations::parse_draft(group, &args)?;
+            conversations::set(&ctx, to, Setting::Draft(text.to_owned())).await
+        }
         Command::Sync { json } => commands::sync::run(&ctx, json).await,
         Command::Chat { user } => commands::chat::run(&ctx, user.as_deref()).await,
         Command::Friend { command } => commands::contacts::friend(&ctx, command).await,
@@ -277,6 +445,45 @@ mod tests {
         assert!(parse("ferry revoke bob 3 4").is_err());
         assert!(parse("ferry send bob hi --reply x").is_err());
         assert!(matches!(parse("ferry block bob"), Ok(Command::Block { .. })));
+
+        let Ok(Command::Forward { group: None, to, to_group, merged: true, args }) =
+            parse("ferry forward bob 3,4 --to carol,g_7 --to d_1_4 --to-group 5 --merged")
+        else {
+            panic!("forward did not parse")
+        };
+        assert_eq!(
+            (to, to_group, args),
+            (vec!["carol".into(), "g_7".into(), "d_1_4".into()], vec![5], vec!["bob".to_owned(), "3,4".to_owned()])
+        );
+        assert!(matches!(
+            parse("ferry forward --group g_5 2 --to-group 6"),
+            Ok(Command::Forward { group: Some(5), merged: false, .. })
+        ));
+        // A forward needs a target.
+        assert!(parse("ferry forward bob 3").is_err());
+        assert!(matches!(parse("ferry delete bob 3,4"), Ok(Command::Delete { group: None, .. })));
+        assert!(matches!(parse("ferry delete --group 5 3"), Ok(Command::Delete { group: Some(5), .. })));
+        assert!(matches!(parse("ferry clear bob --up-to 7"), Ok(Command::Clear { up_to: Some(7), .. })));
+        assert!(matches!(parse("ferry clear --group 5"), Ok(Command::Clear { group: Some(5), up_to: None, .. })));
+        assert!(parse("ferry clear bob --up-to 0").is_err());
+        assert!(matches!(parse("ferry read bob"), Ok(Command::Read { .. })));
+        assert!(matches!(parse("ferry read --group 5"), Ok(Command::Read { group: Some(5), .. })));
+        assert!(matches!(parse("ferry read-status bob 3 --json"), Ok(Command::ReadStatus { json: true, .. })));
+        assert!(matches!(
+            parse("ferry conversations --json --all"),
+            Ok(Command::Conversations { json: true, all: true })
+        ));
+        assert!(matches!(parse("ferry conversations"), Ok(Command::Conversations { json: false, all: false })));
+        assert!(matches!(parse("ferry mute bob --off"), Ok(Command::Mute { off: true, .. })));
+        assert!(matches!(parse("ferry mute --group 5"), Ok(Command::Mute { group: Some(5), off: false, .. })));
+        assert!(matches!(parse("ferry pin-conversation d_1_2"), Ok(Command::PinConversation { off: false, .. })));
+        assert!(matches!(parse("ferry archive bob --off"), Ok(Command::Archive { off: true, .. })));
+        assert!(matches!(parse("ferry draft bob see-you"), Ok(Command::Draft { group: None, .. })));
+        let Ok(Command::Draft { args, .. }) = Cli::try_parse_from(["ferry", "draft", "bob", ""]).map(|c| c.command)
+        else {
+            panic!("an empty draft did not parse")
+        };
+        assert_eq!(args, ["bob", ""]);
         let Ok(Command::Group { command: GroupCommand::Create { name, members, json, .. } }) =
             parse("ferry group create team --members bob,carol --json")
         else {

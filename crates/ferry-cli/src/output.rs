@@ -5,9 +5,12 @@
 //! every line about a message goes through [`sanitize`] as a whole (the
 //! decorations added here hold no control characters). Renderers name users
 //! through a `name` function; resolve [`named_ids`] before calling them.
+//! A message line is one terminal line, except a chat record's: its items
+//! follow it, indented, each sanitized on its own.
 
 use anyhow::{Result, bail};
 use ferry_client::{
+    chat_record_of,
     content::{content_text, kind_of, text_of},
     v1::{self, message_content::Kind},
 };
@@ -44,7 +47,8 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// The users a message's rendering names: its sender, the sender of the
-/// message it quotes, and who recalled it.
+/// message it quotes, who recalled it, and the senders of chat record items
+/// that carry no name of their own.
 pub fn named_ids(m: &v1::Message) -> Vec<UserId> {
     let mut ids = vec![m.sender_id];
     if let Some(quote) = m.content.as_ref().and_then(|c| c.quote.as_ref()) {
@@ -53,17 +57,33 @@ pub fn named_ids(m: &v1::Message) -> Vec<UserId> {
     if let Some(Kind::Revoked(r)) = kind(m) {
         ids.push(r.by);
     }
+    if let Some(r) = chat_record_of(m) {
+        unnamed_senders(r, &mut ids);
+    }
     ids
 }
 
+fn unnamed_senders(r: &v1::ChatRecord, ids: &mut Vec<UserId>) {
+    for item in &r.items {
+        if item.sender_name.is_empty() {
+            ids.push(item.sender_id);
+        }
+        if let Some(Kind::ChatRecord(inner)) = item.content.as_ref().and_then(|c| c.kind.as_ref()) {
+            unnamed_senders(inner, ids);
+        }
+    }
+}
+
 /// One line of `ferry sync`: `[d_1_2 #3] alice: hello`, or for a group or
-/// message event `[g_5 #4] * alice muted carol for 10 minutes`.
+/// message event `[g_5 #4] * alice muted carol for 10 minutes`. A chat
+/// record's items follow on lines of their own, indented.
 pub fn plain_line(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
     let head = format!("[{} #{}]", m.conversation_id, m.seq);
-    sanitize(&match said(m, name) {
+    let line = sanitize(&match said(m, name) {
         Said::Says(body) => format!("{head} {}: {body}", name(m.sender_id)),
         Said::Note(note) => format!("{head} * {note}"),
-    })
+    });
+    with_record(line, m, name)
 }
 
 /// A direct message as `ferry chat` shows it: `[from alice #3] hi`, or
@@ -72,19 +92,48 @@ pub fn plain_line(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
 pub fn chat_line(m: &v1::Message, mine: bool, other: &str, name: &impl Fn(UserId) -> String) -> String {
     let dir = if mine { "to" } else { "from" };
     let head = format!("[{dir} {other} #{}]", m.seq);
-    sanitize(&match said(m, name) {
+    let line = sanitize(&match said(m, name) {
         Said::Says(body) => format!("{head} {body}"),
         Said::Note(note) => format!("{head} * {note}"),
-    })
+    });
+    with_record(line, m, name)
 }
 
 /// A group message as `ferry chat` shows it: `[g_5 #4 alice] hi`, or for an
 /// event `[g_5 #4] * alice muted carol for 10 minutes`.
 pub fn group_chat_line(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
-    sanitize(&match said(m, name) {
+    let line = sanitize(&match said(m, name) {
         Said::Says(body) => format!("[{} #{} {}] {body}", m.conversation_id, m.seq, name(m.sender_id)),
         Said::Note(note) => format!("[{} #{}] * {note}", m.conversation_id, m.seq),
-    })
+    });
+    with_record(line, m, name)
+}
+
+/// `line`, followed by the items of the chat record `m` holds, if any.
+fn with_record(line: String, m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
+    match chat_record_of(m) {
+        Some(r) => {
+            let mut lines = vec![line];
+            record_lines(r, 1, name, &mut lines);
+            lines.join("\n")
+        }
+        None => line,
+    }
+}
+
+/// A chat record's items, one line each at `depth` (two spaces a level):
+/// `  alice: hi`; a record inside it shows its title, then its own items one
+/// level further in. Each line is sanitized on its own.
+fn record_lines(r: &v1::ChatRecord, depth: usize, name: &impl Fn(UserId) -> String, out: &mut Vec<String>) {
+    let indent = "  ".repeat(depth);
+    for item in &r.items {
+        let who = if item.sender_name.is_empty() { name(item.sender_id) } else { item.sender_name.clone() };
+        let text = item.content.as_ref().map(content_text).unwrap_or_default();
+        out.push(sanitize(&format!("{indent}{who}: {text}")));
+        if let Some(Kind::ChatRecord(inner)) = item.content.as_ref().and_then(|c| c.kind.as_ref()) {
+            record_lines(inner, depth + 1, name, out);
+        }
+    }
 }
 
 /// One pinned message of `ferry pins`: its `sync` line, then who pinned it.
@@ -134,10 +183,13 @@ fn event_note(actor: &str, e: &v1::MessageEvent) -> String {
     }
 }
 
-/// A message's own words: the quote it answers, its text, whether it was
-/// edited, its reactions.
+/// A message's own words: whether it is a forwarded copy, the quote it
+/// answers, its text, whether it was edited, its reactions.
 fn body(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
     let mut out = String::new();
+    if m.content.as_ref().is_some_and(|c| c.forwarded) {
+        out.push_str("(forwarded) ");
+    }
     if let Some(q) = m.content.as_ref().and_then(|c| c.quote.as_ref()) {
         let quoted = if q.revoked { "[recalled]".to_owned() } else { format!("\"{}\"", q.preview) };
         out.push_str(&format!("↪ re #{} {}: {quoted} | ", q.seq, name(q.sender_id)));
@@ -160,8 +212,9 @@ fn kind(m: &v1::Message) -> Option<&Kind> {
 /// One JSON object (one line) of `ferry sync --json`. `kind` comes from
 /// [`kind_of`]; system messages also carry the event as `system`, texts
 /// their mentions, replies a `quote`, edited messages `edited_at`, recalled
-/// ones `revoked`, message events an `event`, and pulled messages with
-/// reactions `reactions`.
+/// ones `revoked`, message events an `event`, forwarded copies `forwarded`,
+/// merged forwards a `chat_record` (`title`, `items`), and pulled
+/// messages with reactions `reactions`.
 pub fn json_line(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
     json_value(m, name).to_string()
 }
@@ -210,6 +263,7 @@ fn json_value(m: &v1::Message, name: &impl Fn(UserId) -> String) -> Value {
                 v["event"]["text"] = json!(content_text(c));
             }
         }
+        Some(Kind::ChatRecord(r)) => v["chat_record"] = record_json(r),
         _ => {}
     }
     if let Some(content) = &m.content {
@@ -226,6 +280,9 @@ fn json_value(m: &v1::Message, name: &impl Fn(UserId) -> String) -> Value {
         if content.edited_at != 0 {
             v["edited_at"] = json!(content.edited_at);
         }
+        if content.forwarded {
+            v["forwarded"] = json!(true);
+        }
     }
     if !m.reactions.is_empty() {
         let reactions: Vec<Value> =
@@ -233,6 +290,158 @@ fn json_value(m: &v1::Message, name: &impl Fn(UserId) -> String) -> Value {
         v["reactions"] = json!(reactions);
     }
     v
+}
+
+/// A chat record as JSON: `title`, and `items` with `sender_id`,
+/// `sender_name`, `server_time`, `kind` and `text`; an item that is itself a
+/// record carries it as `chat_record`.
+fn record_json(r: &v1::ChatRecord) -> Value {
+    let items: Vec<Value> = r
+        .items
+        .iter()
+        .map(|item| {
+            let content = item.content.as_ref();
+            let mut v = json!({
+                "sender_id": item.sender_id,
+                "sender_name": item.sender_name,
+                "server_time": item.server_time,
+                "kind": content.and_then(|c| c.kind.as_ref()).map_or("unknown", ferry_proto::preview::kind_name),
+                "text": content.map(content_text).unwrap_or_default(),
+            });
+            if let Some(Kind::ChatRecord(inner)) = content.and_then(|c| c.kind.as_ref()) {
+                v["chat_record"] = record_json(inner);
+            }
+            v
+        })
+        .collect();
+    json!({"title": r.title, "items": items})
+}
+
+/// One line of `ferry forward`, for one target (`label`, as the user named
+/// it): `forwarded 2 messages to bob (d_1_3 #4, #5)`, `forwarded 2 messages
+/// to bob as a chat record (d_1_3 #6)`, or the refusal
+/// `bob: blocked: this user does not accept your messages` (with what was
+/// stored before it, if anything was). `messages` is how many were
+/// forwarded.
+pub fn forward_line(label: &str, outcome: &v1::ForwardOutcome, messages: usize, merged: bool) -> String {
+    let stored = match outcome.acks.split_first() {
+        Some((first, rest)) => {
+            let seqs: Vec<String> = std::iter::once(first).chain(rest).map(|a| format!("#{}", a.seq)).collect();
+            format!("{} {}", first.conversation_id, seqs.join(", "))
+        }
+        None => String::new(),
+    };
+    sanitize(&match &outcome.error {
+        Some(e) if stored.is_empty() => format!("{label}: {}: {}", e.code, e.message),
+        Some(e) => format!("{label}: {}: {} (stored before that: {stored})", e.code, e.message),
+        None => {
+            let what = if messages == 1 { "1 message".to_owned() } else { format!("{messages} messages") };
+            let how = if merged { " as a chat record" } else { "" };
+            format!("forwarded {what} to {label}{how} ({stored})")
+        }
+    })
+}
+
+/// One line of `ferry conversations`: the conversation's `title` (the
+/// peer's username, or the group's name) and id, the unread count, markers
+/// (📌 pinned, 🔕 muted, @ mentioned, `archived`), the draft, the newest
+/// message and when it came:
+/// `bob (d_1_2): 2 unread 📌 @ draft "see you" · bob: lunch? · 2023-11-14 22:13 UTC`.
+pub fn conversation_line(c: &v1::Conversation, title: &str, name: &impl Fn(UserId) -> String) -> String {
+    let mut line = format!("{title} ({}): {} unread", c.conversation_id, c.unread);
+    for (on, marker) in [(c.pinned, "📌"), (c.muted, "🔕"), (c.mentioned, "@"), (c.archived, "archived")] {
+        if on {
+            line.push(' ');
+            line.push_str(marker);
+        }
+    }
+    if !c.draft.is_empty() {
+        line.push_str(&format!(" draft \"{}\"", c.draft));
+    }
+    if !c.preview.is_empty() {
+        line.push_str(&format!(" · {}: {}", name(c.last_sender_id), c.preview));
+    }
+    if c.last_time > 0 {
+        line.push_str(&format!(" · {}", utc_minute(c.last_time)));
+    }
+    sanitize(&line)
+}
+
+/// One JSON object (one line) of `ferry conversations --json`: every field
+/// of the conversation, plus the `peer`'s username in a direct one.
+pub fn conversation_json(c: &v1::Conversation, peer: Option<&str>) -> String {
+    json!({
+        "conversation_id": c.conversation_id,
+        "kind": c.kind,
+        "peer_user_id": c.peer_user_id,
+        "peer": peer,
+        "max_seq": c.max_seq,
+        "read_seq": c.read_seq,
+        "unread": c.unread,
+        "last_time": c.last_time,
+        "mentioned": c.mentioned,
+        "peer_read_seq": c.peer_read_seq,
+        "pinned": c.pinned,
+        "muted": c.muted,
+        "archived": c.archived,
+        "draft": c.draft,
+        "name": c.name,
+        "avatar": c.avatar,
+        "last_seq": c.last_seq,
+        "last_sender_id": c.last_sender_id,
+        "last_kind": c.last_kind,
+        "preview": c.preview,
+    })
+    .to_string()
+}
+
+/// `ferry read-status`: `g_5 #4: read by 1 (bob), unread by 2 (carol, dave)`.
+pub fn read_status_line(s: &v1::ReadStatus, name: &impl Fn(UserId) -> String) -> String {
+    let who = |count: u32, ids: &[UserId]| {
+        let names: Vec<String> = ids.iter().map(|&id| name(id)).collect();
+        if names.is_empty() { count.to_string() } else { format!("{count} ({})", names.join(", ")) }
+    };
+    sanitize(&format!(
+        "{} #{}: read by {}, unread by {}",
+        s.conversation_id,
+        s.seq,
+        who(s.read_count, &s.read_user_ids),
+        who(s.unread_count, &s.unread_user_ids)
+    ))
+}
+
+/// `ferry read-status --json`: the status's fields, plus the usernames as
+/// `read` and `unread`.
+pub fn read_status_json(s: &v1::ReadStatus, name: &impl Fn(UserId) -> String) -> String {
+    let names = |ids: &[UserId]| ids.iter().map(|&id| name(id)).collect::<Vec<_>>();
+    json!({
+        "conversation_id": s.conversation_id,
+        "seq": s.seq,
+        "read_count": s.read_count,
+        "unread_count": s.unread_count,
+        "read_user_ids": s.read_user_ids,
+        "unread_user_ids": s.unread_user_ids,
+        "read": names(&s.read_user_ids),
+        "unread": names(&s.unread_user_ids),
+    })
+    .to_string()
+}
+
+/// Unix milliseconds as `2023-11-14 22:13 UTC` (the proleptic Gregorian
+/// calendar; no time-zone database is needed for UTC).
+pub fn utc_minute(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
 }
 
 #[cfg(test)]
@@ -490,5 +699,195 @@ mod tests {
         assert_eq!(v["pinned_at"], 1_700_000_002_000_i64);
         let missing = v1::PinnedMessage { message: None, ..p };
         assert_eq!(pin_line(&missing, &name), "(message not available) (pinned by bob)");
+    }
+
+    fn record(title: &str, items: Vec<(UserId, &str, v1::MessageContent)>) -> v1::ChatRecord {
+        let items = items
+            .into_iter()
+            .map(|(sender_id, sender_name, content)| v1::RecordItem {
+                sender_id,
+                sender_name: sender_name.into(),
+                server_time: 1_700_000_000_000,
+                content: Some(content),
+            })
+            .collect();
+        v1::ChatRecord { title: title.into(), items }
+    }
+
+    #[test]
+    fn forwarded_copies_are_marked() {
+        let mut m = msg("look at this");
+        if let Some(c) = m.content.as_mut() {
+            c.forwarded = true;
+        }
+        assert_eq!(plain_line(&m, &name), "[d_1_2 #3] alice: (forwarded) look at this");
+        assert_eq!(chat_line(&m, false, "alice", &name), "[from alice #3] (forwarded) look at this");
+        m.conversation_id = "g_5".into();
+        assert_eq!(group_chat_line(&m, &name), "[g_5 #3 alice] (forwarded) look at this");
+        let v = json(&json_line(&m, &name));
+        assert_eq!((v["forwarded"].as_bool(), v["text"].as_str()), (Some(true), Some("look at this")));
+        assert!(json(&json_line(&msg("x"), &name)).get("forwarded").is_none());
+    }
+
+    #[test]
+    fn chat_records_show_their_items_indented() {
+        let inner = record("Chat history of carol", vec![(3, "carol", ferry_client::text_content("deep"))]);
+        let outer = record(
+            "Chat history of alice, bob",
+            vec![
+                (1, "alice", ferry_client::text_content("hi")),
+                // No name recorded: the reader's name for the sender.
+                (2, "", ferry_client::text_content("hey\x1b[2J")),
+                (3, "carol", v1::MessageContent { kind: Some(Kind::ChatRecord(inner)), ..Default::default() }),
+            ],
+        );
+        let m = with_kind(1, 6, Kind::ChatRecord(outer));
+        assert_eq!(
+            plain_line(&m, &name),
+            "[d_1_2 #6] alice: [Chat history] Chat history of alice, bob\n  alice: hi\n  bob: hey\\u{1b}[2J\n  \
+             carol: [Chat history] Chat history of carol\n    carol: deep"
+        );
+        let chat = chat_line(&m, false, "alice", &name);
+        assert_eq!(
+            chat.lines().collect::<Vec<_>>()[..2],
+            ["[from alice #6] [Chat history] Chat history of alice, bob", "  alice: hi"]
+        );
+        let mut g = m.clone();
+        g.conversation_id = "g_5".into();
+        assert!(
+            group_chat_line(&g, &name)
+                .starts_with("[g_5 #6 alice] [Chat history] Chat history of alice, bob\n  alice: hi\n")
+        );
+        // The item without a name is looked up.
+        assert_eq!(named_ids(&m), [1, 2]);
+
+        let v = json(&json_line(&m, &name));
+        assert_eq!(v["kind"], "chat_record");
+        let r = &v["chat_record"];
+        assert_eq!(r["title"], "Chat history of alice, bob");
+        assert_eq!(
+            r["items"][0],
+            json!({"sender_id": 1, "sender_name": "alice", "server_time": 1_700_000_000_000_i64, "kind": "text", "text": "hi"})
+        );
+        assert_eq!(r["items"][1]["text"], "hey\x1b[2J");
+        assert_eq!(r["items"][2]["kind"], "chat_record");
+        assert_eq!(r["items"][2]["chat_record"]["title"], "Chat history of carol");
+        assert_eq!(r["items"][2]["chat_record"]["items"][0]["text"], "deep");
+    }
+
+    #[test]
+    fn forward_outcomes_are_one_line_per_target() {
+        let ack = |seq| v1::SendAck { conversation_id: "d_1_3".into(), seq, ..Default::default() };
+        let ok = v1::ForwardOutcome { conversation_id: "d_1_3".into(), acks: vec![ack(4), ack(5)], error: None };
+        assert_eq!(forward_line("carol", &ok, 2, false), "forwarded 2 messages to carol (d_1_3 #4, #5)");
+        let merged = v1::ForwardOutcome { acks: vec![ack(6)], ..ok.clone() };
+        assert_eq!(
+            forward_line("carol", &merged, 2, true),
+            "forwarded 2 messages to carol as a chat record (d_1_3 #6)"
+        );
+        let one = v1::ForwardOutcome { acks: vec![ack(7)], ..ok.clone() };
+        assert_eq!(forward_line("g_5", &one, 1, false), "forwarded 1 message to g_5 (d_1_3 #7)");
+        let error = v1::Error {
+            code: "blocked".into(),
+            message: "this user does not accept your messages\n".into(),
+            ..Default::default()
+        };
+        let refused = v1::ForwardOutcome { conversation_id: String::new(), acks: vec![], error: Some(error.clone()) };
+        assert_eq!(forward_line("bob", &refused, 2, false), "bob: blocked: this user does not accept your messages\\n");
+        let partly = v1::ForwardOutcome { acks: vec![ack(4)], error: Some(error), ..ok };
+        assert_eq!(
+            forward_line("bob", &partly, 2, false),
+            "bob: blocked: this user does not accept your messages\\n (stored before that: d_1_3 #4)"
+        );
+    }
+
+    #[test]
+    fn conversations_show_unread_markers_draft_and_time() {
+        let c = v1::Conversation {
+            conversation_id: "d_1_2".into(),
+            kind: "direct".into(),
+            peer_user_id: 2,
+            max_seq: 9,
+            read_seq: 7,
+            unread: 2,
+            last_time: 1_700_000_000_000,
+            mentioned: true,
+            peer_read_seq: 9,
+            pinned: true,
+            muted: true,
+            archived: false,
+            draft: "see\nyou".into(),
+            name: "Bob B.".into(),
+            avatar: "https://example.com/b.png".into(),
+            last_seq: 8,
+            last_sender_id: 2,
+            last_kind: "text".into(),
+            preview: "lunch?".into(),
+        };
+        assert_eq!(
+            conversation_line(&c, "bob", &name),
+            "bob (d_1_2): 2 unread 📌 🔕 @ draft \"see\\nyou\" · bob: lunch? · 2023-11-14 22:13 UTC"
+        );
+        // Nothing to mark, a hidden last message (no preview), no time.
+        let quiet = v1::Conversation {
+            unread: 0,
+            mentioned: false,
+            pinned: false,
+            muted: false,
+            archived: true,
+            draft: String::new(),
+            last_kind: "hidden".into(),
+            preview: String::new(),
+            last_time: 0,
+            ..c.clone()
+        };
+        assert_eq!(conversation_line(&quiet, "bob", &name), "bob (d_1_2): 0 unread archived");
+        let group = v1::Conversation { conversation_id: "g_5".into(), preview: "\x1b[2J".into(), ..quiet };
+        assert_eq!(conversation_line(&group, "crew", &name), "crew (g_5): 0 unread archived · bob: \\u{1b}[2J");
+
+        let v = json(&conversation_json(&c, Some("bob")));
+        assert_eq!(
+            v,
+            json!({
+                "conversation_id": "d_1_2", "kind": "direct", "peer_user_id": 2, "peer": "bob", "max_seq": 9,
+                "read_seq": 7, "unread": 2, "last_time": 1_700_000_000_000_i64, "mentioned": true,
+                "peer_read_seq": 9, "pinned": true, "muted": true, "archived": false, "draft": "see\nyou",
+                "name": "Bob B.", "avatar": "https://example.com/b.png", "last_seq": 8, "last_sender_id": 2,
+                "last_kind": "text", "preview": "lunch?",
+            })
+        );
+        assert_eq!(json(&conversation_json(&group, None))["peer"], Value::Null);
+    }
+
+    #[test]
+    fn read_status_names_readers() {
+        let s = v1::ReadStatus {
+            conversation_id: "g_5".into(),
+            seq: 4,
+            read_count: 1,
+            unread_count: 2,
+            read_user_ids: vec![2],
+            unread_user_ids: vec![3, 9],
+        };
+        assert_eq!(read_status_line(&s, &name), "g_5 #4: read by 1 (bob), unread by 2 (carol, #9)");
+        let nobody = v1::ReadStatus { read_count: 0, read_user_ids: vec![], ..s.clone() };
+        assert_eq!(read_status_line(&nobody, &name), "g_5 #4: read by 0, unread by 2 (carol, #9)");
+        let v = json(&read_status_json(&s, &name));
+        assert_eq!(
+            v,
+            json!({
+                "conversation_id": "g_5", "seq": 4, "read_count": 1, "unread_count": 2,
+                "read_user_ids": [2], "unread_user_ids": [3, 9], "read": ["bob"], "unread": ["carol", "#9"],
+            })
+        );
+    }
+
+    #[test]
+    fn times_are_utc_minutes() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_minute(1_700_000_000_000), "2023-11-14 22:13 UTC");
+        // A leap day, and the last minute of a year.
+        assert_eq!(utc_minute(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(utc_minute(1_735_689_599_999), "2024-12-31 23:59 UTC");
     }
 }

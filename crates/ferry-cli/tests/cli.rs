@@ -500,10 +500,7 @@ async fn replies_edits_reactions_pins_and_recalls_reach_the_other_side() {
     assert_eq!(edited["text"], "typo message");
     assert!(edited["edited_at"].as_i64().expect("edited_at") > 0, "{edited}");
     assert!(hello.get("edited_at").is_none(), "{hello}");
-    assert_eq!(
-        edit["event"],
-        serde_json::json!({"event": "edited", "target_seq": 3, "emoji": "", "text": "typo message"})
-    );
+    assert_eq!(edit["event"], serde_json::json!({"event": "edited", "target_seq": 3, "emoji": ""}));
     assert_eq!((edit["sender"].as_str(), react["sender"].as_str()), (Some("alice"), Some("bob")));
     assert_eq!(react["event"], serde_json::json!({"event": "reaction_added", "target_seq": 1, "emoji": "👍"}));
     assert_eq!(pin["event"], serde_json::json!({"event": "pinned", "target_seq": 2, "emoji": ""}));
@@ -520,7 +517,7 @@ async fn replies_edits_reactions_pins_and_recalls_reach_the_other_side() {
             format!("[{d} #1] alice: hello bob [👍 1]"),
             format!("[{d} #2] bob: ↪ re #1 alice: \"hello bob\" | hi alice"),
             format!("[{d} #3] alice: typo message (edited)"),
-            format!("[{d} #4] * alice edited #3: typo message"),
+            format!("[{d} #4] * alice edited #3"),
             format!("[{d} #5] * bob reacted 👍 to #1"),
             format!("[{d} #6] * alice pinned #2"),
             format!("[{d} #7] * alice recalled a message"),
@@ -556,4 +553,138 @@ async fn message_commands_take_a_group() {
     // A malformed command line is refused before anything is sent.
     let line = cli.run("alice", &["revoke", "--group", &group, "bob", "3"]).await.assert_error().to_owned();
     assert!(line.starts_with("error: usage: ferry revoke"), "{line}");
+}
+
+/// Forwarding (copies, merged, a refusing target), deleting for yourself and
+/// clearing, read positions, and the conversation list with its settings.
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_delete_clear_read_and_conversation_settings() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = cli.register("alice", "alice").await;
+    let bob = cli.register("bob", "bob").await;
+    cli.register("carol", "carol").await;
+    let dave = cli.register("dave", "dave").await;
+    let (ab, ad) = (direct(alice, bob), direct(alice, dave));
+    cli.run("carol", &["block", "alice"]).await.assert_ok();
+
+    for (from, to, text) in [("alice", "bob", "one"), ("alice", "bob", "two"), ("bob", "alice", "three")] {
+        cli.run(from, &["send", to, text]).await.assert_ok();
+    }
+
+    // Copies: carol refuses, dave gets both; one refusal is not a failure.
+    let out = cli.run("alice", &["forward", "bob", "2,1", "--to", "carol", "--to", "dave"]).await;
+    let lines: Vec<&str> = out.assert_ok().stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "carol: blocked: this user does not accept your messages".to_owned(),
+            format!("forwarded 2 messages to dave ({ad} #1, #2)")
+        ]
+    );
+    // Merged, named by conversation id.
+    let out = cli.run("alice", &["forward", &ab, "1,#3", "--to", "dave", "--merged"]).await;
+    assert_eq!(ok_line(&out), format!("forwarded 2 messages to dave as a chat record ({ad} #3)"));
+    // Every target refused: the line, then the error.
+    let out = cli.run("alice", &["forward", "bob", "1", "--to", "carol"]).await;
+    assert_eq!(out.assert_error(), "error: nothing forwarded: every target refused");
+    assert_eq!(out.stdout, "carol: blocked: this user does not accept your messages\n");
+
+    let got = cli.sync_json("dave").await;
+    assert_eq!(seqs(&got), [1, 2, 3], "{got:#?}");
+    assert!(got.iter().all(|m| m["sender_id"] == alice && m["conversation"] == ad.as_str()), "{got:#?}");
+    assert_eq!((got[0]["text"].as_str(), got[0]["forwarded"].as_bool()), (Some("one"), Some(true)));
+    assert_eq!((got[1]["text"].as_str(), got[1]["forwarded"].as_bool()), (Some("two"), Some(true)));
+    let record = &got[2]["chat_record"];
+    assert_eq!(got[2]["kind"], "chat_record");
+    let items = record["items"].as_array().expect("items");
+    let said: Vec<(i64, &str, &str)> = items
+        .iter()
+        .map(|i| (i["sender_id"].as_i64().unwrap(), i["sender_name"].as_str().unwrap(), i["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(said, [(alice, "alice", "one"), (bob, "bob", "three")], "{record}");
+    assert!(items.iter().all(|i| i["server_time"].as_i64() > Some(0)), "{record}");
+    let title = record["title"].as_str().expect("title").to_owned();
+    // The same on a new device, in lines.
+    cli.login("dave-laptop", "dave").await;
+    let plain = cli.run("dave-laptop", &["sync"]).await;
+    let lines: Vec<&str> = plain.assert_ok().stdout.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!("[{ad} #1] alice: (forwarded) one"),
+            format!("[{ad} #2] alice: (forwarded) two"),
+            format!("[{ad} #3] alice: [Chat history] {title}"),
+            "  alice: one".to_owned(),
+            "  bob: three".to_owned(),
+        ]
+    );
+
+    // Delete for me, then clear: bob's new devices no longer see them;
+    // alice still does.
+    let out = cli.run("bob", &["delete", "alice", "2"]).await;
+    assert_eq!(ok_line(&out), format!("deleted {ab} #2 for you"));
+    cli.login("bob-laptop", "bob").await;
+    let plain = cli.run("bob-laptop", &["sync"]).await;
+    let lines: Vec<&str> = plain.assert_ok().stdout.lines().collect();
+    assert_eq!(lines, [format!("[{ab} #1] alice: one"), format!("[{ab} #3] bob: three")]);
+    let out = cli.run("bob", &["clear", "alice"]).await;
+    assert_eq!(ok_line(&out), format!("cleared {ab} for you"));
+    cli.login("bob-tablet", "bob").await;
+    assert_eq!(cli.run("bob-tablet", &["sync"]).await.assert_ok().stdout, "");
+    let with_bob: Vec<Value> =
+        cli.sync_json("alice").await.into_iter().filter(|m| m["conversation"] == ab.as_str()).collect();
+    assert_eq!(texts(&with_bob), ["one", "two", "three"]);
+
+    // Read positions and who read what.
+    assert_eq!(sent_seq(&cli.run("alice", &["send", "bob", "four"]).await), 4);
+    let out = cli.run("alice", &["read-status", "bob", "4"]).await;
+    assert_eq!(ok_line(&out), format!("{ab} #4: read by 0, unread by 1 (bob)"));
+    let out = cli.run("bob", &["read", "alice"]).await;
+    assert_eq!(ok_line(&out), format!("read {ab} up to #4"));
+    let out = cli.run("alice", &["read-status", &ab, "#4", "--json"]).await;
+    let status = &out.assert_ok().json_lines()[0];
+    assert_eq!((status["read_count"].as_u64(), status["unread_count"].as_u64()), (Some(1), Some(0)), "{status}");
+    assert_eq!(
+        (status["read_user_ids"].clone(), status["read"].clone()),
+        (serde_json::json!([bob]), serde_json::json!(["bob"]))
+    );
+    // Only the sender asks.
+    let line = cli.run("bob", &["read-status", "alice", "4"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: forbidden: "), "{line}");
+
+    // Settings, and the list they shape: bob's conversation is newer, but
+    // the pinned one comes first.
+    assert_eq!(ok_line(&cli.run("alice", &["pin-conversation", "dave"]).await), format!("pinned conversation {ad}"));
+    assert_eq!(ok_line(&cli.run("alice", &["mute", "bob"]).await), format!("muted {ab}"));
+    assert_eq!(ok_line(&cli.run("alice", &["draft", &ab, "see you"]).await), format!("saved the draft of {ab}"));
+    let list = cli.run("alice", &["conversations", "--json"]).await;
+    let list = list.assert_ok().json_lines();
+    let ids: Vec<&str> = list.iter().map(|c| c["conversation_id"].as_str().expect("id")).collect();
+    assert_eq!(ids, [ad.as_str(), ab.as_str()], "{list:#?}");
+    let (with_dave, with_bob) = (&list[0], &list[1]);
+    assert_eq!((with_dave["pinned"].as_bool(), with_dave["muted"].as_bool()), (Some(true), Some(false)));
+    assert_eq!((with_dave["peer"].as_str(), with_dave["peer_user_id"].as_i64()), (Some("dave"), Some(dave)));
+    assert_eq!((with_bob["pinned"].as_bool(), with_bob["muted"].as_bool()), (Some(false), Some(true)));
+    assert_eq!((with_bob["draft"].as_str(), with_bob["max_seq"].as_u64()), (Some("see you"), Some(4)));
+    assert_eq!((with_bob["kind"].as_str(), with_bob["archived"].as_bool()), (Some("direct"), Some(false)));
+    // bob's "three" is the one alice has not read (her own messages never count).
+    assert_eq!((with_bob["unread"].as_u64(), with_bob["preview"].as_str()), (Some(1), Some("four")));
+    let plain = cli.run("alice", &["conversations"]).await;
+    let lines: Vec<&str> = plain.assert_ok().stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{plain:#?}");
+    assert!(lines[0].starts_with(&format!("dave ({ad}): 0 unread 📌 · ")), "{lines:?}");
+    assert!(lines[1].starts_with(&format!("bob ({ab}): 1 unread 🔕 draft \"see you\" · alice: four · ")), "{lines:?}");
+
+    // Archived conversations are listed with --all only; a draft clears.
+    assert_eq!(ok_line(&cli.run("alice", &["archive", "bob"]).await), format!("archived {ab}"));
+    let list = cli.run("alice", &["conversations", "--json"]).await.assert_ok().json_lines();
+    assert_eq!(list.len(), 1, "{list:#?}");
+    let list = cli.run("alice", &["conversations", "--json", "--all"]).await.assert_ok().json_lines();
+    assert_eq!((list.len(), list[1]["archived"].as_bool()), (2, Some(true)), "{list:#?}");
+    assert_eq!(ok_line(&cli.run("alice", &["archive", "bob", "--off"]).await), format!("unarchived {ab}"));
+    assert_eq!(ok_line(&cli.run("alice", &["draft", "bob", ""]).await), format!("cleared the draft of {ab}"));
+    assert_eq!(ok_line(&cli.run("alice", &["mute", "bob", "--off"]).await), format!("unmuted {ab}"));
+    let list = cli.run("alice", &["conversations", "--json"]).await.assert_ok().json_lines();
+    assert_eq!((list[1]["draft"].as_str(), list[1]["muted"].as_bool()), (Some(""), Some(false)), "{list:#?}");
 }

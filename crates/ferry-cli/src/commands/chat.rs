@@ -266,6 +266,9 @@ struct View {
 
 impl View {
     async fn show(&mut self, m: &v1::Message) {
+        if m.hidden {
+            return; // deleted for this user (or cleared): not shown anywhere
+        }
         let mine = m.sender_id == self.me;
         if mine && self.sent.lock().unwrap_or_else(PoisonError::into_inner).remove(&m.client_msg_id) {
             return; // our own message from this session, already on screen

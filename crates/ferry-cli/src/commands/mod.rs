@@ -4,7 +4,10 @@
 pub mod account;
 pub mod chat;
 pub mod contacts;
+pub mod conversations;
+pub mod forward;
 pub mod group;
+pub mod hide;
 pub mod ops;
 pub mod send;
 pub mod sync;
@@ -100,6 +103,17 @@ impl<'a> Conversation<'a> {
         }
     }
 
+    /// Reads the conversation of a command that names nothing else: `--group
+    /// ID` or one conversation argument, not both; `usage` is the error
+    /// otherwise.
+    pub fn pick(group: Option<i64>, conversation: Option<&'a str>, usage: &str) -> Result<Self> {
+        match (group, conversation) {
+            (Some(id), None) => Ok(Self::Id(ConversationId::Group(id))),
+            (None, Some(c)) => Ok(Self::parse(c)),
+            _ => bail!("usage: {usage}"),
+        }
+    }
+
     /// The conversation id, looking the user up for a direct conversation
     /// with `me`.
     pub async fn resolve(self, http: &HttpApi, me: UserId) -> Result<ConversationId> {
@@ -108,6 +122,24 @@ impl<'a> Conversation<'a> {
             Self::Id(id) => Ok(id),
         }
     }
+}
+
+/// Reads a message's seq as `ferry sync` shows it: `3`, or `#3` when quoted
+/// past the shell.
+pub fn parse_seq(seq: &str) -> Result<u64> {
+    match seq.strip_prefix('#').unwrap_or(seq).parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("SEQ must be a message's number in its conversation (as `ferry sync` shows it), got {seq:?}"),
+    }
+}
+
+/// Reads a comma-separated list of seqs (`3,4,#5`), sorted and without
+/// repeats.
+pub fn parse_seqs(list: &str) -> Result<Vec<u64>> {
+    let mut seqs = list.split(',').map(|s| parse_seq(s.trim())).collect::<Result<Vec<u64>>>()?;
+    seqs.sort_unstable();
+    seqs.dedup();
+    Ok(seqs)
 }
 
 /// User id → username, looked up over HTTP once per id.
@@ -166,5 +198,26 @@ mod tests {
         let (c, rest) = Conversation::split(Some(5), &args[1..]).unwrap();
         assert_eq!((c, rest), (Conversation::Id(ConversationId::Group(5)), &args[1..]));
         assert!(Conversation::split(None, &[]).is_err());
+
+        assert_eq!(Conversation::pick(None, Some("bob"), "u").unwrap(), Conversation::User("bob"));
+        assert_eq!(Conversation::pick(Some(5), None, "u").unwrap(), Conversation::Id(ConversationId::Group(5)));
+        assert_eq!(
+            Conversation::pick(Some(5), Some("bob"), "ferry mute USER").unwrap_err().to_string(),
+            "usage: ferry mute USER"
+        );
+        assert!(Conversation::pick(None, None, "u").is_err());
+    }
+
+    #[test]
+    fn seqs_are_numbers_as_sync_shows_them() {
+        assert_eq!(parse_seq("3").unwrap(), 3);
+        assert_eq!(parse_seq("#3").unwrap(), 3);
+        for bad in ["", "0", "x", "-1", "#", "3.5"] {
+            assert!(parse_seq(bad).unwrap_err().to_string().starts_with("SEQ must be"), "{bad:?}");
+        }
+        assert_eq!(parse_seqs("5,#3, 4,3").unwrap(), [3, 4, 5]);
+        assert_eq!(parse_seqs("7").unwrap(), [7]);
+        assert!(parse_seqs("3,,4").is_err());
+        assert!(parse_seqs("3,x").is_err());
     }
 }

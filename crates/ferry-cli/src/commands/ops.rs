@@ -10,7 +10,7 @@ use anyhow::{Context as _, Result, bail};
 use ferry_client::{edit_op, message_op, pin_op, react_op, revoke_op, v1};
 use ferry_core::ConversationId;
 
-use super::{Conversation, Ctx, Names};
+use super::{Conversation, Ctx, Names, parse_seq};
 use crate::output::{self, sanitize};
 
 /// What to do to a message.
@@ -62,21 +62,13 @@ pub fn parse_target<'a, const N: usize>(
     let (to, rest) = Conversation::split(group, args).with_context(|| format!("usage: {usage}"))?;
     let Some((seq, rest)) = rest.split_first() else { bail!("usage: {usage}") };
     let Ok(rest) = <&[String; N]>::try_from(rest) else { bail!("usage: {usage}") };
-    // `#3` as `sync` prints it, when quoted past the shell.
-    let Ok(seq) = seq.strip_prefix('#').unwrap_or(seq).parse::<u64>() else {
-        bail!("SEQ must be a message's number in its conversation (as `ferry sync` shows it), got {seq:?}")
-    };
-    Ok((to, seq, rest.each_ref().map(String::as_str)))
+    Ok((to, parse_seq(seq)?, rest.each_ref().map(String::as_str)))
 }
 
 /// Reads `pins`' arguments: a username or conversation id, or `--group ID`,
 /// not both.
 pub fn parse_pins_target(group: Option<i64>, conversation: Option<&str>) -> Result<Conversation<'_>> {
-    match (group, conversation) {
-        (Some(id), None) => Ok(Conversation::Id(ConversationId::Group(id))),
-        (None, Some(c)) => Ok(Conversation::parse(c)),
-        _ => bail!("usage: ferry pins USER (or ferry pins --group ID)"),
-    }
+    Conversation::pick(group, conversation, "ferry pins USER (or ferry pins --group ID)")
 }
 
 /// Applies `action` to message `seq` of `to` and prints the confirmation.

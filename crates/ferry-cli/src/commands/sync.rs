@@ -1,5 +1,5 @@
-//! `sync [--json]`: print everything newer than the profile's saved seqs,
-//! then save the new ones.
+//! `sync [--json]`: print everything newer than the profile's saved seqs
+//! (except what the user deleted for themselves), then save the new ones.
 
 use anyhow::{Result, anyhow};
 use ferry_client::{Event, v1};
@@ -36,6 +36,9 @@ pub async fn run(ctx: &Ctx, json: bool) -> Result<()> {
         return Err(e);
     }
     messages.extend(pushed);
+    // What the user deleted for themselves (or cleared) comes back as
+    // content-less envelopes that keep the seqs gap-free; not shown.
+    messages.retain(|m| !m.hidden);
     sort_for_display(&mut messages);
 
     let mut names = Names::new(http);
