@@ -19,4 +19,4 @@ pub mod setup;
 pub mod stats;
 pub mod workload;
 
-pub use workload::{Outcome, Target, TransportKind, Workload, run};
+pub use workload::{ListVia, Outcome, Target, TransportKind, Workload, run};

@@ -28,6 +28,11 @@ pub struct ServerState {
     pub users: Vec<BenchUser>,
     /// Groups by purpose key (e.g. `fanout-100-0`).
     pub groups: BTreeMap<String, BenchGroup>,
+    /// What a workload set up for itself beyond the shared users and groups
+    /// (e.g. `conversations`: an owner account of its own and the messages
+    /// that gave it its conversations), by key, in the workload's own shape.
+    #[serde(default)]
+    pub extras: BTreeMap<String, serde_json::Value>,
 }
 
 /// A bench account with a live token.
@@ -100,8 +105,9 @@ pub async fn ensure_users(state: &mut State, server: &str, n: usize) -> anyhow::
     Ok(())
 }
 
-/// Registers (unless taken by an earlier interrupted setup) and logs in.
-async fn create_user(api: &HttpApi, name: &str) -> anyhow::Result<BenchUser> {
+/// Registers `name` (unless taken by an earlier interrupted setup) and logs
+/// it in.
+pub async fn create_user(api: &HttpApi, name: &str) -> anyhow::Result<BenchUser> {
     retry(|| async {
         match api.register(name, PASSWORD, None).await {
             Ok(_) => Ok(()),

@@ -1,7 +1,7 @@
 //! Every workload at a tiny scale against a real server: the correctness
 //! checks must pass (zero lost, zero duplicated). No wall-clock assertions.
 
-use ferry_bench::{Outcome, Target, TransportKind, Workload, run};
+use ferry_bench::{ListVia, Outcome, Target, TransportKind, Workload, run};
 use ferry_testkit::TestServer;
 
 async fn server() -> TestServer {
@@ -182,4 +182,43 @@ async fn fill_adds_every_member_with_everyone_online() {
     assert_passed(&o);
     assert_eq!(o.figures["joins"], 29.0, "{o}");
     assert_eq!(o.correctness.streams_checked, 30, "{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversations_lists_every_conversation_in_order() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = target(&server, &dir, TransportKind::Tcp, 1);
+    let w = Workload::Conversations { conversations: 20, groups: 2, churn: 100.0, via: ListVia::Both, listers: 2 };
+    let o = run(&t, &w).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["conversations_expected"], 22.0, "{o}");
+    assert_eq!(o.figures["bad_lists"], 0.0, "{o}");
+    assert!(o.figures["lists_checked"] >= 2.0, "{o}");
+    assert!(o.figures["cold_list_ms"] > 0.0, "{o}");
+    assert!(o.figures["answer_bytes_tcp"] > 0.0 && o.figures["answer_bytes_http"] > 0.0, "{o}");
+    assert!(o.latency.contains_key("list_tcp") && o.latency.contains_key("list_http"), "{o}");
+    assert!(o.figures["acked"] > 0.0, "{o}");
+    // The churn senders' streams are checked like any direct conversation.
+    assert_eq!(o.correctness.streams_checked, 20, "{o}");
+    assert!(o.figures.contains_key("setup_s"), "{o}");
+    println!("{o}");
+
+    // Again: the setup comes from the state file, nothing is sent first.
+    let w = Workload::Conversations { conversations: 20, groups: 2, churn: 0.0, via: ListVia::Http, listers: 1 };
+    let o = run(&t, &w).await.unwrap();
+    assert_passed(&o);
+    assert!(!o.figures.contains_key("setup_s"), "{o}");
+    assert!(o.notes.iter().any(|n| n.contains("setup cached")), "{o}");
+    assert!(o.latency.contains_key("list_http") && !o.latency.contains_key("list_tcp"), "{o}");
+
+    // A stranger writes to the owner: one conversation too many, FAILED.
+    let state = ferry_bench::setup::State::load(&t.state).unwrap();
+    let owner = state.servers[&t.server].extras["conversations-20-2"]["owner"]["id"].as_i64().unwrap();
+    let stranger = server.user("stranger").await;
+    stranger.http.send_text("hello-owner", &ferry_client::Target::User(owner), "hello").await.unwrap();
+    let o = run(&t, &w).await.unwrap();
+    assert!(!o.passed, "{o}");
+    assert!(o.failures.iter().any(|f| f.contains("23 conversations listed, 22 expected")), "{o}");
+    assert!(o.to_string().ends_with("FAILED"));
 }

@@ -18,7 +18,7 @@ use anyhow::bail;
 use ferry_client::HttpApi;
 use ferry_proto::v1::{self, message_content::Kind};
 
-use super::{Outcome, Target, client, samples, secs, start_monitor};
+use super::{Outcome, Target, client, samples, secs, sleep_until_us, start_monitor};
 use crate::{
     engine::{Expect, now_us},
     procmon::{self, Monitor},
@@ -258,11 +258,4 @@ fn check(
         o.fail(format!("{} pushes arrived out of seq order", c.reordered));
     }
     c
-}
-
-async fn sleep_until_us(at: u64) {
-    let now = now_us();
-    if at > now {
-        tokio::time::sleep(Duration::from_micros(at - now)).await;
-    }
 }

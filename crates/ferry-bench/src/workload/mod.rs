@@ -1,15 +1,17 @@
-//! The workloads of issue 4: `connect`, `direct`, `fanout`, `sync` and
-//! `storm`. Each one ensures its accounts (and groups), builds a
+//! The workloads of issue 4 (`connect`, `direct`, `fanout`, `sync`,
+//! `storm`) and later ones (`mixed`, `fill`, `conversations`). Each one ensures its accounts (and groups), builds a
 //! [`WorkerSpec`], runs it over one or more processes, and turns the merged
 //! report (plus the server's /proc samples) into an [`Outcome`].
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
-//! shares; [`Outcome`] in `outcome`; one module per workload (`connect`, `fill`,
-//! `messaging` for direct and fanout, `mixed`, `sync`, `storm`); `restart`
+//! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
+//! `conversations`, `fill`, `messaging` for direct and fanout, `mixed`,
+//! `sync`, `storm`); `restart`
 //! stops and starts the server (storm, `connect --restart-cmd`); `disk`
 //! measures the server's writes and fsyncs over a window.
 
 mod connect;
+mod conversations;
 mod disk;
 mod fill;
 mod messaging;
@@ -82,6 +84,19 @@ pub enum TransportKind {
     Tcp,
     /// Protobuf binary messages over WebSocket `/ws`.
     Ws,
+}
+
+/// Where `conversations` lists the owner's conversations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListVia {
+    /// `list_conversations` on the long connection (`--transport`).
+    Conn,
+    /// `GET /api/v1/conversations`.
+    Http,
+    /// Both, alternating (the first list of each is reported on its own).
+    #[default]
+    Both,
 }
 
 /// What to run.
@@ -177,6 +192,29 @@ pub enum Workload {
         #[arg(long, default_value_t = 1)]
         clients: usize,
     },
+    /// The conversation list of an owner with N direct conversations (and
+    /// G groups), listed back to back over the long connection and HTTP:
+    /// latency (the first, cold list on its own), lists/s, answer bytes;
+    /// every answer is checked (count, names, previews, order).
+    Conversations {
+        /// Direct conversations of the owner (one peer account each).
+        #[arg(long, default_value_t = 5000)]
+        conversations: usize,
+        /// Groups the owner is in (each with one message).
+        #[arg(long, default_value_t = 0)]
+        groups: usize,
+        /// Messages/s that peers send to the owner while it lists (0: none).
+        #[arg(long, default_value_t = 0.0)]
+        churn: f64,
+        /// Where to list: the long connection (`list_conversations` over
+        /// --transport), HTTP (`GET /api/v1/conversations`), or both,
+        /// alternating.
+        #[arg(long, value_enum, default_value_t)]
+        via: ListVia,
+        /// Sessions of the owner listing at once, each back to back.
+        #[arg(long, default_value_t = 1)]
+        listers: usize,
+    },
     /// N clients in pairs with light traffic; the server is restarted
     /// (SIGTERM to --server-pid, then --restart-cmd); time until 99% are back
     /// and synced.
@@ -211,6 +249,16 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
         }
         Workload::Fanout { group_size, senders, groups, rate, size, window } => {
             messaging::fanout(t, *group_size, *senders, *groups, *rate, *size, *window).await
+        }
+        Workload::Conversations { conversations, groups, churn, via, listers } => {
+            let p = conversations::Params {
+                conversations: *conversations,
+                groups: *groups,
+                churn: *churn,
+                via: *via,
+                listers: *listers,
+            };
+            conversations::conversations(t, &p).await
         }
         Workload::Fill { members, rate } => fill::fill(t, *members, *rate).await,
         Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,
@@ -298,6 +346,13 @@ fn direct_conv(a: i64, b: i64) -> String {
 
 fn secs(us: u64) -> f64 {
     us as f64 / 1e6
+}
+
+async fn sleep_until_us(at: u64) {
+    let now = crate::engine::now_us();
+    if at > now {
+        tokio::time::sleep(std::time::Duration::from_micros(at - now)).await;
+    }
 }
 
 fn start_monitor(t: &Target) -> Option<Monitor> {
