@@ -17,7 +17,10 @@ pub use forward::{
 };
 pub use ops::{MAX_REACTORS, op_ack};
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
 use ferry_core::{
     ApiError, ConversationId, ErrorCode, Limits, SnowflakeGenerator, UserId,
@@ -417,26 +420,33 @@ impl Messaging {
         };
         let last = self.store.last_messages(&ids).await.map_err(store_error)?;
         let hidden = self.store.hidden_changes(user, 0).await.map_err(store_error)?;
-        let hidden_seqs: std::collections::HashSet<(ConversationId, u64)> = hidden.hidden.into_iter().collect();
+        // Keyed once: thousands of conversations must not mean a search of
+        // every list per conversation.
+        let people: HashMap<UserId, &ferry_store::User> = people.iter().map(|p| (p.id, p)).collect();
+        let groups: HashMap<i64, &ferry_store::Group> = groups.iter().map(|g| (g.id, g)).collect();
+        let last: HashMap<ConversationId, &ferry_store::StoredMessage> =
+            last.iter().map(|m| (m.conversation, m)).collect();
+        let hidden_seqs: HashSet<(ConversationId, u64)> = hidden.hidden.into_iter().collect();
+        let cleared: HashMap<ConversationId, u64> = hidden.cleared.into_iter().collect();
         for (state, c) in states.iter().zip(listed.iter_mut()) {
             match state.conversation {
                 ConversationId::Direct { .. } => {
-                    if let Some(p) = people.iter().find(|p| Some(p.id) == state.conversation.peer_of(user)) {
+                    if let Some(p) = state.conversation.peer_of(user).and_then(|peer| people.get(&peer)) {
                         c.name = if p.display_name.is_empty() { p.username.clone() } else { p.display_name.clone() };
                         c.avatar = p.avatar.clone();
                     }
                 }
                 ConversationId::Group(id) => {
-                    if let Some(g) = groups.iter().find(|g| g.id == id) {
+                    if let Some(g) = groups.get(&id) {
                         c.name = g.name.clone();
                         c.avatar = g.avatar.clone();
                     }
                 }
             }
-            let Some(m) = last.iter().find(|m| m.conversation == state.conversation) else { continue };
+            let Some(m) = last.get(&state.conversation) else { continue };
             c.last_seq = m.seq;
             c.last_sender_id = m.sender;
-            let cleared = hidden.cleared.iter().any(|(conv, up_to)| *conv == m.conversation && m.seq <= *up_to);
+            let cleared = cleared.get(&m.conversation).is_some_and(|up_to| m.seq <= *up_to);
             if cleared || hidden_seqs.contains(&(m.conversation, m.seq)) {
                 c.last_kind = "hidden".to_owned();
                 continue;

@@ -65,14 +65,18 @@ fn to_proto(s: &ConversationSettings) -> v1::ConversationSettings {
 /// conversation with a message after its archiving is listed as not
 /// archived.
 pub(super) fn apply(states: &[ConversationState], settings: &[ConversationSettings], listed: &mut [v1::Conversation]) {
+    let settings: std::collections::HashMap<_, _> = settings.iter().map(|s| (s.conversation, s)).collect();
     let mut pinned_at = vec![0i64; listed.len()];
     for (i, (state, c)) in states.iter().zip(listed.iter_mut()).enumerate() {
-        let Some(s) = settings.iter().find(|s| s.conversation == state.conversation) else { continue };
+        let Some(s) = settings.get(&state.conversation) else { continue };
         c.pinned = s.pinned_at > 0;
         c.muted = s.muted;
         c.archived = s.archived_at > 0 && state.last_time <= s.archived_at;
         c.draft = s.draft.clone();
         pinned_at[i] = s.pinned_at;
+    }
+    if pinned_at.iter().all(|&p| p == 0) {
+        return;
     }
     // `listed` is newest activity first; a stable sort keeps that within
     // the pinned and the unpinned.
