@@ -270,6 +270,9 @@ pub trait ConversationStore: Send + Sync {
     async fn hidden_in(&self, user: UserId, conversation: ConversationId, from: u64, to: u64) -> Result<Hidden>;
     /// Everything `user` hid or cleared after version `since`.
     async fn hidden_changes(&self, user: UserId, since: u64) -> Result<HiddenChanges>;
+    /// Which of the (conversation, seq) pairs `user` hid or cleared (for
+    /// the conversation list's last messages), in input order.
+    async fn hidden_among(&self, user: UserId, messages: &[(ConversationId, u64)]) -> Result<Vec<bool>>;
     /// Applies a settings patch to `user`'s view of `conversation`, bumping
     /// the user's state version (shared with hidden messages); returns the
     /// settings now.

@@ -235,6 +235,9 @@ pub async fn hidden_messages_per_user(store: Arc<dyn Store>) {
     assert_eq!(all.version, v3 + 1);
     assert_eq!(all.hidden, vec![(conv, 2), (conv, 4), (conv, 5)], "4 keeps its first version");
     assert_eq!(all.cleared, vec![(conv, 3)]);
+    let among = store.hidden_among(alice, &[(conv, 2), (conv, 3), (conv, 6), (conv, 5)]).await.expect("among");
+    assert_eq!(among, vec![true, true, false, true], "2 hidden, 3 cleared, 6 neither, 5 hidden");
+    assert_eq!(store.hidden_among(bob, &[(conv, 2)]).await.expect("bob"), vec![false]);
     let later = store.hidden_changes(alice, v1).await.expect("changes after v1");
     assert_eq!(later.hidden, vec![(conv, 5)]);
     assert!(store.hidden_changes(alice, all.version).await.expect("nothing new").cleared.is_empty());

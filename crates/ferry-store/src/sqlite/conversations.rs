@@ -159,6 +159,11 @@ impl ConversationStore for SqliteStore {
         self.read(move |conn| hidden::changes(conn, user, since)).await
     }
 
+    async fn hidden_among(&self, user: UserId, messages: &[(ConversationId, u64)]) -> Result<Vec<bool>> {
+        let messages = messages.to_vec();
+        self.read(move |conn| hidden::hidden_among(conn, user, &messages)).await
+    }
+
     async fn update_settings(
         &self,
         user: UserId,

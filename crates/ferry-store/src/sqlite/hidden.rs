@@ -169,3 +169,19 @@ fn settings_row(row: &Row<'_>) -> rusqlite::Result<ConversationSettings> {
         version: row.get::<_, i64>(5)? as u64,
     })
 }
+
+pub(super) fn hidden_among(conn: &Connection, user: UserId, messages: &[(ConversationId, u64)]) -> Result<Vec<bool>> {
+    let tx = conn.unchecked_transaction().map_err(backend_err)?;
+    let mut hidden = tx
+        .prepare_cached("SELECT 1 FROM hidden_messages WHERE user_id = ?1 AND conversation_id = ?2 AND seq = ?3")
+        .map_err(backend_err)?;
+    let mut cleared = tx
+        .prepare_cached("SELECT 1 FROM cleared_history WHERE user_id = ?1 AND conversation_id = ?2 AND up_to_seq >= ?3")
+        .map_err(backend_err)?;
+    let mut out = Vec::with_capacity(messages.len());
+    for (conversation, seq) in messages {
+        let key = params![user, conversation.to_string(), cursor(*seq)];
+        out.push(hidden.exists(key).map_err(backend_err)? || cleared.exists(key).map_err(backend_err)?);
+    }
+    Ok(out)
+}

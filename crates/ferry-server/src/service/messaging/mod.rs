@@ -419,15 +419,18 @@ impl Messaging {
             Vec::new()
         };
         let last = self.store.last_messages(&ids).await.map_err(store_error)?;
-        let hidden = self.store.hidden_changes(user, 0).await.map_err(store_error)?;
+        // Only the listed messages are looked up, not everything the user
+        // ever hid.
+        let pairs: Vec<(ConversationId, u64)> = last.iter().map(|m| (m.conversation, m.seq)).collect();
+        let hidden_flags = self.store.hidden_among(user, &pairs).await.map_err(store_error)?;
+        let hidden_seqs: HashSet<(ConversationId, u64)> =
+            pairs.into_iter().zip(hidden_flags).filter_map(|(p, hidden)| hidden.then_some(p)).collect();
         // Keyed once: thousands of conversations must not mean a search of
         // every list per conversation.
         let people: HashMap<UserId, &ferry_store::User> = people.iter().map(|p| (p.id, p)).collect();
         let groups: HashMap<i64, &ferry_store::Group> = groups.iter().map(|g| (g.id, g)).collect();
         let last: HashMap<ConversationId, &ferry_store::StoredMessage> =
             last.iter().map(|m| (m.conversation, m)).collect();
-        let hidden_seqs: HashSet<(ConversationId, u64)> = hidden.hidden.into_iter().collect();
-        let cleared: HashMap<ConversationId, u64> = hidden.cleared.into_iter().collect();
         for (state, c) in states.iter().zip(listed.iter_mut()) {
             match state.conversation {
                 ConversationId::Direct { .. } => {
@@ -446,8 +449,7 @@ impl Messaging {
             let Some(m) = last.get(&state.conversation) else { continue };
             c.last_seq = m.seq;
             c.last_sender_id = m.sender;
-            let cleared = cleared.get(&m.conversation).is_some_and(|up_to| m.seq <= *up_to);
-            if cleared || hidden_seqs.contains(&(m.conversation, m.seq)) {
+            if hidden_seqs.contains(&(m.conversation, m.seq)) {
                 c.last_kind = "hidden".to_owned();
                 continue;
             }
