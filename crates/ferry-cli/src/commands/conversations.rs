@@ -163,10 +163,7 @@ pub async fn set(ctx: &Ctx, to: Conversation<'_>, setting: Setting) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::commands::test_args as strings;
 
     #[test]
     fn read_takes_an_optional_seq() {

@@ -95,10 +95,7 @@ pub async fn run(ctx: &Ctx, f: Forward<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::commands::test_args as strings;
 
     #[test]
     fn sources_seqs_and_targets_are_read() {

@@ -70,10 +70,7 @@ fn cleared(conversation: &ConversationId, up_to: Option<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::commands::test_args as strings;
 
     #[test]
     fn deletes_take_a_conversation_and_seqs() {

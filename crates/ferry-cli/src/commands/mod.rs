@@ -12,6 +12,12 @@ pub mod ops;
 pub mod send;
 pub mod sync;
 
+/// Command-line words from string literals (for the argument parsers' tests).
+#[cfg(test)]
+pub fn test_args(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
 use std::collections::HashMap;
 
 use anyhow::{Result, bail};

@@ -101,10 +101,7 @@ pub async fn pins(ctx: &Ctx, to: Conversation<'_>, json: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::commands::test_args as args;
 
     #[test]
     fn targets_are_a_conversation_and_a_seq() {

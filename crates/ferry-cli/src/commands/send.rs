@@ -60,10 +60,7 @@ pub async fn run(ctx: &Ctx, to: Conversation<'_>, text: &str, reply: Option<u64>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::commands::test_args as args;
 
     #[test]
     fn arguments_pick_user_group_or_conversation() {
