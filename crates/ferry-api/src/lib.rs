@@ -45,5 +45,5 @@ pub use groups::{
     JoinRequestResponse, Member, MemberChanges, MemberPage, MemberResponse, MuteRequest, NewGroup, NicknameUpdate,
     PageQuery, RoleUpdate, TransferRequest, group_conversation_id,
 };
-pub use messages::PullQuery;
+pub use messages::{ListQuery, MessageSearchQuery, OpQuery, PullQuery};
 pub use users::{IdsQuery, User, UserList, UserResponse};

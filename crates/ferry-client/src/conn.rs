@@ -413,5 +413,7 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::HideOk(_) => "hide_ok",
         Body::UpdateConversation(_) => "update_conversation",
         Body::ConversationSettings(_) => "conversation_settings",
+        Body::Search(_) => "search",
+        Body::SearchResult(_) => "search_result",
     }
 }

@@ -104,6 +104,12 @@ impl SnowflakeGenerator {
         Self { node: u64::from(node) & 0x3ff, last_ms: 0, seq: 0 }
     }
 
+    /// The smallest id a generator can give at Unix time `unix_ms` (ids
+    /// given before it are smaller, unless a clock went backwards).
+    pub fn first_id_at(unix_ms: u64) -> u64 {
+        unix_ms.saturating_sub(EPOCH_MS) << 22
+    }
+
     /// The next id given the current Unix time in milliseconds. If 4096 ids
     /// are asked for in one millisecond, or the clock goes backwards, the
     /// generator borrows from the next millisecond rather than repeat.

@@ -6,6 +6,7 @@ pub mod content;
 pub mod error;
 pub mod group;
 pub mod ids;
+pub mod search;
 pub mod validate;
 
 pub use error::{ApiError, ErrorCode};

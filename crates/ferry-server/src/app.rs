@@ -81,6 +81,9 @@ impl App {
                 }
             });
         }
+        if config.messages.search {
+            tokio::spawn(crate::service::content::backfill_search(Arc::clone(&store)));
+        }
         let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches)));
         let (fanout, fanout_task) = fanout::spawn(Arc::clone(&bus), Arc::clone(&caches));
         let stop_writer = CancellationToken::new();

@@ -75,11 +75,26 @@ pub struct MessagesConfig {
     pub max_pins: u32,
     /// Largest group whose senders may ask who read a message.
     pub receipt_max_members: u32,
+    /// How far an incremental conversation list's cursor reaches back
+    /// before the moment it was made, so a message stamped before but
+    /// committed after it (or a clock step between nodes) is not missed.
+    pub list_cursor_overlap_secs: u64,
+    /// Full-text search over messages. Indexing every message costs the
+    /// writer time and disk writes (BENCHMARKS.md); with `false` nothing is
+    /// indexed and `search` answers `unavailable`.
+    pub search: bool,
 }
 
 impl Default for MessagesConfig {
     fn default() -> Self {
-        Self { revoke_window_secs: 120, edit_window_secs: 24 * 60 * 60, max_pins: 10, receipt_max_members: 500 }
+        Self {
+            revoke_window_secs: 120,
+            edit_window_secs: 24 * 60 * 60,
+            max_pins: 10,
+            receipt_max_members: 500,
+            list_cursor_overlap_secs: 30,
+            search: true,
+        }
     }
 }
 
@@ -355,7 +370,8 @@ impl Default for WriterConfig {
 
 /// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
 /// variables (the CLI's, the flags') are not configuration.
-const ENV_KEYS: &[&str] = &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "caches", "limits"];
+const ENV_KEYS: &[&str] =
+    &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "limits"];
 
 impl Config {
     /// Builds the configuration from every layer and validates it.
@@ -506,6 +522,23 @@ mod tests {
             jail.set_env("FERRY_PASSWORD", "not configuration");
             let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.gateway.outbound_queue, 77);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type.
+    fn every_section_can_be_set_from_the_environment() {
+        let defaults = serde_json::to_value(Config::default()).expect("serialize");
+        for (key, value) in defaults.as_object().expect("an object") {
+            if value.is_object() {
+                assert!(ENV_KEYS.contains(&key.as_str()), "FERRY_{}__* is ignored", key.to_uppercase());
+            }
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FERRY_MESSAGES__SEARCH", "false");
+            let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
+            assert!(!c.messages.search);
             Ok(())
         });
     }

@@ -107,6 +107,77 @@ pub struct NewMessage {
     /// (so every device converges by sync) but are not unread and do not
     /// move the conversation's last activity.
     pub effect: Option<Effect>,
+    /// What search finds the message by; `None` keeps it out of search
+    /// (events, system messages).
+    pub search: Option<SearchDoc>,
+}
+
+/// What search finds a message by, derived by the server from its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDoc {
+    /// The content kind ("text", "image", "file", …), matched by a kind
+    /// filter; letters, digits and `_` only.
+    pub kind: String,
+    /// The searchable text (tokenised by [`ferry_core::search`]; "" for
+    /// content found only by kind).
+    pub text: String,
+}
+
+/// What search finds a stored body by (the server's reading of its own
+/// encoding), for messages stored before search existed.
+pub type SearchExtractor = std::sync::Arc<dyn Fn(&[u8]) -> Option<SearchDoc> + Send + Sync>;
+
+/// A message search for one user: what they can see now (direct
+/// conversations they are in, groups they are a member of from their
+/// visible history start), minus recalled messages and what they hid.
+#[derive(Debug, Clone)]
+pub struct MessageSearch {
+    pub user: UserId,
+    /// Every term must match; empty matches everything (then at least one
+    /// filter is required by the server).
+    pub query: ferry_core::search::Query,
+    pub conversation: Option<ConversationId>,
+    pub sender: Option<UserId>,
+    /// Any of these kinds (empty: any kind).
+    pub kinds: Vec<String>,
+    /// `server_time` bounds (inclusive).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only messages with a smaller `server_msg_id` (the paging cursor).
+    pub before: Option<u64>,
+    pub limit: u32,
+    /// Group members see the whole history, not only what came after they
+    /// joined (the server's history visibility setting).
+    pub full_history: bool,
+}
+
+impl MessageSearch {
+    /// `user` searching for `query` without filters: the first page of 20,
+    /// visible history from each group join on.
+    pub fn new(user: UserId, query: ferry_core::search::Query) -> Self {
+        Self {
+            user,
+            query,
+            conversation: None,
+            sender: None,
+            kinds: Vec::new(),
+            since: None,
+            until: None,
+            before: None,
+            limit: 20,
+            full_history: false,
+        }
+    }
+}
+
+/// A page of search results, newest first (by `server_msg_id`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPage {
+    pub messages: Vec<StoredMessage>,
+    /// Where the next page starts (`before`), `None` when nothing is left.
+    /// A page may hold fewer than `limit` messages and still have a next
+    /// one: a backend bounds the work of one page.
+    pub next: Option<u64>,
 }
 
 /// What an event message does to its target, the message with seq `target`
@@ -120,8 +191,8 @@ pub enum Effect {
     /// stops counting as unread and as a mention, and its pin and
     /// reactions go. `Conflict` if it is recalled already.
     Revoke { target: u64, body: Vec<u8> },
-    /// Edit: the target's body becomes `body`.
-    Edit { target: u64, body: Vec<u8> },
+    /// Edit: the target's body becomes `body`, found by `search` now.
+    Edit { target: u64, body: Vec<u8>, search: Option<SearchDoc> },
     /// Adds (or removes) the event sender's reaction `emoji`.
     React { target: u64, emoji: String, add: bool },
     /// Pins (or unpins) the target; pinning beyond `max` pins in the
@@ -206,6 +277,11 @@ pub struct ConversationState {
     /// Direct conversations: the other member's read position (0 in
     /// groups and notes to self).
     pub peer_read_seq: u64,
+    /// When anything this user's list shows of it last changed (Unix ms):
+    /// the newest message or event, this user's read position, and in a
+    /// direct conversation the peer's. Read positions are stamped with the
+    /// store node's clock, messages with their `server_time`.
+    pub changed_at: i64,
 }
 
 /// Accounts.
@@ -405,6 +481,13 @@ pub trait MessageStore: Send + Sync {
     /// that has one (for the conversation list's previews), in no
     /// particular order.
     async fn last_messages(&self, conversations: &[ConversationId]) -> Result<Vec<StoredMessage>>;
+    /// Full-text search over what one user can see; see [`MessageSearch`].
+    async fn search_messages(&self, search: MessageSearch) -> Result<SearchPage>;
+    /// Indexes up to about `limit` messages that were stored before the
+    /// backend's search index existed, reading each body with `doc_of`, in
+    /// one short write; returns whether more remain. A backend whose every
+    /// message was indexed as it was stored returns `false` at once.
+    async fn backfill_search(&self, limit: u32, doc_of: SearchExtractor) -> Result<bool>;
 }
 
 /// Everything the server needs from storage.

@@ -251,3 +251,72 @@ async fn the_log_is_rebuilt_at_open_and_merged_and_logged_messages_read_as_one()
     merged_down(&store, 50).await;
     store.close().await;
 }
+
+/// Search reads merged (indexed) and logged messages as one, before and
+/// after a reopen; a recall or edit of a merged message changes the index.
+#[tokio::test]
+async fn search_spans_the_index_and_the_log_across_reopen() {
+    use ferry_store::{Effect, MessageSearch, NewMessage, SearchDoc};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ferry.db");
+    let options = SqliteOptions { log_rows: 20, ..SqliteOptions::default() };
+    let conv = ConversationId::direct(1, 2);
+    let doc = |text: &str| Some(SearchDoc { kind: "text".into(), text: text.into() });
+    let store = SqliteStore::open(&path, options.clone()).await.expect("open");
+    for round in 0..10 {
+        let batch = (0..10)
+            .map(|i| NewMessage {
+                search: doc(&format!("第{round}轮 消息 item{i}")),
+                ..new_message(conv, 1, &format!("m{round}-{i}"), round * 10 + i)
+            })
+            .collect();
+        store.append_messages(batch).await.expect("append");
+    }
+    merged_down(&store, 40).await;
+    let search = |q: &str| MessageSearch {
+        limit: 100,
+        ..MessageSearch::new(2, ferry_core::search::Query::parse(q).expect("query"))
+    };
+    let count = |page: ferry_store::SearchPage| page.messages.len();
+    assert_eq!(count(store.search_messages(search("消息")).await.expect("search")), 100, "merged and logged");
+    // Message 1 is merged by now: recall it, edit message 2.
+    let recall = NewMessage {
+        effect: Some(Effect::Revoke { target: 1, body: b"recalled".to_vec() }),
+        ..new_message(conv, 1, "rv", 200)
+    };
+    let edit = NewMessage {
+        effect: Some(Effect::Edit { target: 2, body: b"x".to_vec(), search: doc("改过了") }),
+        ..new_message(conv, 1, "ed", 201)
+    };
+    store.append_messages(vec![recall, edit]).await.expect("events");
+    assert_eq!(count(store.search_messages(search("消息")).await.expect("search")), 98);
+    assert_eq!(count(store.search_messages(search("改过")).await.expect("search")), 1);
+    store.close().await;
+
+    let store = SqliteStore::open(&path, options).await.expect("reopen");
+    assert_eq!(count(store.search_messages(search("消息")).await.expect("search")), 98);
+    assert_eq!(count(store.search_messages(search("item9 第9轮")).await.expect("search")), 1, "a logged one");
+    assert_eq!(count(store.search_messages(search("item0 第0轮")).await.expect("search")), 0, "recalled");
+    // Push everything searchable out of the current table into the index.
+    let fillers = (0..40).map(|i| new_message(conv, 2, &format!("f{i}"), 300 + i)).collect();
+    store.append_messages(fillers).await.expect("fillers");
+    merged_down(&store, 20).await;
+    assert_eq!(count(store.search_messages(search("item")).await.expect("search")), 98, "all merged");
+    store.close().await;
+
+    // The index drives the query, newest first, one lookup per candidate.
+    let conn = rusqlite::Connection::open(&path).expect("open raw");
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT m.seq FROM message_search AS f CROSS JOIN messages AS m
+              ON m.server_msg_id = f.rowid WHERE message_search MATCH 'x' AND f.rowid < 5 ORDER BY f.rowid DESC",
+        )
+        .expect("plan")
+        .query_map([], |r| r.get::<_, String>(3))
+        .expect("plan rows")
+        .collect::<Result<_, _>>()
+        .expect("plan rows");
+    assert!(plan[0].contains("VIRTUAL TABLE"), "{plan:?}");
+    assert!(plan[1].contains("USING INDEX"), "{plan:?}");
+    assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort: {plan:?}");
+}

@@ -322,6 +322,7 @@ async fn server_only_frame_kinds_from_the_client_are_unknown_kind() {
         Body::Kicked(v1::Kicked { reason: "logout".into() }),
         Body::Message(v1::Message::default()),
         Body::Error(v1::Error { code: "internal".into(), fatal: true, ..Default::default() }),
+        Body::SearchResult(v1::SearchResult::default()),
     ];
     for (i, body) in bodies.into_iter().enumerate() {
         let id = 10 + i as u64;

@@ -648,4 +648,13 @@ async fn an_op_retried_with_its_client_id_changes_nothing_twice() {
     // A bad id is refused like a send's.
     let bad = v1::MessageOp { client_msg_id: "has space".into(), ..message_op(&conv, m.seq, pin_op(false)) };
     assert_eq!(refused(&a, bad).await, ErrorCode::InvalidArgument);
+
+    // The REST routes take the id as `?client_msg_id=`.
+    let other = send(&a, Target::User(bob.id), text_content("pin me")).await;
+    let pin = v1::MessageOp { client_msg_id: "p-1".into(), ..message_op(&conv, other.seq, pin_op(false)) };
+    let pinned = alice.http.op(&pin).await.expect("pin over HTTP");
+    let again = alice.http.op(&pin).await.expect("the HTTP retry is answered, not refused");
+    assert_eq!((again.seq, again.server_msg_id), (pinned.seq, pinned.server_msg_id));
+    let without = v1::MessageOp { client_msg_id: String::new(), ..pin };
+    assert_eq!(api_code(&alice.http.op(&without).await.expect_err("pinned already")), ErrorCode::Conflict);
 }

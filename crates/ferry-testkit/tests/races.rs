@@ -18,7 +18,7 @@ use tokio::sync::watch;
 async fn catch_up_device(user: TestUser, conversation: String, last: watch::Receiver<u64>) -> BTreeSet<u64> {
     let (mut conn, _) = RawConnection::connect(user.tcp_url(), false, &user.token).await.expect("connect");
     let mut held = BTreeSet::new();
-    let listed = request(&mut conn, Body::ListConversations(v1::ListConversations {}), &mut held).await;
+    let listed = request(&mut conn, Body::ListConversations(v1::ListConversations::default()), &mut held).await;
     let Body::Conversations(list) = listed else { panic!("expected conversations, got {listed:?}") };
     let known = list.conversations.iter().find(|c| c.conversation_id == conversation).map_or(0, |c| c.max_seq);
     let mut after = 0;

@@ -190,8 +190,18 @@ impl Client {
 
     /// The caller's conversations.
     pub async fn list_conversations(&self) -> Result<Vec<v1::Conversation>> {
-        match self.request(Body::ListConversations(v1::ListConversations {})).await? {
+        match self.request(Body::ListConversations(v1::ListConversations::default())).await? {
             Body::Conversations(list) => Ok(list.conversations),
+            other => Err(unexpected("conversations", &other)),
+        }
+    }
+
+    /// The conversation list with its cursor: all of it (`since` empty), or
+    /// only what changed after an earlier answer's `cursor` (then
+    /// `incremental`, with `conversation_ids` listing all of yours).
+    pub async fn list_conversations_since(&self, since: &str) -> Result<v1::ConversationList> {
+        match self.request(Body::ListConversations(v1::ListConversations { since: since.to_owned() })).await? {
+            Body::Conversations(list) => Ok(list),
             other => Err(unexpected("conversations", &other)),
         }
     }
@@ -247,6 +257,15 @@ impl Client {
         match self.request(Body::Hide(hide)).await? {
             Body::HideOk(ok) => Ok(ok),
             other => Err(unexpected("hide_ok", &other)),
+        }
+    }
+
+    /// One page of a full-text search over the messages you can see (see
+    /// the proto's `Search`); pass `next_cursor` back as `cursor` for more.
+    pub async fn search(&self, search: v1::Search) -> Result<v1::SearchResult> {
+        match self.request(Body::Search(search)).await? {
+            Body::SearchResult(result) => Ok(result),
+            other => Err(unexpected("search_result", &other)),
         }
     }
 

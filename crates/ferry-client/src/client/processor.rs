@@ -178,7 +178,7 @@ impl Processor {
     /// Pulls, for every conversation with messages newer than the last
     /// delivered one, everything after it.
     async fn sync(&mut self, delivery: &mut Delivery) -> Result<()> {
-        let mut conversations = match self.request(Body::ListConversations(v1::ListConversations {})).await? {
+        let mut conversations = match self.request(Body::ListConversations(v1::ListConversations::default())).await? {
             Body::Conversations(list) => list.conversations,
             other => return Err(unexpected("conversations", &other)),
         };

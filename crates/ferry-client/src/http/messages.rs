@@ -21,6 +21,13 @@ impl HttpApi {
         Ok(answer.conversations)
     }
 
+    /// The conversation list with its cursor; with `since` (an earlier
+    /// answer's `cursor`) only what changed after it.
+    pub async fn conversations_since(&self, since: &str) -> Result<v1::ConversationList> {
+        let query = ferry_api::ListQuery { since: since.to_owned() };
+        self.call(self.req(Method::GET, "/conversations").query(&query)).await
+    }
+
     /// Messages of `conversation_id` with seq > `after_seq`, at most `limit`
     /// (0: the server's default; the server caps it).
     pub async fn messages(&self, conversation_id: &str, after_seq: u64, limit: u32) -> Result<v1::MessageBatch> {
@@ -41,7 +48,8 @@ impl HttpApi {
     }
 
     /// Applies an operation on a sent message (see [`crate::message_op`])
-    /// through its REST route.
+    /// through its REST route; with a `client_msg_id`, a retry gets the
+    /// original answer.
     pub async fn op(&self, op: &v1::MessageOp) -> Result<v1::OpAck> {
         use v1::message_op::Op;
         let base = format!("/conversations/{}/messages/{}", encode_path_segment(&op.conversation_id), op.seq);
@@ -51,6 +59,10 @@ impl HttpApi {
             Some(Op::React(react)) => self.req(Method::POST, &format!("{base}/reactions")).json(react),
             Some(Op::Pin(pin)) => self.req(Method::POST, &format!("{base}/pin")).json(pin),
             None => return Err(crate::ClientError::Protocol("an op needs revoke, edit, react or pin".into())),
+        };
+        let req = match op.client_msg_id.as_str() {
+            "" => req,
+            id => req.query(&ferry_api::OpQuery { client_msg_id: id.to_owned() }),
         };
         self.call(req).await
     }
@@ -96,6 +108,22 @@ impl HttpApi {
     /// What you deleted for yourself or cleared after version `since`.
     pub async fn hidden_changes(&self, since: u64) -> Result<v1::HiddenChanges> {
         self.call(self.req(Method::GET, "/messages/hidden/changes").query(&ferry_api::SinceQuery { since })).await
+    }
+
+    /// One page of a full-text search (the fields of the proto's `Search`;
+    /// pass `next_cursor` back as `cursor` for more).
+    pub async fn search(&self, search: &v1::Search) -> Result<v1::SearchResult> {
+        let query = ferry_api::MessageSearchQuery {
+            q: search.query.clone(),
+            conversation_id: search.conversation_id.clone(),
+            sender_id: search.sender_id,
+            kinds: search.kinds.join(","),
+            since: search.since,
+            until: search.until,
+            cursor: search.cursor.clone(),
+            limit: search.limit,
+        };
+        self.call(self.req(Method::GET, "/search").query(&query)).await
     }
 
     /// Who reacted to message `seq`, oldest first.

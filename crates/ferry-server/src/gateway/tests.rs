@@ -166,7 +166,7 @@ async fn a_session_is_registered_before_auth_ok_and_a_kick_ends_it() {
 async fn requests_are_answered_by_id_and_bad_ones_do_not_end_the_session() {
     let node = node().await;
     let mut peer = authed(&node).await;
-    peer.send(7, Body::ListConversations(v1::ListConversations {})).await;
+    peer.send(7, Body::ListConversations(v1::ListConversations::default())).await;
     peer.send(8, Body::Ping(v1::Ping { client_time: 1 })).await;
     peer.send(9, Body::SendAck(v1::SendAck::default())).await;
     peer.send(10, Body::Auth(v1::Auth::default())).await;

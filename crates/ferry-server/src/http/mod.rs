@@ -73,6 +73,7 @@ fn api_routes() -> OpenApiRouter<AppRef> {
         .routes(routes!(messages::hidden_changes))
         .routes(routes!(messages::update_settings))
         .routes(routes!(messages::settings_changes))
+        .routes(routes!(messages::search))
         .routes(routes!(presence::query))
         .routes(routes!(contacts::friends))
         .routes(routes!(contacts::requests, contacts::send_request))

@@ -276,3 +276,40 @@ pub async fn conversation_settings_patch_and_changes(store: Arc<dyn Store>) {
     let (none_version, none) = store.settings_changes(bob, 0).await.expect("bob");
     assert_eq!((none_version, none.len()), (0, 0), "per user");
 }
+
+/// `changed_at`: the newest message or event (events move it, unlike
+/// `last_time`), your read position and, in a direct chat, the peer's.
+pub async fn conversation_changed_at(store: Arc<dyn Store>) {
+    let u = users(&*store, "ch", 3).await;
+    let (alice, bob, carol) = (u[0], u[1], u[2]);
+    let dm = ConversationId::direct(alice, bob);
+    let other = ConversationId::direct(alice, carol);
+    send_n(&*store, dm, bob, 2, 100).await;
+    send_n(&*store, other, carol, 1, 150).await;
+    let of = |states: Vec<crate::ConversationState>, c: ConversationId| {
+        states.into_iter().find(|s| s.conversation == c).expect("listed")
+    };
+    let state = of(store.conversations_of(alice).await.expect("list"), dm);
+    assert_eq!((state.last_time, state.changed_at), (100, 100));
+
+    // An event moves changed_at but not last_time.
+    let react = crate::NewMessage {
+        effect: Some(crate::Effect::React { target: 1, emoji: "👍".into(), add: true }),
+        ..super::new_message(dm, alice, "react", 400)
+    };
+    append(&*store, vec![react]).await;
+    let state = of(store.conversations_of(bob).await.expect("list"), dm);
+    assert_eq!((state.last_time, state.changed_at), (100, 400));
+    assert_eq!(of(store.conversations_of(alice).await.expect("list"), other).changed_at, 150, "untouched");
+
+    // Reading stamps the reader's and (direct) the peer's view with the
+    // store's clock: later than any time used above.
+    store.mark_read(alice, dm, 2).await.expect("read");
+    for user in [alice, bob] {
+        let state = of(store.conversations_of(user).await.expect("list"), dm);
+        assert!(state.changed_at > 1_600_000_000_000, "{user}: {state:?}");
+    }
+    assert_eq!(of(store.conversations_of(alice).await.expect("list"), other).changed_at, 150);
+    let one = store.conversation_of(bob, dm).await.expect("one").expect("member");
+    assert!(one.changed_at > 1_600_000_000_000);
+}

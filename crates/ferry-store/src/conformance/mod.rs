@@ -29,6 +29,7 @@ pub mod conversations;
 pub mod events;
 pub mod groups;
 pub mod messages;
+pub mod search;
 pub mod sessions;
 pub mod users;
 
@@ -85,6 +86,11 @@ macro_rules! store_conformance_tests {
             events::events_pins,
             events::events_within_one_batch,
             events::events_last_messages_skip_events,
+            search::search_chinese_substring_and_english_prefix,
+            search::search_filters_and_pages,
+            search::search_skips_recalled_edited_and_hidden,
+            search::search_group_history_visibility,
+            search::search_many_conversations,
             conversations::conversations_of_counts_unread_and_orders,
             conversations::conversation_of_one,
             conversations::mark_read_is_monotonic_and_clamped,
@@ -95,6 +101,7 @@ macro_rules! store_conformance_tests {
             conversations::peer_read_positions,
             conversations::hidden_messages_per_user,
             conversations::conversation_settings_patch_and_changes,
+            conversations::conversation_changed_at,
             contacts::friend_request_lifecycle,
             contacts::friend_request_accept_resolves_reverse,
             contacts::friends_delete_leaves_tombstones,
@@ -138,6 +145,7 @@ pub fn new_message(conversation: ConversationId, sender: UserId, client_msg_id: 
         mentions: Vec::new(),
         mention_all: false,
         effect: None,
+        search: None,
     }
 }
 

@@ -36,7 +36,12 @@ const STATE_QUERY: &str = "
            CASE WHEN c.kind = 'direct' THEN
                COALESCE((SELECT MAX(p.read_seq) FROM conversation_members AS p
                           WHERE p.conversation_id = c.id AND p.user_id <> ?1), 0)
-           ELSE 0 END AS peer_read_seq
+           ELSE 0 END AS peer_read_seq,
+           MAX(c.changed_at, m.read_at,
+               CASE WHEN c.kind = 'direct' THEN
+                   COALESCE((SELECT MAX(p.read_at) FROM conversation_members AS p
+                              WHERE p.conversation_id = c.id AND p.user_id <> ?1), 0)
+               ELSE 0 END) AS changed_at
       FROM conversation_members AS m
       JOIN conversations AS c ON c.id = m.conversation_id
      WHERE m.user_id = ?1";
@@ -106,10 +111,14 @@ impl ConversationStore for SqliteStore {
             let read_seq = read_seq as u64;
             let target = seq.min(max_seq).max(read_seq);
             if target != read_seq {
+                // Stamped with this node's clock (for incremental lists).
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
                 tx.prepare_cached(
-                    "UPDATE conversation_members SET read_seq = ?3 WHERE user_id = ?1 AND conversation_id = ?2",
+                    "UPDATE conversation_members SET read_seq = ?3, read_at = ?4 WHERE user_id = ?1 AND conversation_id = ?2",
                 )
-                .and_then(|mut stmt| stmt.execute(params![user, id, target as i64]))
+                .and_then(|mut stmt| stmt.execute(params![user, id, target as i64, now]))
                 .map_err(backend_err)?;
             }
             tx.commit().map_err(backend_err)?;
@@ -209,6 +218,7 @@ fn overlay(user: UserId, state: &mut ConversationState, logged: &[Entry]) {
     let merged = state.max_seq;
     for e in logged.iter().filter(|e| e.seq > merged) {
         state.max_seq = state.max_seq.max(e.seq);
+        state.changed_at = state.changed_at.max(e.time);
         if e.flags & flags::EVENT == 0 {
             state.last_time = state.last_time.max(e.time);
         }
@@ -228,5 +238,6 @@ fn state_row(row: &Row<'_>) -> rusqlite::Result<ConversationState> {
         last_time: row.get(4)?,
         mentioned: row.get(5)?,
         peer_read_seq: row.get::<_, i64>(6)? as u64,
+        changed_at: row.get(7)?,
     })
 }

@@ -210,6 +210,12 @@ impl Shared {
         conversations.iter().filter_map(|c| hot.convs.get(c).map(|e| (*c, e.iter().copied().collect()))).collect()
     }
 
+    /// Every logged entry that is neither an event nor recalled.
+    pub(super) fn plain_entries(&self) -> Vec<Entry> {
+        let hot = self.read();
+        hot.convs.values().flat_map(|e| e.iter().filter(|e| e.flags == 0).copied()).collect()
+    }
+
     /// The logged message `(sender, client_msg_id)`, if any.
     pub(super) fn find(&self, conn: &Connection, sender: UserId, client_msg_id: &str) -> Result<Option<StoredMessage>> {
         let key = (sender, cmid_hash(self, client_msg_id));
@@ -458,7 +464,10 @@ impl MessageLog {
         let mut max_id = 0;
         {
             let mut read = tx
-                .prepare_cached(&format!("SELECT {LOG_COLUMNS} FROM {} WHERE id = ?1", sealed.name()))
+                .prepare_cached(&format!(
+                    "SELECT {LOG_COLUMNS}, search_kind, search_text FROM {} WHERE id = ?1",
+                    sealed.name()
+                ))
                 .map_err(backend_err)?;
             let mut insert = tx
                 .prepare_cached(
@@ -468,7 +477,9 @@ impl MessageLog {
                 .map_err(backend_err)?;
             let mut advance = tx
                 .prepare_cached(
-                    "UPDATE conversations SET max_seq = MAX(max_seq, ?2), last_time = MAX(last_time, ?3) WHERE id = ?1",
+                    "UPDATE conversations SET max_seq = MAX(max_seq, ?2), last_time = MAX(last_time, ?3),
+                            changed_at = MAX(changed_at, ?4)
+                      WHERE id = ?1",
                 )
                 .map_err(backend_err)?;
             for (conversation, entries) in &chunk {
@@ -476,8 +487,11 @@ impl MessageLog {
                 let id = conversation.to_string();
                 // Events do not move the last activity.
                 let last_time = entries.iter().filter(|e| e.flags & flags::EVENT == 0).map(|e| e.time).max();
+                let changed_at = entries.iter().map(|e| e.time).max().unwrap_or(0);
                 for e in entries {
-                    let (_, m, flags) = read.query_row([e.loc.rowid], log_row).map_err(backend_err)?;
+                    let ((_, m, flags), search) = read
+                        .query_row([e.loc.rowid], |row| Ok((log_row(row)?, search_cols(row, 9)?)))
+                        .map_err(backend_err)?;
                     insert
                         .execute(params![
                             id,
@@ -490,11 +504,18 @@ impl MessageLog {
                             flags
                         ])
                         .map_err(backend_err)?;
+                    // Indexed for search as it is merged (a recall or an
+                    // edit after this changes the index, see messages.rs).
+                    if let Some(doc) = search {
+                        super::search::index(&tx, m.server_msg_id as i64, *conversation, m.sender, &doc)?;
+                    }
                     removed_keys.push(((m.sender, cmid_hash(&self.shared, &m.client_msg_id)), e.loc));
                     removed_ids.push(m.server_msg_id);
                     max_id = max_id.max(m.server_msg_id);
                 }
-                advance.execute(params![id, last.seq as i64, last_time.unwrap_or(0)]).map_err(backend_err)?;
+                advance
+                    .execute(params![id, last.seq as i64, last_time.unwrap_or(0), changed_at])
+                    .map_err(backend_err)?;
             }
         }
         tx.commit().map_err(backend_err)?;
@@ -584,6 +605,14 @@ pub(super) fn read_logged(conn: &Connection, loc: Loc) -> Result<Option<StoredMe
         .and_then(|mut s| s.query_row([loc.rowid], log_row).optional())
         .map(|r| r.map(|(_, m, _)| m))
         .map_err(backend_err)
+}
+
+/// The search document in columns `at` (kind) and `at + 1` (text) of a
+/// log row, if it has one.
+pub(super) fn search_cols(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<crate::SearchDoc>> {
+    let kind: Option<String> = row.get(at)?;
+    let text: Option<String> = row.get(at + 1)?;
+    Ok(kind.map(|kind| crate::SearchDoc { kind, text: text.unwrap_or_default() }))
 }
 
 /// Maps a row selected with [`LOG_COLUMNS`]: its rowid, the message and

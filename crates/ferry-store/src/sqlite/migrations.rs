@@ -16,7 +16,7 @@ use super::backend_err;
 use crate::{Result, StoreError};
 
 /// Migration steps; step `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: users, sessions, conversations, members, messages.
     r#"
     CREATE TABLE users (
@@ -278,6 +278,48 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX conversation_settings_version ON conversation_settings (user_id, version);
     "#,
+    // 7: full-text search (see search.rs). Logged rows keep what search
+    // finds them by until the merge indexes it in `message_search`, an FTS5
+    // index without content (rowid = server_msg_id) over the tokens of
+    // `ferry_core::search` and filter tokens, so it stores no text twice.
+    r#"
+    ALTER TABLE message_log_a ADD COLUMN search_kind TEXT;
+    ALTER TABLE message_log_a ADD COLUMN search_text TEXT;
+    ALTER TABLE message_log_b ADD COLUMN search_kind TEXT;
+    ALTER TABLE message_log_b ADD COLUMN search_text TEXT;
+
+    CREATE VIRTUAL TABLE message_search USING fts5 (
+        doc, tokenize = 'ascii', content = '', contentless_delete = 1
+    );
+    "#,
+    // 8: what an incremental conversation list needs: when anything in a
+    // conversation last happened (events included, unlike `last_time`) and
+    // when each member last moved their read position.
+    r#"
+    ALTER TABLE conversations        ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversation_members ADD COLUMN read_at    INTEGER NOT NULL DEFAULT 0;
+    UPDATE conversations SET changed_at = last_time;
+    "#,
+    // 9: messages stored before search existed are indexed in the
+    // background (search.rs, `backfill_step`): those with a server id up to
+    // `upto`, logged ones first, then merged ones after `done_to`.
+    r#"
+    CREATE TABLE search_backfill (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        upto        INTEGER NOT NULL,
+        done_to     INTEGER NOT NULL,
+        logged_done INTEGER NOT NULL
+    );
+    INSERT INTO search_backfill (id, upto, done_to, logged_done)
+    SELECT 1, COALESCE(MAX(server_msg_id), 0), 0, 0 FROM (
+        SELECT server_msg_id FROM messages
+        UNION ALL SELECT server_msg_id FROM message_log_a
+        UNION ALL SELECT server_msg_id FROM message_log_b
+    );
+    -- The index grows by one segment per merged chunk; merging 16 segments
+    -- at a time rather than FTS5's 4 rewrites each entry fewer times.
+    INSERT INTO message_search (message_search, rank) VALUES ('automerge', 16);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -389,6 +431,27 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM reactions JOIN pins USING (conversation_id, seq)", [], |r| r.get(0))
             .expect("tables");
         assert_eq!(empty, 0);
+    }
+
+    #[test]
+    fn version_7_conversations_get_their_last_time_as_changed_at_in_step_8() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for step in &MIGRATIONS[..7] {
+            conn.execute_batch(step).expect("steps 1-7");
+        }
+        conn.pragma_update(None, "user_version", 7).expect("set");
+        conn.execute_batch(
+            "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES ('d_1_2', 'direct', 1, 9);
+             INSERT INTO conversation_members (user_id, conversation_id, read_seq, joined_at) VALUES (1, 'd_1_2', 1, 5);",
+        )
+        .expect("version 7 rows");
+        migrate(&mut conn).expect("migrate");
+        let stamps: (i64, i64) = conn
+            .query_row("SELECT c.changed_at, m.read_at FROM conversations c JOIN conversation_members m", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("stamps");
+        assert_eq!(stamps, (9, 0));
     }
 
     #[test]

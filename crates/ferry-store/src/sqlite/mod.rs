@@ -17,6 +17,7 @@ mod log;
 mod messages;
 mod migrations;
 mod pool;
+mod search;
 mod sessions;
 mod users;
 

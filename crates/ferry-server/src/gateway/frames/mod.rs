@@ -99,4 +99,5 @@ requests! {
     Typing => sync::typing,
     Hide => sync::hide,
     UpdateConversation => sync::update_conversation,
+    Search => sync::search,
 }

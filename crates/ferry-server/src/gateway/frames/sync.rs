@@ -1,18 +1,16 @@
 //! Sync: `list_conversations` → `conversations`, `pull` → `messages`,
 //! `mark_read` → `mark_read_ok`; receipts and typing: `get_read_status` →
 //! `read_status`, `typing` → `ack`; delete for me: `hide` → `hide_ok`;
-//! settings: `update_conversation` → `conversation_settings`.
+//! settings: `update_conversation` → `conversation_settings`; search:
+//! `search` → `search_result`.
 
 use ferry_proto::v1::{self, frame::Body};
 
 use super::{Ctx, Dispatched};
 
-pub async fn list_conversations(ctx: &Ctx<'_>, id: u64, _: v1::ListConversations) -> Dispatched {
+pub async fn list_conversations(ctx: &Ctx<'_>, id: u64, l: v1::ListConversations) -> Dispatched {
     let (app, me) = (ctx.app(), ctx.me());
-    Dispatched::later(id, async move {
-        let conversations = app.messaging.conversations(me).await?;
-        Ok(Body::Conversations(v1::ConversationList { conversations }))
-    })
+    Dispatched::later(id, async move { app.messaging.conversation_list(me, &l.since).await.map(Body::Conversations) })
 }
 
 pub async fn pull(ctx: &Ctx<'_>, id: u64, p: v1::PullMessages) -> Dispatched {
@@ -50,4 +48,9 @@ pub async fn hide(ctx: &Ctx<'_>, id: u64, h: v1::HideMessages) -> Dispatched {
 pub async fn update_conversation(ctx: &Ctx<'_>, id: u64, s: v1::ConversationSettings) -> Dispatched {
     let (app, me) = (ctx.app(), ctx.me());
     Dispatched::later(id, async move { app.messaging.update_settings(me, s).await.map(Body::ConversationSettings) })
+}
+
+pub async fn search(ctx: &Ctx<'_>, id: u64, s: v1::Search) -> Dispatched {
+    let (app, me) = (ctx.app(), ctx.me());
+    Dispatched::later(id, async move { app.messaging.search(me, s).await.map(Body::SearchResult) })
 }

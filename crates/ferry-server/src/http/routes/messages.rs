@@ -15,18 +15,25 @@ use crate::{
     service::messaging::Target,
 };
 
-/// Your conversations, as the `conversations` answer frame.
+/// Your conversations, as the `conversations` answer frame: all of them,
+/// or with `since` only those that changed.
 #[utoipa::path(
     get, path = "/conversations", operation_id = "conversations", tag = "messages",
-    responses((status = 200, description = "`v1.ConversationList` (proto3 JSON), as the `conversations` frame.",
-        body = ref("#/components/schemas/v1.ConversationList")))
+    params(api::ListQuery),
+    responses(
+        (status = 200, description = "`v1.ConversationList` (proto3 JSON), as the `conversations` frame: \
+            `cursor` for the next incremental list; with `since`, `incremental`, the changed entries and \
+            `conversationIds` (all of yours).", body = ref("#/components/schemas/v1.ConversationList")),
+        (status = 400, description = "`invalid_argument`: `since` is not a cursor this server gave.",
+            body = api::ErrorBody),
+    )
 )]
 pub async fn conversations(
     State(app): State<AppRef>,
     Auth(authed): Auth,
+    Query(q): Query<api::ListQuery>,
 ) -> Result<Json<v1::ConversationList>, HttpError> {
-    let conversations = app.messaging.conversations(authed.user.id).await?;
-    Ok(Json(v1::ConversationList { conversations }))
+    Ok(Json(app.messaging.conversation_list(authed.user.id, &q.since).await?))
 }
 
 /// Messages after a seq, as the `messages` answer frame.
@@ -107,7 +114,8 @@ pub async fn mark_read(
 /// frame (the `seq` of its `revoked` event).
 #[utoipa::path(
     post, path = "/conversations/{id}/messages/{seq}/revoke", operation_id = "revoke", tag = "messages",
-    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message"),
+        api::OpQuery),
     responses(
         (status = 200, description = "`v1.OpAck` (proto3 JSON).", body = ref("#/components/schemas/v1.OpAck")),
         (status = 400, description = "`invalid_argument`: a system message or call log.", body = api::ErrorBody),
@@ -121,12 +129,13 @@ pub async fn revoke(
     State(app): State<AppRef>,
     Auth(authed): Auth,
     Path((id, seq)): Path<(String, u64)>,
+    Query(q): Query<api::OpQuery>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
     let op = v1::MessageOp {
         conversation_id: id,
         seq,
         op: Some(Op::Revoke(v1::message_op::Revoke {})),
-        client_msg_id: String::new(),
+        client_msg_id: q.client_msg_id,
     };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
@@ -135,7 +144,8 @@ pub async fn revoke(
 /// `edited` event).
 #[utoipa::path(
     post, path = "/conversations/{id}/messages/{seq}/edit", operation_id = "edit", tag = "messages",
-    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message"),
+        api::OpQuery),
     request_body(content = ref("#/components/schemas/v1.MessageOp.Edit"), content_type = "application/json",
         description = "`{\"content\": {\"text\": {\"text\": \"...\"}}}`: the new content, a text."),
     responses(
@@ -151,16 +161,18 @@ pub async fn edit(
     State(app): State<AppRef>,
     Auth(authed): Auth,
     Path((id, seq)): Path<(String, u64)>,
+    Query(q): Query<api::OpQuery>,
     Json(edit): Json<v1::message_op::Edit>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Edit(edit)), client_msg_id: String::new() };
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Edit(edit)), client_msg_id: q.client_msg_id };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 
 /// Adds (or with `"remove": true` takes back) your reaction.
 #[utoipa::path(
     post, path = "/conversations/{id}/messages/{seq}/reactions", operation_id = "react", tag = "messages",
-    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message"),
+        api::OpQuery),
     request_body(content = ref("#/components/schemas/v1.MessageOp.React"), content_type = "application/json",
         description = "`{\"emoji\": \"👍\"}` or `{\"emoji\": \"👍\", \"remove\": true}`."),
     responses(
@@ -176,9 +188,10 @@ pub async fn react(
     State(app): State<AppRef>,
     Auth(authed): Auth,
     Path((id, seq)): Path<(String, u64)>,
+    Query(q): Query<api::OpQuery>,
     Json(react): Json<v1::message_op::React>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::React(react)), client_msg_id: String::new() };
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::React(react)), client_msg_id: q.client_msg_id };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 
@@ -206,7 +219,8 @@ pub async fn reactions(
 /// conversation, owners and admins in a group.
 #[utoipa::path(
     post, path = "/conversations/{id}/messages/{seq}/pin", operation_id = "pin", tag = "messages",
-    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message")),
+    params(("id" = String, Path, description = "Conversation id"), ("seq" = u64, Path, description = "The message"),
+        api::OpQuery),
     request_body(content = ref("#/components/schemas/v1.MessageOp.Pin"), content_type = "application/json",
         description = "`{}` to pin, `{\"unpin\": true}` to unpin."),
     responses(
@@ -223,9 +237,10 @@ pub async fn pin(
     State(app): State<AppRef>,
     Auth(authed): Auth,
     Path((id, seq)): Path<(String, u64)>,
+    Query(q): Query<api::OpQuery>,
     Json(pin): Json<v1::message_op::Pin>,
 ) -> Result<Json<v1::OpAck>, HttpError> {
-    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Pin(pin)), client_msg_id: String::new() };
+    let op = v1::MessageOp { conversation_id: id, seq, op: Some(Op::Pin(pin)), client_msg_id: q.client_msg_id };
     Ok(Json(app.messaging.op(authed.user.id, op).await?))
 }
 
@@ -406,4 +421,37 @@ pub async fn settings_changes(
     Query(q): Query<api::SinceQuery>,
 ) -> Result<Json<v1::ConversationSettingsChanges>, HttpError> {
     Ok(Json(app.messaging.settings_changes(authed.user.id, q.since).await?))
+}
+
+/// Full-text search over the messages you can see, as the `searchResult`
+/// frame answers a `search` frame.
+#[utoipa::path(
+    get, path = "/search", operation_id = "search", tag = "messages",
+    params(api::MessageSearchQuery),
+    responses(
+        (status = 200, description = "`v1.SearchResult` (proto3 JSON): hits newest first with highlighted \
+            snippets, `nextCursor` while more may follow; on a first page without filters also matching \
+            friends and groups.", body = ref("#/components/schemas/v1.SearchResult")),
+        (status = 400, description = "`invalid_argument`: no query and no filter, a query over 200 characters \
+            or 8 terms, an unknown kind, a bad cursor or time range.", body = api::ErrorBody),
+        (status = 403, description = "`forbidden`: a direct conversation of others.", body = api::ErrorBody),
+        (status = 404, description = "`not_found`: a group you are not a member of.", body = api::ErrorBody),
+    )
+)]
+pub async fn search(
+    State(app): State<AppRef>,
+    Auth(authed): Auth,
+    Query(q): Query<api::MessageSearchQuery>,
+) -> Result<Json<v1::SearchResult>, HttpError> {
+    let search = v1::Search {
+        query: q.q,
+        conversation_id: q.conversation_id,
+        sender_id: q.sender_id,
+        kinds: q.kinds.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect(),
+        since: q.since,
+        until: q.until,
+        cursor: q.cursor,
+        limit: q.limit,
+    };
+    Ok(Json(app.messaging.search(authed.user.id, search).await?))
 }

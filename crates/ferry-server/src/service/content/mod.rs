@@ -12,7 +12,7 @@ mod kinds;
 
 use ferry_core::{ApiError, ConversationId, Limits, UserId, validate};
 use ferry_proto::v1::{self, message_content::Kind};
-use ferry_store::{Appended, StoredMessage};
+use ferry_store::{Appended, SearchDoc, StoredMessage};
 use prost::Message as _;
 
 /// Most members one message may mention.
@@ -133,6 +133,74 @@ pub fn server_written(content: v1::MessageContent) -> Admitted {
         names_user: None,
         quote_seq: None,
     }
+}
+
+/// What search finds stored content by: its kind and its words (text, file
+/// names, titles, addresses, a chat record's title and texts). `None` for
+/// what is never searched: system messages, events and recalls.
+pub fn search_doc(content: &v1::MessageContent) -> Option<SearchDoc> {
+    let kind = content.kind.as_ref()?;
+    let name = |f: &Option<v1::FileRef>| f.as_ref().map(|f| f.name.clone()).unwrap_or_default();
+    let text = match kind {
+        Kind::System(_) | Kind::Event(_) | Kind::Revoked(_) => return None,
+        Kind::Text(t) => t.text.clone(),
+        Kind::Image(i) => name(&i.file),
+        Kind::File(f) => name(&f.file),
+        Kind::Voice(v) => name(&v.file),
+        Kind::Video(v) => name(&v.file),
+        Kind::Location(l) => format!("{}\n{}", l.title, l.address),
+        Kind::Link(l) => format!("{}\n{}\n{}", l.title, l.description, l.url),
+        Kind::Custom(c) => c.fallback_text.clone(),
+        Kind::ChatRecord(r) => {
+            let mut text = r.title.clone();
+            for item in &r.items {
+                if let Some(Kind::Text(t)) = item.content.as_ref().and_then(|c| c.kind.as_ref()) {
+                    text.push('\n');
+                    text.push_str(&t.text);
+                }
+            }
+            text
+        }
+        Kind::ContactCard(_) | Kind::CallLog(_) => String::new(),
+    };
+    Some(SearchDoc { kind: ferry_proto::preview::kind_name(kind).to_owned(), text })
+}
+
+/// Indexes messages stored before search existed, a short write at a time
+/// in the background (the store knows what is left; usually nothing).
+pub async fn backfill_search(store: std::sync::Arc<dyn ferry_store::Store>) {
+    /// Messages per step, and the pause between steps that leaves the
+    /// writer to the traffic.
+    const STEP: u32 = 2_000;
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+    let doc_of: ferry_store::SearchExtractor =
+        std::sync::Arc::new(|body: &[u8]| search_doc(&v1::MessageContent::decode(body).ok()?));
+    let started = std::time::Instant::now();
+    let mut steps = 0u64;
+    loop {
+        match store.backfill_search(STEP, std::sync::Arc::clone(&doc_of)).await {
+            Ok(true) => steps += 1,
+            Ok(false) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "indexing older messages for search failed; retrying in 5 s");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                continue;
+            }
+        }
+        if steps.is_multiple_of(100) {
+            tracing::info!(steps, "indexing older messages for search");
+        }
+        tokio::time::sleep(PAUSE).await;
+    }
+    if steps > 0 {
+        tracing::info!(steps, secs = started.elapsed().as_secs(), "older messages indexed for search");
+    }
+}
+
+/// The text search highlights in found content (what [`search_doc`]
+/// indexed, on one line).
+pub fn search_text(content: &v1::MessageContent) -> String {
+    search_doc(content).map(|d| d.text.replace('\n', " ")).unwrap_or_default()
 }
 
 /// A short human-readable line for lists and notifications.

@@ -10,12 +10,14 @@ mod forward;
 mod hidden;
 mod ops;
 mod receipts;
+mod search;
 mod settings;
 
 pub use forward::{
     MAX_FORWARD_ID_BYTES, MAX_MESSAGES as MAX_FORWARD_MESSAGES, MAX_RECORD_DEPTH, MAX_TARGETS as MAX_FORWARD_TARGETS,
 };
 pub use ops::{MAX_REACTORS, op_ack};
+pub use search::{KINDS as SEARCH_KINDS, MAX_LIMIT as MAX_SEARCH_LIMIT};
 
 use std::{
     collections::{HashMap, HashSet},
@@ -42,6 +44,29 @@ use crate::{
     config::{Config, DirectMessages, GroupsConfig, HistoryVisibility, MessagesConfig, SocialConfig},
     error::store_error,
 };
+
+/// Where an incremental conversation list starts: a time (list entries
+/// changed at or after it) and the user's own state version (settings and
+/// hidden messages changed after it). Written `<time>.<version>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListCursor {
+    time: i64,
+    version: u64,
+}
+
+impl ListCursor {
+    fn parse(s: &str) -> Result<Self, ApiError> {
+        let bad = || ApiError::invalid("since is not a cursor this server gave");
+        let (time, version) = s.split_once('.').ok_or_else(bad)?;
+        Ok(Self { time: time.parse().map_err(|_| bad())?, version: version.parse().map_err(|_| bad())? })
+    }
+}
+
+impl std::fmt::Display for ListCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.time, self.version)
+    }
+}
 
 /// Where a message goes.
 #[derive(Debug, Clone)]
@@ -173,6 +198,7 @@ impl Messaging {
             mentions,
             mention_all,
             effect: None,
+            search: if self.messages.search { content::search_doc(&content) } else { None },
         };
         self.writer.submit(message, content).await
     }
@@ -359,18 +385,7 @@ impl Messaging {
         let (Some(first), Some(last)) = (messages.first().map(|m| m.seq), messages.last().map(|m| m.seq)) else {
             return Ok(());
         };
-        let quoted: Vec<u64> =
-            messages.iter().filter_map(|m| m.content.as_ref()?.quote.as_ref().map(|q| q.seq)).collect();
-        if !quoted.is_empty() {
-            let now = self.store.messages_at(conversation, &quoted).await.map_err(store_error)?;
-            for m in messages.iter_mut() {
-                if let Some(quote) = m.content.as_mut().and_then(|c| c.quote.as_mut())
-                    && let Some(q) = now.iter().find(|q| q.seq == quote.seq)
-                {
-                    *quote = content::quote_of(q);
-                }
-            }
-        }
+        self.refresh_quotes(conversation, messages).await?;
         let (counts, hidden) = self.store.page_extras(user, conversation, first, last).await.map_err(store_error)?;
         let mut at = 0;
         for c in counts {
@@ -390,14 +405,72 @@ impl Messaging {
         Ok(())
     }
 
+    /// Shows the quotes of `messages` (of one conversation) as the quoted
+    /// messages are now (recalled, edited): one read, if any quotes.
+    async fn refresh_quotes(&self, conversation: ConversationId, messages: &mut [v1::Message]) -> Result<(), ApiError> {
+        let quoted: Vec<u64> =
+            messages.iter().filter_map(|m| m.content.as_ref()?.quote.as_ref().map(|q| q.seq)).collect();
+        if quoted.is_empty() {
+            return Ok(());
+        }
+        let now = self.store.messages_at(conversation, &quoted).await.map_err(store_error)?;
+        for m in messages.iter_mut() {
+            if let Some(quote) = m.content.as_mut().and_then(|c| c.quote.as_mut())
+                && let Some(q) = now.iter().find(|q| q.seq == quote.seq)
+            {
+                *quote = content::quote_of(q);
+            }
+        }
+        Ok(())
+    }
+
     /// Every conversation of `user` with its max seq and unread count.
     pub async fn conversations(&self, user: UserId) -> Result<Vec<v1::Conversation>, ApiError> {
+        Ok(self.conversation_list(user, "").await?.conversations)
+    }
+
+    /// The conversation list: all of it, or with `since` (an earlier
+    /// answer's cursor) only the entries that may have changed after it.
+    pub async fn conversation_list(&self, user: UserId, since: &str) -> Result<v1::ConversationList, ApiError> {
+        let since = match since {
+            "" => None,
+            cursor => Some(ListCursor::parse(cursor)?),
+        };
+        let now = now_ms();
         let states = self.store.conversations_of(user).await.map_err(store_error)?;
-        let (_, settings) = self.store.settings_changes(user, 0).await.map_err(store_error)?;
-        let mut listed: Vec<v1::Conversation> = states.iter().map(|s| to_proto_conversation(user, s)).collect();
-        self.describe(user, &states, &mut listed).await?;
-        settings::apply(&states, &settings, &mut listed);
-        Ok(listed)
+        let (version, settings) = self.store.settings_changes(user, 0).await.map_err(store_error)?;
+        let cursor = ListCursor {
+            time: now.saturating_sub(self.messages.list_cursor_overlap_secs.saturating_mul(1000) as i64),
+            version,
+        }
+        .to_string();
+        let Some(since) = since else {
+            let mut listed: Vec<v1::Conversation> = states.iter().map(|s| to_proto_conversation(user, s)).collect();
+            self.describe(user, &states, &mut listed).await?;
+            settings::apply(&states, &settings, &mut listed);
+            return Ok(v1::ConversationList {
+                conversations: listed,
+                cursor,
+                incremental: false,
+                conversation_ids: vec![],
+            });
+        };
+        // Changed: activity or read positions after the cursor's time, or
+        // the user's own state (settings, hidden) after its version.
+        let mut touched: HashSet<ConversationId> =
+            settings.iter().filter(|s| s.version > since.version).map(|s| s.conversation).collect();
+        if version > since.version {
+            let hidden = self.store.hidden_changes(user, since.version).await.map_err(store_error)?;
+            touched.extend(hidden.hidden.iter().map(|(c, _)| *c));
+            touched.extend(hidden.cleared.iter().map(|(c, _)| *c));
+        }
+        let conversation_ids = states.iter().map(|s| s.conversation.to_string()).collect();
+        let changed: Vec<ConversationState> =
+            states.into_iter().filter(|s| s.changed_at >= since.time || touched.contains(&s.conversation)).collect();
+        let mut listed: Vec<v1::Conversation> = changed.iter().map(|s| to_proto_conversation(user, s)).collect();
+        self.describe(user, &changed, &mut listed).await?;
+        settings::apply(&changed, &settings, &mut listed);
+        Ok(v1::ConversationList { conversations: listed, cursor, incremental: true, conversation_ids })
     }
 
     /// Fills in what a list shows of each conversation: the peer's or the

@@ -1,0 +1,461 @@
+//! [`MessageStore::search_messages`](crate::MessageStore::search_messages)
+//! for SQLite.
+//!
+//! Merged messages are indexed in `message_search`, an FTS5 table without
+//! content whose rowid is the `server_msg_id`. Its one column holds the
+//! tokens of [`ferry_core::search::index_tokens`] after three *filter
+//! tokens* — the kind, the sender and the conversation, each behind a
+//! private-use character the text tokens never contain — so filters are
+//! answered by the index too. The `ascii` tokenizer splits at ASCII
+//! non-alphanumerics only, so it sees exactly the tokens written here.
+//!
+//! A message enters the index when the merge moves it from the log into
+//! `messages` (in large batches, so the index grows by big segments rather
+//! than one per commit); a recall removes it and an edit replaces it in the
+//! same transaction as the change. Logged messages are not indexed yet: a
+//! search reads the logged messages of the user's conversations (memory
+//! knows them) and matches their text with [`Query::matches`], which
+//! answers exactly what the index would.
+//!
+//! A page is the newest `limit` hits of both. The index side examines at
+//! most [`SCAN_LIMIT`] candidates per page; a page cut short there still
+//! has a `next` cursor, so a rare hit among many invisible candidates costs
+//! pages, not an unbounded request.
+
+use std::collections::HashMap;
+
+use ferry_core::{ConversationId, UserId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{SqliteStore, backend_err, conversation_col, cursor, log, messages::merged_max_seq};
+use crate::{MessageSearch, Result, SearchDoc, SearchExtractor, SearchPage, StoredMessage};
+
+/// Index candidates one page examines at most.
+pub(super) const SCAN_LIMIT: usize = 10_000;
+
+/// Up to this many visible conversations are named in the index query
+/// itself (an OR of their tokens), which spares examining the hits of
+/// everybody else's conversations.
+const NAMED_CONVERSATIONS: usize = 32;
+
+/// Marks a filter token (a private-use character: never in text tokens).
+const FILTER: char = '\u{E000}';
+
+fn kind_token(kind: &str) -> String {
+    format!("{FILTER}k{}", kind.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
+}
+
+fn sender_token(sender: UserId) -> String {
+    format!("{FILTER}s{sender}")
+}
+
+fn conversation_token(conversation: ConversationId) -> String {
+    // "d_1_2" → "dx1x2": `_` would split the token.
+    format!("{FILTER}c{}", conversation.to_string().replace('_', "x"))
+}
+
+/// Adds a merged message to the index.
+pub(super) fn index(
+    conn: &Connection,
+    server_msg_id: i64,
+    conversation: ConversationId,
+    sender: UserId,
+    doc: &SearchDoc,
+) -> Result<()> {
+    let text = ferry_core::search::index_tokens(&doc.text);
+    let line =
+        format!("{} {} {} {text}", kind_token(&doc.kind), sender_token(sender), conversation_token(conversation));
+    conn.prepare_cached("INSERT INTO message_search (rowid, doc) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![server_msg_id, line]))
+        .map(|_| ())
+        .map_err(backend_err)
+}
+
+/// Removes a merged message from the index (a no-op if it is not there).
+pub(super) fn unindex(conn: &Connection, server_msg_id: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")
+        .and_then(|mut s| s.execute([server_msg_id]))
+        .map(|_| ())
+        .map_err(backend_err)
+}
+
+/// What a user may see of one conversation.
+#[derive(Debug, Clone, Copy)]
+struct Visible {
+    /// Seqs at or below this are not visible (history visibility, or what
+    /// the user cleared).
+    after: u64,
+}
+
+/// The conversations `user` can search now and from where.
+fn visible(conn: &Connection, s: &MessageSearch) -> Result<HashMap<ConversationId, Visible>> {
+    let mut out: HashMap<ConversationId, Visible> = HashMap::new();
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT conversation_id FROM conversation_members WHERE user_id = ?1")
+            .map_err(backend_err)?;
+        let mut rows = stmt.query([s.user]).map_err(backend_err)?;
+        while let Some(row) = rows.next().map_err(backend_err)? {
+            let c = conversation_col(row, 0).map_err(backend_err)?;
+            if s.conversation.is_none_or(|only| only == c) {
+                out.insert(c, Visible { after: 0 });
+            }
+        }
+    }
+    if !s.full_history {
+        let mut stmt = conn
+            .prepare_cached("SELECT group_id, join_seq FROM group_members WHERE user_id = ?1 AND has_left = 0")
+            .map_err(backend_err)?;
+        let mut rows = stmt.query([s.user]).map_err(backend_err)?;
+        while let Some(row) = rows.next().map_err(backend_err)? {
+            let group: i64 = row.get(0).map_err(backend_err)?;
+            let join_seq: i64 = row.get(1).map_err(backend_err)?;
+            if let Some(v) = out.get_mut(&ConversationId::Group(group)) {
+                v.after = v.after.max(join_seq as u64);
+            }
+        }
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT conversation_id, up_to_seq FROM cleared_history WHERE user_id = ?1")
+        .map_err(backend_err)?;
+    let mut rows = stmt.query([s.user]).map_err(backend_err)?;
+    while let Some(row) = rows.next().map_err(backend_err)? {
+        let c = conversation_col(row, 0).map_err(backend_err)?;
+        let up_to: i64 = row.get(1).map_err(backend_err)?;
+        if let Some(v) = out.get_mut(&c) {
+            v.after = v.after.max(up_to as u64);
+        }
+    }
+    Ok(out)
+}
+
+/// The FTS5 expression of a search over `conversations` (`None`: it can
+/// match nothing, or there is neither a term nor a filter to ask the index).
+fn expression(s: &MessageSearch, conversations: &HashMap<ConversationId, Visible>) -> Option<String> {
+    let quoted = |t: String| format!("\"{t}\"");
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(s.query.fts5());
+    if !s.kinds.is_empty() {
+        let kinds: Vec<String> = s.kinds.iter().map(|k| quoted(kind_token(k))).collect();
+        parts.push(format!("({})", kinds.join(" OR ")));
+    }
+    if let Some(sender) = s.sender {
+        parts.push(quoted(sender_token(sender)));
+    }
+    if conversations.is_empty() {
+        return None;
+    }
+    if conversations.len() <= NAMED_CONVERSATIONS {
+        let mut named: Vec<String> = conversations.keys().map(|c| quoted(conversation_token(*c))).collect();
+        named.sort_unstable();
+        parts.push(format!("({})", named.join(" OR ")));
+    } else if parts.is_empty() {
+        return None;
+    }
+    Some(parts.join(" AND "))
+}
+
+/// Whether `user` hid message `seq` of `conversation` (delete for me).
+fn hidden(conn: &Connection, user: UserId, conversation: ConversationId, seq: u64) -> Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM hidden_messages WHERE user_id = ?1 AND conversation_id = ?2 AND seq = ?3")
+        .and_then(|mut st| st.exists(params![user, conversation.to_string(), cursor(seq)]))
+        .map_err(backend_err)
+}
+
+fn in_time(s: &MessageSearch, time: i64) -> bool {
+    s.since.is_none_or(|t| time >= t) && s.until.is_none_or(|t| time <= t)
+}
+
+pub(super) async fn search(store: &SqliteStore, s: MessageSearch) -> Result<SearchPage> {
+    if s.limit == 0 {
+        return Ok(SearchPage::default());
+    }
+    // What the user can see, then memory, then one snapshot: a logged row
+    // memory lists is, in that snapshot, still logged or already merged
+    // (and then indexed), as in every read of messages.rs.
+    let s = std::sync::Arc::new(s);
+    let conversations = {
+        let s = std::sync::Arc::clone(&s);
+        store.read(move |conn| visible(conn, &s)).await?
+    };
+    let ids: Vec<ConversationId> = conversations.keys().copied().collect();
+    let logged = store.log.entries_of(&ids);
+    store
+        .read(move |conn| {
+            let tx = conn.unchecked_transaction().map_err(backend_err)?;
+            let mut hits = logged_hits(&tx, &s, &conversations, logged)?;
+            let (indexed, scanned_to) = indexed_hits(&tx, &s, &conversations)?;
+            hits.extend(indexed);
+            hits.sort_by_key(|m| std::cmp::Reverse(m.server_msg_id));
+            hits.dedup_by_key(|m| m.server_msg_id);
+            // The index was examined down to `scanned_to` only: hits below
+            // it may still lie among the unexamined candidates.
+            if let Some(floor) = scanned_to {
+                hits.retain(|m| m.server_msg_id >= floor);
+            }
+            let limit = s.limit as usize;
+            let next = if hits.len() >= limit {
+                hits.truncate(limit);
+                hits.last().map(|m| m.server_msg_id)
+            } else {
+                scanned_to
+            };
+            Ok(SearchPage { messages: hits, next })
+        })
+        .await
+}
+
+/// Matching logged messages (not indexed yet), in any order.
+fn logged_hits(
+    tx: &Connection,
+    s: &MessageSearch,
+    conversations: &HashMap<ConversationId, Visible>,
+    logged: HashMap<ConversationId, Vec<log::Entry>>,
+) -> Result<Vec<StoredMessage>> {
+    // What a candidate is found by first; the whole row only for a match.
+    let peek = |table: log::Table| {
+        tx.prepare_cached(&format!(
+            "SELECT server_msg_id, search_kind, search_text FROM {} WHERE id = ?1",
+            table.name()
+        ))
+        .map_err(backend_err)
+    };
+    let whole = |table: log::Table| {
+        tx.prepare_cached(&format!("SELECT {} FROM {} WHERE id = ?1", log::LOG_COLUMNS, table.name()))
+            .map_err(backend_err)
+    };
+    let (mut peek_a, mut peek_b) = (peek(log::Table::A)?, peek(log::Table::B)?);
+    let (mut whole_a, mut whole_b) = (whole(log::Table::A)?, whole(log::Table::B)?);
+    let mut hits = Vec::new();
+    for (conversation, entries) in logged {
+        let Some(visible) = conversations.get(&conversation) else { continue };
+        // A logged row at or below the snapshot's merged seqs is merged and
+        // indexed (and may have changed since): the index answers for it.
+        let merged = merged_max_seq(tx, conversation)?.unwrap_or(0);
+        for e in entries {
+            if e.seq <= visible.after.max(merged)
+                || e.flags != 0
+                || s.sender.is_some_and(|sender| sender != e.sender)
+                || !in_time(s, e.time)
+            {
+                continue;
+            }
+            let peek = if e.loc.table == log::Table::A { &mut peek_a } else { &mut peek_b };
+            let found = peek
+                .query_row([e.loc.rowid], |row| Ok((row.get::<_, i64>(0)?, log::search_cols(row, 1)?)))
+                .optional()
+                .map_err(backend_err)?;
+            let Some((server_msg_id, Some(doc))) = found else { continue };
+            if s.before.is_some_and(|b| server_msg_id as u64 >= b)
+                || (!s.kinds.is_empty() && !s.kinds.contains(&doc.kind))
+                || !s.query.matches(&doc.text)
+                || hidden(tx, s.user, conversation, e.seq)?
+            {
+                continue;
+            }
+            let whole = if e.loc.table == log::Table::A { &mut whole_a } else { &mut whole_b };
+            if let Some((_, m, _)) = whole.query_row([e.loc.rowid], log::log_row).optional().map_err(backend_err)? {
+                hits.push(m);
+            }
+        }
+    }
+    Ok(hits)
+}
+
+/// Matching indexed messages, newest first, and the lowest rowid examined
+/// when the scan stopped at [`SCAN_LIMIT`] before the index ran out.
+fn indexed_hits(
+    tx: &Connection,
+    s: &MessageSearch,
+    conversations: &HashMap<ConversationId, Visible>,
+) -> Result<(Vec<StoredMessage>, Option<u64>)> {
+    let Some(expr) = expression(s, conversations) else { return Ok((Vec::new(), None)) };
+    let before = s.before.map_or(i64::MAX, cursor);
+    // The index drives (newest first); each candidate is one lookup by
+    // the unique server_msg_id.
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT m.conversation_id, m.seq, m.server_msg_id, m.sender_id, m.client_msg_id, m.server_time, m.body, m.flags
+               FROM message_search AS f CROSS JOIN messages AS m ON m.server_msg_id = f.rowid
+              WHERE message_search MATCH ?1 AND f.rowid < ?2
+              ORDER BY f.rowid DESC",
+        )
+        .map_err(backend_err)?;
+    let mut rows = stmt.query(params![expr, before]).map_err(backend_err)?;
+    let (mut hits, mut scanned) = (Vec::new(), 0usize);
+    while let Some(row) = rows.next().map_err(backend_err)? {
+        let m = StoredMessage {
+            conversation: conversation_col(row, 0).map_err(backend_err)?,
+            seq: row.get::<_, i64>(1).map_err(backend_err)? as u64,
+            server_msg_id: row.get::<_, i64>(2).map_err(backend_err)? as u64,
+            sender: row.get(3).map_err(backend_err)?,
+            client_msg_id: row.get(4).map_err(backend_err)?,
+            server_time: row.get(5).map_err(backend_err)?,
+            body: row.get(6).map_err(backend_err)?,
+        };
+        let flags: u8 = row.get(7).map_err(backend_err)?;
+        scanned += 1;
+        let visible = conversations.get(&m.conversation).is_some_and(|v| m.seq > v.after);
+        let id = m.server_msg_id;
+        if visible && flags == 0 && in_time(s, m.server_time) && !hidden(tx, s.user, m.conversation, m.seq)? {
+            hits.push(m);
+            if hits.len() >= s.limit as usize {
+                return Ok((hits, None));
+            }
+        }
+        if scanned >= SCAN_LIMIT {
+            return Ok((hits, Some(id)));
+        }
+    }
+    Ok((hits, None))
+}
+
+/// One step of indexing what was stored before search existed (schema step
+/// 9 recorded the highest server id then as `upto`), in one transaction on
+/// the writer: first every logged row up to `upto` gets its search columns
+/// (the merge indexes it later; the log is bounded, so this is one step),
+/// then merged messages in server id order, `limit` at a time. The writer
+/// reads each body as it is now, so an edit or recall in between is never
+/// undone. Returns whether more remain.
+pub(super) fn backfill_step(
+    conn: &mut Connection,
+    log: &log::MessageLog,
+    limit: u32,
+    doc_of: &SearchExtractor,
+) -> Result<bool> {
+    let state: Option<(i64, i64, bool)> = conn
+        .query_row("SELECT upto, done_to, logged_done FROM search_backfill WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()
+        .map_err(backend_err)?;
+    let Some((upto, done_to, logged_done)) = state else { return Ok(false) };
+    if logged_done && done_to >= upto {
+        return Ok(false);
+    }
+    let tx = conn.transaction().map_err(backend_err)?;
+    if !logged_done {
+        for e in log.shared.plain_entries() {
+            let table = e.loc.table.name();
+            let row: Option<(i64, Option<String>, Vec<u8>)> = tx
+                .prepare_cached(&format!("SELECT server_msg_id, search_kind, body FROM {table} WHERE id = ?1"))
+                .and_then(|mut st| st.query_row([e.loc.rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+                .map_err(backend_err)?;
+            let Some((id, None, body)) = row else { continue };
+            if id > upto {
+                continue;
+            }
+            if let Some(doc) = doc_of(&body) {
+                tx.prepare_cached(&format!("UPDATE {table} SET search_kind = ?2, search_text = ?3 WHERE id = ?1"))
+                    .and_then(|mut st| st.execute(params![e.loc.rowid, doc.kind, doc.text]))
+                    .map_err(backend_err)?;
+            }
+        }
+        tx.execute("UPDATE search_backfill SET logged_done = 1 WHERE id = 1", []).map_err(backend_err)?;
+        tx.commit().map_err(backend_err)?;
+        return Ok(done_to < upto);
+    }
+    let rows: Vec<(i64, ConversationId, UserId, Vec<u8>, u8)> = tx
+        .prepare_cached(
+            "SELECT server_msg_id, conversation_id, sender_id, body, flags FROM messages
+              WHERE server_msg_id > ?1 AND server_msg_id <= ?2 ORDER BY server_msg_id LIMIT ?3",
+        )
+        .and_then(|mut st| {
+            st.query_map(params![done_to, upto, i64::from(limit.max(1))], |r| {
+                Ok((r.get(0)?, conversation_col(r, 1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })
+        .map_err(backend_err)?;
+    for (id, conversation, sender, body, flags) in &rows {
+        if *flags != 0 {
+            continue;
+        }
+        if let Some(doc) = doc_of(body) {
+            // Idempotent: a message indexed already (merged after search
+            // existed, or edited) is replaced by the same document.
+            unindex(&tx, *id)?;
+            index(&tx, *id, *conversation, *sender, &doc)?;
+        }
+    }
+    let reached = match rows.last() {
+        Some((id, ..)) if rows.len() as u32 >= limit.max(1) => *id,
+        _ => upto,
+    };
+    tx.execute("UPDATE search_backfill SET done_to = ?1 WHERE id = 1", [reached]).map_err(backend_err)?;
+    tx.commit().map_err(backend_err)?;
+    Ok(reached < upto)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferry_core::search::Query;
+
+    use super::*;
+    use crate::{MessageStore, sqlite::SqliteOptions};
+
+    fn search(user: UserId, q: &str) -> MessageSearch {
+        MessageSearch { limit: 100, ..MessageSearch::new(user, Query::parse(q).expect("query")) }
+    }
+
+    /// A database from before search (schema 6) with merged and logged
+    /// messages: after the upgrade the backfill makes both searchable, and
+    /// a recall made before the backfill is not undone by it.
+    #[tokio::test]
+    async fn messages_stored_before_search_are_indexed_by_the_backfill() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ferry.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            for step in &super::super::migrations::MIGRATIONS[..6] {
+                conn.execute_batch(step).expect("steps 1-6");
+            }
+            conn.pragma_update(None, "user_version", 6).expect("version");
+            conn.execute_batch(
+                "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES ('d_1_2', 'direct', 2, 20);
+                 INSERT INTO conversation_members (user_id, conversation_id, read_seq, joined_at)
+                      VALUES (1, 'd_1_2', 0, 1), (2, 'd_1_2', 0, 1);
+                 INSERT INTO messages (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
+                      VALUES ('d_1_2', 1, 101, 1, 'c1', 10, CAST('旧消息 merged one' AS BLOB)),
+                             ('d_1_2', 2, 102, 2, 'c2', 20, CAST('旧消息 merged two' AS BLOB));
+                 INSERT INTO message_log_a (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body)
+                      VALUES ('d_1_2', 3, 103, 1, 'c3', 30, CAST('旧消息 logged three' AS BLOB)),
+                             ('d_1_2', 4, 104, 2, 'c4', 40, CAST('旧消息 logged four' AS BLOB));",
+            )
+            .expect("old rows");
+        }
+        let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("open and migrate");
+        assert!(store.search_messages(search(1, "旧消息")).await.expect("search").messages.is_empty());
+        // A recall before the backfill: its body is no longer text.
+        let recall = crate::NewMessage {
+            conversation: ConversationId::direct(1, 2),
+            sender: 2,
+            client_msg_id: "rv".into(),
+            server_msg_id: 900,
+            server_time: 50,
+            body: Vec::new(),
+            mentions: Vec::new(),
+            mention_all: false,
+            effect: Some(crate::Effect::Revoke { target: 4, body: b"\x00recalled".to_vec() }),
+            search: None,
+        };
+        store.append_messages(vec![recall]).await.expect("recall");
+
+        let doc_of: SearchExtractor = Arc::new(|body: &[u8]| {
+            let text = std::str::from_utf8(body).ok()?;
+            Some(SearchDoc { kind: "text".into(), text: text.to_owned() })
+        });
+        let mut steps = 0;
+        while store.backfill_search(1, Arc::clone(&doc_of)).await.expect("backfill") {
+            steps += 1;
+            assert!(steps < 10, "the backfill ends");
+        }
+        let found = store.search_messages(search(2, "旧消息")).await.expect("search");
+        let bodies: Vec<String> =
+            found.messages.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
+        assert_eq!(bodies, ["旧消息 logged three", "旧消息 merged two", "旧消息 merged one"]);
+        assert!(!store.backfill_search(100, doc_of).await.expect("done"), "nothing left");
+    }
+}
