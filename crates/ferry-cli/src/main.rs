@@ -22,6 +22,7 @@ use crate::{
         group::GroupCommand,
         hide,
         ops::{self, Action},
+        search::SearchArgs,
     },
     profile::ProfileStore,
 };
@@ -262,6 +263,16 @@ enum Command {
         #[arg(value_name = "USER TEXT", required = true, num_args = 1..=2)]
         args: Vec<String>,
     },
+    /// Full-text search over the messages you can see, newest first.
+    ///
+    /// `search QUERY [--in CONV | --with USER] [--from USER] [--kind KIND]`:
+    /// Chinese is found by substring, other words by prefix, and every word
+    /// must match. QUERY may be left out when a filter narrows the search
+    /// (`search --kind file` lists files). Each hit is one line: when (UTC),
+    /// the conversation and seq, the sender, and the text around the match,
+    /// marked bold on a terminal and [in brackets] otherwise. Friends and
+    /// groups whose names match follow the first page.
+    Search(SearchArgs),
     /// Print messages received since the last sync (all history on a new profile).
     Sync {
         /// One JSON object per line.
@@ -389,6 +400,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (to, text) = conversations::parse_draft(group, &args)?;
             conversations::set(&ctx, to, Setting::Draft(text.to_owned())).await
         }
+        Command::Search(args) => commands::search::run(&ctx, args).await,
         Command::Sync { json } => commands::sync::run(&ctx, json).await,
         Command::Chat { user } => commands::chat::run(&ctx, user.as_deref()).await,
         Command::Friend { command } => commands::contacts::friend(&ctx, command).await,
@@ -503,6 +515,12 @@ mod tests {
             Ok(Command::Group { command: GroupCommand::Members { id: 7, json: true } })
         ));
         assert!(parse("ferry group kick team bob").is_err());
+        let Ok(Command::Search(search)) = parse("ferry search 数据库 --with bob --kind text --limit 5 --all") else {
+            panic!("search did not parse")
+        };
+        assert_eq!((search.query, search.limit, search.all), (vec!["数据库".to_owned()], 5, true));
+        assert!(matches!(parse("ferry search --kind file --json"), Ok(Command::Search(SearchArgs { json: true, .. }))));
+        assert!(parse("ferry search x --in g_5 --with bob").is_err());
     }
 
     #[test]

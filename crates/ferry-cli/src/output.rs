@@ -3,7 +3,9 @@
 //!
 //! Everything a message carries came from the server and is untrusted, so
 //! every line about a message goes through [`sanitize`] as a whole (the
-//! decorations added here hold no control characters). Renderers name users
+//! decorations added here hold no control characters). The one exception is
+//! a search snippet in a terminal: its parts are sanitized one by one, so
+//! the ANSI bold marking the matches is the only escape it can hold. Renderers name users
 //! through a `name` function; resolve [`named_ids`] before calling them.
 //! A message line is one terminal line, except a chat record's: its items
 //! follow it, indented, each sanitized on its own.
@@ -425,6 +427,74 @@ pub fn read_status_json(s: &v1::ReadStatus, name: &impl Fn(UserId) -> String) ->
         "unread": names(&s.unread_user_ids),
     })
     .to_string()
+}
+
+/// How `ferry search` marks the matched parts of a snippet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Highlight {
+    /// ANSI bold, for a terminal.
+    Bold,
+    /// `[数据库]`, where escapes would be noise (a pipe, a file, `NO_COLOR`).
+    Brackets,
+}
+
+impl Highlight {
+    fn mark(self, text: &str) -> String {
+        match self {
+            Self::Bold => format!("\x1b[1m{text}\x1b[0m"),
+            Self::Brackets => format!("[{text}]"),
+        }
+    }
+}
+
+/// A search hit's snippet on one line, the matched parts marked:
+/// `我们明天讨论[数据库]迁移`. Each part is sanitized on its own, before
+/// marking.
+pub fn snippet(parts: &[v1::SnippetPart], highlight: Highlight) -> String {
+    parts.iter().map(|p| if p.hit { highlight.mark(&sanitize(&p.text)) } else { sanitize(&p.text) }).collect()
+}
+
+/// One hit of `ferry search`: when it was sent, the conversation (its
+/// `title`, the peer's username or the group's name, if known; then its id
+/// and the seq, as `revoke` and `forward` take them), the sender, and the
+/// snippet: `2023-11-14 22:13 UTC · bob (d_1_2 #3) · alice: 我们明天讨论[数据库]迁移`.
+/// A hit without a snippet (a picture has no text to match) shows the
+/// message's preview, `[Image]`.
+pub fn search_hit_line(
+    hit: &v1::SearchHit,
+    title: Option<&str>,
+    name: &impl Fn(UserId) -> String,
+    highlight: Highlight,
+) -> String {
+    let Some(m) = &hit.message else { return "(message not available)".to_owned() };
+    let place = match title {
+        Some(title) => format!("{title} ({} #{})", m.conversation_id, m.seq),
+        None => format!("{} #{}", m.conversation_id, m.seq),
+    };
+    let head = sanitize(&format!("{} · {place} · {}: ", utc_minute(m.server_time), name(m.sender_id)));
+    let body = if hit.snippet.is_empty() { sanitize(&text_of(m)) } else { snippet(&hit.snippet, highlight) };
+    head + &body
+}
+
+/// A friend that `ferry search` found by name: the username, the display
+/// name if it says more, your remark, the conversation:
+/// `bob · Bob Builder · remark "boss" · d_1_2`.
+pub fn contact_hit_line(c: &v1::ContactHit) -> String {
+    let mut parts = vec![c.username.clone()];
+    if !c.display_name.is_empty() && c.display_name != c.username {
+        parts.push(c.display_name.clone());
+    }
+    if !c.remark.is_empty() {
+        parts.push(format!("remark \"{}\"", c.remark));
+    }
+    parts.push(c.conversation_id.clone());
+    sanitize(&parts.join(" · "))
+}
+
+/// A group that `ferry search` found by name: `crew · 3 members · g_5`.
+pub fn group_hit_line(g: &v1::GroupHit) -> String {
+    let members = if g.member_count == 1 { "1 member".to_owned() } else { format!("{} members", g.member_count) };
+    sanitize(&format!("{} · {members} · {}", g.name, g.conversation_id))
 }
 
 /// Unix milliseconds as `2023-11-14 22:13 UTC` (the proleptic Gregorian
@@ -880,6 +950,86 @@ mod tests {
                 "read_user_ids": [2], "unread_user_ids": [3, 9], "read": ["bob"], "unread": ["carol", "#9"],
             })
         );
+    }
+
+    fn parts(parts: &[(&str, bool)]) -> Vec<v1::SnippetPart> {
+        parts.iter().map(|&(text, hit)| v1::SnippetPart { text: text.into(), hit }).collect()
+    }
+
+    #[test]
+    fn snippets_mark_what_matched() {
+        let found = parts(&[("…我们明天讨论", false), ("数据库", true), ("迁移和", false), ("数据库", true)]);
+        assert_eq!(snippet(&found, Highlight::Brackets), "…我们明天讨论[数据库]迁移和[数据库]");
+        assert_eq!(snippet(&found, Highlight::Bold), "…我们明天讨论\x1b[1m数据库\x1b[0m迁移和\x1b[1m数据库\x1b[0m");
+        assert_eq!(
+            snippet(&parts(&[("Database", true), (" backup", false)]), Highlight::Brackets),
+            "[Database] backup"
+        );
+        // Nothing matched (a filter without a query): the text as it is.
+        assert_eq!(snippet(&parts(&[("report.pdf", false)]), Highlight::Bold), "report.pdf");
+        assert_eq!(snippet(&[], Highlight::Bold), "");
+        // The server's text cannot act on the terminal, matched or not: the
+        // only escapes left are the marks.
+        let hostile = parts(&[("\x1b[2J", false), ("x\x1b]0;owned\x07", true)]);
+        assert_eq!(snippet(&hostile, Highlight::Brackets), "\\u{1b}[2J[x\\u{1b}]0;owned\\u{7}]");
+        let bold = snippet(&hostile, Highlight::Bold);
+        assert_eq!(bold, "\\u{1b}[2J\x1b[1mx\\u{1b}]0;owned\\u{7}\x1b[0m");
+        assert_eq!(bold.matches('\x1b').count(), 2);
+    }
+
+    #[test]
+    fn search_hits_say_when_where_who_and_what() {
+        let hit = v1::SearchHit {
+            message: Some(msg("我们明天讨论数据库迁移")),
+            snippet: parts(&[("我们明天讨论", false), ("数据库", true), ("迁移", false)]),
+        };
+        assert_eq!(
+            search_hit_line(&hit, Some("bob"), &name, Highlight::Brackets),
+            "2023-11-14 22:13 UTC · bob (d_1_2 #3) · alice: 我们明天讨论[数据库]迁移"
+        );
+        assert_eq!(
+            search_hit_line(&hit, None, &name, Highlight::Bold),
+            "2023-11-14 22:13 UTC · d_1_2 #3 · alice: 我们明天讨论\x1b[1m数据库\x1b[0m迁移"
+        );
+        // A group's name is the server's text too.
+        let mut in_group = hit.clone();
+        if let Some(m) = in_group.message.as_mut() {
+            (m.conversation_id, m.sender_id) = ("g_5".into(), 2);
+        }
+        assert_eq!(
+            search_hit_line(&in_group, Some("crew\n"), &name, Highlight::Brackets),
+            "2023-11-14 22:13 UTC · crew\\n (g_5 #3) · bob: 我们明天讨论[数据库]迁移"
+        );
+        // No snippet (nothing to match in a picture): its preview.
+        let image =
+            v1::SearchHit { message: Some(with_kind(1, 4, Kind::Image(v1::Image::default()))), snippet: Vec::new() };
+        assert!(search_hit_line(&image, Some("bob"), &name, Highlight::Bold).ends_with("(d_1_2 #4) · alice: [Image]"));
+        let gone = v1::SearchHit { message: None, snippet: Vec::new() };
+        assert_eq!(search_hit_line(&gone, None, &name, Highlight::Bold), "(message not available)");
+    }
+
+    #[test]
+    fn friends_and_groups_found_by_name_are_one_line_each() {
+        let c = v1::ContactHit {
+            user_id: 2,
+            username: "bob".into(),
+            display_name: "Bob Builder".into(),
+            remark: "boss".into(),
+            avatar: String::new(),
+            conversation_id: "d_1_2".into(),
+        };
+        assert_eq!(contact_hit_line(&c), "bob · Bob Builder · remark \"boss\" · d_1_2");
+        let plain = v1::ContactHit { display_name: "bob".into(), remark: String::new(), ..c };
+        assert_eq!(contact_hit_line(&plain), "bob · d_1_2");
+        let g = v1::GroupHit {
+            group_id: 5,
+            name: "数据库小组".into(),
+            avatar: String::new(),
+            member_count: 3,
+            conversation_id: "g_5".into(),
+        };
+        assert_eq!(group_hit_line(&g), "数据库小组 · 3 members · g_5");
+        assert_eq!(group_hit_line(&v1::GroupHit { member_count: 1, ..g }), "数据库小组 · 1 member · g_5");
     }
 
     #[test]

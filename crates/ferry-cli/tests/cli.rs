@@ -688,3 +688,111 @@ async fn forward_delete_clear_read_and_conversation_settings() {
     let list = cli.run("alice", &["conversations", "--json"]).await.assert_ok().json_lines();
     assert_eq!((list[1]["draft"].as_str(), list[1]["muted"].as_bool()), (Some(""), Some(false)), "{list:#?}");
 }
+
+/// The lines of a run that must succeed.
+#[track_caller]
+fn ok_lines(out: &Output) -> Vec<&str> {
+    out.assert_ok().stdout.lines().collect()
+}
+
+/// `search` end to end: Chinese by substring and English by prefix, the
+/// matches in brackets (stdout is a pipe here), filters, pages, `--json`,
+/// friends and groups found by name, and refusals.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_finds_chinese_and_english_with_filters_pages_and_json() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = cli.register("alice", "alice").await;
+    let bob = cli.register("bob", "bob").await;
+    let d = direct(alice, bob);
+    for (from, to, text) in [
+        ("alice", "bob", "我们明天讨论数据库迁移"),
+        ("alice", "bob", "Database backup finished at 3am"),
+        ("bob", "alice", "数据库索引太慢了"),
+        ("alice", "bob", "午饭吃什么？"),
+    ] {
+        cli.run(from, &["send", to, text]).await.assert_ok();
+    }
+
+    // Newest first: when, where (the peer, the id and seq), who, the snippet.
+    let out = cli.run("bob", &["search", "数据库"]).await;
+    let lines = ok_lines(&out);
+    assert_eq!(lines.len(), 2, "{out:#?}");
+    assert!(lines[0].ends_with(&format!(" UTC · alice ({d} #3) · bob: [数据库]索引太慢了")), "{lines:?}");
+    assert!(lines[1].ends_with(&format!(" UTC · alice ({d} #1) · alice: 我们明天讨论[数据库]迁移")), "{lines:?}");
+    assert_eq!(out.stderr, "", "{out:#?}");
+    // Alice sees the same conversation under bob's name; English by prefix.
+    let out = cli.run("alice", &["search", "datab"]).await;
+    assert_eq!(ok_lines(&out).len(), 1, "{out:#?}");
+    assert!(ok_line(&out).ends_with(&format!("bob ({d} #2) · alice: [Datab]ase backup finished at 3am")), "{out:#?}");
+    // Words must all match, one argument or several.
+    let both = cli.run("bob", &["search", "数据库", "迁移"]).await;
+    assert!(ok_line(&both).ends_with("alice: 我们明天讨论[数据库迁移]"), "{both:#?}");
+    assert_eq!(cli.run("bob", &["search", "数据库 迁移"]).await.assert_ok().stdout, both.stdout);
+
+    // JSON: one SearchResult per line, as the HTTP API answers it.
+    let pages = cli.run("bob", &["search", "数据库", "--json"]).await.assert_ok().json_lines();
+    assert_eq!(pages.len(), 1, "{pages:#?}");
+    let hits = pages[0]["hits"].as_array().expect("hits");
+    assert_eq!(hits.len(), 2, "{pages:#?}");
+    assert_eq!(hits[1]["message"]["content"]["text"]["text"], "我们明天讨论数据库迁移");
+    assert_eq!(hits[1]["message"]["conversationId"], d.as_str());
+    assert!(
+        hits[1]["snippet"].as_array().expect("snippet").contains(&serde_json::json!({"text": "数据库", "hit": true}))
+    );
+    assert!(pages[0].get("nextCursor").is_none(), "{pages:#?}");
+
+    // Filters: sender (by name or id), conversation (by user or id), kind, time.
+    let from_alice = cli.run("bob", &["search", "数据库", "--from", "alice"]).await;
+    assert!(ok_line(&from_alice).ends_with("我们明天讨论[数据库]迁移"), "{from_alice:#?}");
+    let by_id = cli.run("bob", &["search", "数据库", "--from", &bob.to_string()]).await;
+    assert!(ok_line(&by_id).ends_with("[数据库]索引太慢了"), "{by_id:#?}");
+    assert_eq!(ok_lines(&cli.run("bob", &["search", "数据库", "--with", "alice"]).await).len(), 2);
+    assert_eq!(ok_lines(&cli.run("bob", &["search", "数据库", "--in", &d]).await).len(), 2);
+    // No query, only a filter: every text alice sent bob.
+    assert_eq!(ok_lines(&cli.run("bob", &["search", "--from", "alice", "--kind", "text"]).await).len(), 3);
+    assert_eq!(cli.run("bob", &["search", "--kind", "file"]).await.assert_ok().stdout, "");
+    assert_eq!(cli.run("bob", &["search", "数据库", "--until", "2000-01-01"]).await.assert_ok().stdout, "");
+    assert_eq!(ok_lines(&cli.run("bob", &["search", "数据库", "--since", "2000-01-01T00:00Z"]).await).len(), 2);
+
+    // Pages: one by default, with a hint on stderr; --all follows them.
+    let out = cli.run("bob", &["search", "数据库", "--limit", "1"]).await;
+    assert!(ok_line(&out).ends_with("[数据库]索引太慢了"), "{out:#?}");
+    assert_eq!(out.stderr, "more results: run again with --all (or a larger --limit)\n");
+    let out = cli.run("bob", &["search", "数据库", "--limit", "1", "--all"]).await;
+    assert_eq!(ok_lines(&out).len(), 2, "{out:#?}");
+    assert_eq!(out.stderr, "", "{out:#?}");
+    let pages = cli.run("bob", &["search", "数据库", "--limit", "1", "--all", "--json"]).await.assert_ok().json_lines();
+    assert!(pages.len() >= 2, "{pages:#?}");
+    let found: usize = pages.iter().map(|p| p["hits"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(found, 2, "{pages:#?}");
+    assert!(pages[0]["nextCursor"].is_string() && pages.last().unwrap().get("nextCursor").is_none(), "{pages:#?}");
+
+    // Friends and groups whose names match follow the hits; a group's hits
+    // are titled by its name.
+    cli.run("alice", &["friend", "add", "bob"]).await.assert_ok();
+    cli.run("bob", &["friend", "accept", "alice"]).await.assert_ok();
+    let out = cli.run("alice", &["group", "create", "数据库小组", "--members", "bob"]).await;
+    let group = ok_line(&out).to_owned();
+    cli.run("alice", &["send", "--group", &group, "数据库 schema review"]).await.assert_ok();
+    let out = cli.run("bob", &["search", "数据库"]).await;
+    let lines = ok_lines(&out);
+    assert!(
+        lines[0].contains(&format!(" UTC · 数据库小组 (g_{group} #"))
+            && lines[0].ends_with(" · alice: [数据库] schema review"),
+        "{lines:?}"
+    );
+    let groups = lines.iter().position(|l| *l == "groups:").unwrap_or_else(|| panic!("no groups: {lines:?}"));
+    assert_eq!(lines[groups + 1..], [format!("  数据库小组 · 2 members · g_{group}")], "{lines:?}");
+    let out = cli.run("bob", &["search", "alice"]).await;
+    assert_eq!(ok_lines(&out), ["contacts:".to_owned(), format!("  alice · {d}")], "{out:#?}");
+
+    // Refusals: one error line each, nothing on stdout.
+    let out = cli.run("bob", &["search"]).await;
+    assert!(out.assert_error().starts_with("error: usage: ferry search QUERY"), "{out:#?}");
+    let out = cli.run("bob", &["search", "x", "--kind", "nosuch"]).await;
+    assert!(out.assert_error().starts_with("error: invalid_argument: unknown kind"), "{out:#?}");
+    let out = cli.run("bob", &["search", "x", "--from", "nosuchuser"]).await;
+    assert!(out.assert_error().starts_with("error: not_found"), "{out:#?}");
+    assert_eq!(out.stdout, "");
+}

@@ -9,6 +9,7 @@ pub mod forward;
 pub mod group;
 pub mod hide;
 pub mod ops;
+pub mod search;
 pub mod send;
 pub mod sync;
 
