@@ -15,7 +15,9 @@ use ferry_bench::{Target, Workload, runner, workload};
 /// FERRY_LIMITS__FRAMES_PER_SECOND=100000 FERRY_GATEWAY__MAX_CONNECTIONS=300000
 /// FERRY_GROUPS__MAX_MEMBERS=5000 (see the crate README).
 #[derive(Debug, Parser)]
-#[command(name = "ferry-bench", version)]
+// A flag given twice takes its last value: fresh-run.sh appends
+// `--duration 1` to the setup run of a command line that may set its own.
+#[command(name = "ferry-bench", version, args_override_self = true)]
 struct Cli {
     #[command(flatten)]
     target: Target,

@@ -160,6 +160,21 @@ pub async fn ensure_group(state: &mut State, server: &str, key: &str, members: &
     Ok(g)
 }
 
+/// Groups created concurrently, in order: appends to `into` those made
+/// before the first failure (they exist, so a rerun must not make them
+/// again) and returns that failure, if any.
+pub fn keep_made_groups(made: Vec<anyhow::Result<String>>, into: &mut Vec<String>) -> Option<anyhow::Error> {
+    let mut failed = None;
+    for m in made {
+        match m {
+            Ok(conv) if failed.is_none() => into.push(conv),
+            Ok(_) => {}
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    failed
+}
+
 /// Creates a new group `name` owned by `owner` with `members` (user ids
 /// besides the owner) and returns its id and conversation id.
 pub async fn create_group(

@@ -189,7 +189,14 @@ async fn conversations_lists_every_conversation_in_order() {
     let server = server().await;
     let dir = tempfile::tempdir().unwrap();
     let t = target(&server, &dir, TransportKind::Tcp, 1);
-    let w = Workload::Conversations { conversations: 20, groups: 2, churn: 100.0, via: ListVia::Both, listers: 2 };
+    let w = Workload::Conversations {
+        conversations: 20,
+        groups: 2,
+        churn: 100.0,
+        via: ListVia::Both,
+        listers: 2,
+        incremental: false,
+    };
     let o = run(&t, &w).await.unwrap();
     assert_passed(&o);
     assert_eq!(o.figures["conversations_expected"], 22.0, "{o}");
@@ -205,12 +212,34 @@ async fn conversations_lists_every_conversation_in_order() {
     println!("{o}");
 
     // Again: the setup comes from the state file, nothing is sent first.
-    let w = Workload::Conversations { conversations: 20, groups: 2, churn: 0.0, via: ListVia::Http, listers: 1 };
+    let w = Workload::Conversations {
+        conversations: 20,
+        groups: 2,
+        churn: 0.0,
+        via: ListVia::Http,
+        listers: 1,
+        incremental: false,
+    };
     let o = run(&t, &w).await.unwrap();
     assert_passed(&o);
     assert!(!o.figures.contains_key("setup_s"), "{o}");
     assert!(o.notes.iter().any(|n| n.contains("setup cached")), "{o}");
     assert!(o.latency.contains_key("list_http") && !o.latency.contains_key("list_tcp"), "{o}");
+
+    // Incremental lists after one full list, over both interfaces, with
+    // churn: every answer is checked (all ids, well-formed entries).
+    let inc = Workload::Conversations {
+        conversations: 20,
+        groups: 2,
+        churn: 50.0,
+        via: ListVia::Both,
+        listers: 1,
+        incremental: true,
+    };
+    let o = run(&t, &inc).await.unwrap();
+    assert_passed(&o);
+    assert!(o.figures["incremental_lists"] >= 1.0, "{o}");
+    assert!(o.latency.contains_key("incremental_list_tcp") || o.latency.contains_key("incremental_list_http"), "{o}");
 
     // A stranger writes to the owner: one conversation too many, FAILED.
     let state = ferry_bench::setup::State::load(&t.state).unwrap();
@@ -220,5 +249,47 @@ async fn conversations_lists_every_conversation_in_order() {
     let o = run(&t, &w).await.unwrap();
     assert!(!o.passed, "{o}");
     assert!(o.failures.iter().any(|f| f.contains("23 conversations listed, 22 expected")), "{o}");
+    assert!(o.to_string().ends_with("FAILED"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_exactly_what_the_searcher_may_see() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = target(&server, &dir, TransportKind::Tcp, 1);
+    // The test process runs other tests too: it is never idle.
+    t.server_pid = None;
+    let w = Workload::Search { messages: 3_000, searchers: 2, via: ListVia::Both };
+    let o = run(&t, &w).await.unwrap();
+    assert!(o.passed, "{o}");
+    assert!(o.figures.contains_key("setup_s"), "{o}");
+    assert_eq!(o.figures["bad_queries"], 0.0, "{o}");
+    for class in ["needle_zh", "needle_en", "common_zh", "common_en", "conversation", "file", "paging", "foreign"] {
+        assert!(o.figures[&format!("{class}_queries_per_s")] > 0.0, "{class}: {o}");
+        assert!(o.latency.contains_key(&format!("{class}_tcp")), "{class}: {o}");
+        assert!(o.latency.contains_key(&format!("{class}_http")), "{class}: {o}");
+    }
+    assert!(o.figures["needle_zh_hits_per_query"] > 0.0, "{o}");
+    assert_eq!(o.figures["foreign_hits_per_query"], 0.0, "{o}");
+    assert!(o.notes.iter().any(|n| n.starts_with("complete")), "{o}");
+    println!("{o}");
+
+    // Again: the corpus comes from the state file, nothing is sent first.
+    let w = Workload::Search { messages: 3_000, searchers: 1, via: ListVia::Http };
+    let o = run(&t, &w).await.unwrap();
+    assert!(o.passed, "{o}");
+    assert!(!o.figures.contains_key("setup_s"), "{o}");
+    assert!(o.latency.contains_key("common_zh_http") && !o.latency.contains_key("common_zh_tcp"), "{o}");
+
+    // A stranger writes to the searcher with a common term: a hit that is
+    // not in the corpus, and one more than the corpus has. FAILED.
+    let state = ferry_bench::setup::State::load(&t.state).unwrap();
+    let searcher = state.servers[&t.server].extras["search-3000"]["searcher"]["id"].as_i64().unwrap();
+    let stranger = server.user("stranger").await;
+    stranger.http.send_text("hello-searcher", &ferry_client::Target::User(searcher), "项目 meeting").await.unwrap();
+    let o = run(&t, &w).await.unwrap();
+    assert!(!o.passed, "{o}");
+    assert!(o.failures.iter().any(|f| f.contains("not a message of the corpus")), "{o}");
+    assert!(o.failures.iter().any(|f| f.contains("\"项目\" paged to the end")), "{o}");
     assert!(o.to_string().ends_with("FAILED"));
 }

@@ -21,6 +21,15 @@
 //! `--churn R` peers send R messages/s to the owner meanwhile; their
 //! streams get the usual correctness check, and the owner's sessions time
 //! send → push.
+//!
+//! With `--incremental` each session lists in full once (keeping the
+//! answer's cursor) and then incrementally (`since` the last cursor) back to
+//! back, as a client that holds its list does after a reconnect; every
+//! incremental answer must list all N + G ids and only well-formed entries
+//! of the owner's conversations. The cursor reaches back
+//! `messages.list_cursor_overlap_secs` (30 s by default), so run it at
+//! least that long after the setup (`SETTLE=35` with fresh-run.sh), or every
+//! conversation the setup wrote comes back as changed.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -65,6 +74,7 @@ pub(super) struct Params {
     pub churn: f64,
     pub via: ListVia,
     pub listers: usize,
+    pub incremental: bool,
 }
 
 /// What setup made, kept in the state file's `extras`.
@@ -109,6 +119,11 @@ struct Measured {
     /// Lists answered within the window, per interface.
     conn_in_window: u64,
     http_in_window: u64,
+    /// Incremental lists (`--incremental`) per interface, and the entries
+    /// they carried.
+    inc_conn: Hist,
+    inc_http: Hist,
+    inc_entries: u64,
     /// Pushes of messages to the owner (churn) and their send → push
     /// latency.
     pushes: Pushes,
@@ -133,6 +148,8 @@ struct Lister {
     http: Option<HttpApi>,
     /// Under `--via both`: whether the next list goes over HTTP.
     next_http: bool,
+    /// Under `--incremental`: the cursor of the last answer.
+    cursor: Option<String>,
     m: Measured,
 }
 
@@ -184,10 +201,10 @@ pub(super) async fn conversations(t: &Target, p: &Params) -> anyhow::Result<Outc
     }
     let mon = start_monitor(t);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let (expected_ref, via, dur_us) = (&expected, p.via, t.duration_ms() * 1000);
+    let (expected_ref, via, dur_us, inc) = (&expected, p.via, t.duration_ms() * 1000, p.incremental);
     let (t0, r) = t
         .execute(spec, |t0| async move {
-            let _ = done_tx.send(list_all(listers, via, expected_ref, t0, t0 + dur_us).await);
+            let _ = done_tx.send(list_all(listers, via, inc, expected_ref, t0, t0 + dur_us).await);
             Ok(())
         })
         .await?;
@@ -195,7 +212,8 @@ pub(super) async fn conversations(t: &Target, p: &Params) -> anyhow::Result<Outc
     let (measured, firsts) = done_rx.await?;
 
     let params = serde_json::json!({
-        "conversations": n, "groups": g, "churn": p.churn, "via": p.via, "listers": p.listers
+        "conversations": n, "groups": g, "churn": p.churn, "via": p.via, "listers": p.listers,
+        "incremental": p.incremental
     });
     let mut o = Outcome::new("conversations", params, t);
     o.fig("conversations_expected", (n + g) as f64);
@@ -269,6 +287,19 @@ fn report_lists(o: &mut Outcome, t: &Target, measured: &[Measured], firsts: &[Fi
     }
     o.lat(&format!("list_{conn}"), &conn_h);
     o.lat("list_http", &http_h);
+    let (mut inc_conn, mut inc_http, mut inc_entries) = (Hist::default(), Hist::default(), 0);
+    for m in measured {
+        inc_conn.merge(&m.inc_conn);
+        inc_http.merge(&m.inc_http);
+        inc_entries += m.inc_entries;
+    }
+    let inc_n = inc_conn.count() + inc_http.count();
+    if inc_n > 0 {
+        o.fig("incremental_lists", inc_n as f64);
+        o.fig("incremental_entries_mean", inc_entries as f64 / inc_n as f64);
+        o.lat(&format!("incremental_list_{conn}"), &inc_conn);
+        o.lat("incremental_list_http", &inc_http);
+    }
     o.fig("bad_lists", measured.iter().map(|m| m.bad).sum::<u64>() as f64);
 }
 
@@ -346,14 +377,7 @@ async fn prepare(t: &Target, n: usize, g: usize) -> anyhow::Result<(Vec<BenchUse
         .buffered(GROUP_CONCURRENCY)
         .collect()
         .await;
-    let mut failed = None;
-    for m in made {
-        match m {
-            Ok(conv) if failed.is_none() => prep.groups.push(conv),
-            Ok(_) => {}
-            Err(e) => failed = failed.or(Some(e)),
-        }
-    }
+    let failed = setup::keep_made_groups(made, &mut prep.groups);
     keep(&mut state, t, &key, &prep)?;
     if let Some(e) = failed {
         return Err(e);
@@ -400,6 +424,7 @@ fn keep(state: &mut State, t: &Target, key: &str, prep: &Prepared) -> anyhow::Re
 async fn list_all(
     mut listers: Vec<Lister>,
     via: ListVia,
+    incremental: bool,
     expected: &HashSet<String>,
     t0: u64,
     end_us: u64,
@@ -414,10 +439,11 @@ async fn list_all(
     if let Some(first) = listers.first_mut() {
         for &iface in ifaces {
             let started = now_us();
-            match first.list(iface, true).await {
+            match first.list(iface, "", true).await {
                 Ok((list, bytes)) => {
                     firsts.push(First { iface, us: now_us() - started, bytes });
                     first.m.check(&list, expected);
+                    first.cursor = incremental.then_some(list.cursor);
                 }
                 Err(e) => {
                     first.m.error = Some(format!("first list over {iface:?}: {e:#}"));
@@ -426,7 +452,7 @@ async fn list_all(
             }
         }
     }
-    future::join_all(listers.iter_mut().map(|l| l.run(via, expected, end_us))).await;
+    future::join_all(listers.iter_mut().map(|l| l.run(via, incremental, expected, end_us))).await;
     (future::join_all(listers.into_iter().map(Lister::finish)).await, firsts)
 }
 
@@ -457,11 +483,12 @@ impl Lister {
             ListVia::Conn => None,
             _ => Some(HttpApi::new(&t.server)?.with_token(owner.token.clone())),
         };
-        Ok(Self { conn, http, next_http: http_first, m: Measured::default() })
+        Ok(Self { conn, http, next_http: http_first, cursor: None, m: Measured::default() })
     }
 
-    /// Lists back to back until `end_us` (or the first failed request).
-    async fn run(&mut self, via: ListVia, expected: &HashSet<String>, end_us: u64) {
+    /// Lists back to back until `end_us` (or the first failed request);
+    /// with `incremental`, since the last cursor once there is one.
+    async fn run(&mut self, via: ListVia, incremental: bool, expected: &HashSet<String>, end_us: u64) {
         while self.m.error.is_none() && now_us() < end_us {
             let iface = match via {
                 ListVia::Conn => Iface::Conn,
@@ -472,11 +499,24 @@ impl Lister {
                     iface
                 }
             };
+            let since = self.cursor.clone().unwrap_or_default();
             let started = now_us();
-            match self.list(iface, false).await {
+            match self.list(iface, &since, false).await {
                 Ok((list, _)) => {
                     let done = now_us();
                     let in_window = u64::from(done <= end_us);
+                    if incremental {
+                        self.cursor = Some(list.cursor.clone());
+                    }
+                    if !since.is_empty() {
+                        match iface {
+                            Iface::Conn => self.m.inc_conn.record_us(done - started),
+                            Iface::Http => self.m.inc_http.record_us(done - started),
+                        }
+                        self.m.inc_entries += list.conversations.len() as u64;
+                        self.m.check_incremental(&list, expected);
+                        continue;
+                    }
                     match iface {
                         Iface::Conn => {
                             self.m.conn.record_us(done - started);
@@ -494,13 +534,19 @@ impl Lister {
         }
     }
 
-    /// One list; with `measure`, also the answer's encoded size.
-    async fn list(&mut self, iface: Iface, measure: bool) -> anyhow::Result<(v1::ConversationList, usize)> {
+    /// One list (`since` a cursor, if not empty); with `measure`, also the
+    /// answer's encoded size.
+    async fn list(
+        &mut self,
+        iface: Iface,
+        since: &str,
+        measure: bool,
+    ) -> anyhow::Result<(v1::ConversationList, usize)> {
         match iface {
-            Iface::Conn => self.list_conn(measure).await,
+            Iface::Conn => self.list_conn(since, measure).await,
             Iface::Http => {
                 let api = self.http.as_ref().context("no HTTP client")?;
-                let list = v1::ConversationList { conversations: api.conversations().await? };
+                let list = api.conversations_since(since).await?;
                 // The server writes its body with the same serializer (axum
                 // `Json`, uncompressed): the same bytes.
                 let bytes = if measure { serde_json::to_vec(&list)?.len() } else { 0 };
@@ -510,11 +556,12 @@ impl Lister {
     }
 
     /// `list_conversations` on the long connection.
-    async fn list_conn(&mut self, measure: bool) -> anyhow::Result<(v1::ConversationList, usize)> {
+    async fn list_conn(&mut self, since: &str, measure: bool) -> anyhow::Result<(v1::ConversationList, usize)> {
         let conn = self.conn.as_mut().context("no long connection")?;
         conn.next_id += 1;
         let id = conn.next_id;
-        conn.tx.send(&Frame { id, body: Some(Body::ListConversations(v1::ListConversations {})) }).await?;
+        let body = Body::ListConversations(v1::ListConversations { since: since.to_owned() });
+        conn.tx.send(&Frame { id, body: Some(body) }).await?;
         loop {
             let frame = tokio::time::timeout(ANSWER_TIMEOUT, conn.answers.recv())
                 .await
@@ -587,14 +634,54 @@ async fn read_loop(
 
 impl Measured {
     fn check(&mut self, list: &v1::ConversationList, expected: &HashSet<String>) {
+        let verdict = check_list(&list.conversations, expected);
+        self.verdict(verdict);
+    }
+
+    fn check_incremental(&mut self, list: &v1::ConversationList, expected: &HashSet<String>) {
+        let verdict = check_incremental(list, expected);
+        self.verdict(verdict);
+    }
+
+    fn verdict(&mut self, verdict: Result<(), String>) {
         self.checked += 1;
-        if let Err(why) = check_list(&list.conversations, expected) {
+        if let Err(why) = verdict {
             self.bad += 1;
             if self.bad_examples.len() < SHOWN_BAD {
                 self.bad_examples.push(why);
             }
         }
     }
+}
+
+/// What every incremental answer must be: marked incremental, with a
+/// cursor, every expected id exactly once in `conversation_ids`, and only
+/// well-formed entries of those conversations.
+fn check_incremental(list: &v1::ConversationList, expected: &HashSet<String>) -> Result<(), String> {
+    if !list.incremental || list.cursor.is_empty() {
+        return Err(format!("not an incremental answer (incremental {}, cursor {:?})", list.incremental, list.cursor));
+    }
+    let ids: HashSet<&str> = list.conversation_ids.iter().map(String::as_str).collect();
+    if ids.len() != list.conversation_ids.len() || ids.len() != expected.len() {
+        return Err(format!(
+            "{} ids ({} distinct), {} expected",
+            list.conversation_ids.len(),
+            ids.len(),
+            expected.len()
+        ));
+    }
+    if let Some(stray) = ids.iter().find(|id| !expected.contains(**id)) {
+        return Err(format!("{stray} is not one of the owner's conversations"));
+    }
+    for c in &list.conversations {
+        if !expected.contains(&c.conversation_id) || c.name.is_empty() || c.preview.is_empty() || c.last_seq == 0 {
+            return Err(format!(
+                "bad incremental entry {}: name {:?}, preview {:?}, last_seq {}",
+                c.conversation_id, c.name, c.preview, c.last_seq
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What every answer must be: exactly the `expected` conversations, each
@@ -693,5 +780,25 @@ mod tests {
         let mut list = good();
         list[1].pinned = true;
         fails(list, "pinned");
+    }
+
+    #[test]
+    fn incremental_answers_are_checked() {
+        let want = expected(&["d_1_2", "d_1_3"]);
+        let good = || v1::ConversationList {
+            conversations: vec![conv("d_1_3", 20)],
+            cursor: "5.0".into(),
+            incremental: true,
+            conversation_ids: vec!["d_1_2".into(), "d_1_3".into()],
+        };
+        assert_eq!(check_incremental(&good(), &want), Ok(()));
+        let fails = |list: v1::ConversationList, what: &str| {
+            let err = check_incremental(&list, &want).expect_err(what);
+            assert!(err.contains(what), "{err} should mention {what}");
+        };
+        fails(v1::ConversationList { incremental: false, ..good() }, "not an incremental answer");
+        fails(v1::ConversationList { conversation_ids: vec!["d_1_2".into()], ..good() }, "1 ids");
+        fails(v1::ConversationList { conversation_ids: vec!["d_1_2".into(), "d_1_9".into()], ..good() }, "d_1_9");
+        fails(v1::ConversationList { conversations: vec![conv("d_1_9", 1)], ..good() }, "bad incremental entry");
     }
 }

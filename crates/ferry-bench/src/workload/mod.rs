@@ -1,12 +1,12 @@
 //! The workloads of issue 4 (`connect`, `direct`, `fanout`, `sync`,
-//! `storm`) and later ones (`mixed`, `fill`, `conversations`). Each one ensures its accounts (and groups), builds a
+//! `storm`) and later ones (`mixed`, `fill`, `conversations`, `search`). Each one ensures its accounts (and groups), builds a
 //! [`WorkerSpec`], runs it over one or more processes, and turns the merged
 //! report (plus the server's /proc samples) into an [`Outcome`].
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
 //! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
 //! `conversations`, `fill`, `messaging` for direct and fanout, `mixed`,
-//! `sync`, `storm`); `restart`
+//! `search`, `sync`, `storm`); `restart`
 //! stops and starts the server (storm, `connect --restart-cmd`); `disk`
 //! measures the server's writes and fsyncs over a window.
 
@@ -18,6 +18,7 @@ mod messaging;
 mod mixed;
 mod outcome;
 mod restart;
+mod search;
 mod storm;
 mod sync;
 
@@ -86,13 +87,15 @@ pub enum TransportKind {
     Ws,
 }
 
-/// Where `conversations` lists the owner's conversations.
+/// Where `conversations` lists the owner's conversations, and where
+/// `search` searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ListVia {
-    /// `list_conversations` on the long connection (`--transport`).
+    /// The long connection (`--transport`): `list_conversations`, `search`.
+    #[value(alias = "tcp")]
     Conn,
-    /// `GET /api/v1/conversations`.
+    /// HTTP: `GET /api/v1/conversations`, `GET /api/v1/search`.
     Http,
     /// Both, alternating (the first list of each is reported on its own).
     #[default]
@@ -214,6 +217,28 @@ pub enum Workload {
         /// Sessions of the owner listing at once, each back to back.
         #[arg(long, default_value_t = 1)]
         listers: usize,
+        /// After one full list, list incrementally (`since` the last
+        /// answer's cursor) back to back, as a client holding its list does.
+        #[arg(long)]
+        incremental: bool,
+    },
+    /// Full-text search by a user with a long history on a server holding M
+    /// messages (set up once and cached): p50/p99 per query class and
+    /// interface; needles, order, visibility, snippets and completeness
+    /// checked.
+    Search {
+        /// Messages stored on the server (the corpus; cached in the state
+        /// file under `search-M`).
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: u64,
+        /// Sessions of the searcher querying at once, each back to back.
+        #[arg(long, default_value_t = 1)]
+        searchers: usize,
+        /// Where to search: the long connection (`search` over
+        /// --transport; `tcp` is an alias), HTTP (`GET /api/v1/search`), or
+        /// both, a round of every query class on each in turn.
+        #[arg(long, value_enum, default_value_t)]
+        via: ListVia,
     },
     /// N clients in pairs with light traffic; the server is restarted
     /// (SIGTERM to --server-pid, then --restart-cmd); time until 99% are back
@@ -250,15 +275,20 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
         Workload::Fanout { group_size, senders, groups, rate, size, window } => {
             messaging::fanout(t, *group_size, *senders, *groups, *rate, *size, *window).await
         }
-        Workload::Conversations { conversations, groups, churn, via, listers } => {
+        Workload::Conversations { conversations, groups, churn, via, listers, incremental } => {
             let p = conversations::Params {
                 conversations: *conversations,
                 groups: *groups,
                 churn: *churn,
                 via: *via,
                 listers: *listers,
+                incremental: *incremental,
             };
             conversations::conversations(t, &p).await
+        }
+        Workload::Search { messages, searchers, via } => {
+            let p = search::Params { messages: *messages, searchers: *searchers, via: *via };
+            search::search(t, &p).await
         }
         Workload::Fill { members, rate } => fill::fill(t, *members, *rate).await,
         Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,

@@ -332,7 +332,7 @@ impl<'a> ClientTask<'a> {
     async fn first_sync(&mut self, tx: &mut WriteHalf, rx: &mut ReadHalf, started: u64) -> anyhow::Result<()> {
         if self.shared.spec.reconnect || self.spec.ops.is_some() {
             let id = self.next_pull_id();
-            tx.send(&Frame { id, body: Some(Body::ListConversations(v1::ListConversations {})) }).await?;
+            tx.send(&Frame { id, body: Some(Body::ListConversations(v1::ListConversations::default())) }).await?;
             if let Body::Conversations(list) = self.await_answer(rx, id).await? {
                 for c in list.conversations {
                     if let Some(t) = self.tracks.get_mut(&c.conversation_id)
