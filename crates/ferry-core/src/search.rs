@@ -185,8 +185,10 @@ impl Query {
     }
 
     /// The terms as an SQLite FTS5 query over [`index_tokens`] (`None`
-    /// when there are none): words as prefix queries, runs as phrases of
-    /// their pairs (a single character as a prefix query), joined by AND.
+    /// when there are none): words as prefix queries, runs as all of their
+    /// pairs (a single character as a prefix query), joined by AND. An
+    /// index without positions answers it with candidates that
+    /// [`Query::matches`] then checks.
     pub fn fts5(&self) -> Option<String> {
         if self.terms.is_empty() {
             return None;
@@ -198,16 +200,21 @@ impl Query {
                 Term::Word(w) => format!("\"{w}\"*"),
                 Term::Run(chars) if chars.len() == 1 => format!("\"{}\"*", chars[0]),
                 Term::Run(chars) => {
-                    let pairs: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
-                    format!("\"{}\"", pairs.join(" "))
+                    // Each pair, in any order: an index without positions
+                    // finds candidates, `matches` checks the run itself.
+                    let mut pairs: Vec<String> =
+                        chars.windows(2).map(|w| format!("\"{}\"", String::from_iter(w))).collect();
+                    pairs.sort_unstable();
+                    pairs.dedup();
+                    pairs.join(" AND ")
                 }
             })
             .collect();
         Some(parts.join(" AND "))
     }
 
-    /// Whether `text` matches every term (what the index answers, for
-    /// text a backend has not indexed yet).
+    /// Whether `text` matches every term: each word as a prefix of a word
+    /// of the text, each run as a substring.
     pub fn matches(&self, text: &str) -> bool {
         if self.terms.is_empty() {
             return true;
@@ -376,7 +383,8 @@ mod tests {
 
     #[test]
     fn fts5_queries_mirror_the_terms() {
-        assert_eq!(q("数据库 Datab").fts5().as_deref(), Some("\"数据 据库\" AND \"datab\"*"));
+        assert_eq!(q("数据库 Datab").fts5().as_deref(), Some("\"据库\" AND \"数据\" AND \"datab\"*"));
+        assert_eq!(q("哈哈哈").fts5().as_deref(), Some("\"哈哈\""));
         assert_eq!(q("库").fts5().as_deref(), Some("\"库\"*"));
         assert_eq!(q("!!").fts5(), None);
         assert!(q("!!").is_empty());

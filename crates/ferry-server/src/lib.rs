@@ -87,6 +87,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
         log_rows: config.storage.log_rows,
         checkpoint_interval: std::time::Duration::from_millis(config.storage.checkpoint_interval_ms),
         cache_kib: config.storage.cache_mib.saturating_mul(1024),
+        search: config.messages.search.then(crate::service::content::search_extractor),
     };
     Ok(Arc::new(SqliteStore::open(config.database_path(), options).await?))
 }

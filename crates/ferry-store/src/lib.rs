@@ -107,12 +107,10 @@ pub struct NewMessage {
     /// (so every device converges by sync) but are not unread and do not
     /// move the conversation's last activity.
     pub effect: Option<Effect>,
-    /// What search finds the message by; `None` keeps it out of search
-    /// (events, system messages).
-    pub search: Option<SearchDoc>,
 }
 
-/// What search finds a message by, derived by the server from its content.
+/// What search finds a message by, read from its body by the backend's
+/// [`SearchExtractor`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchDoc {
     /// The content kind ("text", "image", "file", …), matched by a kind
@@ -123,8 +121,10 @@ pub struct SearchDoc {
     pub text: String,
 }
 
-/// What search finds a stored body by (the server's reading of its own
-/// encoding), for messages stored before search existed.
+/// What search finds a stored body by: the server's reading of its own
+/// encoding (`None`: never found, e.g. events, system messages, recalls).
+/// A backend is given one when it opens and reads every body it indexes
+/// or verifies with it, so no text is stored twice.
 pub type SearchExtractor = std::sync::Arc<dyn Fn(&[u8]) -> Option<SearchDoc> + Send + Sync>;
 
 /// A message search for one user: what they can see now (direct
@@ -191,8 +191,9 @@ pub enum Effect {
     /// stops counting as unread and as a mention, and its pin and
     /// reactions go. `Conflict` if it is recalled already.
     Revoke { target: u64, body: Vec<u8> },
-    /// Edit: the target's body becomes `body`, found by `search` now.
-    Edit { target: u64, body: Vec<u8>, search: Option<SearchDoc> },
+    /// Edit: the target's body becomes `body` (and search finds it by
+    /// that).
+    Edit { target: u64, body: Vec<u8> },
     /// Adds (or removes) the event sender's reaction `emoji`.
     React { target: u64, emoji: String, add: bool },
     /// Pins (or unpins) the target; pinning beyond `max` pins in the
@@ -484,10 +485,10 @@ pub trait MessageStore: Send + Sync {
     /// Full-text search over what one user can see; see [`MessageSearch`].
     async fn search_messages(&self, search: MessageSearch) -> Result<SearchPage>;
     /// Indexes up to about `limit` messages that were stored before the
-    /// backend's search index existed, reading each body with `doc_of`, in
-    /// one short write; returns whether more remain. A backend whose every
+    /// backend's search index existed (or before it was rebuilt), in one
+    /// short write; returns whether more remain. A backend whose every
     /// message was indexed as it was stored returns `false` at once.
-    async fn backfill_search(&self, limit: u32, doc_of: SearchExtractor) -> Result<bool>;
+    async fn backfill_search(&self, limit: u32) -> Result<bool>;
 }
 
 /// Everything the server needs from storage.

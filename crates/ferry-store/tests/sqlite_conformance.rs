@@ -18,6 +18,7 @@ async fn fresh_store() -> (SqliteStore, TempDir) {
 }
 
 async fn store_with(options: SqliteOptions) -> (SqliteStore, TempDir) {
+    let options = SqliteOptions { search: Some(ferry_store::conformance::search_extractor()), ..options };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path().join("ferry.db"), options).await.expect("open");
     (store, dir)
@@ -256,17 +257,17 @@ async fn the_log_is_rebuilt_at_open_and_merged_and_logged_messages_read_as_one()
 /// after a reopen; a recall or edit of a merged message changes the index.
 #[tokio::test]
 async fn search_spans_the_index_and_the_log_across_reopen() {
-    use ferry_store::{Effect, MessageSearch, NewMessage, SearchDoc};
+    use ferry_store::{Effect, MessageSearch, NewMessage};
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ferry.db");
-    let options = SqliteOptions { log_rows: 20, ..SqliteOptions::default() };
+    let search = Some(ferry_store::conformance::search_extractor());
+    let options = SqliteOptions { log_rows: 20, search, ..SqliteOptions::default() };
     let conv = ConversationId::direct(1, 2);
-    let doc = |text: &str| Some(SearchDoc { kind: "text".into(), text: text.into() });
     let store = SqliteStore::open(&path, options.clone()).await.expect("open");
     for round in 0..10 {
         let batch = (0..10)
             .map(|i| NewMessage {
-                search: doc(&format!("第{round}轮 消息 item{i}")),
+                body: format!("第{round}轮 消息 item{i}").into_bytes(),
                 ..new_message(conv, 1, &format!("m{round}-{i}"), round * 10 + i)
             })
             .collect();
@@ -285,7 +286,7 @@ async fn search_spans_the_index_and_the_log_across_reopen() {
         ..new_message(conv, 1, "rv", 200)
     };
     let edit = NewMessage {
-        effect: Some(Effect::Edit { target: 2, body: b"x".to_vec(), search: doc("改过了") }),
+        effect: Some(Effect::Edit { target: 2, body: "改过了".as_bytes().to_vec() }),
         ..new_message(conv, 1, "ed", 201)
     };
     store.append_messages(vec![recall, edit]).await.expect("events");
@@ -306,6 +307,7 @@ async fn search_spans_the_index_and_the_log_across_reopen() {
 
     // The index drives the query, newest first, one lookup per candidate.
     let conn = rusqlite::Connection::open(&path).expect("open raw");
+    fts_integrity(&conn);
     let plan: Vec<String> = conn
         .prepare(
             "EXPLAIN QUERY PLAN SELECT m.seq FROM message_search AS f CROSS JOIN messages AS m
@@ -319,4 +321,83 @@ async fn search_spans_the_index_and_the_log_across_reopen() {
     assert!(plan[0].contains("VIRTUAL TABLE"), "{plan:?}");
     assert!(plan[1].contains("USING INDEX"), "{plan:?}");
     assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "no sort: {plan:?}");
+}
+
+/// FTS5's own check of the search index (every removal used the tokens the
+/// row was added with).
+fn fts_integrity(conn: &rusqlite::Connection) {
+    conn.execute("INSERT INTO message_search (message_search, rank) VALUES ('integrity-check', 0)", [])
+        .expect("search index integrity");
+}
+
+/// Search turned off and on again: nothing is indexed while off, and once
+/// on the backfill indexes every message exactly once, edits and recalls
+/// after it keep the index consistent.
+#[tokio::test]
+async fn search_turned_off_and_on_again_indexes_everything_once() {
+    use ferry_store::{Effect, MessageSearch, NewMessage};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ferry.db");
+    let conv = ConversationId::direct(1, 2);
+    let on = SqliteOptions {
+        log_rows: 10,
+        search: Some(ferry_store::conformance::search_extractor()),
+        ..SqliteOptions::default()
+    };
+    let off = SqliteOptions { search: None, ..on.clone() };
+    let search = |q: &str| MessageSearch {
+        limit: 100,
+        ..MessageSearch::new(2, ferry_core::search::Query::parse(q).expect("query"))
+    };
+    let batch = |from: i64, word: &str| -> Vec<NewMessage> {
+        (from..from + 25)
+            .map(|i| NewMessage {
+                body: format!("{word} number{i}").into_bytes(),
+                ..new_message(conv, 1, &format!("m{i}"), i)
+            })
+            .collect()
+    };
+    // Indexed while on, then off (the index is dropped), then on again.
+    let store = SqliteStore::open(&path, on.clone()).await.expect("open");
+    store.append_messages(batch(0, "早期")).await.expect("append");
+    merged_down(&store, 10).await;
+    store.close().await;
+    let store = SqliteStore::open(&path, off).await.expect("open without search");
+    store.append_messages(batch(100, "关闭期间")).await.expect("append");
+    merged_down(&store, 10).await;
+    assert!(store.search_messages(search("早期")).await.expect("search").messages.is_empty(), "off finds nothing");
+    store.close().await;
+
+    let store = SqliteStore::open(&path, on).await.expect("reopen with search");
+    store.append_messages(batch(200, "重新打开")).await.expect("append");
+    while store.backfill_search(7).await.expect("backfill") {}
+    let count = |page: ferry_store::SearchPage| page.messages.len();
+    for word in ["早期", "关闭期间", "重新打开"] {
+        assert_eq!(count(store.search_messages(search(word)).await.expect("search")), 25, "{word}");
+    }
+    // Seq 1 and 2 are merged: edit one and recall the other.
+    let edit = NewMessage {
+        effect: Some(Effect::Edit { target: 1, body: "改过了 number0".as_bytes().to_vec() }),
+        ..new_message(conv, 1, "ed", 500)
+    };
+    let recall = NewMessage {
+        effect: Some(Effect::Revoke { target: 2, body: b"recalled".to_vec() }),
+        ..new_message(conv, 1, "rv", 501)
+    };
+    store.append_messages(vec![edit, recall]).await.expect("events");
+    assert_eq!(count(store.search_messages(search("早期")).await.expect("search")), 23);
+    assert_eq!(count(store.search_messages(search("改过")).await.expect("search")), 1);
+    assert_eq!(count(store.search_messages(search("number")).await.expect("search")), 74);
+    store.close().await;
+    // The index itself (not only what verification lets through): every
+    // message once, the edited and the recalled one's old words gone.
+    let conn = rusqlite::Connection::open(&path).expect("open raw");
+    fts_integrity(&conn);
+    let indexed = |q: &str| -> i64 {
+        conn.query_row("SELECT count(*) FROM message_search WHERE message_search MATCH ?1", [q], |r| r.get(0))
+            .expect("match")
+    };
+    assert_eq!(indexed("\"早期\""), 23);
+    assert_eq!(indexed("\"改过\""), 1);
+    assert_eq!(indexed("\"number\"*"), 74);
 }

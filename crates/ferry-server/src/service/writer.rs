@@ -249,7 +249,6 @@ mod tests {
             mentions: Vec::new(),
             mention_all: false,
             effect: None,
-            search: None,
         };
         (message, admitted.content)
     }

@@ -55,13 +55,13 @@ pub async fn events_recall(store: Arc<dyn Store>) {
     assert_eq!((listed[0].unread, listed[0].last_time), (2, before.last_time));
 
     assert_refused(apply(&*store, event(conv, bob, "r2", 901, recall)).await, true, "second recall");
-    let edit = Effect::Edit { target: 2, body: b"resurrected".to_vec(), search: None };
+    let edit = Effect::Edit { target: 2, body: b"resurrected".to_vec() };
     assert_refused(apply(&*store, event(conv, bob, "e1", 902, edit)).await, true, "edit of a recalled message");
     let react = Effect::React { target: 2, emoji: "👍".into(), add: true };
     assert_refused(apply(&*store, event(conv, alice, "x1", 903, react)).await, true, "reaction to a recalled message");
     let missing = Effect::Revoke { target: 99, body: Vec::new() };
     assert_refused(apply(&*store, event(conv, bob, "r3", 904, missing)).await, false, "recall of no message");
-    let of_event = Effect::Edit { target: 4, body: Vec::new(), search: None };
+    let of_event = Effect::Edit { target: 4, body: Vec::new() };
     assert_refused(apply(&*store, event(conv, bob, "e2", 905, of_event)).await, false, "edit of an event");
     assert_eq!(store.max_seq(conv).await.expect("max"), 4, "refused events take no seq");
     assert_eq!(body_at(&*store, conv, 2).await, b"recalled");
@@ -73,9 +73,9 @@ pub async fn events_edit(store: Arc<dyn Store>) {
     let alice = user(&*store, "alice").await;
     let conv = ConversationId::Group(3);
     append(&*store, vec![new_message(conv, alice, "orig", 10)]).await;
-    let edit = Effect::Edit { target: 1, body: b"v2".to_vec(), search: None };
+    let edit = Effect::Edit { target: 1, body: b"v2".to_vec() };
     apply(&*store, event(conv, alice, "e1", 20, edit)).await.expect("edit");
-    let edit = Effect::Edit { target: 1, body: b"v3".to_vec(), search: None };
+    let edit = Effect::Edit { target: 1, body: b"v3".to_vec() };
     apply(&*store, event(conv, alice, "e2", 30, edit)).await.expect("second edit");
     assert_eq!(body_at(&*store, conv, 1).await, b"v3");
     assert_eq!(store.messages_after(conv, 0, 1).await.expect("pull")[0].body, b"v3");
@@ -176,7 +176,7 @@ pub async fn events_within_one_batch(store: Arc<dyn Store>) {
             new_message(conv, alice, "m2", 200),
             recall("r2", 2),
             recall("r2-again", 2),
-            event(conv, alice, "bad", 300, Effect::Edit { target: 77, body: Vec::new(), search: None }),
+            event(conv, alice, "bad", 300, Effect::Edit { target: 77, body: Vec::new() }),
             new_message(conv, alice, "m3", 200),
         ])
         .await

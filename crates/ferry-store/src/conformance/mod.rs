@@ -12,7 +12,9 @@
 //! async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
 //!     let dir = tempfile::tempdir().expect("tempdir");
 //!     let path = dir.path().join("ferry.db");
-//!     (SqliteStore::open(path, SqliteOptions::default()).await.expect("open"), dir)
+//!     // Search reads bodies the way the suite writes them.
+//!     let search = Some(ferry_store::conformance::search_extractor());
+//!     (SqliteStore::open(path, SqliteOptions { search, ..SqliteOptions::default() }).await.expect("open"), dir)
 //! }
 //!
 //! ferry_store::store_conformance_tests!(fresh_store());
@@ -145,8 +147,18 @@ pub fn new_message(conversation: ConversationId, sender: UserId, client_msg_id: 
         mentions: Vec::new(),
         mention_all: false,
         effect: None,
-        search: None,
     }
+}
+
+/// How the suite's bodies are searched (a backend under test opens with
+/// it): a UTF-8 body is its text, of kind `text` unless it starts with a
+/// kind and `\u{1}` (see `search::doc`).
+pub fn search_extractor() -> crate::SearchExtractor {
+    std::sync::Arc::new(|body: &[u8]| {
+        let body = std::str::from_utf8(body).ok()?;
+        let (kind, text) = body.split_once('\u{1}').unwrap_or(("text", body));
+        Some(crate::SearchDoc { kind: kind.to_owned(), text: text.to_owned() })
+    })
 }
 
 /// Registers `name` and returns its id.

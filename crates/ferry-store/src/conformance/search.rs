@@ -7,19 +7,18 @@ use std::sync::Arc;
 use ferry_core::{ConversationId, UserId, search::Query};
 
 use super::{append, group, new_message, users};
-use crate::{Effect, MessageSearch, NewMessage, SearchDoc, Store, StoredMessage};
+use crate::{Effect, MessageSearch, NewMessage, Store, StoredMessage};
 
-/// A text message whose body and search text are `text`.
+/// A text message whose body is `text`.
 fn text(conversation: ConversationId, sender: UserId, id: &str, time: i64, text: &str) -> NewMessage {
     doc(conversation, sender, id, time, "text", text)
 }
 
+/// A message of `kind` with `text`, as [`search_extractor`](super::search_extractor)
+/// reads it.
 fn doc(conversation: ConversationId, sender: UserId, id: &str, time: i64, kind: &str, text: &str) -> NewMessage {
-    NewMessage {
-        body: text.as_bytes().to_vec(),
-        search: Some(SearchDoc { kind: kind.to_owned(), text: text.to_owned() }),
-        ..new_message(conversation, sender, id, time)
-    }
+    let body = if kind == "text" { text.to_owned() } else { format!("{kind}\u{1}{text}") };
+    NewMessage { body: body.into_bytes(), ..new_message(conversation, sender, id, time) }
 }
 
 fn query(user: UserId, q: &str) -> MessageSearch {
@@ -33,7 +32,13 @@ async fn found(store: &dyn Store, search: MessageSearch) -> Vec<String> {
 }
 
 fn bodies(messages: &[StoredMessage]) -> Vec<String> {
-    messages.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect()
+    messages
+        .iter()
+        .map(|m| {
+            let body = String::from_utf8_lossy(&m.body);
+            body.split_once('\u{1}').map_or(body.as_ref(), |(_, text)| text).to_owned()
+        })
+        .collect()
 }
 
 pub async fn search_chinese_substring_and_english_prefix(store: Arc<dyn Store>) {
@@ -127,11 +132,7 @@ pub async fn search_skips_recalled_edited_and_hidden(store: Arc<dyn Store>) {
         ..new_message(dm, alice, "rv", 500)
     };
     let edit = NewMessage {
-        effect: Some(Effect::Edit {
-            target: 2,
-            body: "新的说法 echo".as_bytes().to_vec(),
-            search: Some(SearchDoc { kind: "text".into(), text: "新的说法 echo".into() }),
-        }),
+        effect: Some(Effect::Edit { target: 2, body: "新的说法 echo".as_bytes().to_vec() }),
         ..new_message(dm, alice, "ed", 600)
     };
     append(&*store, vec![recall, edit]).await;

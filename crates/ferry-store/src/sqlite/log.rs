@@ -210,12 +210,6 @@ impl Shared {
         conversations.iter().filter_map(|c| hot.convs.get(c).map(|e| (*c, e.iter().copied().collect()))).collect()
     }
 
-    /// Every logged entry that is neither an event nor recalled.
-    pub(super) fn plain_entries(&self) -> Vec<Entry> {
-        let hot = self.read();
-        hot.convs.values().flat_map(|e| e.iter().filter(|e| e.flags == 0).copied()).collect()
-    }
-
     /// The logged message `(sender, client_msg_id)`, if any.
     pub(super) fn find(&self, conn: &Connection, sender: UserId, client_msg_id: &str) -> Result<Option<StoredMessage>> {
         let key = (sender, cmid_hash(self, client_msg_id));
@@ -261,12 +255,26 @@ pub(super) struct MessageLog {
     pub shared: Arc<Shared>,
     /// Rows a log table takes before it is sealed.
     capacity: usize,
+    /// How the merge reads a body for the search index (`None`: nothing
+    /// is indexed).
+    search: Option<crate::SearchExtractor>,
+    /// Merged messages the search backfill has yet to index: server ids in
+    /// `(done_to, upto]` (see `search::backfill_step`). The merge and edits
+    /// leave those to it, so every message is indexed exactly once.
+    backfill: BackfillWindow,
+}
+
+/// The `search_backfill` row, kept in memory by the writer.
+#[derive(Debug, Default)]
+pub(super) struct BackfillWindow {
+    pub done_to: std::sync::atomic::AtomicI64,
+    pub upto: std::sync::atomic::AtomicI64,
 }
 
 impl MessageLog {
     /// Rebuilds memory from the log tables (at open, on the writer
     /// connection, after migrations).
-    pub(super) fn load(conn: &Connection, capacity: usize) -> Result<Self> {
+    pub(super) fn load(conn: &Connection, capacity: usize, search: Option<crate::SearchExtractor>) -> Result<Self> {
         let shared = Arc::new(Shared::default());
         let current: String = conn
             .query_row("SELECT current FROM message_log_meta WHERE id = 1", [], |r| r.get(0))
@@ -326,9 +334,38 @@ impl MessageLog {
                 hot.seal(current.other());
             }
         }
-        let log = Self { shared, capacity: capacity.max(1) };
+        let backfill = BackfillWindow::default();
+        if let Some((done_to, upto)) = conn
+            .query_row("SELECT done_to, upto FROM search_backfill WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(backend_err)?
+        {
+            backfill.done_to.store(done_to, std::sync::atomic::Ordering::Relaxed);
+            backfill.upto.store(upto, std::sync::atomic::Ordering::Relaxed);
+        }
+        let log = Self { shared, capacity: capacity.max(1), search, backfill };
         log.seal_if_full(conn);
         Ok(log)
+    }
+
+    /// What search finds `body` by (`None` when search is off).
+    pub(super) fn search_doc(&self, body: &[u8]) -> Option<crate::SearchDoc> {
+        self.search.as_ref().and_then(|f| f(body))
+    }
+
+    /// What search finds merged message `server_msg_id` with `body` and
+    /// `flags` by *in the index* (`None`: it is not there, or the backfill
+    /// has yet to put it there).
+    pub(super) fn indexed_doc(&self, server_msg_id: i64, body: &[u8], flags: u8) -> Option<crate::SearchDoc> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let pending =
+            server_msg_id > self.backfill.done_to.load(Relaxed) && server_msg_id <= self.backfill.upto.load(Relaxed);
+        if flags != 0 || pending { None } else { self.search_doc(body) }
+    }
+
+    /// The backfill window, moved by `search::backfill_step`.
+    pub(super) fn backfill(&self) -> &BackfillWindow {
+        &self.backfill
     }
 
     /// Hash of a client message id as the dedup map keys it.
@@ -462,12 +499,10 @@ impl MessageLog {
         let mut removed_keys = Vec::new();
         let mut removed_ids = Vec::new();
         let mut max_id = 0;
+        let mut docs = Vec::new();
         {
             let mut read = tx
-                .prepare_cached(&format!(
-                    "SELECT {LOG_COLUMNS}, search_kind, search_text FROM {} WHERE id = ?1",
-                    sealed.name()
-                ))
+                .prepare_cached(&format!("SELECT {LOG_COLUMNS} FROM {} WHERE id = ?1", sealed.name()))
                 .map_err(backend_err)?;
             let mut insert = tx
                 .prepare_cached(
@@ -489,9 +524,7 @@ impl MessageLog {
                 let last_time = entries.iter().filter(|e| e.flags & flags::EVENT == 0).map(|e| e.time).max();
                 let changed_at = entries.iter().map(|e| e.time).max().unwrap_or(0);
                 for e in entries {
-                    let ((_, m, flags), search) = read
-                        .query_row([e.loc.rowid], |row| Ok((log_row(row)?, search_cols(row, 9)?)))
-                        .map_err(backend_err)?;
+                    let (_, m, flags) = read.query_row([e.loc.rowid], log_row).map_err(backend_err)?;
                     insert
                         .execute(params![
                             id,
@@ -506,8 +539,8 @@ impl MessageLog {
                         .map_err(backend_err)?;
                     // Indexed for search as it is merged (a recall or an
                     // edit after this changes the index, see messages.rs).
-                    if let Some(doc) = search {
-                        super::search::index(&tx, m.server_msg_id as i64, *conversation, m.sender, &doc)?;
+                    if let Some(doc) = self.indexed_doc(m.server_msg_id as i64, &m.body, flags) {
+                        docs.push((m.server_msg_id as i64, *conversation, doc));
                     }
                     removed_keys.push(((m.sender, cmid_hash(&self.shared, &m.client_msg_id)), e.loc));
                     removed_ids.push(m.server_msg_id);
@@ -517,6 +550,12 @@ impl MessageLog {
                     .execute(params![id, last.seq as i64, last_time.unwrap_or(0), changed_at])
                     .map_err(backend_err)?;
             }
+        }
+        // In id order: FTS5 starts a new segment whenever ids go back, and
+        // the chunk is in conversation order.
+        docs.sort_unstable_by_key(|(id, ..)| *id);
+        for (id, conversation, doc) in &docs {
+            super::search::index(&tx, *id, *conversation, doc)?;
         }
         tx.commit().map_err(backend_err)?;
         let mut hot = self.shared.write();
@@ -605,14 +644,6 @@ pub(super) fn read_logged(conn: &Connection, loc: Loc) -> Result<Option<StoredMe
         .and_then(|mut s| s.query_row([loc.rowid], log_row).optional())
         .map(|r| r.map(|(_, m, _)| m))
         .map_err(backend_err)
-}
-
-/// The search document in columns `at` (kind) and `at + 1` (text) of a
-/// log row, if it has one.
-pub(super) fn search_cols(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<crate::SearchDoc>> {
-    let kind: Option<String> = row.get(at)?;
-    let text: Option<String> = row.get(at + 1)?;
-    Ok(kind.map(|kind| crate::SearchDoc { kind, text: text.unwrap_or_default() }))
 }
 
 /// Maps a row selected with [`LOG_COLUMNS`]: its rowid, the message and

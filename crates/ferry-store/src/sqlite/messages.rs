@@ -27,7 +27,7 @@ use super::{
     log::{self, Entry, Loc, Logged, MessageLog, flags},
 };
 use crate::{
-    Appended, Effect, Hidden, MessageSearch, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result, SearchDoc,
+    Appended, Effect, Hidden, MessageSearch, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result,
     SearchPage, StoreError, StoredMessage,
 };
 
@@ -232,8 +232,8 @@ impl MessageStore for SqliteStore {
         super::search::search(self, search).await
     }
 
-    async fn backfill_search(&self, limit: u32, doc_of: crate::SearchExtractor) -> Result<bool> {
-        self.write_log(move |conn, log| super::search::backfill_step(conn, log, limit, &doc_of)).await
+    async fn backfill_search(&self, limit: u32) -> Result<bool> {
+        self.write_log(move |conn, log| super::search::backfill_step(conn, log, limit)).await
     }
 
     async fn pins(&self, conversation: ConversationId) -> Result<Vec<Pin>> {
@@ -330,9 +330,8 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
             .map_err(backend_err)?;
         let mut insert = tx
             .prepare_cached(&format!(
-                "INSERT INTO {} (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body, flags,
-                                 search_kind, search_text)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO {} (conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body, flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 table.name()
             ))
             .map_err(backend_err)?;
@@ -443,8 +442,6 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                     msg.server_time,
                     msg.body,
                     row_flags,
-                    msg.search.as_ref().map(|d| d.kind.as_str()),
-                    msg.search.as_ref().map(|d| d.text.as_str()),
                 ])
                 .map_err(backend_err)?;
             let rowid = tx.last_insert_rowid();
@@ -528,7 +525,7 @@ fn apply_effect(
     match effect {
         Effect::Revoke { body, .. } => {
             let row_flags = row_flags | flags::RECALLED;
-            rewrite(tx, place, conversation, target, body, row_flags, None)?;
+            rewrite(tx, log, place, conversation, target, body, row_flags)?;
             changed = Some(((conversation, target), (place, row_flags)));
             tx.prepare_cached("DELETE FROM reactions WHERE conversation_id = ?1 AND seq = ?2")
                 .and_then(|mut s| s.execute(key))
@@ -543,9 +540,7 @@ fn apply_effect(
             .and_then(|mut s| s.execute(key))
             .map_err(backend_err)?;
         }
-        Effect::Edit { body, search, .. } => {
-            rewrite(tx, place, conversation, target, body, row_flags, search.as_ref())?
-        }
+        Effect::Edit { body, .. } => rewrite(tx, log, place, conversation, target, body, row_flags)?,
         Effect::React { emoji, add: true, .. } => {
             let added = tx
                 .prepare_cached(
@@ -627,42 +622,41 @@ fn locate(
         .map_err(backend_err)
 }
 
-/// Replaces a message row's body and flags where it is, and what search
-/// finds it by (`None`: nothing, as for a recall): in the log row, or for a
-/// merged message in the search index, in the same transaction.
+/// Replaces a message row's body and flags where it is; a merged message
+/// is re-indexed for search in the same transaction (found by its new body,
+/// or by nothing once recalled). A logged one is indexed from its final
+/// body when it is merged.
 fn rewrite(
     tx: &Connection,
+    log: &MessageLog,
     place: Place,
     conversation: ConversationId,
     seq: u64,
     body: &[u8],
     row_flags: u8,
-    search: Option<&SearchDoc>,
 ) -> Result<()> {
-    let (kind, text) = (search.map(|d| d.kind.as_str()), search.map(|d| d.text.as_str()));
     match place {
         Place::Logged(loc) => tx
-            .prepare_cached(&format!(
-                "UPDATE {} SET body = ?2, flags = ?3, search_kind = ?4, search_text = ?5 WHERE id = ?1",
-                loc.table.name()
-            ))
-            .and_then(|mut s| s.execute(params![loc.rowid, body, row_flags, kind, text]))
+            .prepare_cached(&format!("UPDATE {} SET body = ?2, flags = ?3 WHERE id = ?1", loc.table.name()))
+            .and_then(|mut s| s.execute(params![loc.rowid, body, row_flags]))
             .map(|_| ())
             .map_err(backend_err),
         Place::Merged => {
-            let id = conversation.to_string();
-            let (server_msg_id, sender): (i64, UserId) = tx
+            let key = params![conversation.to_string(), cursor(seq)];
+            let (server_msg_id, old_body, old_flags): (i64, Vec<u8>, u8) = tx
                 .prepare_cached(
-                    "UPDATE messages SET body = ?3, flags = ?4 WHERE conversation_id = ?1 AND seq = ?2
-                     RETURNING server_msg_id, sender_id",
+                    "SELECT server_msg_id, body, flags FROM messages WHERE conversation_id = ?1 AND seq = ?2",
                 )
-                .and_then(|mut s| {
-                    s.query_row(params![id, cursor(seq), body, row_flags], |r| Ok((r.get(0)?, r.get(1)?)))
-                })
+                .and_then(|mut s| s.query_row(key, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
                 .map_err(backend_err)?;
-            super::search::unindex(tx, server_msg_id)?;
-            if let Some(doc) = search {
-                super::search::index(tx, server_msg_id, conversation, sender, doc)?;
+            tx.prepare_cached("UPDATE messages SET body = ?3, flags = ?4 WHERE conversation_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(params![conversation.to_string(), cursor(seq), body, row_flags]))
+                .map_err(backend_err)?;
+            if let Some(old) = log.indexed_doc(server_msg_id, &old_body, old_flags) {
+                super::search::unindex(tx, server_msg_id, conversation, &old)?;
+            }
+            if let Some(new) = log.indexed_doc(server_msg_id, body, row_flags) {
+                super::search::index(tx, server_msg_id, conversation, &new)?;
             }
             Ok(())
         }

@@ -320,6 +320,26 @@ pub(super) const MIGRATIONS: &[&str] = &[
     -- at a time rather than FTS5's 4 rewrites each entry fewer times.
     INSERT INTO message_search (message_search, rank) VALUES ('automerge', 16);
     "#,
+    // 10: search costs the send path less. Log rows no longer carry their
+    // search text (the merge reads it from the body, see log.rs), and the
+    // index keeps no positions (`detail=none`: a query's words in order are
+    // checked on each candidate's body instead). The old index is rebuilt
+    // by the backfill; neither are column sizes kept (`columnsize=0`: a
+    // row is removed with the tokens it was added with, see search.rs).
+    r#"
+    ALTER TABLE message_log_a DROP COLUMN search_kind;
+    ALTER TABLE message_log_a DROP COLUMN search_text;
+    ALTER TABLE message_log_b DROP COLUMN search_kind;
+    ALTER TABLE message_log_b DROP COLUMN search_text;
+
+    DROP TABLE message_search;
+    CREATE VIRTUAL TABLE message_search USING fts5 (
+        doc, tokenize = 'ascii', content = '', detail = none, columnsize = 0
+    );
+    INSERT INTO message_search (message_search, rank) VALUES ('automerge', 16);
+    UPDATE search_backfill SET done_to = 0, logged_done = 1,
+           upto = (SELECT COALESCE(MAX(server_msg_id), 0) FROM messages);
+    "#,
 ];
 
 /// The schema version this build writes.

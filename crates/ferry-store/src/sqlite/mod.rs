@@ -70,7 +70,7 @@ impl Synchronous {
 }
 
 /// How to open a [`SqliteStore`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqliteOptions {
     /// Durability of commits; defaults to [`Synchronous::Full`].
     pub synchronous: Synchronous,
@@ -91,6 +91,23 @@ pub struct SqliteOptions {
     /// miss is a `pread` and a copy on the writer thread. Filled only as
     /// pages are read. Defaults to 65,536 (64 MiB).
     pub cache_kib: u32,
+    /// How search reads a stored body: messages are indexed (as they are
+    /// merged) and search candidates verified with it. `None` (the
+    /// default) indexes nothing and finds nothing.
+    pub search: Option<crate::SearchExtractor>,
+}
+
+impl std::fmt::Debug for SqliteOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteOptions")
+            .field("synchronous", &self.synchronous)
+            .field("read_connections", &self.read_connections)
+            .field("log_rows", &self.log_rows)
+            .field("checkpoint_interval", &self.checkpoint_interval)
+            .field("cache_kib", &self.cache_kib)
+            .field("search", &self.search.is_some())
+            .finish()
+    }
 }
 
 impl Default for SqliteOptions {
@@ -101,6 +118,7 @@ impl Default for SqliteOptions {
             log_rows: 131_072,
             checkpoint_interval: Duration::from_secs(1),
             cache_kib: 65_536,
+            search: None,
         }
     }
 }
@@ -115,6 +133,7 @@ pub struct SqliteStore {
     readers: Readers,
     log: Arc<log::Shared>,
     checkpointer: Checkpointer,
+    search: Option<crate::SearchExtractor>,
 }
 
 impl SqliteStore {
@@ -122,9 +141,11 @@ impl SqliteStore {
     /// at `path` and brings its schema up to date.
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
         let path = path.as_ref().to_owned();
+        let search = options.search.clone();
         let (writer, readers, log, checkpointer) = tokio::task::spawn_blocking(move || {
             let (writer, readers) = open_connections(&path, &options)?;
-            let log = MessageLog::load(&writer, options.log_rows)?;
+            search::prepare(&writer, options.search.is_some())?;
+            let log = MessageLog::load(&writer, options.log_rows, options.search.clone())?;
             let checkpointer = Checkpointer::spawn(&path, options.checkpoint_interval)?;
             Ok::<_, StoreError>((writer, readers, log, checkpointer))
         })
@@ -136,13 +157,14 @@ impl SqliteStore {
             readers: Readers::new(readers),
             log: shared,
             checkpointer,
+            search,
         })
     }
 
     /// Finishes queued writes, stops the writer thread and the checkpointer
     /// and closes every connection.
     pub async fn close(self) {
-        let Self { writer, readers, log: _, checkpointer } = self;
+        let Self { writer, readers, log: _, checkpointer, search: _ } = self;
         drop(readers);
         writer.shutdown().await;
         checkpointer.shutdown().await;

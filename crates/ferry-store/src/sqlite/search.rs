@@ -3,19 +3,29 @@
 //!
 //! Merged messages are indexed in `message_search`, an FTS5 table without
 //! content whose rowid is the `server_msg_id`. Its one column holds the
-//! tokens of [`ferry_core::search::index_tokens`] after three *filter
-//! tokens* — the kind, the sender and the conversation, each behind a
-//! private-use character the text tokens never contain — so filters are
-//! answered by the index too. The `ascii` tokenizer splits at ASCII
-//! non-alphanumerics only, so it sees exactly the tokens written here.
+//! tokens of [`ferry_core::search::index_tokens`] after *filter tokens* —
+//! the conversation, and the kind unless it is text — each behind a
+//! private-use character the text tokens never contain, so a conversation
+//! or media-kind filter is answered by the index too. The `ascii`
+//! tokenizer splits at ASCII non-alphanumerics only, so it sees exactly
+//! the tokens written here. The index keeps no positions and no column
+//! sizes (`detail=none`, `columnsize=0`): it finds *candidates* (rows with
+//! every token), and each candidate's body, read with the store's
+//! [`SearchExtractor`], is checked with [`Query::matches`](ferry_core::search::Query::matches) (words in order,
+//! kind, sender) — which also keeps results right if the index lags.
 //!
-//! A message enters the index when the merge moves it from the log into
-//! `messages` (in large batches, so the index grows by big segments rather
-//! than one per commit); a recall removes it and an edit replaces it in the
-//! same transaction as the change. Logged messages are not indexed yet: a
-//! search reads the logged messages of the user's conversations (memory
-//! knows them) and matches their text with [`Query::matches`], which
-//! answers exactly what the index would.
+//! No text is stored twice: a message enters the index when the merge
+//! moves it from the log into `messages`, read from its body then (in id
+//! order per merge chunk, so FTS5 writes one segment per chunk); a recall
+//! removes it and an edit replaces it in the same transaction as the
+//! change (FTS5's `delete` with the line it was added with, rebuilt from
+//! the old body). Logged messages are not indexed yet: a search reads the
+//! logged messages of the user's conversations (memory knows them) and
+//! matches their bodies the same way.
+//!
+//! Messages merged before the index existed (or while search was off) are
+//! indexed by [`backfill_step`]; until then the merge and edits leave
+//! their window of ids alone, so each message is indexed exactly once.
 //!
 //! A page is the newest `limit` hits of both. The index side examines at
 //! most [`SCAN_LIMIT`] candidates per page; a page cut short there still
@@ -41,12 +51,11 @@ const NAMED_CONVERSATIONS: usize = 32;
 /// Marks a filter token (a private-use character: never in text tokens).
 const FILTER: char = '\u{E000}';
 
+/// The kind most messages have, which gets no filter token.
+const TEXT: &str = "text";
+
 fn kind_token(kind: &str) -> String {
     format!("{FILTER}k{}", kind.chars().filter(char::is_ascii_alphanumeric).collect::<String>())
-}
-
-fn sender_token(sender: UserId) -> String {
-    format!("{FILTER}s{sender}")
 }
 
 fn conversation_token(conversation: ConversationId) -> String {
@@ -54,27 +63,39 @@ fn conversation_token(conversation: ConversationId) -> String {
     format!("{FILTER}c{}", conversation.to_string().replace('_', "x"))
 }
 
-/// Adds a merged message to the index.
+/// The line a message is indexed by: its conversation's filter token, a
+/// kind token (none for text: most messages are text, and a filter asking
+/// for text is checked on each candidate instead), then the text's tokens.
+/// Deterministic, as removing a row needs the very line it was added with.
+fn line(conversation: ConversationId, doc: &SearchDoc) -> String {
+    let kind = if doc.kind == TEXT { String::new() } else { kind_token(&doc.kind) };
+    format!("{} {kind} {}", conversation_token(conversation), ferry_core::search::index_tokens(&doc.text))
+}
+
+/// Adds a merged message to the index (callers add in ascending id order
+/// within a transaction: FTS5 writes a segment whenever ids go back).
 pub(super) fn index(
     conn: &Connection,
     server_msg_id: i64,
     conversation: ConversationId,
-    sender: UserId,
     doc: &SearchDoc,
 ) -> Result<()> {
-    let text = ferry_core::search::index_tokens(&doc.text);
-    let line =
-        format!("{} {} {} {text}", kind_token(&doc.kind), sender_token(sender), conversation_token(conversation));
     conn.prepare_cached("INSERT INTO message_search (rowid, doc) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![server_msg_id, line]))
+        .and_then(|mut s| s.execute(params![server_msg_id, line(conversation, doc)]))
         .map(|_| ())
         .map_err(backend_err)
 }
 
-/// Removes a merged message from the index (a no-op if it is not there).
-pub(super) fn unindex(conn: &Connection, server_msg_id: i64) -> Result<()> {
-    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")
-        .and_then(|mut s| s.execute([server_msg_id]))
+/// Removes an indexed message, given the document it was indexed with (the
+/// index keeps no content, so FTS5's `delete` needs the same tokens).
+pub(super) fn unindex(
+    conn: &Connection,
+    server_msg_id: i64,
+    conversation: ConversationId,
+    doc: &SearchDoc,
+) -> Result<()> {
+    conn.prepare_cached("INSERT INTO message_search (message_search, rowid, doc) VALUES ('delete', ?1, ?2)")
+        .and_then(|mut s| s.execute(params![server_msg_id, line(conversation, doc)]))
         .map(|_| ())
         .map_err(backend_err)
 }
@@ -135,12 +156,11 @@ fn expression(s: &MessageSearch, conversations: &HashMap<ConversationId, Visible
     let quoted = |t: String| format!("\"{t}\"");
     let mut parts: Vec<String> = Vec::new();
     parts.extend(s.query.fts5());
-    if !s.kinds.is_empty() {
+    // Text has no token (see `index`): a filter that admits text is
+    // checked on each candidate instead.
+    if !s.kinds.is_empty() && !s.kinds.iter().any(|k| k == TEXT) {
         let kinds: Vec<String> = s.kinds.iter().map(|k| quoted(kind_token(k))).collect();
         parts.push(format!("({})", kinds.join(" OR ")));
-    }
-    if let Some(sender) = s.sender {
-        parts.push(quoted(sender_token(sender)));
     }
     if conversations.is_empty() {
         return None;
@@ -166,6 +186,12 @@ fn in_time(s: &MessageSearch, time: i64) -> bool {
     s.since.is_none_or(|t| time >= t) && s.until.is_none_or(|t| time <= t)
 }
 
+/// Whether a message with `body` is one the search asks for: searchable,
+/// of a wanted kind, and its text matching the query.
+fn found_by(s: &MessageSearch, doc_of: &SearchExtractor, body: &[u8]) -> bool {
+    doc_of(body).is_some_and(|doc| (s.kinds.is_empty() || s.kinds.contains(&doc.kind)) && s.query.matches(&doc.text))
+}
+
 pub(super) async fn search(store: &SqliteStore, s: MessageSearch) -> Result<SearchPage> {
     if s.limit == 0 {
         return Ok(SearchPage::default());
@@ -173,6 +199,7 @@ pub(super) async fn search(store: &SqliteStore, s: MessageSearch) -> Result<Sear
     // What the user can see, then memory, then one snapshot: a logged row
     // memory lists is, in that snapshot, still logged or already merged
     // (and then indexed), as in every read of messages.rs.
+    let Some(doc_of) = store.search.clone() else { return Ok(SearchPage::default()) };
     let s = std::sync::Arc::new(s);
     let conversations = {
         let s = std::sync::Arc::clone(&s);
@@ -183,8 +210,8 @@ pub(super) async fn search(store: &SqliteStore, s: MessageSearch) -> Result<Sear
     store
         .read(move |conn| {
             let tx = conn.unchecked_transaction().map_err(backend_err)?;
-            let mut hits = logged_hits(&tx, &s, &conversations, logged)?;
-            let (indexed, scanned_to) = indexed_hits(&tx, &s, &conversations)?;
+            let mut hits = logged_hits(&tx, &s, &conversations, logged, &doc_of)?;
+            let (indexed, scanned_to) = indexed_hits(&tx, &s, &conversations, &doc_of)?;
             hits.extend(indexed);
             hits.sort_by_key(|m| std::cmp::Reverse(m.server_msg_id));
             hits.dedup_by_key(|m| m.server_msg_id);
@@ -211,20 +238,12 @@ fn logged_hits(
     s: &MessageSearch,
     conversations: &HashMap<ConversationId, Visible>,
     logged: HashMap<ConversationId, Vec<log::Entry>>,
+    doc_of: &SearchExtractor,
 ) -> Result<Vec<StoredMessage>> {
-    // What a candidate is found by first; the whole row only for a match.
-    let peek = |table: log::Table| {
-        tx.prepare_cached(&format!(
-            "SELECT server_msg_id, search_kind, search_text FROM {} WHERE id = ?1",
-            table.name()
-        ))
-        .map_err(backend_err)
-    };
     let whole = |table: log::Table| {
         tx.prepare_cached(&format!("SELECT {} FROM {} WHERE id = ?1", log::LOG_COLUMNS, table.name()))
             .map_err(backend_err)
     };
-    let (mut peek_a, mut peek_b) = (peek(log::Table::A)?, peek(log::Table::B)?);
     let (mut whole_a, mut whole_b) = (whole(log::Table::A)?, whole(log::Table::B)?);
     let mut hits = Vec::new();
     for (conversation, entries) in logged {
@@ -240,23 +259,17 @@ fn logged_hits(
             {
                 continue;
             }
-            let peek = if e.loc.table == log::Table::A { &mut peek_a } else { &mut peek_b };
-            let found = peek
-                .query_row([e.loc.rowid], |row| Ok((row.get::<_, i64>(0)?, log::search_cols(row, 1)?)))
-                .optional()
-                .map_err(backend_err)?;
-            let Some((server_msg_id, Some(doc))) = found else { continue };
-            if s.before.is_some_and(|b| server_msg_id as u64 >= b)
-                || (!s.kinds.is_empty() && !s.kinds.contains(&doc.kind))
-                || !s.query.matches(&doc.text)
+            let whole = if e.loc.table == log::Table::A { &mut whole_a } else { &mut whole_b };
+            let Some((_, m, _)) = whole.query_row([e.loc.rowid], log::log_row).optional().map_err(backend_err)? else {
+                continue;
+            };
+            if s.before.is_some_and(|b| m.server_msg_id >= b)
+                || !found_by(s, doc_of, &m.body)
                 || hidden(tx, s.user, conversation, e.seq)?
             {
                 continue;
             }
-            let whole = if e.loc.table == log::Table::A { &mut whole_a } else { &mut whole_b };
-            if let Some((_, m, _)) = whole.query_row([e.loc.rowid], log::log_row).optional().map_err(backend_err)? {
-                hits.push(m);
-            }
+            hits.push(m);
         }
     }
     Ok(hits)
@@ -268,20 +281,32 @@ fn indexed_hits(
     tx: &Connection,
     s: &MessageSearch,
     conversations: &HashMap<ConversationId, Visible>,
+    doc_of: &SearchExtractor,
 ) -> Result<(Vec<StoredMessage>, Option<u64>)> {
-    let Some(expr) = expression(s, conversations) else { return Ok((Vec::new(), None)) };
+    if conversations.is_empty() {
+        return Ok((Vec::new(), None));
+    }
     let before = s.before.map_or(i64::MAX, cursor);
     // The index drives (newest first); each candidate is one lookup by
-    // the unique server_msg_id.
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT m.conversation_id, m.seq, m.server_msg_id, m.sender_id, m.client_msg_id, m.server_time, m.body, m.flags
-               FROM message_search AS f CROSS JOIN messages AS m ON m.server_msg_id = f.rowid
-              WHERE message_search MATCH ?1 AND f.rowid < ?2
-              ORDER BY f.rowid DESC",
-        )
-        .map_err(backend_err)?;
-    let mut rows = stmt.query(params![expr, before]).map_err(backend_err)?;
+    // the unique server_msg_id. Only a search by a filter the index has no
+    // token for (text messages of many conversations) walks the newest
+    // messages instead.
+    let expr = expression(s, conversations);
+    let sql = if expr.is_some() {
+        "SELECT m.conversation_id, m.seq, m.server_msg_id, m.sender_id, m.client_msg_id, m.server_time, m.body, m.flags
+           FROM message_search AS f CROSS JOIN messages AS m ON m.server_msg_id = f.rowid
+          WHERE message_search MATCH ?2 AND f.rowid < ?1
+          ORDER BY f.rowid DESC"
+    } else {
+        "SELECT conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body, flags
+           FROM messages WHERE server_msg_id < ?1 ORDER BY server_msg_id DESC"
+    };
+    let mut stmt = tx.prepare_cached(sql).map_err(backend_err)?;
+    let mut rows = match &expr {
+        Some(expr) => stmt.query(params![before, expr]),
+        None => stmt.query([before]),
+    }
+    .map_err(backend_err)?;
     let (mut hits, mut scanned) = (Vec::new(), 0usize);
     while let Some(row) = rows.next().map_err(backend_err)? {
         let m = StoredMessage {
@@ -297,7 +322,15 @@ fn indexed_hits(
         scanned += 1;
         let visible = conversations.get(&m.conversation).is_some_and(|v| m.seq > v.after);
         let id = m.server_msg_id;
-        if visible && flags == 0 && in_time(s, m.server_time) && !hidden(tx, s.user, m.conversation, m.seq)? {
+        // The index finds candidates by their tokens alone (no positions):
+        // the words themselves, in order, are checked on the body as it is.
+        if visible
+            && flags == 0
+            && in_time(s, m.server_time)
+            && s.sender.is_none_or(|sender| sender == m.sender)
+            && found_by(s, doc_of, &m.body)
+            && !hidden(tx, s.user, m.conversation, m.seq)?
+        {
             hits.push(m);
             if hits.len() >= s.limit as usize {
                 return Ok((hits, None));
@@ -310,72 +343,65 @@ fn indexed_hits(
     Ok((hits, None))
 }
 
-/// One step of indexing what was stored before search existed (schema step
-/// 9 recorded the highest server id then as `upto`), in one transaction on
-/// the writer: first every logged row up to `upto` gets its search columns
-/// (the merge indexes it later; the log is bounded, so this is one step),
-/// then merged messages in server id order, `limit` at a time. The writer
-/// reads each body as it is now, so an edit or recall in between is never
-/// undone. Returns whether more remain.
-pub(super) fn backfill_step(
-    conn: &mut Connection,
-    log: &log::MessageLog,
-    limit: u32,
-    doc_of: &SearchExtractor,
-) -> Result<bool> {
-    let state: Option<(i64, i64, bool)> = conn
-        .query_row("SELECT upto, done_to, logged_done FROM search_backfill WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+/// At open: with search off, the index is emptied and every merged message
+/// marked for the backfill (the index would only go stale), so turning
+/// search back on later indexes everything once.
+pub(super) fn prepare(conn: &Connection, enabled: bool) -> Result<()> {
+    if enabled {
+        return Ok(());
+    }
+    let marked: bool = conn
+        .query_row("SELECT done_to = 0 AND upto = ?1 FROM search_backfill WHERE id = 1", [i64::MAX], |r| r.get(0))
+        .optional()
+        .map_err(backend_err)?
+        .unwrap_or(true);
+    if !marked {
+        conn.execute_batch(&format!(
+            "BEGIN;
+             INSERT INTO message_search (message_search) VALUES ('delete-all');
+             UPDATE search_backfill SET done_to = 0, upto = {};
+             COMMIT;",
+            i64::MAX
+        ))
+        .map_err(backend_err)?;
+    }
+    Ok(())
+}
+
+/// One step of indexing what was merged before search existed or before
+/// the index was last rebuilt (the schema step doing so recorded the
+/// highest server id then as `upto`), in one transaction on the writer:
+/// merged messages in server id order, `limit` at a time (logged ones are
+/// indexed when they are merged). The writer reads each body as it is
+/// now, so an edit or recall in between is never undone. Returns whether
+/// more remain.
+pub(super) fn backfill_step(conn: &mut Connection, log: &log::MessageLog, limit: u32) -> Result<bool> {
+    let state: Option<(i64, i64)> = conn
+        .query_row("SELECT upto, done_to FROM search_backfill WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(backend_err)?;
-    let Some((upto, done_to, logged_done)) = state else { return Ok(false) };
-    if logged_done && done_to >= upto {
+    let Some((upto, done_to)) = state else { return Ok(false) };
+    if done_to >= upto {
         return Ok(false);
     }
     let tx = conn.transaction().map_err(backend_err)?;
-    if !logged_done {
-        for e in log.shared.plain_entries() {
-            let table = e.loc.table.name();
-            let row: Option<(i64, Option<String>, Vec<u8>)> = tx
-                .prepare_cached(&format!("SELECT server_msg_id, search_kind, body FROM {table} WHERE id = ?1"))
-                .and_then(|mut st| st.query_row([e.loc.rowid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
-                .map_err(backend_err)?;
-            let Some((id, None, body)) = row else { continue };
-            if id > upto {
-                continue;
-            }
-            if let Some(doc) = doc_of(&body) {
-                tx.prepare_cached(&format!("UPDATE {table} SET search_kind = ?2, search_text = ?3 WHERE id = ?1"))
-                    .and_then(|mut st| st.execute(params![e.loc.rowid, doc.kind, doc.text]))
-                    .map_err(backend_err)?;
-            }
-        }
-        tx.execute("UPDATE search_backfill SET logged_done = 1 WHERE id = 1", []).map_err(backend_err)?;
-        tx.commit().map_err(backend_err)?;
-        return Ok(done_to < upto);
-    }
-    let rows: Vec<(i64, ConversationId, UserId, Vec<u8>, u8)> = tx
+    let rows: Vec<(i64, ConversationId, Vec<u8>, u8)> = tx
         .prepare_cached(
-            "SELECT server_msg_id, conversation_id, sender_id, body, flags FROM messages
+            "SELECT server_msg_id, conversation_id, body, flags FROM messages
               WHERE server_msg_id > ?1 AND server_msg_id <= ?2 ORDER BY server_msg_id LIMIT ?3",
         )
         .and_then(|mut st| {
             st.query_map(params![done_to, upto, i64::from(limit.max(1))], |r| {
-                Ok((r.get(0)?, conversation_col(r, 1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((r.get(0)?, conversation_col(r, 1)?, r.get(2)?, r.get(3)?))
             })?
             .collect()
         })
         .map_err(backend_err)?;
-    for (id, conversation, sender, body, flags) in &rows {
-        if *flags != 0 {
-            continue;
-        }
-        if let Some(doc) = doc_of(body) {
-            // Idempotent: a message indexed already (merged after search
-            // existed, or edited) is replaced by the same document.
-            unindex(&tx, *id)?;
-            index(&tx, *id, *conversation, *sender, &doc)?;
+    // Nothing in the window is indexed yet (the merge and edits leave it
+    // to this step), and each row is indexed as it is now.
+    for (id, conversation, body, flags) in &rows {
+        if let Some(doc) = log.search_doc(body).filter(|_| *flags == 0) {
+            index(&tx, *id, *conversation, &doc)?;
         }
     }
     let reached = match rows.last() {
@@ -384,6 +410,7 @@ pub(super) fn backfill_step(
     };
     tx.execute("UPDATE search_backfill SET done_to = ?1 WHERE id = 1", [reached]).map_err(backend_err)?;
     tx.commit().map_err(backend_err)?;
+    log.backfill().done_to.store(reached, std::sync::atomic::Ordering::Relaxed);
     Ok(reached < upto)
 }
 
@@ -401,8 +428,9 @@ mod tests {
     }
 
     /// A database from before search (schema 6) with merged and logged
-    /// messages: after the upgrade the backfill makes both searchable, and
-    /// a recall made before the backfill is not undone by it.
+    /// messages: after the upgrade the merge indexes the logged ones and the
+    /// backfill the merged ones, and a recall made before the backfill is
+    /// not undone by it.
     #[tokio::test]
     async fn messages_stored_before_search_are_indexed_by_the_backfill() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -426,36 +454,39 @@ mod tests {
             )
             .expect("old rows");
         }
-        let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("open and migrate");
-        assert!(store.search_messages(search(1, "旧消息")).await.expect("search").messages.is_empty());
+        let doc_of: SearchExtractor = Arc::new(|body: &[u8]| {
+            let text = std::str::from_utf8(body).ok()?;
+            Some(SearchDoc { kind: "text".into(), text: text.to_owned() })
+        });
+        let options = SqliteOptions { search: Some(doc_of), ..SqliteOptions::default() };
+        let store = SqliteStore::open(&path, options).await.expect("open and migrate");
+        let bodies = |page: SearchPage| -> Vec<String> {
+            page.messages.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect()
+        };
+        // Logged messages are matched as they are; merged ones wait.
+        let found = bodies(store.search_messages(search(1, "旧消息")).await.expect("search"));
+        assert_eq!(found, ["旧消息 logged four", "旧消息 logged three"]);
         // A recall before the backfill: its body is no longer text.
         let recall = crate::NewMessage {
             conversation: ConversationId::direct(1, 2),
-            sender: 2,
+            sender: 1,
             client_msg_id: "rv".into(),
             server_msg_id: 900,
             server_time: 50,
             body: Vec::new(),
             mentions: Vec::new(),
             mention_all: false,
-            effect: Some(crate::Effect::Revoke { target: 4, body: b"\x00recalled".to_vec() }),
-            search: None,
+            effect: Some(crate::Effect::Revoke { target: 1, body: b"\x00recalled".to_vec() }),
         };
         store.append_messages(vec![recall]).await.expect("recall");
 
-        let doc_of: SearchExtractor = Arc::new(|body: &[u8]| {
-            let text = std::str::from_utf8(body).ok()?;
-            Some(SearchDoc { kind: "text".into(), text: text.to_owned() })
-        });
         let mut steps = 0;
-        while store.backfill_search(1, Arc::clone(&doc_of)).await.expect("backfill") {
+        while store.backfill_search(1).await.expect("backfill") {
             steps += 1;
             assert!(steps < 10, "the backfill ends");
         }
-        let found = store.search_messages(search(2, "旧消息")).await.expect("search");
-        let bodies: Vec<String> =
-            found.messages.iter().map(|m| String::from_utf8_lossy(&m.body).into_owned()).collect();
-        assert_eq!(bodies, ["旧消息 logged three", "旧消息 merged two", "旧消息 merged one"]);
-        assert!(!store.backfill_search(100, doc_of).await.expect("done"), "nothing left");
+        let found = bodies(store.search_messages(search(2, "旧消息")).await.expect("search"));
+        assert_eq!(found, ["旧消息 logged four", "旧消息 logged three", "旧消息 merged two"]);
+        assert!(!store.backfill_search(100).await.expect("done"), "nothing left");
     }
 }

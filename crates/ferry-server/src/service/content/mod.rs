@@ -166,6 +166,12 @@ pub fn search_doc(content: &v1::MessageContent) -> Option<SearchDoc> {
     Some(SearchDoc { kind: ferry_proto::preview::kind_name(kind).to_owned(), text })
 }
 
+/// How the store reads a stored body for search: [`search_doc`] of the
+/// decoded content.
+pub fn search_extractor() -> ferry_store::SearchExtractor {
+    std::sync::Arc::new(|body: &[u8]| search_doc(&v1::MessageContent::decode(body).ok()?))
+}
+
 /// Indexes messages stored before search existed, a short write at a time
 /// in the background (the store knows what is left; usually nothing).
 pub async fn backfill_search(store: std::sync::Arc<dyn ferry_store::Store>) {
@@ -173,12 +179,10 @@ pub async fn backfill_search(store: std::sync::Arc<dyn ferry_store::Store>) {
     /// writer to the traffic.
     const STEP: u32 = 2_000;
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
-    let doc_of: ferry_store::SearchExtractor =
-        std::sync::Arc::new(|body: &[u8]| search_doc(&v1::MessageContent::decode(body).ok()?));
     let started = std::time::Instant::now();
     let mut steps = 0u64;
     loop {
-        match store.backfill_search(STEP, std::sync::Arc::clone(&doc_of)).await {
+        match store.backfill_search(STEP).await {
             Ok(true) => steps += 1,
             Ok(false) => break,
             Err(e) => {

@@ -198,7 +198,6 @@ impl Messaging {
             mentions,
             mention_all,
             effect: None,
-            search: if self.messages.search { content::search_doc(&content) } else { None },
         };
         self.writer.submit(message, content).await
     }

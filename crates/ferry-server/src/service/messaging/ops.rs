@@ -131,8 +131,7 @@ impl Messaging {
                 // joined after it) and outlives a later recall. Devices
                 // pull the message itself.
                 let event = v1::MessageEvent { event: "edited".into(), target_seq: seq, ..Default::default() };
-                let search = if self.messages.search { content::search_doc(&content) } else { None };
-                (Effect::Edit { target: seq, body, search }, event)
+                (Effect::Edit { target: seq, body }, event)
             }
             Op::React(react) => {
                 limits::emoji(&react.emoji)?;
@@ -183,7 +182,6 @@ impl Messaging {
             mentions: Vec::new(),
             mention_all: false,
             effect: Some(effect),
-            search: None,
         };
         self.writer.submit(message, content).await
     }
