@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use ferry_core::{ConversationId, UserId};
 
-use super::{append, group, mentioning, send_n, user, users};
-use crate::{Store, StoreError};
+use super::{append, group, mentioning, new_message, send_n, user, users};
+use crate::{Effect, NewMessage, Store, StoreError};
 
 /// Unread counts exclude the user's own messages and respect the read
 /// position; conversations come newest activity first.
@@ -132,6 +132,39 @@ pub async fn mentions_until_read(store: Arc<dyn Store>) {
     assert!(mentioned(&*store, bob, conv).await, "the mention at seq 4 is still unread");
     store.mark_read(bob, conv, 4).await.expect("read it");
     assert!(!mentioned(&*store, bob, conv).await);
+}
+
+/// Recalling a mention leaves a member mentioned by an older unread one
+/// (or by an unread @all), and unmentioned once none is left.
+pub async fn recalled_mention_keeps_older_unread_mentions(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    let id = group(&*store, owner, vec![bob, carol]).await;
+    let conv = ConversationId::Group(id);
+    let recall = |cid: &str, sender: UserId, target: u64| NewMessage {
+        effect: Some(Effect::Revoke { target, body: b"recalled".to_vec() }),
+        ..new_message(conv, sender, cid, 900)
+    };
+    append(
+        &*store,
+        vec![
+            mentioning(conv, owner, "all", Vec::new(), true),       // 1: @all
+            mentioning(conv, carol, "m2", vec![bob], false),        // 2
+            mentioning(conv, carol, "m3", vec![bob, owner], false), // 3
+        ],
+    )
+    .await;
+    append(&*store, vec![recall("r3", carol, 3)]).await;
+    assert!(mentioned(&*store, bob, conv).await, "seq 2 still mentions bob");
+    assert!(!mentioned(&*store, owner, conv).await, "the owner's only mention was recalled; their own @all is not one");
+    append(&*store, vec![recall("r2", carol, 2)]).await;
+    assert!(mentioned(&*store, bob, conv).await, "the @all at seq 1 still mentions bob");
+    assert!(mentioned(&*store, carol, conv).await, "and carol");
+    store.mark_read(carol, conv, 1).await.expect("carol reads the @all");
+    append(&*store, vec![recall("r1", owner, 1)]).await;
+    assert!(!mentioned(&*store, bob, conv).await, "no mention left");
+    assert!(!mentioned(&*store, carol, conv).await);
 }
 
 /// @all marks every member but the sender.

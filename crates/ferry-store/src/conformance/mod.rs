@@ -98,6 +98,7 @@ macro_rules! store_conformance_tests {
             conversations::mark_read_is_monotonic_and_clamped,
             conversations::direct_peers_lists_partners,
             conversations::mentions_until_read,
+            conversations::recalled_mention_keeps_older_unread_mentions,
             conversations::mention_all_marks_everyone_but_sender,
             conversations::mentions_in_direct_conversations,
             conversations::peer_read_positions,

@@ -354,6 +354,12 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                 "UPDATE conversation_members SET mention_seq = ?2 WHERE conversation_id = ?1 AND user_id <> ?3",
             )
             .map_err(backend_err)?;
+        let mut record_mention = tx
+            .prepare_cached(
+                "INSERT INTO message_mentions (conversation_id, seq, user_id, sender_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+            )
+            .map_err(backend_err)?;
         let mut cursors: HashMap<ConversationId, Cursor> = HashMap::new();
         // (sender, client id hash) → this batch's messages with that key.
         let mut in_batch: HashMap<(UserId, u64), Vec<usize>> = HashMap::new();
@@ -449,9 +455,13 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
             if msg.effect.is_none() {
                 if msg.mention_all {
                     mention_all.execute(params![cursor.id, seq as i64, msg.sender]).map_err(backend_err)?;
+                    record_mention.execute(params![cursor.id, seq as i64, 0, msg.sender]).map_err(backend_err)?;
                 } else {
-                    for &user in &msg.mentions {
+                    for &user in msg.mentions.iter().filter(|u| **u != msg.sender) {
                         mention.execute(params![cursor.id, user, seq as i64, msg.sender]).map_err(backend_err)?;
+                        record_mention
+                            .execute(params![cursor.id, seq as i64, user, msg.sender])
+                            .map_err(backend_err)?;
                     }
                 }
             }
@@ -533,9 +543,17 @@ fn apply_effect(
             tx.prepare_cached("DELETE FROM pins WHERE conversation_id = ?1 AND seq = ?2")
                 .and_then(|mut s| s.execute(key))
                 .map_err(backend_err)?;
-            // A recalled mention no longer marks anyone mentioned.
+            // A recalled mention no longer marks anyone mentioned; whom it
+            // marked falls back to their newest other unread mention.
+            tx.prepare_cached("DELETE FROM message_mentions WHERE conversation_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(key))
+                .map_err(backend_err)?;
             tx.prepare_cached(
-                "UPDATE conversation_members SET mention_seq = 0 WHERE conversation_id = ?1 AND mention_seq = ?2",
+                "UPDATE conversation_members AS cm SET mention_seq = COALESCE((
+                        SELECT MAX(mm.seq) FROM message_mentions AS mm
+                         WHERE mm.conversation_id = cm.conversation_id AND mm.seq > cm.read_seq
+                           AND (mm.user_id = cm.user_id OR (mm.user_id = 0 AND mm.sender_id <> cm.user_id))), 0)
+                  WHERE conversation_id = ?1 AND mention_seq = ?2",
             )
             .and_then(|mut s| s.execute(key))
             .map_err(backend_err)?;

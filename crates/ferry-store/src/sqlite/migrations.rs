@@ -340,6 +340,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     UPDATE search_backfill SET done_to = 0, logged_done = 1,
            upto = (SELECT COALESCE(MAX(server_msg_id), 0) FROM messages);
     "#,
+    // 11: who each message mentions (user 0: @all, everyone but the
+    // sender), so recalling a mention leaves a member mentioned by an older
+    // unread one. Only messages with mentions have rows.
+    r#"
+    CREATE TABLE message_mentions (
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        user_id         INTEGER NOT NULL,
+        sender_id       INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, seq, user_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
