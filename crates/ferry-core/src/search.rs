@@ -61,7 +61,10 @@ enum Class {
 }
 
 fn class(c: char) -> Option<Class> {
-    if unspaced(c) {
+    // Most text is ASCII: no script table for it.
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric().then_some(Class::Word)
+    } else if unspaced(c) {
         Some(Class::Run)
     } else if c.is_alphanumeric() {
         Some(Class::Word)
@@ -93,6 +96,9 @@ fn pieces(text: &str) -> Vec<(Class, Range<usize>)> {
 
 /// A word as it is indexed: lower-cased, cut at [`WORD_CHARS`].
 fn word_token(word: &str) -> String {
+    if word.is_ascii() {
+        return word[..word.len().min(WORD_CHARS)].to_ascii_lowercase();
+    }
     word.chars().flat_map(char::to_lowercase).take(WORD_CHARS).collect()
 }
 
@@ -357,6 +363,10 @@ mod tests {
         assert_eq!(index_tokens("Hello, WORLD! 你"), "hello world 你");
         assert_eq!(index_tokens("Rust是好的2026"), "rust 是好 好的 的 2026");
         assert_eq!(index_tokens("  ...  "), "");
+        // ASCII and other words are cut at the same character count.
+        assert_eq!(index_tokens(&"AbC".repeat(30)), "abc".repeat(30)[..WORD_CHARS]);
+        assert_eq!(index_tokens(&"ÀbC".repeat(30)), "àbc".repeat(30).chars().take(WORD_CHARS).collect::<String>());
+        assert_eq!(index_tokens("Ünïcode café_x"), "ünïcode café x");
     }
 
     #[test]
