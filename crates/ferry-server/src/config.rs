@@ -80,8 +80,9 @@ pub struct MessagesConfig {
     /// committed after it (or a clock step between nodes) is not missed.
     pub list_cursor_overlap_secs: u64,
     /// Full-text search over messages. Indexing every message costs the
-    /// writer time and disk writes (BENCHMARKS.md); with `false` nothing is
-    /// indexed and `search` answers `unavailable`.
+    /// writer time (BENCHMARKS.md); with `false` nothing is indexed (the
+    /// index is emptied), `search` answers `unavailable`, and turning it
+    /// back on re-indexes every message in the background.
     pub search: bool,
 }
 
