@@ -490,15 +490,7 @@ impl Lister {
     /// with `incremental`, since the last cursor once there is one.
     async fn run(&mut self, via: ListVia, incremental: bool, expected: &HashSet<String>, end_us: u64) {
         while self.m.error.is_none() && now_us() < end_us {
-            let iface = match via {
-                ListVia::Conn => Iface::Conn,
-                ListVia::Http => Iface::Http,
-                ListVia::Both => {
-                    let iface = if self.next_http { Iface::Http } else { Iface::Conn };
-                    self.next_http = !self.next_http;
-                    iface
-                }
-            };
+            let iface = if via.next_is_http(&mut self.next_http) { Iface::Http } else { Iface::Conn };
             let since = self.cursor.clone().unwrap_or_default();
             let started = now_us();
             match self.list(iface, &since, false).await {

@@ -102,6 +102,21 @@ pub enum ListVia {
     Both,
 }
 
+impl ListVia {
+    /// Whether the next request goes over HTTP; under `Both` this flips
+    /// `alternate` (the caller's per-session toggle) each time.
+    pub(crate) fn next_is_http(self, alternate: &mut bool) -> bool {
+        match self {
+            Self::Conn => false,
+            Self::Http => true,
+            Self::Both => {
+                *alternate = !*alternate;
+                !*alternate
+            }
+        }
+    }
+}
+
 /// What to run.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Workload {

@@ -188,15 +188,7 @@ impl Session {
     /// over one interface, the next over the other under `both`.
     pub(super) async fn run(&mut self, truth: &Truth<'_>, via: ListVia, end_us: u64) {
         while self.error.is_none() && now_us() < end_us {
-            let iface = match via {
-                ListVia::Conn => Iface::Conn,
-                ListVia::Http => Iface::Http,
-                ListVia::Both => {
-                    let iface = if self.next_http { Iface::Http } else { Iface::Conn };
-                    self.next_http = !self.next_http;
-                    iface
-                }
-            };
+            let iface = if via.next_is_http(&mut self.next_http) { Iface::Http } else { Iface::Conn };
             for class in Class::ALL {
                 if now_us() >= end_us || self.error.is_some() {
                     break;
