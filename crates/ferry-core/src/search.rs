@@ -110,35 +110,66 @@ fn run_chars(run: &str) -> Vec<char> {
 /// lower-cased words, and each run's character pairs plus its last
 /// character. Only the first [`MAX_INDEXED_CHARS`] characters count.
 pub fn index_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    push_index_tokens(text, &mut out);
+    out
+}
+
+/// [`index_tokens`] appended to `out` (after a space when `out` is not
+/// empty), without allocating: the store builds each indexed line with it
+/// on the send path's writer thread.
+pub fn push_index_tokens(text: &str, out: &mut String) {
     let text = match text.char_indices().nth(MAX_INDEXED_CHARS) {
         Some((cut, _)) => &text[..cut],
         None => text,
     };
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut push = |token: &str| {
-        if !out.is_empty() {
+    let mut first = out.is_empty();
+    let mut sep = |out: &mut String| {
+        if !first {
             out.push(' ');
         }
-        out.push_str(token);
+        first = false;
     };
-    for (class, range) in pieces(text) {
-        match class {
-            Class::Word => push(&word_token(&text[range])),
-            Class::Run => {
-                let chars = run_chars(&text[range]);
-                let mut pair = String::with_capacity(8);
-                for w in chars.windows(2) {
-                    pair.clear();
-                    pair.extend(w);
-                    push(&pair);
-                }
-                if let Some(last) = chars.last() {
-                    push(last.encode_utf8(&mut [0; 4]));
-                }
+    let mut push_piece = |class: Class, piece: &str| match class {
+        Class::Word => {
+            sep(out);
+            if piece.is_ascii() {
+                out.extend(piece.bytes().take(WORD_CHARS).map(|b| char::from(b.to_ascii_lowercase())));
+            } else {
+                out.extend(piece.chars().flat_map(char::to_lowercase).take(WORD_CHARS));
             }
         }
+        Class::Run => {
+            let mut prev: Option<char> = None;
+            for c in piece.chars().flat_map(char::to_lowercase) {
+                if let Some(p) = prev {
+                    sep(out);
+                    out.push(p);
+                    out.push(c);
+                }
+                prev = Some(c);
+            }
+            if let Some(last) = prev {
+                sep(out);
+                out.push(last);
+            }
+        }
+    };
+    let mut current: Option<(Class, usize)> = None;
+    for (i, c) in text.char_indices() {
+        let k = class(c);
+        match (current, k) {
+            (Some((open, _)), Some(k)) if open == k => {}
+            (Some((open, start)), _) => {
+                push_piece(open, &text[start..i]);
+                current = k.map(|k| (k, i));
+            }
+            (None, k) => current = k.map(|k| (k, i)),
+        }
     }
-    out
+    if let Some((open, start)) = current {
+        push_piece(open, &text[start..]);
+    }
 }
 
 /// One term of a query.
@@ -367,6 +398,9 @@ mod tests {
         assert_eq!(index_tokens(&"AbC".repeat(30)), "abc".repeat(30)[..WORD_CHARS]);
         assert_eq!(index_tokens(&"ÀbC".repeat(30)), "àbc".repeat(30).chars().take(WORD_CHARS).collect::<String>());
         assert_eq!(index_tokens("Ünïcode café_x"), "ünïcode café x");
+        let mut line = String::from("prefix");
+        push_index_tokens("数据 DB", &mut line);
+        assert_eq!(line, "prefix 数据 据 db");
     }
 
     #[test]
@@ -424,5 +458,32 @@ mod tests {
         assert!(parts.iter().any(|p| p.hit && p.text == "数据库"));
         let total: usize = parts.iter().map(|p| p.text.chars().count()).sum();
         assert_eq!(total, 42); // 40 characters and two ellipses
+    }
+    /// The tokens as the first version cut them (pieces, then each piece),
+    /// which indexes written before must still match.
+    fn index_tokens_reference(text: &str) -> String {
+        let text = match text.char_indices().nth(MAX_INDEXED_CHARS) {
+            Some((cut, _)) => &text[..cut],
+            None => text,
+        };
+        let mut tokens: Vec<String> = Vec::new();
+        for (class, range) in pieces(text) {
+            match class {
+                Class::Word => tokens.push(word_token(&text[range])),
+                Class::Run => {
+                    let chars = run_chars(&text[range]);
+                    tokens.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
+                    tokens.extend(chars.last().map(char::to_string));
+                }
+            }
+        }
+        tokens.join(" ")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_are_cut_as_before(text in "(\\PC|[a-zA-Z0-9 _.,]|[数据库迁移我们こんにちは한국어ไทย]){0,80}") {
+            proptest::prop_assert_eq!(index_tokens(&text), index_tokens_reference(&text));
+        }
     }
 }

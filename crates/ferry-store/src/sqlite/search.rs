@@ -63,13 +63,36 @@ fn conversation_token(conversation: ConversationId) -> String {
     format!("{FILTER}c{}", conversation.to_string().replace('_', "x"))
 }
 
+/// Writes what it is given with `_` turned into `x`.
+struct NoUnderscore<'a>(&'a mut String);
+
+impl std::fmt::Write for NoUnderscore<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend(s.chars().map(|c| if c == '_' { 'x' } else { c }));
+        Ok(())
+    }
+}
+
 /// The line a message is indexed by: its conversation's filter token, a
 /// kind token (none for text: most messages are text, and a filter asking
 /// for text is checked on each candidate instead), then the text's tokens.
-/// Deterministic, as removing a row needs the very line it was added with.
+/// Deterministic, as removing a row needs the very tokens it was added
+/// with. Built in one allocation: the merge calls it for every message.
 fn line(conversation: ConversationId, doc: &SearchDoc) -> String {
-    let kind = if doc.kind == TEXT { String::new() } else { kind_token(&doc.kind) };
-    format!("{} {kind} {}", conversation_token(conversation), ferry_core::search::index_tokens(&doc.text))
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(24 + doc.text.len() * 2);
+    out.push(FILTER);
+    out.push('c');
+    // "d_1_2" → "dx1x2", as `conversation_token` (`_` would split it).
+    let _ = write!(NoUnderscore(&mut out), "{conversation}");
+    if doc.kind != TEXT {
+        out.push(' ');
+        out.push(FILTER);
+        out.push('k');
+        out.extend(doc.kind.chars().filter(char::is_ascii_alphanumeric));
+    }
+    ferry_core::search::push_index_tokens(&doc.text, &mut out);
+    out
 }
 
 /// Adds a merged message to the index (callers add in ascending id order
@@ -422,6 +445,28 @@ mod tests {
 
     use super::*;
     use crate::{MessageStore, sqlite::SqliteOptions};
+
+    /// The line's tokens are the filter tokens a query builds and the
+    /// text's tokens, whatever the kind.
+    #[test]
+    fn a_line_is_its_filter_tokens_and_the_text_tokens() {
+        let conversation = ConversationId::direct(1, 2);
+        let text = SearchDoc { kind: "text".into(), text: "Hello 数据库".into() };
+        assert_eq!(
+            line(conversation, &text),
+            format!("{} {}", conversation_token(conversation), ferry_core::search::index_tokens("Hello 数据库"))
+        );
+        let file = SearchDoc { kind: "file".into(), text: "report.pdf".into() };
+        assert_eq!(
+            line(conversation, &file),
+            format!("{} {} report pdf", conversation_token(conversation), kind_token("file"))
+        );
+        let group = SearchDoc { kind: "image".into(), text: String::new() };
+        assert_eq!(
+            line(ConversationId::Group(7), &group),
+            format!("{} {}", conversation_token(ConversationId::Group(7)), kind_token("image"))
+        );
+    }
 
     fn search(user: UserId, q: &str) -> MessageSearch {
         MessageSearch { limit: 100, ..MessageSearch::new(user, Query::parse(q).expect("query")) }
