@@ -94,12 +94,48 @@ fn pieces(text: &str) -> Vec<(Class, Range<usize>)> {
     out
 }
 
-/// A word as it is indexed: lower-cased, cut at [`WORD_CHARS`].
+/// A word as it is indexed: lower-cased, accents removed, cut at
+/// [`WORD_CHARS`].
 fn word_token(word: &str) -> String {
+    let mut out = String::with_capacity(word.len());
+    push_word(word, &mut out);
+    out
+}
+
+/// Appends [`word_token`] of `word` to `out`.
+fn push_word(word: &str, out: &mut String) {
     if word.is_ascii() {
-        return word[..word.len().min(WORD_CHARS)].to_ascii_lowercase();
+        out.extend(word.bytes().take(WORD_CHARS).map(|b| char::from(b.to_ascii_lowercase())));
+    } else {
+        out.extend(folded(word).take(WORD_CHARS));
     }
-    word.chars().flat_map(char::to_lowercase).take(WORD_CHARS).collect()
+}
+
+/// The accents of Latin, Greek and Cyrillic letters: the combining
+/// diacritical marks block, which is what canonical decomposition splits
+/// `é`, `Ü`, `ệ` into (`e` + marks). Marks of other scripts (Devanagari
+/// vowel signs, Arabic harakat) are kept: they are not accents there.
+fn is_accent(c: char) -> bool {
+    matches!(c, '\u{0300}'..='\u{036F}')
+}
+
+/// `text` lower-cased with accents removed, character for character, so
+/// `cafe` finds "Café" and `tieng viet` finds "Tiếng Việt". Only a
+/// character that decomposes into one letter and accents changes (to the
+/// letter); every other character stays as it is.
+fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars().flat_map(char::to_lowercase).filter(|c| !is_accent(*c)).map(|c| {
+        let (mut base, mut letters, mut accents) = (c, 0, 0);
+        unicode_normalization::char::decompose_canonical(c, |d| {
+            if is_accent(d) {
+                accents += 1;
+            } else {
+                base = d;
+                letters += 1;
+            }
+        });
+        if letters == 1 && accents > 0 { base } else { c }
+    })
 }
 
 fn run_chars(run: &str) -> Vec<char> {
@@ -133,11 +169,7 @@ pub fn push_index_tokens(text: &str, out: &mut String) {
     let mut push_piece = |class: Class, piece: &str| match class {
         Class::Word => {
             sep(out);
-            if piece.is_ascii() {
-                out.extend(piece.bytes().take(WORD_CHARS).map(|b| char::from(b.to_ascii_lowercase())));
-            } else {
-                out.extend(piece.chars().flat_map(char::to_lowercase).take(WORD_CHARS));
-            }
+            push_word(piece, out);
         }
         Class::Run => {
             let mut prev: Option<char> = None;
@@ -260,9 +292,11 @@ impl Query {
             Some((cut, _)) => &text[..cut],
             None => text,
         };
-        // Every match is a substring of the lower-cased text: a cheap
-        // first test that turns most texts away without cutting them up.
-        let lower: String = text.chars().flat_map(char::to_lowercase).collect();
+        // Every match is a substring of the lower-cased, accent-free text
+        // (folding goes character by character and leaves runs alone): a
+        // cheap first test that turns most texts away without cutting
+        // them up.
+        let lower: String = if text.is_ascii() { text.to_ascii_lowercase() } else { folded(text).collect() };
         let plausible = self.terms.iter().all(|t| match t {
             Term::Word(w) => lower.contains(w.as_str()),
             Term::Run(q) => {
@@ -396,8 +430,11 @@ mod tests {
         assert_eq!(index_tokens("  ...  "), "");
         // ASCII and other words are cut at the same character count.
         assert_eq!(index_tokens(&"AbC".repeat(30)), "abc".repeat(30)[..WORD_CHARS]);
-        assert_eq!(index_tokens(&"ÀbC".repeat(30)), "àbc".repeat(30).chars().take(WORD_CHARS).collect::<String>());
-        assert_eq!(index_tokens("Ünïcode café_x"), "ünïcode café x");
+        assert_eq!(index_tokens(&"ÀbC".repeat(30)), "abc".repeat(30)[..WORD_CHARS]);
+        assert_eq!(index_tokens("Ünïcode café_x"), "unicode cafe x");
+        // Accents go (Latin, Greek, Cyrillic); other letters stay whole.
+        assert_eq!(index_tokens("Tiếng Việt Ελληνικά Ёлка straße Łódź"), "tieng viet ελληνικα елка straße łodz");
+        assert_eq!(index_tokens("\u{0958}लम"), "\u{0958}लम", "क़ decomposes to क and a nukta: kept");
         let mut line = String::from("prefix");
         push_index_tokens("数据 DB", &mut line);
         assert_eq!(line, "prefix 数据 据 db");
@@ -439,6 +476,18 @@ mod tests {
         assert!(Query::parse(&"a".repeat(MAX_QUERY_CHARS + 1)).is_err());
         assert!(Query::parse("a b c d e f g h i").is_err());
         assert_eq!(q("a a a").terms().len(), 1);
+    }
+
+    #[test]
+    fn accents_do_not_matter_either_way() {
+        assert!(q("cafe").matches("Un café, s'il vous plaît"));
+        assert!(q("café").matches("CAFE OLE"));
+        assert!(q("tieng viet").matches("Tiếng Việt có dấu"));
+        assert!(q("Ελληνικα").matches("ελληνικά"));
+        assert!(!q("cafes").matches("café"));
+        let text = "Réunion à Zürich demain";
+        let hits: Vec<&str> = q("zur reunion").highlights(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(hits, ["Réunion", "Zür"]);
     }
 
     #[test]

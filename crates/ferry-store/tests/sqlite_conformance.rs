@@ -377,7 +377,7 @@ async fn search_turned_off_and_on_again_indexes_everything_once() {
     }
     // Seq 1 and 2 are merged: edit one and recall the other.
     let edit = NewMessage {
-        effect: Some(Effect::Edit { target: 1, body: "改过了 number0".as_bytes().to_vec() }),
+        effect: Some(Effect::Edit { target: 1, body: "改过了 Café number0".as_bytes().to_vec() }),
         ..new_message(conv, 1, "ed", 500)
     };
     let recall = NewMessage {
@@ -399,5 +399,6 @@ async fn search_turned_off_and_on_again_indexes_everything_once() {
     };
     assert_eq!(indexed("\"早期\""), 23);
     assert_eq!(indexed("\"改过\""), 1);
+    assert_eq!(indexed("\"cafe\""), 1, "words indexed without their accents");
     assert_eq!(indexed("\"number\"*"), 74);
 }

@@ -83,6 +83,12 @@ async fn chinese_by_substring_english_by_prefix_and_recalls_and_edits_take_effec
     assert_eq!(texts(&over_http), ["Database backup finished at 3am"]);
     assert_eq!(highlighted(&over_http), [["Datab", "3am"]]);
     assert!(found(&a, "base").await.is_empty(), "words match by prefix, not inside");
+    // Accents do not matter; the highlight covers the word as written.
+    send(&b, Target::User(alice.id), text_content("Réunion à Zürich, café après")).await;
+    let accents = alice.http.search(&search("reunion CAFE")).await.expect("search");
+    assert_eq!(texts(&accents), ["Réunion à Zürich, café après"]);
+    assert_eq!(highlighted(&accents), [["Réunion", "café"]]);
+    assert_eq!(found(&a, "zür").await, ["Réunion à Zürich, café après"]);
     // Someone outside the conversation finds nothing.
     let (c, _) = carol.connect_tcp().await;
     assert!(found(&c, "数据库").await.is_empty());

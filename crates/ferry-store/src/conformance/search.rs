@@ -52,6 +52,7 @@ pub async fn search_chinese_substring_and_english_prefix(store: Arc<dyn Store>) 
             text(dm, bob, "c2", 200, "Database backup finished"),
             text(dm, alice, "c3", 300, "午饭吃什么？"),
             doc(dm, bob, "c4", 400, "file", "数据库设计.pdf"),
+            text(dm, alice, "c5", 500, "Réunion à Zürich"),
         ],
     )
     .await;
@@ -65,6 +66,9 @@ pub async fn search_chinese_substring_and_english_prefix(store: Arc<dyn Store>) 
     assert_eq!(found(&*store, query(alice, "backup database")).await, ["Database backup finished"]);
     assert!(found(&*store, query(alice, "base")).await.is_empty(), "words match by prefix, not inside");
     assert!(found(&*store, query(alice, "数据表")).await.is_empty());
+    // Accents do not matter, either way.
+    assert_eq!(found(&*store, query(bob, "reunion zurich")).await, ["Réunion à Zürich"]);
+    assert_eq!(found(&*store, query(bob, "RÉUNI")).await, ["Réunion à Zürich"]);
     // Someone outside the conversation finds nothing.
     assert!(found(&*store, query(carol, "数据库")).await.is_empty());
 }
@@ -132,14 +136,15 @@ pub async fn search_skips_recalled_edited_and_hidden(store: Arc<dyn Store>) {
         ..new_message(dm, alice, "rv", 500)
     };
     let edit = NewMessage {
-        effect: Some(Effect::Edit { target: 2, body: "新的说法 echo".as_bytes().to_vec() }),
+        effect: Some(Effect::Edit { target: 2, body: "新的说法 echo Crème".as_bytes().to_vec() }),
         ..new_message(dm, alice, "ed", 600)
     };
     append(&*store, vec![recall, edit]).await;
     assert!(found(&*store, query(bob, "秘密")).await.is_empty(), "a recalled message is not found");
     assert!(found(&*store, query(bob, "alpha")).await.is_empty());
     assert!(found(&*store, query(bob, "旧的")).await.is_empty(), "the edited-away text is not found");
-    assert_eq!(found(&*store, query(bob, "新的说法")).await, ["新的说法 echo"]);
+    assert_eq!(found(&*store, query(bob, "新的说法")).await, ["新的说法 echo Crème"]);
+    assert_eq!(found(&*store, query(bob, "creme")).await, ["新的说法 echo Crème"]);
 
     // Delete for me hides from that user only; so does clearing history.
     store.hide_messages(alice, dm, &[3]).await.expect("hide");
