@@ -76,22 +76,28 @@ fn class(c: char) -> Option<Class> {
 /// The pieces of `text` (words and runs) with their byte ranges.
 fn pieces(text: &str) -> Vec<(Class, Range<usize>)> {
     let mut out: Vec<(Class, Range<usize>)> = Vec::new();
+    each_piece(text, |class, range| out.push((class, range)));
+    out
+}
+
+/// Calls `f` with each piece of `text` (words and runs) and its byte
+/// range, in order, without collecting them.
+fn each_piece(text: &str, mut f: impl FnMut(Class, Range<usize>)) {
     let mut current: Option<(Class, usize)> = None;
     for (i, c) in text.char_indices() {
         let k = class(c);
         match (current, k) {
             (Some((open, _)), Some(k)) if open == k => {}
             (Some((open, start)), _) => {
-                out.push((open, start..i));
+                f(open, start..i);
                 current = k.map(|k| (k, i));
             }
             (None, k) => current = k.map(|k| (k, i)),
         }
     }
     if let Some((open, start)) = current {
-        out.push((open, start..text.len()));
+        f(open, start..text.len());
     }
-    out
 }
 
 /// A word as it is indexed: lower-cased, accents removed, cut at
@@ -187,21 +193,7 @@ pub fn push_index_tokens(text: &str, out: &mut String) {
             }
         }
     };
-    let mut current: Option<(Class, usize)> = None;
-    for (i, c) in text.char_indices() {
-        let k = class(c);
-        match (current, k) {
-            (Some((open, _)), Some(k)) if open == k => {}
-            (Some((open, start)), _) => {
-                push_piece(open, &text[start..i]);
-                current = k.map(|k| (k, i));
-            }
-            (None, k) => current = k.map(|k| (k, i)),
-        }
-    }
-    if let Some((open, start)) = current {
-        push_piece(open, &text[start..]);
-    }
+    each_piece(text, |class, range| push_piece(class, &text[range]));
 }
 
 /// One term of a query.

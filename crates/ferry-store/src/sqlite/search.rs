@@ -103,10 +103,7 @@ pub(super) fn index(
     conversation: ConversationId,
     doc: &SearchDoc,
 ) -> Result<()> {
-    conn.prepare_cached("INSERT INTO message_search (rowid, doc) VALUES (?1, ?2)")
-        .and_then(|mut s| s.execute(params![server_msg_id, line(conversation, doc)]))
-        .map(|_| ())
-        .map_err(backend_err)
+    write_line(conn, "INSERT INTO message_search (rowid, doc) VALUES (?1, ?2)", server_msg_id, conversation, doc)
 }
 
 /// Removes an indexed message, given the document it was indexed with (the
@@ -117,8 +114,14 @@ pub(super) fn unindex(
     conversation: ConversationId,
     doc: &SearchDoc,
 ) -> Result<()> {
-    conn.prepare_cached("INSERT INTO message_search (message_search, rowid, doc) VALUES ('delete', ?1, ?2)")
-        .and_then(|mut s| s.execute(params![server_msg_id, line(conversation, doc)]))
+    let sql = "INSERT INTO message_search (message_search, rowid, doc) VALUES ('delete', ?1, ?2)";
+    write_line(conn, sql, server_msg_id, conversation, doc)
+}
+
+/// Runs `sql` with a message's server id and indexed line.
+fn write_line(conn: &Connection, sql: &str, id: i64, conversation: ConversationId, doc: &SearchDoc) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params![id, line(conversation, doc)]))
         .map(|_| ())
         .map_err(backend_err)
 }
