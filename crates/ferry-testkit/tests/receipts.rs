@@ -171,6 +171,9 @@ async fn conversation_settings_sync_to_my_devices_and_order_the_list() {
     let (_a2, mut a2_events) = alice.connect_ws_json().await;
     for (peer, text) in [(&bob, "to bob"), (&carol, "to carol"), (&dave, "to dave")] {
         a.send_text(Target::User(peer.id), text).await.expect("sent");
+        // Activity is ordered by server_time (ms); equal times fall back to
+        // the conversation id, so keep the three sends in distinct ms.
+        tokio::time::sleep(Duration::from_millis(3)).await;
     }
     let conv = |u: &TestUser| direct_conversation(alice.id, u.id);
     let order =
