@@ -1,7 +1,8 @@
 //! Ferry's storage layer.
 //!
 //! One trait per aggregate ([`UserStore`], [`SessionStore`],
-//! [`ConversationStore`], [`MessageStore`], [`ContactStore`], [`GroupStore`])
+//! [`ConversationStore`], [`MessageStore`], [`ContactStore`], [`GroupStore`],
+//! [`FileStore`])
 //! combined into [`Store`]; callers hold an `Arc<dyn Store>` and never see
 //! SQL. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend
 //! will implement the same traits and pass the same conformance suite
@@ -13,6 +14,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod contacts;
+pub mod files;
 pub mod groups;
 pub mod sqlite;
 
@@ -20,6 +22,7 @@ use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
 
 pub use contacts::{Block, ContactChanges, ContactStore, Friend, FriendRequest, RequestStatus};
+pub use files::{Blob, CreateFile, CreateUpload, FileObject, FileStore, NewFile, Sha256, Upload};
 pub use groups::{Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, MemberIds, NewGroup};
 
 /// Storage failures.
@@ -107,6 +110,10 @@ pub struct NewMessage {
     /// (so every device converges by sync) but are not unread and do not
     /// move the conversation's last activity.
     pub effect: Option<Effect>,
+    /// Ids of the files the message references (media, thumbnails,
+    /// covers): their readers include whoever can see this message (see
+    /// [`FileStore::readable_file`]). Ids of no file are ignored.
+    pub files: Vec<String>,
 }
 
 /// What search finds a message by, read from its body by the backend's
@@ -189,7 +196,8 @@ pub struct SearchPage {
 pub enum Effect {
     /// Recall: the target's body becomes `body` (the recalled marker); it
     /// stops counting as unread and as a mention, and its pin and
-    /// reactions go. `Conflict` if it is recalled already.
+    /// reactions go, and so do its file references (see
+    /// [`FileStore::readable_file`]). `Conflict` if it is recalled already.
     Revoke { target: u64, body: Vec<u8> },
     /// Edit: the target's body becomes `body` (and search finds it by
     /// that).
@@ -492,5 +500,11 @@ pub trait MessageStore: Send + Sync {
 }
 
 /// Everything the server needs from storage.
-pub trait Store: UserStore + SessionStore + ConversationStore + MessageStore + ContactStore + GroupStore {}
-impl<T: UserStore + SessionStore + ConversationStore + MessageStore + ContactStore + GroupStore> Store for T {}
+pub trait Store:
+    UserStore + SessionStore + ConversationStore + MessageStore + ContactStore + GroupStore + FileStore
+{
+}
+impl<T: UserStore + SessionStore + ConversationStore + MessageStore + ContactStore + GroupStore + FileStore> Store
+    for T
+{
+}

@@ -249,6 +249,7 @@ mod tests {
             mentions: Vec::new(),
             mention_all: false,
             effect: None,
+            files: Vec::new(),
         };
         (message, admitted.content)
     }

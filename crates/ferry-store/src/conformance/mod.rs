@@ -29,6 +29,7 @@
 pub mod contacts;
 pub mod conversations;
 pub mod events;
+pub mod files;
 pub mod groups;
 pub mod messages;
 pub mod search;
@@ -122,6 +123,20 @@ macro_rules! store_conformance_tests {
             groups::group_join_requests,
             groups::group_messages_add_no_members,
             groups::group_of_ten_thousand,
+            files::files_create_and_read,
+            files::files_same_content_shares_one_blob,
+            files::files_blob_claimed_again_before_sweep_survives,
+            files::files_instant_upload,
+            files::files_quota,
+            files::files_create_conflicts_and_missing_parent,
+            files::files_thumbnails,
+            files::files_readable_in_direct_conversations,
+            files::files_readable_in_groups,
+            files::files_thumbnail_readable_through_its_file,
+            files::uploads_lifecycle,
+            files::uploads_max_active,
+            files::uploads_expired_in_order,
+            files::server_secret_first_candidate_wins,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -148,6 +163,7 @@ pub fn new_message(conversation: ConversationId, sender: UserId, client_msg_id: 
         mentions: Vec::new(),
         mention_all: false,
         effect: None,
+        files: Vec::new(),
     }
 }
 

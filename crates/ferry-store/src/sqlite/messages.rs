@@ -9,6 +9,11 @@
 //! learns the batch only after its commit, so a failed transaction leaves
 //! nothing to repair.
 //!
+//! A message naming files (`NewMessage::files`) records a `file_refs` row
+//! per existing file in the append's transaction; a recall deletes its
+//! target's rows in the same transaction. Messages without files execute
+//! no statement for them.
+//!
 //! Only direct conversations get their members from the append path (when
 //! their first message creates the conversation); a group's conversation
 //! members are written by the group store.
@@ -33,6 +38,13 @@ use crate::{
 
 /// Columns of `messages` read by [`message_row`], in order.
 const MESSAGE_COLUMNS: &str = "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body";
+
+/// Records that message (`?2`, `?3`) references file `?1`, if there is
+/// such a file (see [`NewMessage::files`]); naming one twice is one
+/// reference.
+const REFERENCE_FILE: &str = "INSERT INTO file_refs (file_id, conversation_id, seq)
+     SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM files WHERE id = ?1)
+     ON CONFLICT DO NOTHING";
 
 #[async_trait]
 impl MessageStore for SqliteStore {
@@ -360,6 +372,8 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                  ON CONFLICT DO NOTHING",
             )
             .map_err(backend_err)?;
+        // Prepared on first use: a batch without files pays nothing for them.
+        let mut reference: Option<rusqlite::CachedStatement<'_>> = None;
         let mut cursors: HashMap<ConversationId, Cursor> = HashMap::new();
         // (sender, client id hash) → this batch's messages with that key.
         let mut in_batch: HashMap<(UserId, u64), Vec<usize>> = HashMap::new();
@@ -452,6 +466,15 @@ fn append_batch(conn: &mut Connection, log: &MessageLog, batch: Vec<NewMessage>)
                 .map_err(backend_err)?;
             let rowid = tx.last_insert_rowid();
             let loc = Loc { table, rowid };
+            if !msg.files.is_empty() {
+                let reference = match &mut reference {
+                    Some(stmt) => stmt,
+                    None => reference.insert(tx.prepare_cached(REFERENCE_FILE).map_err(backend_err)?),
+                };
+                for file in &msg.files {
+                    reference.execute(params![file, cursor.id, seq as i64]).map_err(backend_err)?;
+                }
+            }
             if msg.effect.is_none() {
                 if msg.mention_all {
                     mention_all.execute(params![cursor.id, seq as i64, msg.sender]).map_err(backend_err)?;
@@ -541,6 +564,11 @@ fn apply_effect(
                 .and_then(|mut s| s.execute(key))
                 .map_err(backend_err)?;
             tx.prepare_cached("DELETE FROM pins WHERE conversation_id = ?1 AND seq = ?2")
+                .and_then(|mut s| s.execute(key))
+                .map_err(backend_err)?;
+            // Whoever could read a file only through this message no
+            // longer can.
+            tx.prepare_cached("DELETE FROM file_refs WHERE conversation_id = ?1 AND seq = ?2")
                 .and_then(|mut s| s.execute(key))
                 .map_err(backend_err)?;
             // A recalled mention no longer marks anyone mentioned; whom it

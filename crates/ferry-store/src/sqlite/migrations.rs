@@ -364,6 +364,83 @@ pub(super) const MIGRATIONS: &[&str] = &[
     UPDATE search_backfill SET done_to = 0,
            upto = (SELECT COALESCE(MAX(server_msg_id), 0) FROM messages);
     "#,
+    // 13: files (see files.rs): content-addressed blobs with reference
+    // counts, the file objects pointing to them, the messages referencing
+    // files (who may read them), resumable uploads, and server secrets.
+    r#"
+    -- One row per distinct content. `key` is unique to the upload that
+    -- first stored the bytes and never reused, so a swept row's key can
+    -- never name bytes a newer row relies on.
+    CREATE TABLE blobs (
+        sha256     BLOB    NOT NULL,
+        size       INTEGER NOT NULL,
+        key        TEXT    NOT NULL UNIQUE,
+        refcount   INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (sha256, size)
+    ) WITHOUT ROWID;
+    -- What the sweeper deletes: only rows at refcount 0 are in it.
+    CREATE INDEX blobs_unreferenced ON blobs (created_at) WHERE refcount = 0;
+
+    -- (sha256, size) names the file's blob, which holds one reference per
+    -- file; `blob_key` is that blob's key (it cannot change while the file
+    -- holds a reference). `thumbnail_of` is set on thumbnails only.
+    CREATE TABLE files (
+        id           TEXT    NOT NULL PRIMARY KEY,
+        owner_id     INTEGER NOT NULL,
+        sha256       BLOB    NOT NULL,
+        size         INTEGER NOT NULL,
+        mime         TEXT    NOT NULL,
+        name         TEXT    NOT NULL,
+        created_at   INTEGER NOT NULL,
+        blob_key     TEXT    NOT NULL,
+        width        INTEGER NOT NULL,
+        height       INTEGER NOT NULL,
+        thumbnail    TEXT,
+        thumbnail_of TEXT
+    );
+    -- An owner's files; the quota sum (thumbnails not counted: those with
+    -- thumbnail_of NULL) reads only this index.
+    CREATE INDEX files_owner ON files (owner_id, thumbnail_of, size);
+    -- Deleting a file deletes every thumbnail made of it.
+    CREATE INDEX files_thumbnail_of ON files (thumbnail_of) WHERE thumbnail_of IS NOT NULL;
+
+    -- Messages referencing files. Only messages with files have rows.
+    CREATE TABLE file_refs (
+        file_id         TEXT    NOT NULL,
+        conversation_id TEXT    NOT NULL,
+        seq             INTEGER NOT NULL,
+        PRIMARY KEY (file_id, conversation_id, seq)
+    ) WITHOUT ROWID;
+    -- A recall drops its message's references.
+    CREATE INDEX file_refs_message ON file_refs (conversation_id, seq);
+
+    -- Resumable uploads in progress (and finished ones until deleted).
+    -- (`offset` is a reserved word in PostgreSQL, hence `byte_offset`.)
+    CREATE TABLE uploads (
+        id          TEXT    NOT NULL PRIMARY KEY,
+        owner_id    INTEGER NOT NULL,
+        size        INTEGER NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        name        TEXT    NOT NULL,
+        mime        TEXT    NOT NULL,
+        sha256      BLOB,
+        metadata    TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        file_id     TEXT
+    );
+    -- An owner's active uploads (unfinished, unexpired) are counted here.
+    CREATE INDEX uploads_owner   ON uploads (owner_id, expires_at);
+    CREATE INDEX uploads_expires ON uploads (expires_at);
+
+    -- Secrets every node of a cluster must share (e.g. the key signing
+    -- file URLs), created by whichever node asks first.
+    CREATE TABLE server_secrets (
+        name  TEXT NOT NULL PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

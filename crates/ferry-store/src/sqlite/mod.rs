@@ -5,12 +5,12 @@
 //! makes seq assignment race-free; reads run on a small pool of read-only
 //! connections. The trait implementations live next to their aggregate:
 //! `users.rs`, `sessions.rs`, `conversations.rs`, `messages.rs`, `contacts.rs`,
-//! `groups.rs`; the schema
-//! in `migrations.rs`.
+//! `groups.rs`, `files.rs`; the schema in `migrations.rs`.
 
 mod checkpoint;
 mod contacts;
 mod conversations;
+mod files;
 mod groups;
 mod hidden;
 mod log;

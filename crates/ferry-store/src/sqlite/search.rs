@@ -525,6 +525,7 @@ mod tests {
             mentions: Vec::new(),
             mention_all: false,
             effect: Some(crate::Effect::Revoke { target: 1, body: b"\x00recalled".to_vec() }),
+            files: Vec::new(),
         };
         store.append_messages(vec![recall]).await.expect("recall");
 

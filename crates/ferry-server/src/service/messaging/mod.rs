@@ -198,6 +198,7 @@ impl Messaging {
             mentions,
             mention_all,
             effect: None,
+            files: Vec::new(),
         };
         self.writer.submit(message, content).await
     }

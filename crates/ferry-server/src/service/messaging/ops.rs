@@ -182,6 +182,7 @@ impl Messaging {
             mentions: Vec::new(),
             mention_all: false,
             effect: Some(effect),
+            files: Vec::new(),
         };
         self.writer.submit(message, content).await
     }
