@@ -18,7 +18,7 @@
 //! schemas show plain integers.
 //!
 //! One module per feature, as the server's routes are split: [`auth`],
-//! [`users`], [`contacts`], [`groups`], [`messages`], [`error`]. With the
+//! [`users`], [`contacts`], [`groups`], [`messages`], [`files`], [`error`]. With the
 //! `openapi` feature every type derives `utoipa::ToSchema` (queries:
 //! `utoipa::IntoParams`), so the server's OpenAPI document is generated from
 //! the very types both sides compile against.
@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod error;
+pub mod files;
 pub mod groups;
 pub mod messages;
 pub mod users;
@@ -40,6 +41,10 @@ pub use contacts::{
     SinceQuery,
 };
 pub use error::{ErrorBody, ErrorDetail};
+pub use files::{
+    FileInfo, FileList, FileResponse, InstantChallenge, InstantChallengeResponse, InstantProof, InstantRequest,
+    StorageUsage, UploadQuery, UrlsRequest,
+};
 pub use groups::{
     Group, GroupList, GroupResponse, GroupUpdate, Invite, Invited, JoinAnswer, JoinGroup, JoinRequest, JoinRequestList,
     JoinRequestResponse, Member, MemberChanges, MemberPage, MemberResponse, MuteRequest, NewGroup, NicknameUpdate,

@@ -57,6 +57,19 @@ pub enum ErrorCode {
     Expired,
     /// The action conflicts with the current state (already friends, already a member...).
     Conflict,
+    /// The user's storage quota would be exceeded.
+    QuotaExceeded,
+    /// The content's type is not accepted (blocked, not allowed, or not an
+    /// image where one is needed).
+    UnsupportedMediaType,
+    /// The content does not match its announced size or digest.
+    ChecksumMismatch,
+    /// The requested byte range lies outside the content.
+    RangeNotSatisfiable,
+    /// An image has more pixels than the server decodes.
+    ImageTooLarge,
+    /// A precondition of the request (If-Match, a protocol version) failed.
+    PreconditionFailed,
     /// The server is shutting down or overloaded; retry elsewhere/later.
     Unavailable,
     /// A bug or an infrastructure failure; details are in the server log.
@@ -91,6 +104,12 @@ impl ErrorCode {
             Self::LimitExceeded => "limit_exceeded",
             Self::Expired => "expired",
             Self::Conflict => "conflict",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ChecksumMismatch => "checksum_mismatch",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::ImageTooLarge => "image_too_large",
+            Self::PreconditionFailed => "precondition_failed",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -115,6 +134,13 @@ impl ErrorCode {
             | Self::MemberMuted
             | Self::Expired => 403,
             Self::Conflict => 409,
+            Self::QuotaExceeded => 413,
+            Self::UnsupportedMediaType => 415,
+            // tus's checksum extension answers a mismatch with 460.
+            Self::ChecksumMismatch => 460,
+            Self::RangeNotSatisfiable => 416,
+            Self::ImageTooLarge => 422,
+            Self::PreconditionFailed => 412,
             Self::LimitExceeded => 422,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
@@ -158,6 +184,12 @@ pub const ALL_CODES: &[ErrorCode] = &[
     ErrorCode::LimitExceeded,
     ErrorCode::Expired,
     ErrorCode::Conflict,
+    ErrorCode::QuotaExceeded,
+    ErrorCode::UnsupportedMediaType,
+    ErrorCode::ChecksumMismatch,
+    ErrorCode::RangeNotSatisfiable,
+    ErrorCode::ImageTooLarge,
+    ErrorCode::PreconditionFailed,
     ErrorCode::Unavailable,
     ErrorCode::Internal,
 ];

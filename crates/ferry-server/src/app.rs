@@ -13,6 +13,7 @@ use crate::{
     bus::{Bus, LocalBus},
     config::Config,
     hub::Hub,
+    media::Files,
     open_store,
     service::{
         accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, messaging::Messaging,
@@ -32,6 +33,7 @@ pub struct App {
     pub contacts: Contacts,
     pub groups: Groups,
     pub presence: Arc<Presence>,
+    pub files: Arc<Files>,
     /// Cancelled when the node begins shutting down.
     pub shutdown: CancellationToken,
     /// Tracks every connection task so shutdown can wait for them.
@@ -103,6 +105,8 @@ impl App {
             config.limits.min_password_chars,
         )
         .map_err(ServerError::Config)?;
+        let shutdown = CancellationToken::new();
+        let files = Files::start(Arc::clone(&store), &config, shutdown.clone()).await.map_err(ServerError::Config)?;
         let app = Arc::new(App {
             messaging: Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config),
             contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
@@ -110,7 +114,8 @@ impl App {
             presence: Arc::new(Presence::new(Arc::clone(&bus), Arc::clone(&caches))),
             accounts,
             connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
-            shutdown: CancellationToken::new(),
+            files,
+            shutdown,
             connections: TaskTracker::new(),
             hub,
             bus,

@@ -59,6 +59,7 @@ pub struct Config {
     pub groups: GroupsConfig,
     pub messages: MessagesConfig,
     pub caches: CacheConfig,
+    pub files: FilesConfig,
     pub limits: Limits,
 }
 
@@ -95,6 +96,92 @@ impl Default for MessagesConfig {
             receipt_max_members: 500,
             list_cursor_overlap_secs: 30,
             search: true,
+        }
+    }
+}
+
+/// The file service: where file content lives, and the limits on it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Where content is stored: "local" (a directory, `dir`) or "s3" (an
+    /// S3-compatible bucket, `s3`).
+    pub backend: BlobBackend,
+    /// The local blob directory; empty = `<data_dir>/files`.
+    pub dir: PathBuf,
+    pub s3: S3Config,
+    /// Largest body `POST /api/v1/files` takes; bigger files use the
+    /// resumable upload (`/api/v1/uploads`).
+    pub max_simple_upload_bytes: u64,
+    /// Largest file.
+    pub max_file_bytes: u64,
+    /// Bytes each user may store (their files' sizes; content shared with
+    /// others counts for each). 0 = no quota.
+    pub quota_bytes_per_user: u64,
+    /// Unfinished resumable uploads one user may have at once.
+    pub max_concurrent_uploads: u32,
+    /// An unfinished upload is discarded this long after it was created.
+    pub upload_expiry_secs: u64,
+    /// MIME types (as sniffed from the content) accepted; `type/*`
+    /// wildcards; empty = all.
+    pub allowed_mime: Vec<String>,
+    /// MIME types refused even if allowed (checked first).
+    pub blocked_mime: Vec<String>,
+    /// How long a signed download URL stays valid.
+    pub url_ttl_secs: u64,
+    /// The longer edge of generated thumbnails, in pixels.
+    pub thumbnail_edge: u32,
+    /// Images with more pixels than this are refused (decompression bombs).
+    pub max_image_pixels: u64,
+    /// How often expired uploads and unreferenced content are swept.
+    pub sweep_interval_secs: u64,
+}
+
+/// Where file content is stored.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BlobBackend {
+    #[default]
+    Local,
+    S3,
+}
+
+/// An S3-compatible bucket (AWS S3, MinIO, Ceph, OSS, COS, ...).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Empty = AWS for `region`; else the service's URL.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Keys are stored under this prefix ("" = the bucket's root).
+    pub prefix: String,
+    /// Allow a plain-http endpoint (a local MinIO).
+    pub allow_http: bool,
+    /// Path-style requests (`endpoint/bucket/key`), which most
+    /// S3-compatible servers want.
+    pub path_style: bool,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            backend: BlobBackend::Local,
+            dir: PathBuf::new(),
+            s3: S3Config::default(),
+            max_simple_upload_bytes: 8 << 20,
+            max_file_bytes: 4 << 30,
+            quota_bytes_per_user: 0,
+            max_concurrent_uploads: 10,
+            upload_expiry_secs: 24 * 60 * 60,
+            allowed_mime: Vec::new(),
+            blocked_mime: Vec::new(),
+            url_ttl_secs: 60 * 60,
+            thumbnail_edge: 320,
+            max_image_pixels: 64_000_000,
+            sweep_interval_secs: 300,
         }
     }
 }
@@ -316,6 +403,7 @@ impl Default for Config {
             groups: GroupsConfig::default(),
             messages: MessagesConfig::default(),
             caches: CacheConfig::default(),
+            files: FilesConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -372,7 +460,7 @@ impl Default for WriterConfig {
 /// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
 /// variables (the CLI's, the flags') are not configuration.
 const ENV_KEYS: &[&str] =
-    &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "limits"];
+    &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "files", "limits"];
 
 impl Config {
     /// Builds the configuration from every layer and validates it.
@@ -452,6 +540,28 @@ impl Config {
         if self.groups.max_members < 2 || self.groups.max_groups_per_user == 0 {
             problems.push("groups.max_members must be at least 2 and groups.max_groups_per_user at least 1".into());
         }
+        let f = &self.files;
+        if f.max_simple_upload_bytes == 0 || f.max_file_bytes == 0 || f.max_concurrent_uploads == 0 {
+            problems.push(
+                "files.max_simple_upload_bytes, files.max_file_bytes and files.max_concurrent_uploads must be at least 1"
+                    .into(),
+            );
+        }
+        if f.upload_expiry_secs == 0 || f.url_ttl_secs == 0 || f.sweep_interval_secs == 0 {
+            problems.push("files.upload_expiry_secs, url_ttl_secs and sweep_interval_secs must be at least 1".into());
+        }
+        if !(16..=4096).contains(&f.thumbnail_edge) || f.max_image_pixels == 0 {
+            problems.push("files.thumbnail_edge must be 16-4096 and files.max_image_pixels at least 1".into());
+        }
+        for m in f.allowed_mime.iter().chain(&f.blocked_mime) {
+            let concrete = m.strip_suffix('*').map_or_else(|| m.clone(), |t| format!("{t}x"));
+            if ferry_core::content::mime("files", &concrete).is_err() {
+                problems.push(format!("files: {m:?} is not a MIME type or type/* pattern"));
+            }
+        }
+        if f.backend == BlobBackend::S3 && f.s3.bucket.is_empty() {
+            problems.push("files.s3.bucket must be set when files.backend is \"s3\"".into());
+        }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {
             problems.push("limits.max_frame_bytes must be at least 1024".into());
@@ -475,6 +585,16 @@ impl Config {
     /// Path of the SQLite database.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("ferry.db")
+    }
+
+    /// The local blob directory.
+    pub fn files_dir(&self) -> PathBuf {
+        if self.files.dir.as_os_str().is_empty() { self.data_dir.join("files") } else { self.files.dir.clone() }
+    }
+
+    /// Where unfinished uploads are staged (always on local disk).
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
     }
 }
 

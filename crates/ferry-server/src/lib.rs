@@ -14,6 +14,7 @@ pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod hub;
+pub mod media;
 pub mod service;
 
 #[cfg(test)]

@@ -99,6 +99,25 @@ fn api_routes() -> OpenApiRouter<AppRef> {
         .routes(routes!(groups::nickname))
         .routes(routes!(groups::join))
         .routes(routes!(groups::requests))
+        .merge(file_routes())
+}
+
+/// Routes that stream request bodies of their own size limits (files.*),
+/// exempt from `limits.max_http_body_bytes`.
+fn file_routes() -> OpenApiRouter<AppRef> {
+    use routes::{files, uploads};
+    OpenApiRouter::default()
+        .routes(routes!(files::upload))
+        .routes(routes!(files::urls))
+        .routes(routes!(files::instant))
+        .routes(routes!(files::instant_proof))
+        .routes(routes!(files::storage))
+        .routes(routes!(files::info))
+        .routes(routes!(files::download, files::delete))
+        .routes(routes!(files::thumbnail))
+        .routes(routes!(uploads::options, uploads::create))
+        .routes(routes!(uploads::head, uploads::patch, uploads::terminate))
+        .layer(DefaultBodyLimit::disable())
 }
 
 async fn healthz() -> &'static str {

@@ -6,7 +6,9 @@
 
 pub mod auth;
 pub mod contacts;
+pub mod files;
 pub mod groups;
 pub mod messages;
 pub mod presence;
+pub mod uploads;
 pub mod users;

@@ -1,0 +1,275 @@
+//! Staged uploads: content on its way in, written to a file on local disk
+//! (`<data_dir>/uploads/<id>.part`) and hashed as it streams, until it is
+//! complete and verified and the blob store takes it (`blobs.rs`).
+//!
+//! What counts as received is the *durable offset* the store records for
+//! the upload, written only after the file is synced up to it. After a
+//! crash the file may hold more than that (written, never recorded) or the
+//! tail may be garbage: [`Staging::resume`] cuts it back to the recorded
+//! offset and re-hashes what stays, so a resumed upload hashes exactly the
+//! bytes it keeps.
+//!
+//! Writes are buffered ([`BUFFER`]) and handed to the blocking pool with
+//! the hasher, so neither disk writes nor hashing run on the async
+//! workers, and an upload holds at most one buffer in memory.
+
+use std::{
+    fs::File,
+    io::{Read, Seek, SeekFrom, Write},
+    path::{Path, PathBuf},
+};
+
+use sha2::{Digest, Sha256};
+
+/// Bytes gathered before one write to disk.
+const BUFFER: usize = 1 << 20;
+
+/// How much of the beginning of the content is kept for type sniffing.
+pub const SNIFF_BYTES: usize = 8192;
+
+/// The directory of staged uploads.
+#[derive(Debug, Clone)]
+pub struct Staging {
+    dir: PathBuf,
+}
+
+impl Staging {
+    /// Uses (and creates) `dir`.
+    pub fn new(dir: PathBuf) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    /// The staged file of upload `id`.
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.part"))
+    }
+
+    /// Starts staging upload `id` from its first byte.
+    pub async fn create(&self, id: &str) -> std::io::Result<Staged> {
+        let path = self.path(id);
+        blocking(move || {
+            let file = File::options().create(true).write(true).truncate(true).read(true).open(&path)?;
+            Ok(Staged::new(file, path))
+        })
+        .await
+    }
+
+    /// Reopens upload `id` at its durable `offset`: whatever lies after it
+    /// is cut off, and the first `offset` bytes are hashed again. Fails with
+    /// `UnexpectedEof` if the file is shorter than `offset` (it was lost).
+    pub async fn resume(&self, id: &str, offset: u64) -> std::io::Result<Staged> {
+        let path = self.path(id);
+        blocking(move || {
+            let mut file = File::options().write(true).read(true).open(&path)?;
+            if file.metadata()?.len() < offset {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the staged file is shorter than its durable offset",
+                ));
+            }
+            file.set_len(offset)?;
+            let mut staged = Staged::new(file.try_clone()?, path);
+            let mut buf = vec![0u8; BUFFER];
+            file.seek(SeekFrom::Start(0))?;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                staged.absorb(&buf[..n]);
+            }
+            staged.file.seek(SeekFrom::Start(offset))?;
+            Ok(staged)
+        })
+        .await
+    }
+
+    /// Removes staged files not written to for `age`: leftovers of
+    /// uploads whose records are gone, or of a crash mid-request.
+    pub async fn remove_stale(&self, age: std::time::Duration) {
+        let dir = self.dir.clone();
+        let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
+            let mut removed = 0;
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let old = entry.metadata()?.modified()?.elapsed().is_ok_and(|e| e > age);
+                if old && entry.path().extension().is_some_and(|e| e == "part") {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await;
+        match removed {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(files = n, "removed stale staged uploads"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "sweeping staged uploads failed"),
+            Err(e) => tracing::warn!(error = %e, "sweeping staged uploads failed"),
+        }
+    }
+
+    /// Removes upload `id`'s staged file, if any.
+    pub async fn remove(&self, id: &str) {
+        let path = self.path(id);
+        if let Err(e) = tokio::fs::remove_file(&path).await
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %e, "removing a staged upload failed");
+        }
+    }
+}
+
+/// An upload being staged: its file, the hash of everything written, and
+/// the first bytes.
+#[derive(Debug)]
+pub struct Staged {
+    file: File,
+    path: PathBuf,
+    hasher: Sha256,
+    /// Bytes hashed (written or buffered).
+    len: u64,
+    head: Vec<u8>,
+    buffer: Vec<u8>,
+}
+
+impl Staged {
+    fn new(file: File, path: PathBuf) -> Self {
+        Self { file, path, hasher: Sha256::new(), len: 0, head: Vec::new(), buffer: Vec::with_capacity(BUFFER) }
+    }
+
+    /// Hashes bytes already in the file (or about to be written).
+    fn absorb(&mut self, bytes: &[u8]) {
+        if self.head.len() < SNIFF_BYTES {
+            let take = bytes.len().min(SNIFF_BYTES - self.head.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        self.hasher.update(bytes);
+        self.len += bytes.len() as u64;
+    }
+
+    /// Bytes received so far (written or buffered).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing was received yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The first bytes of the content (up to [`SNIFF_BYTES`]).
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// The staged file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `bytes`, writing to disk whenever the buffer is full.
+    pub async fn write(mut self, mut bytes: &[u8]) -> std::io::Result<Self> {
+        if self.head.len() < SNIFF_BYTES {
+            let take = bytes.len().min(SNIFF_BYTES - self.head.len());
+            self.head.extend_from_slice(&bytes[..take]);
+        }
+        if self.buffer.capacity() == 0 {
+            self.buffer.reserve_exact(BUFFER);
+        }
+        while !bytes.is_empty() {
+            let take = bytes.len().min(BUFFER - self.buffer.len());
+            self.buffer.extend_from_slice(&bytes[..take]);
+            self.len += take as u64;
+            bytes = &bytes[take..];
+            if self.buffer.len() == BUFFER {
+                self = self.flush().await?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Writes and hashes the buffer, on the blocking pool.
+    async fn flush(mut self) -> std::io::Result<Self> {
+        if self.buffer.is_empty() {
+            return Ok(self);
+        }
+        blocking(move || {
+            self.file.write_all(&self.buffer)?;
+            self.hasher.update(&self.buffer);
+            self.buffer.clear();
+            Ok(self)
+        })
+        .await
+    }
+
+    /// Makes everything received durable; returns the durable length, to
+    /// be recorded as the upload's offset.
+    pub async fn sync(self) -> std::io::Result<(Self, u64)> {
+        let this = self.flush().await?;
+        blocking(move || {
+            this.file.sync_data()?;
+            let len = this.len;
+            // An upload between appends holds no buffer.
+            let mut this = this;
+            this.buffer = Vec::new();
+            Ok((this, len))
+        })
+        .await
+    }
+
+    /// Syncs and returns the SHA-256 of the whole content and its length.
+    pub async fn finish(self) -> std::io::Result<([u8; 32], u64, Vec<u8>, PathBuf)> {
+        let (this, len) = self.sync().await?;
+        Ok((this.hasher.finalize().into(), len, this.head, this.path))
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        Sha256::digest(bytes).into()
+    }
+
+    #[tokio::test]
+    async fn a_resumed_upload_hashes_exactly_what_it_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::new(dir.path().join("uploads")).unwrap();
+        let content: Vec<u8> = (0..3 * BUFFER + 17).map(|i| (i % 251) as u8).collect();
+        let staged = staging.create("u1").await.unwrap();
+        let staged = staged.write(&content[..BUFFER + 5]).await.unwrap();
+        let (staged, durable) = staged.sync().await.unwrap();
+        assert_eq!(durable, BUFFER as u64 + 5);
+        // Written after the last sync, as a crash would leave it.
+        let staged = staged.write(&[0xAA; 1000]).await.unwrap();
+        let (_, _) = staged.sync().await.unwrap();
+
+        let staged = staging.resume("u1", durable).await.unwrap();
+        assert_eq!(staged.len(), durable);
+        assert_eq!(staged.head(), &content[..SNIFF_BYTES]);
+        let staged = staged.write(&content[BUFFER + 5..]).await.unwrap();
+        let (digest, len, head, path) = staged.finish().await.unwrap();
+        assert_eq!((digest, len), (sha(&content), content.len() as u64));
+        assert_eq!(head, &content[..SNIFF_BYTES]);
+        assert_eq!(std::fs::read(path).unwrap(), content);
+    }
+
+    #[tokio::test]
+    async fn a_lost_staged_file_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::new(dir.path().to_path_buf()).unwrap();
+        let staged = staging.create("u2").await.unwrap().write(b"short").await.unwrap();
+        staged.sync().await.unwrap();
+        let err = staging.resume("u2", 100).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        staging.remove("u2").await;
+        assert_eq!(staging.resume("u2", 0).await.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    }
+}

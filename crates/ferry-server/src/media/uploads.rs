@@ -1,0 +1,269 @@
+//! Resumable uploads: what tus's requests do (the protocol itself is in
+//! `http/routes/uploads.rs`).
+//!
+//! An upload is a store record (owner, size, announced digest, durable
+//! offset, expiry) and a staged file. Appends to one upload run one at a
+//! time (a lock per upload); between them the staged file stays open with
+//! its running hash ([`Active`]), so a resumed upload is re-hashed from disk
+//! only after a restart or when it sat idle long enough to be closed.
+//! Progress is made durable (file synced, then offset recorded) at the end
+//! of every append — also one cut short by a dropped connection — and every
+//! [`CHECKPOINT`] bytes within a long one, so a crash loses at most that.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use ferry_core::{ApiError, ErrorCode, UserId};
+use ferry_store::{CreateUpload, FileObject, Sha256, Upload};
+use futures_util::{Stream, StreamExt};
+use sha2::Digest;
+
+use super::{Declared, Files, check_declared, io_err, random_id, sniff, staging::Staged};
+use crate::{error::store_error, service::now_ms};
+
+/// Bytes between durable checkpoints within one append.
+const CHECKPOINT: u64 = 16 << 20;
+
+/// The open staged files of uploads in progress.
+#[derive(Default)]
+pub struct Active {
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    staged: Option<Staged>,
+    used: Option<Instant>,
+}
+
+impl Active {
+    fn slot(&self, id: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+        Arc::clone(self.slots.lock().expect("uploads lock poisoned").entry(id.to_string()).or_default())
+    }
+
+    /// Drops upload `id`'s open file.
+    pub fn forget(&self, id: &str) {
+        self.slots.lock().expect("uploads lock poisoned").remove(id);
+    }
+
+    /// Closes the staged files of uploads idle for `idle` (they are
+    /// re-hashed from disk if they resume).
+    pub fn close_idle(&self, idle: Duration) {
+        self.slots.lock().expect("uploads lock poisoned").retain(|_, slot| match slot.try_lock() {
+            Ok(s) => s.used.is_some_and(|t| t.elapsed() < idle),
+            Err(_) => true,
+        });
+    }
+}
+
+/// The announced checksum of one append (tus `Upload-Checksum`).
+#[derive(Debug, Clone)]
+pub struct ChunkChecksum(pub Sha256);
+
+impl Files {
+    /// Starts an upload of `size` bytes. Refused at once when it is too big,
+    /// over the quota, of a refused declared type, or one too many.
+    pub async fn create_upload(
+        &self,
+        user: UserId,
+        size: u64,
+        declared: &Declared,
+        metadata: String,
+    ) -> Result<Upload, ApiError> {
+        check_declared(declared)?;
+        if size > self.config.max_file_bytes {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the file is larger than {} bytes", self.config.max_file_bytes),
+            ));
+        }
+        if size == 0 {
+            return Err(ApiError::invalid("the file is empty"));
+        }
+        if !declared.mime.is_empty() {
+            // Refused early by what it claims to be; the content decides
+            // again once its first bytes arrive.
+            self.check_type(&declared.mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())?;
+        }
+        self.check_quota(user, size).await?;
+        let now = now_ms();
+        let upload = Upload {
+            id: random_id(),
+            owner: user,
+            size,
+            offset: 0,
+            name: declared.name.clone(),
+            mime: declared.mime.clone(),
+            sha256: declared.sha256,
+            metadata,
+            created_at: now,
+            expires_at: now + (self.config.upload_expiry_secs as i64) * 1000,
+            file_id: None,
+        };
+        match self.store.create_upload(upload.clone(), self.config.max_concurrent_uploads).await.map_err(store_error)? {
+            CreateUpload::Created => {}
+            CreateUpload::TooMany { active } => {
+                return Err(ApiError::new(
+                    ErrorCode::LimitExceeded,
+                    format!("{active} uploads are unfinished; finish or cancel one first"),
+                ));
+            }
+        }
+        let staged = self.staging.create(&upload.id).await.map_err(io_err)?;
+        let slot = self.uploads.slot(&upload.id);
+        *slot.lock().await = Slot { staged: Some(staged), used: Some(Instant::now()) };
+        Ok(upload)
+    }
+
+    /// Upload `id` as its owner sees it; `not_found` for anyone else, and
+    /// once it expired.
+    pub async fn upload_state(&self, user: UserId, id: &str) -> Result<Upload, ApiError> {
+        let upload = self.store.upload(id).await.map_err(store_error)?;
+        match upload {
+            Some(u) if u.owner == user && (u.file_id.is_some() || u.expires_at > now_ms()) => Ok(u),
+            _ => Err(ApiError::not_found("no such upload")),
+        }
+    }
+
+    /// Appends `body` at `offset` (which must be the upload's offset).
+    /// Returns the upload as it now stands and, once the last byte arrived
+    /// and checked out, the new file.
+    pub async fn append<S, E>(
+        &self,
+        user: UserId,
+        id: &str,
+        offset: u64,
+        checksum: Option<ChunkChecksum>,
+        mut body: S,
+    ) -> Result<(Upload, Option<FileObject>), ApiError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let slot = self.uploads.slot(id);
+        let mut slot = slot.lock().await;
+        let mut upload = self.upload_state(user, id).await?;
+        if upload.file_id.is_some() || offset != upload.offset {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("the upload's offset is {}, not {offset}", upload.offset),
+            ));
+        }
+        let mut staged = match slot.staged.take() {
+            Some(s) if s.len() == upload.offset => s,
+            _ => match self.staging.resume(id, upload.offset).await {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    // The staged bytes are lost (another node's disk, or a
+                    // disk failure): nothing to resume from.
+                    self.discard(id).await;
+                    return Err(ApiError::not_found("the upload's data is gone; start a new upload"));
+                }
+                Err(e) => return Err(io_err(e)),
+            },
+        };
+        slot.used = Some(Instant::now());
+        let mut chunk_hash = checksum.as_ref().map(|_| sha2::Sha256::new());
+        let mut since_checkpoint = 0u64;
+        let mut sniffed = upload.offset >= super::staging::SNIFF_BYTES as u64;
+        let mut cut_short = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    cut_short = Some(e.to_string());
+                    break;
+                }
+            };
+            if staged.len() + chunk.len() as u64 > upload.size {
+                // Nothing of this append is kept.
+                return Err(ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the upload is {} bytes; this append goes past its end", upload.size),
+                ));
+            }
+            if let Some(h) = &mut chunk_hash {
+                h.update(&chunk);
+            }
+            staged = staged.write(&chunk).await.map_err(io_err)?;
+            if !sniffed && (staged.head().len() >= super::staging::SNIFF_BYTES || staged.len() == upload.size) {
+                sniffed = true;
+                if let Err(e) = self.check_type(&sniff(staged.head(), &upload.mime)) {
+                    self.discard(id).await;
+                    return Err(e);
+                }
+            }
+            since_checkpoint += chunk.len() as u64;
+            if since_checkpoint >= CHECKPOINT && chunk_hash.is_none() {
+                since_checkpoint = 0;
+                let (s, durable) = staged.sync().await.map_err(io_err)?;
+                staged = s;
+                self.store.set_upload_offset(id, durable).await.map_err(store_error)?;
+                upload.offset = durable;
+            }
+        }
+        if let (Some(ChunkChecksum(expected)), Some(h)) = (&checksum, chunk_hash) {
+            let got: Sha256 = h.finalize().into();
+            if cut_short.is_some() || got != *expected {
+                // The append is discarded: the staged file is cut back to
+                // the durable offset when the upload resumes.
+                return Err(ApiError::new(
+                    ErrorCode::ChecksumMismatch,
+                    "the append does not match its Upload-Checksum",
+                ));
+            }
+        }
+        let (staged, durable) = staged.sync().await.map_err(io_err)?;
+        if durable != upload.offset {
+            self.store.set_upload_offset(id, durable).await.map_err(store_error)?;
+            upload.offset = durable;
+        }
+        if let Some(e) = cut_short {
+            slot.staged = Some(staged);
+            return Err(ApiError::bad_request(format!("the append was cut short at offset {durable}: {e}")));
+        }
+        if durable < upload.size {
+            slot.staged = Some(staged);
+            return Ok((upload, None));
+        }
+        let declared = Declared { name: upload.name.clone(), mime: upload.mime.clone(), sha256: upload.sha256 };
+        match self.publish(user, staged, &declared).await {
+            Ok(file) => {
+                self.store.finish_upload(id, &file.id).await.map_err(store_error)?;
+                upload.file_id = Some(file.id.clone());
+                drop(slot);
+                self.uploads.forget(id);
+                Ok((upload, Some(file)))
+            }
+            Err(e) => {
+                // Refused content is discarded whole (a digest mismatch,
+                // a refused type, an image bomb, the quota).
+                drop(slot);
+                self.discard(id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Cancels upload `id` (tus termination).
+    pub async fn terminate(&self, user: UserId, id: &str) -> Result<(), ApiError> {
+        let slot = self.uploads.slot(id);
+        let guard = slot.lock().await;
+        self.upload_state(user, id).await?;
+        drop(guard);
+        self.discard(id).await;
+        Ok(())
+    }
+
+    async fn discard(&self, id: &str) {
+        self.uploads.forget(id);
+        self.staging.remove(id).await;
+        if let Err(e) = self.store.delete_upload(id).await {
+            tracing::warn!(upload = id, error = %e, "deleting an upload record failed; the sweeper retries");
+        }
+    }
+}
