@@ -121,6 +121,26 @@ pub async fn create_user(api: &HttpApi, name: &str) -> anyhow::Result<BenchUser>
     Ok(BenchUser { id: login.user.id, username: login.user.username, token: login.token })
 }
 
+/// Uploads `bytes` as `user` in one request (`POST /files`); the file id.
+pub async fn upload_bytes(server: &str, user: &BenchUser, name: &str, bytes: Vec<u8>) -> anyhow::Result<String> {
+    let url = format!("{}/api/v1/files", server.trim_end_matches('/'));
+    let resp = reqwest::Client::new()
+        .post(url)
+        .query(&[("name", name)])
+        .bearer_auth(&user.token)
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .with_context(|| format!("upload as {}", user.username))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.context("upload answer")?;
+    if status.as_u16() != 201 {
+        anyhow::bail!("upload as {}: {status} {body}", user.username);
+    }
+    body["file"]["id"].as_str().map(str::to_owned).context("upload answer without a file id")
+}
+
 /// Retries rate-limited and transport failures a few times.
 async fn retry<T, F, Fut>(mut f: F) -> Result<T, ClientError>
 where

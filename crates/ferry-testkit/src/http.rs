@@ -93,6 +93,39 @@ impl Api {
         self.request(Method::POST, "/auth/login", None, Some(&body)).await
     }
 
+    /// Uploads `bytes` as `user` in one request (`POST /files?name=`, the
+    /// body's type `mime`); asserts 201 and returns the file object.
+    pub async fn upload(&self, user: &TestUser, name: &str, mime: &str, bytes: Vec<u8>) -> ferry_client::api::FileInfo {
+        let a = self.upload_answer(user, name, mime, bytes).await;
+        assert_eq!(a.status, 201, "uploading {name} as {}: {}", user.username, a.body);
+        serde_json::from_value(a.body["file"].clone()).expect("a FileInfo")
+    }
+
+    /// [`Api::upload`] whatever the answer.
+    pub async fn upload_answer(&self, user: &TestUser, name: &str, mime: &str, bytes: Vec<u8>) -> Answer {
+        let req = self
+            .client
+            .post(format!("{}/files", self.base))
+            .query(&[("name", name)])
+            .bearer_auth(&user.token)
+            .header(reqwest::header::CONTENT_TYPE, mime)
+            .body(bytes);
+        answer(tokio::time::timeout(WAIT, req.send()).await.expect("upload answered").expect("upload sent")).await
+    }
+
+    /// `GET` of a download path (`/files/{id}`, a signed URL's path and
+    /// query) with `user`'s token, if any: `(status, body bytes)`.
+    pub async fn download(&self, path: &str, user: Option<&TestUser>) -> (u16, Vec<u8>) {
+        let path = path.strip_prefix("/api/v1").unwrap_or(path);
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(user) = user {
+            req = req.bearer_auth(&user.token);
+        }
+        let resp = tokio::time::timeout(WAIT, req.send()).await.expect("download answered").expect("download sent");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.expect("download body").to_vec())
+    }
+
     /// `GET /me` with `token`.
     pub async fn me(&self, token: &str) -> Answer {
         self.request(Method::GET, "/me", Some(token), None).await

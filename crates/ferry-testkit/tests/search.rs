@@ -13,7 +13,7 @@ use ferry_client::{
 };
 use ferry_core::ErrorCode;
 use ferry_testkit::{
-    TestServer,
+    TestServer, TestUser,
     http::{Api, error_code},
     ids::direct_conversation,
     sdk::api_code,
@@ -46,14 +46,10 @@ async fn send(c: &Client, to: Target, content: v1::MessageContent) -> v1::SendAc
     c.send_with_id(ferry_client::new_client_msg_id(), to, content).await.expect("sent")
 }
 
-fn file_named(name: &str) -> v1::MessageContent {
-    let file = v1::FileRef {
-        file_id: "f_report".into(),
-        size: 4096,
-        mime: "application/pdf".into(),
-        name: name.into(),
-        sha256: "0".repeat(64),
-    };
+/// A file message for a file `sender` uploads now.
+async fn file_named(server: &TestServer, sender: &TestUser, name: &str) -> v1::MessageContent {
+    let uploaded = Api::new(server).upload(sender, name, "application/pdf", b"%PDF-1.4 report".to_vec()).await;
+    let file = v1::FileRef { file_id: uploaded.id, ..Default::default() };
     v1::MessageContent { kind: Some(Kind::File(v1::File { file: Some(file) })), ..Default::default() }
 }
 
@@ -123,7 +119,7 @@ async fn filters_files_by_name_and_pages() {
     for i in 0..13 {
         send(&c, Target::User(bob.id), text_content(format!("report from carol {i}"))).await;
     }
-    send(&a, Target::User(bob.id), file_named("季度报告 Q3.pdf")).await;
+    send(&a, Target::User(bob.id), file_named(&server, &alice, "季度报告 Q3.pdf").await).await;
 
     // Files by name, by kind alone, and kinds excluding them.
     let files = v1::Search { kinds: vec!["file".into()], ..search("报告") };

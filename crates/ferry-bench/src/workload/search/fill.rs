@@ -81,13 +81,15 @@ pub(super) struct Filled {
 }
 
 /// Sends every message of `corpus` (participant `p` is `people[p]`;
-/// `groups[g]` is the conversation id of group `g`).
+/// `groups[g]` is the conversation id of group `g`; a file message of `p`
+/// points to the stored file `attachments[p]`, under the corpus's name).
 pub(super) async fn fill(
     url: &str,
     connect_concurrency: usize,
     corpus: &Corpus,
     people: &[BenchUser],
     groups: &[String],
+    attachments: &[String],
 ) -> anyhow::Result<Filled> {
     let progress = Arc::new(Progress {
         window: Semaphore::new(WINDOW),
@@ -117,7 +119,7 @@ pub(super) async fn fill(
         tasks.push(tokio::spawn(link.run(conn?, queued)));
         senders.push(queue);
     }
-    let result = dispatch(corpus, people, groups, &senders, &progress).await;
+    let result = dispatch(corpus, people, groups, attachments, &senders, &progress).await;
     drop(senders);
     for t in tasks {
         t.abort();
@@ -133,6 +135,7 @@ async fn dispatch(
     corpus: &Corpus,
     people: &[BenchUser],
     groups: &[String],
+    attachments: &[String],
     senders: &[mpsc::Sender<(u64, Bytes)>],
     progress: &Progress,
 ) -> anyhow::Result<()> {
@@ -150,7 +153,14 @@ async fn dispatch(
                 To::User(people[other].id)
             }
         };
-        let frame = send_frame(&run, i, to, msg.content);
+        let content = match msg.content {
+            Content::File { name, size, mime, sha256, .. } => {
+                let file_id = attachments.get(msg.sender).context("an attachment per sender")?.clone();
+                Content::File { name, size, mime, file_id, sha256 }
+            }
+            text => text,
+        };
+        let frame = send_frame(&run, i, to, content);
         tokio::time::timeout(STALL, progress.window.acquire())
             .await
             .context("setup: no ack for too long")?

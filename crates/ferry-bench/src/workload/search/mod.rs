@@ -243,8 +243,17 @@ async fn prepare(t: &Target, corpus: &Corpus) -> anyhow::Result<(Vec<BenchUser>,
         return Err(e);
     }
 
+    // File messages point to a stored file of their sender's: one small
+    // upload each (the same bytes, so the server stores them once).
+    let attachments: Vec<String> = stream::iter(&people)
+        .map(|u| setup::upload_bytes(&t.server, u, "attachment.bin", b"ferry-bench attachment".to_vec()))
+        .buffered(GROUP_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
     let sending = std::time::Instant::now();
-    let filled = fill::fill(&t.conn_url(), t.connect_concurrency, corpus, &people, &prep.groups).await?;
+    let filled = fill::fill(&t.conn_url(), t.connect_concurrency, corpus, &people, &prep.groups, &attachments).await?;
     let msgs_secs = sending.elapsed().as_secs_f64();
     prep.plants = filled.plants;
     prep.filled = true;

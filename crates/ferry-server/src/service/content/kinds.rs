@@ -3,8 +3,8 @@
 //! checked field by field against the bounds of [`ferry_core::content`].
 //! Their preview lines live in `ferry_proto::preview`, shared with clients.
 //!
-//! Media kinds point to a stored file ([`v1::FileRef`]); until the file
-//! service exists the server checks their shape and bounds only.
+//! Media kinds point to a stored file ([`v1::FileRef`]), filled in from
+//! the store before these checks (`files.rs`, `messaging::resolve_files`).
 
 use ferry_core::{ApiError, UserId, content as c};
 use ferry_proto::v1::{self, message_content::Kind};

@@ -8,6 +8,7 @@
 //! the fan-out ([`Admitted`] → [`Committed`]); the store keeps the protobuf
 //! encoding of `MessageContent`, decoded again only when read back by sync.
 
+pub mod files;
 mod kinds;
 
 use ferry_core::{ApiError, ConversationId, Limits, UserId, validate};
@@ -34,6 +35,8 @@ pub struct Admitted {
     /// The seq of the message this one quotes (a reply), to be resolved
     /// into a [`v1::Quote`] with [`Admitted::with_quote`].
     pub quote_seq: Option<u64>,
+    /// The files the content references ([`files::file_ids`]).
+    pub files: Vec<String>,
 }
 
 /// What a user may send: validates `content` against the limits.
@@ -62,7 +65,8 @@ pub fn admit(content: Option<v1::MessageContent>, limits: &Limits) -> Result<Adm
         }
         None => return Err(ApiError::invalid("content has no known kind")),
     };
-    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all, names_user, quote_seq })
+    let files = files::file_ids(&content);
+    Ok(Admitted { body: content.encode_to_vec(), content, mentions, mention_all, names_user, quote_seq, files })
 }
 
 impl Admitted {
@@ -126,6 +130,7 @@ pub fn system(event: v1::System) -> Admitted {
 /// nobody mentioned.
 pub fn server_written(content: v1::MessageContent) -> Admitted {
     Admitted {
+        files: files::file_ids(&content),
         body: content.encode_to_vec(),
         content,
         mentions: Vec::new(),

@@ -144,6 +144,13 @@ impl Messaging {
         content: Option<v1::MessageContent>,
     ) -> Result<PendingAck, ApiError> {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
+        let content = match content {
+            Some(c) => match self.resolve_files(sender, c).await {
+                Ok(c) => Some(c),
+                Err(refused) => return self.answer_retry(sender, &client_msg_id, refused).await,
+            },
+            None => None,
+        };
         let checked = match content::admit(content, &self.limits) {
             Ok(admitted) => match self.named_user_exists(admitted.names_user).await {
                 Ok(()) => match self.resolve_for_send(sender, target, admitted.mention_all).await {
@@ -187,7 +194,7 @@ impl Messaging {
         client_msg_id: String,
         admitted: Admitted,
     ) -> Result<PendingAck, ApiError> {
-        let Admitted { content, body, mentions, mention_all, .. } = admitted;
+        let Admitted { content, body, mentions, mention_all, files, .. } = admitted;
         let message = NewMessage {
             conversation,
             sender,
@@ -198,7 +205,7 @@ impl Messaging {
             mentions,
             mention_all,
             effect: None,
-            files: Vec::new(),
+            files,
         };
         self.writer.submit(message, content).await
     }
@@ -260,6 +267,40 @@ impl Messaging {
     }
 
     /// A contact card must name an existing user.
+    /// Fills the file references of a sent message in from the stored
+    /// files (see `content::files`); each must be a file the sender may
+    /// read (their own, or one they saw in a message).
+    async fn resolve_files(
+        &self,
+        sender: UserId,
+        mut content: v1::MessageContent,
+    ) -> Result<v1::MessageContent, ApiError> {
+        let mut image = None;
+        for (field, r) in content::files::sent_refs(&mut content) {
+            if r.file_id.is_empty() {
+                continue; // Refused by the shape checks.
+            }
+            let file = self
+                .store
+                .readable_file(sender, &r.file_id)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| ApiError::not_found(format!("{field}: no file {} you can use", r.file_id)))?;
+            content::files::fill(r, &file);
+            if field == "image.file" {
+                image = Some(file);
+            }
+        }
+        if let Some(file) = image {
+            let thumbnail = match &file.thumbnail {
+                Some(t) => self.store.file(t).await.map_err(store_error)?,
+                None => None,
+            };
+            content::files::fill_image(&mut content, &file, thumbnail.as_ref());
+        }
+        Ok(content)
+    }
+
     async fn named_user_exists(&self, user: Option<UserId>) -> Result<(), ApiError> {
         match user {
             Some(id) if self.caches.user(id).await?.is_none() => {
