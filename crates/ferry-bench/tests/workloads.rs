@@ -293,3 +293,30 @@ async fn search_finds_exactly_what_the_searcher_may_see() {
     assert!(o.failures.iter().any(|f| f.contains("\"项目\" paged to the end")), "{o}");
     assert!(o.to_string().ends_with("FAILED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_and_downloads_arrive_intact() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = target(&server, &dir, TransportKind::Tcp, 1);
+    t.server_pid = None;
+    // Over tus in 1 MiB PATCHes (bigger than the one-request limit here).
+    let mib = 1 << 20;
+    let w = Workload::Upload { files: 3, size: 3 * mib + 7, chunk: mib, simple_max: mib };
+    let o = run(&t, &w).await.unwrap();
+    assert!(o.passed, "{o}");
+    assert_eq!(o.figures["files"], 3.0, "{o}");
+    assert!(o.figures["upload_mb_per_s"] > 0.0, "{o}");
+    // One request per file, then downloads checked byte for byte.
+    let o = run(&t, &Workload::Upload { files: 5, size: 100_000, chunk: 0, simple_max: mib }).await.unwrap();
+    assert!(o.passed && o.notes.iter().any(|n| n.contains("one POST")), "{o}");
+    let o = run(&t, &Workload::Download { files: 2, size: 2 * mib + 3, simple_max: mib }).await.unwrap();
+    assert!(o.passed, "{o}");
+    assert_eq!(o.figures["bytes"], (2 * (2 * mib + 3)) as f64, "{o}");
+    // A server that refuses the size: the run fails and says why.
+    let small = TestServer::start_with(|c| c.files.max_file_bytes = mib).await;
+    let mut t = target(&small, &dir, TransportKind::Tcp, 1);
+    t.server_pid = None;
+    let o = run(&t, &Workload::Upload { files: 1, size: 2 * mib, chunk: 0, simple_max: mib }).await.unwrap();
+    assert!(!o.passed && o.failures.iter().any(|f| f.contains("413")), "{o}");
+}

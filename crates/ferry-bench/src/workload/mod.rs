@@ -1,18 +1,20 @@
 //! The workloads of issue 4 (`connect`, `direct`, `fanout`, `sync`,
-//! `storm`) and later ones (`mixed`, `fill`, `conversations`, `search`). Each one ensures its accounts (and groups), builds a
+//! `storm`) and later ones (`mixed`, `fill`, `conversations`, `search`,
+//! `upload`, `download`). Each one ensures its accounts (and groups), builds a
 //! [`WorkerSpec`], runs it over one or more processes, and turns the merged
 //! report (plus the server's /proc samples) into an [`Outcome`].
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
 //! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
 //! `conversations`, `fill`, `messaging` for direct and fanout, `mixed`,
-//! `search`, `sync`, `storm`); `restart`
+//! `search`, `sync`, `storm`, `files` for upload and download); `restart`
 //! stops and starts the server (storm, `connect --restart-cmd`); `disk`
 //! measures the server's writes and fsyncs over a window.
 
 mod connect;
 mod conversations;
 mod disk;
+mod files;
 mod fill;
 mod messaging;
 mod mixed;
@@ -255,6 +257,33 @@ pub enum Workload {
         #[arg(long, value_enum, default_value_t)]
         via: ListVia,
     },
+    /// F files of S bytes uploaded at once (one request each up to
+    /// --simple-max, else tus): MB/s, per-file latency, server CPU and RSS
+    /// growth. Content is generated; the server checks its SHA-256.
+    Upload {
+        #[arg(long, default_value_t = 1)]
+        files: usize,
+        /// Bytes per file (suffixes KiB, MiB, GiB).
+        #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+        size: u64,
+        /// Bytes per tus PATCH (0: one PATCH per file).
+        #[arg(long, default_value = "0", value_parser = parse_size)]
+        chunk: u64,
+        /// Files up to this size go up as one `POST /api/v1/files` (the
+        /// server's `files.max_simple_upload_bytes`).
+        #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+        simple_max: u64,
+    },
+    /// F files of S bytes uploaded (not measured), then downloaded at once,
+    /// every byte checked: MB/s, per-file latency, server CPU and RSS growth.
+    Download {
+        #[arg(long, default_value_t = 1)]
+        files: usize,
+        #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+        size: u64,
+        #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+        simple_max: u64,
+    },
     /// N clients in pairs with light traffic; the server is restarted
     /// (SIGTERM to --server-pid, then --restart-cmd); time until 99% are back
     /// and synced.
@@ -306,6 +335,13 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
             search::search(t, &p).await
         }
         Workload::Fill { members, rate } => fill::fill(t, *members, *rate).await,
+        Workload::Upload { files, size, chunk, simple_max } => {
+            files::upload(t, &files::Params { files: *files, size: *size, chunk: *chunk, simple_max: *simple_max })
+                .await
+        }
+        Workload::Download { files, size, simple_max } => {
+            files::download(t, &files::Params { files: *files, size: *size, chunk: 0, simple_max: *simple_max }).await
+        }
         Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,
         Workload::Storm { clients, restart_cmd, rate, kill_after } => {
             storm::storm(t, *clients, restart_cmd, *rate, *kill_after).await
@@ -379,6 +415,23 @@ impl Target {
     {
         runner::execute(runner::split(spec, self.procs), self.worker_exe.clone(), during).await
     }
+}
+
+/// A byte count: digits with an optional `KiB`, `MiB` or `GiB` (or `K`,
+/// `M`, `G`) suffix.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(digits);
+    let n: u64 = n.parse().map_err(|_| format!("{s:?} is not a size"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        other => return Err(format!("unknown size unit {other:?} (KiB, MiB, GiB)")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn client(idx: usize, u: &BenchUser, send: Option<SendSpec>, expect: Vec<Expect>) -> ClientSpec {
