@@ -244,13 +244,12 @@ fn local_stream(file: std::fs::File, len: u64) -> ByteStream {
         }
         tokio::task::spawn_blocking(move || {
             let want = left.min(LOCAL_READ_CHUNK as u64) as usize;
-            let mut buf = vec![0u8; want];
-            let mut got = 0;
-            while got < want {
-                match file.read(&mut buf[got..])? {
-                    0 => return Err(BlobError::Backend("the blob is shorter than its record".into())),
-                    n => got += n,
-                }
+            // Read into spare capacity: no zeroing of a buffer about to be
+            // overwritten.
+            let mut buf = Vec::with_capacity(want);
+            (&mut file).take(want as u64).read_to_end(&mut buf)?;
+            if buf.len() < want {
+                return Err(BlobError::Backend("the blob is shorter than its record".into()));
             }
             Ok(Some((Bytes::from(buf), (file, left - want as u64))))
         })

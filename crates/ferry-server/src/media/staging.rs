@@ -11,7 +11,8 @@
 //!
 //! Writes are buffered ([`BUFFER`]) and handed to the blocking pool with
 //! the hasher, so neither disk writes nor hashing run on the async
-//! workers, and an upload holds at most one buffer in memory.
+//! workers, and an upload holds at most two buffers in memory (one
+//! filling while the other is written).
 
 use std::{
     fs::File,
@@ -21,8 +22,9 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-/// Bytes gathered before one write to disk.
-const BUFFER: usize = 1 << 20;
+/// Bytes gathered before one write to disk (an upload holds two buffers:
+/// one filling, one being written).
+const BUFFER: usize = 256 * 1024;
 
 /// How much of the beginning of the content is kept for type sniffing.
 pub const SNIFF_BYTES: usize = 8192;
@@ -70,7 +72,7 @@ impl Staging {
             }
             file.set_len(offset)?;
             let mut staged = Staged::new(file.try_clone()?, path);
-            let mut buf = vec![0u8; BUFFER];
+            let mut buf = vec![0u8; 1 << 20];
             file.seek(SeekFrom::Start(0))?;
             loop {
                 let n = file.read(&mut buf)?;
@@ -79,7 +81,7 @@ impl Staging {
                 }
                 staged.absorb(&buf[..n]);
             }
-            staged.file.seek(SeekFrom::Start(offset))?;
+            // The clone shares the position: writes go on at `offset`.
             Ok(staged)
         })
         .await
@@ -121,31 +123,53 @@ impl Staging {
     }
 }
 
+/// The file and the hash of what was written to it: owned by whichever
+/// side works on it (a write on the blocking pool, or the upload).
+#[derive(Debug)]
+struct Disk {
+    file: File,
+    hasher: Sha256,
+}
+
+type Writing = tokio::task::JoinHandle<std::io::Result<(Disk, Vec<u8>)>>;
+
 /// An upload being staged: its file, the hash of everything written, and
-/// the first bytes.
+/// the first bytes. Double-buffered: one buffer fills while the other is
+/// written and hashed on the blocking pool.
 #[derive(Debug)]
 pub struct Staged {
-    file: File,
+    /// `None` while a write holds it.
+    disk: Option<Disk>,
+    writing: Option<Writing>,
     path: PathBuf,
-    hasher: Sha256,
-    /// Bytes hashed (written or buffered).
+    /// Bytes received (written or buffered).
     len: u64,
     head: Vec<u8>,
     buffer: Vec<u8>,
+    /// The other buffer, back from its write.
+    spare: Vec<u8>,
 }
 
 impl Staged {
     fn new(file: File, path: PathBuf) -> Self {
-        Self { file, path, hasher: Sha256::new(), len: 0, head: Vec::new(), buffer: Vec::with_capacity(BUFFER) }
+        Self {
+            disk: Some(Disk { file, hasher: Sha256::new() }),
+            writing: None,
+            path,
+            len: 0,
+            head: Vec::new(),
+            buffer: Vec::new(),
+            spare: Vec::new(),
+        }
     }
 
-    /// Hashes bytes already in the file (or about to be written).
+    /// Hashes bytes already in the file (before any write is in flight).
     fn absorb(&mut self, bytes: &[u8]) {
         if self.head.len() < SNIFF_BYTES {
             let take = bytes.len().min(SNIFF_BYTES - self.head.len());
             self.head.extend_from_slice(&bytes[..take]);
         }
-        self.hasher.update(bytes);
+        self.disk.as_mut().expect("no write in flight").hasher.update(bytes);
         self.len += bytes.len() as u64;
     }
 
@@ -169,60 +193,80 @@ impl Staged {
         &self.path
     }
 
-    /// Appends `bytes`, writing to disk whenever the buffer is full.
+    /// Appends `bytes`, handing the buffer to a write whenever it is full.
     pub async fn write(mut self, mut bytes: &[u8]) -> std::io::Result<Self> {
         if self.head.len() < SNIFF_BYTES {
             let take = bytes.len().min(SNIFF_BYTES - self.head.len());
             self.head.extend_from_slice(&bytes[..take]);
         }
-        if self.buffer.capacity() == 0 {
-            self.buffer.reserve_exact(BUFFER);
-        }
         while !bytes.is_empty() {
+            if self.buffer.capacity() == 0 {
+                self.buffer.reserve_exact(BUFFER);
+            }
             let take = bytes.len().min(BUFFER - self.buffer.len());
             self.buffer.extend_from_slice(&bytes[..take]);
             self.len += take as u64;
             bytes = &bytes[take..];
             if self.buffer.len() == BUFFER {
-                self = self.flush().await?;
+                self.flush().await?;
             }
         }
         Ok(self)
     }
 
-    /// Writes and hashes the buffer, on the blocking pool.
-    async fn flush(mut self) -> std::io::Result<Self> {
-        if self.buffer.is_empty() {
-            return Ok(self);
+    /// Waits for the write in flight, if any.
+    async fn settle(&mut self) -> std::io::Result<()> {
+        if let Some(w) = self.writing.take() {
+            let (disk, spare) = w.await.map_err(std::io::Error::other)??;
+            self.disk = Some(disk);
+            self.spare = spare;
         }
-        blocking(move || {
-            self.file.write_all(&self.buffer)?;
-            self.hasher.update(&self.buffer);
-            self.buffer.clear();
-            Ok(self)
-        })
-        .await
+        Ok(())
+    }
+
+    /// Starts writing and hashing the buffer on the blocking pool (after
+    /// the previous write finished: writes stay in order).
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.settle().await?;
+        let mut disk = self.disk.take().expect("settled");
+        let full = std::mem::replace(&mut self.buffer, std::mem::take(&mut self.spare));
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            disk.file.write_all(&full)?;
+            disk.hasher.update(&full);
+            let mut full = full;
+            full.clear();
+            Ok((disk, full))
+        }));
+        Ok(())
     }
 
     /// Makes everything received durable; returns the durable length, to
     /// be recorded as the upload's offset.
-    pub async fn sync(self) -> std::io::Result<(Self, u64)> {
-        let this = self.flush().await?;
-        blocking(move || {
-            this.file.sync_data()?;
-            let len = this.len;
-            // An upload between appends holds no buffer.
-            let mut this = this;
-            this.buffer = Vec::new();
-            Ok((this, len))
+    pub async fn sync(mut self) -> std::io::Result<(Self, u64)> {
+        self.flush().await?;
+        self.settle().await?;
+        let disk = self.disk.take().expect("settled");
+        let disk = blocking(move || {
+            disk.file.sync_data()?;
+            Ok(disk)
         })
-        .await
+        .await?;
+        self.disk = Some(disk);
+        // An upload between appends holds no buffers.
+        self.buffer = Vec::new();
+        self.spare = Vec::new();
+        let len = self.len;
+        Ok((self, len))
     }
 
     /// Syncs and returns the SHA-256 of the whole content and its length.
     pub async fn finish(self) -> std::io::Result<([u8; 32], u64, Vec<u8>, PathBuf)> {
-        let (this, len) = self.sync().await?;
-        Ok((this.hasher.finalize().into(), len, this.head, this.path))
+        let (mut this, len) = self.sync().await?;
+        let disk = this.disk.take().expect("settled");
+        Ok((disk.hasher.finalize().into(), len, this.head, this.path))
     }
 }
 
