@@ -178,10 +178,12 @@ pub trait FileStore: Send + Sync {
     /// Whether `user` may read file `id`: the owner; a user who can see a
     /// message referencing it ([`NewMessage::files`](crate::NewMessage::files)) — either
     /// member of a direct conversation, or a current member of a group who
-    /// joined before that message; or, for a thumbnail, whoever may read
-    /// the file it belongs to. Returns the file if so, `None` otherwise
-    /// (also when it does not exist).
-    async fn readable_file(&self, user: UserId, id: &str) -> Result<Option<FileObject>>;
+    /// joined before that message (any current member with
+    /// `full_history`, when groups show new members their whole history);
+    /// or, for a thumbnail, whoever may read the file it belongs to.
+    /// Returns the file if so, `None` otherwise (also when it does not
+    /// exist).
+    async fn readable_file(&self, user: UserId, id: &str, full_history: bool) -> Result<Option<FileObject>>;
     /// Deletes up to `limit` blob rows with refcount 0 and returns them, so
     /// the caller deletes their bytes. A blob claimed again before the
     /// sweep is kept.

@@ -73,6 +73,8 @@ pub struct Files {
     /// Files whose thumbnail is being made (single flight).
     making: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     uploads: uploads::Active,
+    /// Groups show new members their whole history (files included).
+    full_history: bool,
 }
 
 impl Files {
@@ -100,6 +102,7 @@ impl Files {
             thumbnails,
             making: Mutex::new(HashMap::new()),
             uploads: uploads::Active::default(),
+            full_history: config.groups.history_for_new_members == crate::config::HistoryVisibility::Full,
         });
         tokio::spawn(Arc::clone(&files).thumbnail_worker(queue, shutdown.clone()));
         tokio::spawn(Arc::clone(&files).sweeper(shutdown));
@@ -313,7 +316,7 @@ impl Files {
             return Err(ApiError::not_found("no such file"));
         }
         self.store
-            .readable_file(user, id)
+            .readable_file(user, id, self.full_history)
             .await
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found("no such file"))

@@ -56,7 +56,7 @@ async fn live(store: &dyn Store, n: u8, size: u64) -> Option<Blob> {
 
 /// Whether `user` may read file `id`.
 async fn readable(store: &dyn Store, user: UserId, id: &str) -> bool {
-    let found = store.readable_file(user, id).await.expect("readable_file");
+    let found = store.readable_file(user, id, false).await.expect("readable_file");
     if let Some(file) = &found {
         assert_eq!(file.id, id, "readable_file answers the file asked for");
     }
@@ -393,6 +393,14 @@ pub async fn files_readable_in_groups(store: Arc<dyn Store>) {
     ] {
         assert_eq!(readable(&*store, who, "f").await, expected, "{name}");
     }
+    // Where groups show new members their whole history, every current
+    // member reads it; a former member still does not.
+    let full = |who| {
+        let store = Arc::clone(&store);
+        async move { store.readable_file(who, "f", true).await.expect("readable_file").is_some() }
+    };
+    assert!(full(late).await, "full history: a member who joined after the message");
+    assert!(!full(leaver).await && !full(stranger).await, "full history: not a former member nor a stranger");
     // Back in the group, but after the message: still not.
     store.add_members(id, &[leaver], seq + 5, 400).await.expect("re-add");
     assert!(!readable(&*store, leaver, "f").await, "rejoined after the message");

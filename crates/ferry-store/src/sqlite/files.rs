@@ -77,19 +77,19 @@ impl FileStore for SqliteStore {
         self.read(move |conn| storage_used(conn, owner)).await
     }
 
-    async fn readable_file(&self, user: UserId, id: &str) -> Result<Option<FileObject>> {
+    async fn readable_file(&self, user: UserId, id: &str, full_history: bool) -> Result<Option<FileObject>> {
         let id = id.to_owned();
         self.read(move |conn| {
             // One snapshot: the file, its references and the memberships
             // they are checked against agree.
             let tx = conn.unchecked_transaction().map_err(backend_err)?;
             let Some(file) = file_by_id(&tx, &id)? else { return Ok(None) };
-            let readable = may_read(&tx, user, &file)?
+            let readable = may_read(&tx, user, &file, full_history)?
                 || match &file.thumbnail_of {
                     // One level only: the parent's own parent (if any)
                     // opens nothing, which bounds the work.
                     Some(parent) => match file_by_id(&tx, parent)? {
-                        Some(parent) => may_read(&tx, user, &parent)?,
+                        Some(parent) => may_read(&tx, user, &parent, full_history)?,
                         None => false,
                     },
                     None => false,
@@ -346,8 +346,9 @@ fn storage_used(conn: &Connection, owner: UserId) -> Result<(u64, u64)> {
 
 /// Whether `user` owns `file` or can see a message referencing it: either
 /// side of a direct conversation, or a current member of a group who
-/// joined before the message (it sees the seqs after its `join_seq`).
-fn may_read(conn: &Connection, user: UserId, file: &FileObject) -> Result<bool> {
+/// joined before the message (it sees the seqs after its `join_seq`), or
+/// any current member with `full_history`.
+fn may_read(conn: &Connection, user: UserId, file: &FileObject, full_history: bool) -> Result<bool> {
     if file.owner == user {
         return Ok(true);
     }
@@ -364,7 +365,10 @@ fn may_read(conn: &Connection, user: UserId, file: &FileObject) -> Result<bool> 
         let seq: i64 = row.get(1).map_err(backend_err)?;
         let sees = match conversation {
             ConversationId::Direct { .. } => conversation.is_direct_member(user),
-            ConversationId::Group(group) => member.exists(params![group, user, seq]).map_err(backend_err)?,
+            ConversationId::Group(group) => {
+                let seq = if full_history { i64::MAX } else { seq };
+                member.exists(params![group, user, seq]).map_err(backend_err)?
+            }
         };
         if sees {
             return Ok(true);

@@ -282,7 +282,7 @@ impl Messaging {
             }
             let file = self
                 .store
-                .readable_file(sender, &r.file_id)
+                .readable_file(sender, &r.file_id, self.groups.history_for_new_members == HistoryVisibility::Full)
                 .await
                 .map_err(store_error)?
                 .ok_or_else(|| ApiError::not_found(format!("{field}: no file {} you can use", r.file_id)))?;
