@@ -225,7 +225,7 @@ pub fn send_message(client_msg_id: impl Into<String>, target: Target, content: v
 }
 
 /// The text of a message: the body of a text, the human-readable line of a
-/// system event, the preview line of a rich kind ("[Image]", "[Voice 0:07]",
+/// system event, the preview line of a rich kind (`"[Image]"`, `"[Voice 0:07]"`,
 /// see [`ferry_proto::preview`]), "" for content this client cannot read.
 pub fn text_of(m: &v1::Message) -> Cow<'_, str> {
     m.content.as_ref().map_or(Cow::Borrowed(""), content_text)

@@ -1,6 +1,7 @@
-//! A TCP proxy in front of a server that cuts a connection on request:
-//! for tests of clients that must carry on after a dropped connection
-//! (resumable uploads and downloads).
+//! A TCP proxy in front of a server that cuts or stalls a connection on
+//! request: for tests of clients that must carry on after a dropped
+//! connection (resumable uploads and downloads), or of a client killed
+//! mid-transfer.
 //!
 //! ```no_run
 //! # async fn scenario(server: &ferry_testkit::TestServer) {
@@ -35,14 +36,31 @@ pub enum Direction {
     ToClient,
 }
 
-/// A cut waiting to happen: after this many more bytes in that direction.
-type Armed = Arc<Mutex<Option<(Direction, u64)>>>;
+/// What happens to the connection that reaches the armed byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Closed both ways.
+    Cut,
+    /// Nothing more is forwarded that way (what arrives is read and
+    /// dropped) until the sending side closes.
+    Stall,
+}
+
+/// A fault waiting to happen: after this many more bytes that way.
+type Armed = Arc<Mutex<Option<(Direction, u64, Fault)>>>;
+
+/// How many faults of each kind happened.
+#[derive(Debug, Default)]
+struct Counts {
+    cuts: AtomicU64,
+    stalls: AtomicU64,
+}
 
 /// The proxy; dropping it stops accepting (open connections run on).
 pub struct CutProxy {
     addr: SocketAddr,
     armed: Armed,
-    cuts: Arc<AtomicU64>,
+    counts: Arc<Counts>,
     accept: JoinHandle<()>,
 }
 
@@ -52,17 +70,17 @@ impl CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let armed: Armed = Arc::default();
-        let cuts = Arc::new(AtomicU64::new(0));
+        let counts = Arc::new(Counts::default());
         let accept = tokio::spawn({
-            let (armed, cuts) = (Arc::clone(&armed), Arc::clone(&cuts));
+            let (armed, counts) = (Arc::clone(&armed), Arc::clone(&counts));
             async move {
                 while let Ok((client, _)) = listener.accept().await {
                     let Ok(server) = TcpStream::connect(target).await else { continue };
-                    tokio::spawn(forward(client, server, Arc::clone(&armed), Arc::clone(&cuts)));
+                    tokio::spawn(forward(client, server, Arc::clone(&armed), Arc::clone(&counts)));
                 }
             }
         });
-        Self { addr, armed, cuts, accept }
+        Self { addr, armed, counts, accept }
     }
 
     /// `http://` and the proxy's address.
@@ -73,12 +91,24 @@ impl CutProxy {
     /// Arms one cut: the connection that carries the `bytes`-th next byte
     /// in `direction` is closed (both ways) right after it.
     pub fn cut_after(&self, direction: Direction, bytes: u64) {
-        *self.armed.lock().expect("proxy lock") = Some((direction, bytes));
+        *self.armed.lock().expect("proxy lock") = Some((direction, bytes, Fault::Cut));
+    }
+
+    /// Arms one stall: the connection that carries the `bytes`-th next
+    /// byte in `direction` forwards nothing more that way; it ends when the
+    /// sending side closes (a killed client, say).
+    pub fn stall_after(&self, direction: Direction, bytes: u64) {
+        *self.armed.lock().expect("proxy lock") = Some((direction, bytes, Fault::Stall));
     }
 
     /// How many connections were cut so far.
     pub fn cuts(&self) -> u64 {
-        self.cuts.load(Ordering::SeqCst)
+        self.counts.cuts.load(Ordering::SeqCst)
+    }
+
+    /// How many connections stalled so far.
+    pub fn stalls(&self) -> u64 {
+        self.counts.stalls.load(Ordering::SeqCst)
     }
 }
 
@@ -88,12 +118,12 @@ impl Drop for CutProxy {
     }
 }
 
-async fn forward(client: TcpStream, server: TcpStream, armed: Armed, cuts: Arc<AtomicU64>) {
+async fn forward(client: TcpStream, server: TcpStream, armed: Armed, counts: Arc<Counts>) {
     let _ = (client.set_nodelay(true), server.set_nodelay(true));
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let up = pump(client_read, server_write, Direction::ToServer, Arc::clone(&armed));
-    let down = pump(server_read, client_write, Direction::ToClient, armed);
+    let up = pump(client_read, server_write, Direction::ToServer, Arc::clone(&armed), Arc::clone(&counts));
+    let down = pump(server_read, client_write, Direction::ToClient, armed, Arc::clone(&counts));
     // Either side ending (or a cut) ends the connection both ways: the
     // halves are dropped, which closes both sockets.
     let cut = tokio::select! {
@@ -101,44 +131,54 @@ async fn forward(client: TcpStream, server: TcpStream, armed: Armed, cuts: Arc<A
         cut = down => cut,
     };
     if cut {
-        cuts.fetch_add(1, Ordering::SeqCst);
+        counts.cuts.fetch_add(1, Ordering::SeqCst);
     }
 }
 
-/// Copies `from` to `to` until either ends or the armed cut is reached;
+/// Copies `from` to `to` until either ends or the armed fault is reached;
 /// `true` for a cut.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, direction: Direction, armed: Armed) -> bool {
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    direction: Direction,
+    armed: Armed,
+    counts: Arc<Counts>,
+) -> bool {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return false,
             Ok(n) => n,
         };
-        let pass = {
+        let fault = {
             let mut armed = armed.lock().expect("proxy lock");
             match *armed {
-                Some((d, left)) if d == direction && (n as u64) >= left => {
+                Some((d, left, fault)) if d == direction && (n as u64) >= left => {
                     *armed = None;
-                    Some(left as usize)
+                    Some((left as usize, fault))
                 }
-                Some((d, left)) if d == direction => {
-                    *armed = Some((d, left - n as u64));
+                Some((d, left, fault)) if d == direction => {
+                    *armed = Some((d, left - n as u64, fault));
                     None
                 }
                 _ => None,
             }
         };
-        match pass {
-            Some(last) => {
-                let _ = to.write_all(&buf[..last]).await;
-                let _ = to.flush().await;
-                return true;
+        let Some((last, fault)) = fault else {
+            if to.write_all(&buf[..n]).await.is_err() {
+                return false;
             }
-            None => {
-                if to.write_all(&buf[..n]).await.is_err() {
-                    return false;
-                }
-            }
+            continue;
+        };
+        let _ = to.write_all(&buf[..last]).await;
+        let _ = to.flush().await;
+        if fault == Fault::Cut {
+            return true;
         }
+        counts.stalls.fetch_add(1, Ordering::SeqCst);
+        while let Ok(n) = from.read(&mut buf).await
+            && n > 0
+        {}
+        return false;
     }
 }
