@@ -8,8 +8,10 @@
 mod commands;
 mod output;
 mod profile;
+mod progress;
+mod uploads;
 
-use std::{io::IsTerminal as _, process::ExitCode};
+use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use ferry_client::ClientError;
@@ -23,6 +25,7 @@ use crate::{
         hide,
         ops::{self, Action},
         search::SearchArgs,
+        send::MediaArgs,
     },
     profile::ProfileStore,
 };
@@ -69,6 +72,13 @@ enum Command {
     /// Send a text message: `send USER TEXT`, or `send --group ID TEXT`
     /// (`@name` mentions a member, `@all` everyone). USER may also be a
     /// conversation id (`d_1_2`, `g_5`).
+    ///
+    /// Or send a file: `send USER --image PATH` (also `--file`, `--voice
+    /// PATH --duration-ms MS`, `--video PATH --duration-ms MS --width PX
+    /// --height PX`), with a progress bar. The server may already have the
+    /// content (then nothing is sent); an upload cut off (a dropped
+    /// connection, Ctrl-C) goes on where it stopped, by itself or when the
+    /// same command runs again.
     Send {
         /// Send to this group (id, `5` or `g_5`) instead of a user.
         #[arg(long, value_parser = commands::group::parse_group_id)]
@@ -76,9 +86,30 @@ enum Command {
         /// Reply to message SEQ of the same conversation.
         #[arg(long, value_name = "SEQ")]
         reply: Option<u64>,
-        /// USER TEXT, or TEXT with --group.
-        #[arg(value_name = "USER TEXT", required = true, num_args = 1..=2)]
+        #[command(flatten)]
+        media: MediaArgs,
+        /// USER TEXT, or TEXT with --group; with a file, USER (or nothing with --group).
+        #[arg(
+            value_name = "USER TEXT",
+            num_args = 0..=2,
+            required_unless_present_any = ["image", "file", "voice", "video"]
+        )]
         args: Vec<String>,
+    },
+    /// Download a file a message carries (as `sync` shows it: `ferry
+    /// download f_…`), with a progress bar. An interrupted download goes on
+    /// where it stopped when run again; the result is checked against the
+    /// file's SHA-256.
+    Download {
+        /// The file's id (which may start with `-`).
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+        /// Where to save it: a file, or a directory to put it in [default:
+        /// the file's name, in the current directory].
+        path: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
     },
     /// Recall a message: `revoke USER SEQ`, or `revoke --group ID SEQ`
     /// (your own within 2 minutes; any message in a group you administer).
@@ -335,10 +366,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login { user, password } => commands::account::login(&ctx, &user, password).await,
         Command::Logout => commands::account::logout(&ctx).await,
         Command::Whoami => commands::account::whoami(&ctx).await,
-        Command::Send { group, reply, args } => {
-            let (to, text) = commands::send::parse_args(group, &args)?;
-            commands::send::run(&ctx, to, text, reply).await
+        Command::Send { group, reply, media, args } => {
+            let (to, what) = commands::send::parse_args(group, &args, &media)?;
+            commands::send::run(&ctx, to, what, reply).await
         }
+        Command::Download { id, path, force } => commands::files::download(&ctx, &id, path.as_deref(), force).await,
         Command::Revoke { group, args } => {
             let (to, seq, []) = ops::parse_target(group, &args, "ferry revoke USER SEQ (or --group ID SEQ)")?;
             ops::apply(&ctx, to, seq, Action::Revoke).await
@@ -445,6 +477,30 @@ mod tests {
             Ok(Command::Friend { command: FriendCommand::List { json: true } })
         ));
         assert!(matches!(parse("ferry send bob yes --reply 3"), Ok(Command::Send { reply: Some(3), .. })));
+        let Ok(Command::Send { group: None, media, args, .. }) =
+            parse("ferry send bob --voice n.ogg --duration-ms 7400")
+        else {
+            panic!("a voice note did not parse")
+        };
+        assert_eq!((media.voice, media.duration_ms, args), (Some("n.ogg".into()), Some(7400), vec!["bob".to_owned()]));
+        assert!(matches!(parse("ferry send --group 5 --image c.png"), Ok(Command::Send { group: Some(5), .. })));
+        assert!(parse("ferry send bob --image c.png --file a.pdf").is_err(), "one file at a time");
+        assert!(parse("ferry send bob --video v.mp4 --width 0").is_err());
+        assert!(parse("ferry send").is_err());
+        assert!(matches!(
+            parse("ferry download f_1 out/ --force"),
+            Ok(Command::Download { path: Some(_), force: true, .. })
+        ));
+        assert!(matches!(parse("ferry download f_1"), Ok(Command::Download { path: None, force: false, .. })));
+        // Ids are URL-safe base64, so some start with '-'.
+        let Ok(Command::Download { id, force: true, .. }) = parse("ferry download -Zx9_a --force") else {
+            panic!("an id starting with '-' did not parse")
+        };
+        assert_eq!(id, "-Zx9_a");
+        let Ok(Command::Download { id, .. }) = parse("ferry download --Zx9_a") else {
+            panic!("an id starting with '--' did not parse")
+        };
+        assert_eq!(id, "--Zx9_a");
         assert!(matches!(parse("ferry revoke bob 3"), Ok(Command::Revoke { group: None, .. })));
         assert!(matches!(parse("ferry revoke --group 5 3"), Ok(Command::Revoke { group: Some(5), .. })));
         assert!(matches!(parse("ferry edit d_1_2 3 fixed"), Ok(Command::Edit { group: None, .. })));

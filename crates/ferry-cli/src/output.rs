@@ -14,6 +14,7 @@ use anyhow::{Result, bail};
 use ferry_client::{
     chat_record_of,
     content::{content_text, kind_of, text_of},
+    media_file_of,
     v1::{self, message_content::Kind},
 };
 use ferry_core::UserId;
@@ -196,7 +197,10 @@ fn body(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
         let quoted = if q.revoked { "[recalled]".to_owned() } else { format!("\"{}\"", q.preview) };
         out.push_str(&format!("↪ re #{} {}: {quoted} | ", q.seq, name(q.sender_id)));
     }
-    out.push_str(&text_of(m));
+    match media_line(m) {
+        Some(media) => out.push_str(&media),
+        None => out.push_str(&text_of(m)),
+    }
     if m.content.as_ref().is_some_and(|c| c.edited_at != 0) {
         out.push_str(" (edited)");
     }
@@ -207,6 +211,35 @@ fn body(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
     out
 }
 
+/// A media message as `sync` and `chat` show it: its preview, the file's
+/// name and size, and the command that downloads it:
+/// `[Voice 0:07] note.ogg (4.0 KiB) · ferry download f_x1`.
+pub fn media_line(m: &v1::Message) -> Option<String> {
+    let file = media_file_of(m)?;
+    let tag = match kind(m) {
+        // The file's preview already names it.
+        Some(Kind::File(_)) => "[File]".to_owned(),
+        _ => text_of(m).into_owned(),
+    };
+    let size = human_size(u64::try_from(file.size).unwrap_or(0));
+    Some(format!("{tag} {} ({size}) · ferry download {}", file.name, file.file_id))
+}
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `3.0 MiB`, `2.0 GiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 fn kind(m: &v1::Message) -> Option<&Kind> {
     m.content.as_ref().and_then(|c| c.kind.as_ref())
 }
@@ -215,8 +248,10 @@ fn kind(m: &v1::Message) -> Option<&Kind> {
 /// [`kind_of`]; system messages also carry the event as `system`, texts
 /// their mentions, replies a `quote`, edited messages `edited_at`, recalled
 /// ones `revoked`, message events an `event`, forwarded copies `forwarded`,
-/// merged forwards a `chat_record` (`title`, `items`), and pulled
-/// messages with reactions `reactions`.
+/// merged forwards a `chat_record` (`title`, `items`), media messages their
+/// `file` (`id`, `name`, `size`, `mime`, `sha256`) and `width`/`height`/
+/// `duration_ms` where the kind has them, and pulled messages with
+/// reactions `reactions`.
 pub fn json_line(m: &v1::Message, name: &impl Fn(UserId) -> String) -> String {
     json_value(m, name).to_string()
 }
@@ -266,7 +301,16 @@ fn json_value(m: &v1::Message, name: &impl Fn(UserId) -> String) -> Value {
             }
         }
         Some(Kind::ChatRecord(r)) => v["chat_record"] = record_json(r),
+        Some(Kind::Image(i)) => (v["width"], v["height"]) = (json!(i.width), json!(i.height)),
+        Some(Kind::Voice(voice)) => v["duration_ms"] = json!(voice.duration_ms),
+        Some(Kind::Video(video)) => {
+            v["duration_ms"] = json!(video.duration_ms);
+            (v["width"], v["height"]) = (json!(video.width), json!(video.height));
+        }
         _ => {}
+    }
+    if let Some(f) = media_file_of(m) {
+        v["file"] = json!({"id": f.file_id, "name": f.name, "size": f.size, "mime": f.mime, "sha256": f.sha256});
     }
     if let Some(content) = &m.content {
         if let Some(q) = &content.quote {
@@ -1030,6 +1074,59 @@ mod tests {
         };
         assert_eq!(group_hit_line(&g), "数据库小组 · 3 members · g_5");
         assert_eq!(group_hit_line(&v1::GroupHit { member_count: 1, ..g }), "数据库小组 · 1 member · g_5");
+    }
+
+    fn file(name: &str, size: i64) -> Option<v1::FileRef> {
+        Some(v1::FileRef {
+            file_id: "f_x1".into(),
+            size,
+            mime: "audio/ogg".into(),
+            name: name.into(),
+            sha256: "ab".repeat(32),
+        })
+    }
+
+    #[test]
+    fn media_messages_show_name_size_and_the_download_command() {
+        let voice = with_kind(
+            1,
+            5,
+            Kind::Voice(v1::Voice { file: file("note.ogg", 4096), duration_ms: 7_400, ..Default::default() }),
+        );
+        assert_eq!(
+            plain_line(&voice, &name),
+            "[d_1_2 #5] alice: [Voice 0:07] note.ogg (4.0 KiB) · ferry download f_x1"
+        );
+        assert_eq!(
+            chat_line(&voice, false, "alice", &name),
+            "[from alice #5] [Voice 0:07] note.ogg (4.0 KiB) · ferry download f_x1"
+        );
+        let doc = with_kind(2, 6, Kind::File(v1::File { file: file("报告\n.pdf", 3 * 1024 * 1024 + 99) }));
+        assert_eq!(plain_line(&doc, &name), "[d_1_2 #6] bob: [File] 报告\\n.pdf (3.0 MiB) · ferry download f_x1");
+        let image = v1::Image { file: file("cat.png", 12), width: 64, height: 48, thumbnail: None };
+        let image = with_kind(1, 7, Kind::Image(image));
+        assert_eq!(plain_line(&image, &name), "[d_1_2 #7] alice: [Image] cat.png (12 B) · ferry download f_x1");
+
+        let v = json(&json_line(&image, &name));
+        assert_eq!((v["kind"].as_str(), v["text"].as_str()), (Some("image"), Some("[Image]")));
+        assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(64), Some(48)));
+        assert_eq!(
+            v["file"],
+            json!({"id": "f_x1", "name": "cat.png", "size": 12, "mime": "audio/ogg", "sha256": "ab".repeat(32)})
+        );
+        let v = json(&json_line(&voice, &name));
+        assert_eq!((v["duration_ms"].as_u64(), v["file"]["size"].as_u64()), (Some(7_400), Some(4096)));
+        assert!(json(&json_line(&msg("hi"), &name)).get("file").is_none());
+    }
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(10 * 1024 * 1024), "10.0 MiB");
+        assert_eq!(human_size(5 << 30), "5.0 GiB");
+        assert_eq!(human_size(u64::MAX), "16777216.0 TiB");
     }
 
     #[test]

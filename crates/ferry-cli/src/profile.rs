@@ -54,6 +54,7 @@ impl Profile {
 /// The directory holding every profile.
 #[derive(Debug, Clone)]
 pub struct ProfileStore {
+    home: PathBuf,
     dir: PathBuf,
 }
 
@@ -69,7 +70,12 @@ impl ProfileStore {
 
     /// The store under the Ferry home directory `home`.
     pub fn at(home: impl AsRef<Path>) -> Self {
-        Self { dir: home.as_ref().join("profiles") }
+        Self { home: home.as_ref().to_path_buf(), dir: home.as_ref().join("profiles") }
+    }
+
+    /// The Ferry home directory (other state lives beside the profiles).
+    pub fn home(&self) -> &Path {
+        &self.home
     }
 
     /// Where profile `name` lives.
@@ -134,24 +140,24 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 #[cfg(unix)]
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 #[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> Result<()> {
+pub fn create_private_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
 }
 
 #[cfg(unix)]
-fn private_file(path: &Path) -> std::io::Result<fs::File> {
+pub fn private_file(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)
 }
 
 #[cfg(not(unix))]
-fn private_file(path: &Path) -> std::io::Result<fs::File> {
+pub fn private_file(path: &Path) -> std::io::Result<fs::File> {
     fs::OpenOptions::new().write(true).create(true).truncate(true).open(path)
 }
 

@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use ferry_testkit::TestServer;
+use ferry_testkit::{
+    TestServer,
+    proxy::{CutProxy, Direction},
+};
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::{
@@ -69,7 +72,12 @@ impl Output {
 
 impl Cli {
     fn new(server: &TestServer) -> Self {
-        Self { home: tempfile::tempdir().expect("temp dir"), server: server.http_url() }
+        Self::at(server.http_url())
+    }
+
+    /// A CLI that reaches the server at `url` (a proxy in front of it).
+    fn at(url: String) -> Self {
+        Self { home: tempfile::tempdir().expect("temp dir"), server: url }
     }
 
     /// `ferry --server URL --profile PROFILE ARGS…`, not yet started.
@@ -91,6 +99,13 @@ impl Cli {
     /// Runs `ferry` to completion.
     async fn run(&self, profile: &str, args: &[&str]) -> Output {
         finish(self.command(profile, args)).await
+    }
+
+    /// Runs `ferry` to completion in the directory `dir`.
+    async fn run_in(&self, dir: &Path, profile: &str, args: &[&str]) -> Output {
+        let mut cmd = self.command(profile, args);
+        cmd.current_dir(dir);
+        finish(cmd).await
     }
 
     /// Runs `ferry` with the password in `FERRY_PASSWORD` instead of a flag.
@@ -795,4 +810,170 @@ async fn search_finds_chinese_and_english_with_filters_pages_and_json() {
     let out = cli.run("bob", &["search", "x", "--from", "nosuchuser"]).await;
     assert!(out.assert_error().starts_with("error: not_found"), "{out:#?}");
     assert_eq!(out.stdout, "");
+}
+
+/// Deterministic bytes that differ by `seed`.
+fn content(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    out.into_inner()
+}
+
+/// The file id in `… · ferry download f_…`.
+#[track_caller]
+fn download_id(line: &str) -> String {
+    let at = line.find("ferry download ").unwrap_or_else(|| panic!("no download command in {line:?}"));
+    line[at + "ferry download ".len()..].split_whitespace().next().expect("an id").to_owned()
+}
+
+/// `send --image/--file/--voice/--video`, how `sync` shows media, and
+/// `download` with its default name, `--force`, a directory and a `.part`
+/// left by an earlier run.
+#[tokio::test(flavor = "multi_thread")]
+async fn files_are_sent_shown_in_sync_and_downloaded() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = cli.register("alice", "alice").await;
+    let bob = cli.register("bob", "bob").await;
+    let files = tempfile::tempdir().unwrap();
+    let report = content(1, 20_000);
+    let report_path = files.path().join("季度报告.pdf");
+    std::fs::write(&report_path, &report).unwrap();
+    let cat_path = files.path().join("cat.png");
+    std::fs::write(&cat_path, png(64, 48)).unwrap();
+    let note_path = files.path().join("note.ogg");
+    std::fs::write(&note_path, content(2, 3000)).unwrap();
+    let path = |p: &std::path::PathBuf| p.to_str().expect("utf-8 path").to_owned();
+
+    let out = cli.run("alice", &["send", "bob", "--file", &path(&report_path)]).await;
+    let line = ok_line(&out).to_owned();
+    assert!(line.starts_with("sent seq=1 to bob: [File] 季度报告.pdf (19.5 KiB) · ferry download "), "{line}");
+    let report_id = download_id(&line);
+    let out = cli.run("alice", &["send", "bob", "--image", &path(&cat_path), "--reply", "1"]).await;
+    assert!(ok_line(&out).starts_with("sent seq=2 to bob (reply to #1): [Image] cat.png ("), "{out:#?}");
+    // A voice note needs its length: refused before anything is uploaded.
+    let line = cli.run("alice", &["send", "bob", "--voice", &path(&note_path)]).await.assert_error().to_owned();
+    assert!(line.contains("--duration-ms"), "{line}");
+    let out = cli.run("alice", &["send", "bob", "--voice", &path(&note_path), "--duration-ms", "7400"]).await;
+    assert!(ok_line(&out).starts_with("sent seq=3 to bob: [Voice 0:07] note.ogg (2.9 KiB)"), "{out:#?}");
+    // The same file again: the server has it, so it is not sent again.
+    let out = cli.run("alice", &["send", "bob", "--file", &path(&report_path)]).await;
+    assert!(out.stderr.contains("instant upload"), "{out:#?}");
+    assert_eq!(sent_seq(&out), 4);
+
+    let got = cli.sync_json("bob").await;
+    assert_eq!(seqs(&got), [1, 2, 3, 4], "{got:#?}");
+    let kinds: Vec<&str> = got.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["file", "image", "voice", "file"]);
+    assert_eq!(got[0]["file"]["id"], report_id.as_str());
+    assert_eq!(
+        (got[0]["file"]["name"].as_str(), got[0]["file"]["size"].as_u64()),
+        (Some("季度报告.pdf"), Some(20_000))
+    );
+    assert_eq!((got[1]["width"].as_u64(), got[1]["height"].as_u64()), (Some(64), Some(48)));
+    assert_eq!(got[1]["quote"]["seq"], 1);
+    assert_eq!(got[2]["duration_ms"], 7400);
+    assert_ne!(got[3]["file"]["id"], got[0]["file"]["id"], "a file of its own, with the same content");
+    let plain = cli.run("alice", &["sync"]).await;
+    let first = plain.assert_ok().stdout.lines().next().unwrap_or_default().to_owned();
+    assert_eq!(
+        first,
+        format!("[{}] alice: [File] 季度报告.pdf (19.5 KiB) · ferry download {report_id}", direct(alice, bob) + " #1")
+    );
+
+    // Downloads: bob, the recipient, may read what he was sent.
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli.run_in(dir.path(), "bob", &["download", &report_id]).await;
+    assert_eq!(ok_line(&out), "downloaded 季度报告.pdf (19.5 KiB)");
+    assert_eq!(std::fs::read(dir.path().join("季度报告.pdf")).unwrap(), report);
+    let line = cli.run_in(dir.path(), "alice", &["download", &report_id]).await.assert_error().to_owned();
+    assert!(line.contains("exists (add --force"), "{line}");
+    cli.run_in(dir.path(), "alice", &["download", &report_id, "--force"]).await.assert_ok();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    cli.run("alice", &["download", &report_id, &path(&sub)]).await.assert_ok();
+    assert_eq!(std::fs::read(sub.join("季度报告.pdf")).unwrap(), report);
+    // An earlier run left a part: it is continued.
+    let dest = dir.path().join("again.pdf");
+    std::fs::write(dir.path().join("again.pdf.part"), &report[..8192]).unwrap();
+    let out = cli.run("alice", &["download", &report_id, &path(&dest)]).await;
+    assert!(ok_line(&out).ends_with("(19.5 KiB, resumed at 8.0 KiB)"), "{out:#?}");
+    assert_eq!(std::fs::read(&dest).unwrap(), report);
+    assert!(!dir.path().join("again.pdf.part").exists());
+    let line = cli.run("alice", &["download", "f_nosuchfile"]).await.assert_error().to_owned();
+    assert!(line.starts_with("error: not_found"), "{line}");
+
+    // To a group.
+    let out = cli.run("alice", &["group", "create", "crew", "--members", "bob"]).await;
+    let group = ok_line(&out).to_owned();
+    let out = cli.run("alice", &["send", "--group", &group, "--image", &path(&cat_path)]).await;
+    assert!(ok_line(&out).starts_with(&format!("sent seq=2 to g_{group}: [Image] cat.png")), "{out:#?}");
+}
+
+/// An upload whose connection is cut goes on by itself; one whose process
+/// is killed goes on when the same command runs again, from what the server
+/// kept, and leaves no saved state once done.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_upload_resumes_by_itself_and_on_a_re_run() {
+    const MIB: usize = 1024 * 1024;
+    let server = TestServer::start().await;
+    let proxy = CutProxy::start(server.http_addr).await;
+    let cli = Cli::at(proxy.http_url());
+    cli.register("alice", "alice").await;
+    cli.register("bob", "bob").await;
+    let files = tempfile::tempdir().unwrap();
+    let uploads = cli.home().join("uploads");
+    let saved = || std::fs::read_dir(&uploads).map_or(0, |d| d.filter(|e| e.is_ok()).count());
+
+    // Ten MiB go resumably: a chunk of 8 MiB, then the rest. The
+    // connection is cut inside the second chunk; the upload goes on.
+    let first = content(3, 10 * MIB);
+    let first_path = files.path().join("first.bin");
+    std::fs::write(&first_path, &first).unwrap();
+    proxy.cut_after(Direction::ToServer, 9 * MIB as u64);
+    let out = cli.run("alice", &["send", "bob", "--file", first_path.to_str().unwrap()]).await;
+    assert_eq!(sent_seq(&out), 1);
+    assert_eq!(proxy.cuts(), 1);
+    assert!(out.stderr.contains("retrying"), "{out:#?}");
+    assert_eq!(saved(), 0, "nothing left to resume");
+
+    // Killed while the second chunk is stuck: the state stays.
+    let second = content(4, 10 * MIB);
+    let second_path = files.path().join("second.bin");
+    std::fs::write(&second_path, &second).unwrap();
+    let args = ["send", "bob", "--file", second_path.to_str().unwrap()];
+    proxy.stall_after(Direction::ToServer, 9 * MIB as u64);
+    let mut child = cli.command("alice", &args).spawn().expect("spawn ferry send");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while proxy.stalls() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the upload never stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().await.expect("kill ferry send");
+    assert_eq!(saved(), 1, "the upload's state is saved");
+
+    let out = cli.run("alice", &args).await;
+    assert_eq!(sent_seq(&out), 2);
+    assert!(out.stderr.contains("resumed the upload at 8.0 MiB"), "{out:#?}");
+    assert_eq!(saved(), 0, "nothing left to resume");
+
+    let got = cli.sync_json("alice").await;
+    let id = got[1]["file"]["id"].as_str().expect("a file id").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli.run_in(dir.path(), "alice", &["download", &id]).await;
+    assert_eq!(ok_line(&out), "downloaded second.bin (10.0 MiB)");
+    assert!(std::fs::read(dir.path().join("second.bin")).unwrap() == second, "byte-identical");
 }

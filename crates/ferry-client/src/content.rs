@@ -1,8 +1,10 @@
-//! Building and reading message content: texts (with group mentions), the
-//! `SendMessage` that carries them, and the server's system events.
+//! Building and reading message content: texts (with group mentions),
+//! media messages pointing to uploaded files, the `SendMessage` that
+//! carries them, and the server's system events.
 
 use std::borrow::Cow;
 
+use ferry_api::FileInfo;
 use ferry_core::UserId;
 use ferry_proto::v1;
 
@@ -73,6 +75,65 @@ pub fn text_content(text: impl Into<String>) -> v1::MessageContent {
 pub fn text_with_mentions(text: impl Into<String>, mentions: Mentions) -> v1::MessageContent {
     let text = v1::Text { text: text.into(), mention_user_ids: mentions.user_ids, mention_all: mentions.all };
     v1::MessageContent { kind: Some(v1::message_content::Kind::Text(text)), ..Default::default() }
+}
+
+/// The reference a media message carries to an uploaded file.
+pub fn file_ref(f: &FileInfo) -> v1::FileRef {
+    v1::FileRef {
+        file_id: f.id.clone(),
+        size: i64::try_from(f.size).unwrap_or(i64::MAX),
+        mime: f.mime.clone(),
+        name: f.name.clone(),
+        sha256: f.sha256.clone(),
+    }
+}
+
+/// An image message showing `f` at its size; `None` when the server found
+/// no image it could measure in it (width or height 0): send that as a
+/// [`file_content`]. Clients show the image's thumbnail through
+/// `GET /files/{id}/thumbnail` (or `FileInfo::thumbnail_url`), so none is
+/// attached here.
+pub fn image_content(f: &FileInfo) -> Option<v1::MessageContent> {
+    if f.width == 0 || f.height == 0 {
+        return None;
+    }
+    let image = v1::Image { file: Some(file_ref(f)), width: f.width, height: f.height, thumbnail: None };
+    Some(media(v1::message_content::Kind::Image(image)))
+}
+
+/// A file (document) message.
+pub fn file_content(f: &FileInfo) -> v1::MessageContent {
+    media(v1::message_content::Kind::File(v1::File { file: Some(file_ref(f)) }))
+}
+
+/// A voice note lasting `duration_ms` (the server takes 1 ms to 24 h).
+pub fn voice_content(f: &FileInfo, duration_ms: u32) -> v1::MessageContent {
+    let voice = v1::Voice { file: Some(file_ref(f)), duration_ms, waveform: Default::default() };
+    media(v1::message_content::Kind::Voice(voice))
+}
+
+/// A video lasting `duration_ms`, `width` × `height` pixels. The server
+/// does not decode videos, so the sender says what they are (it requires
+/// all three).
+pub fn video_content(f: &FileInfo, duration_ms: u32, width: u32, height: u32) -> v1::MessageContent {
+    let video = v1::Video { file: Some(file_ref(f)), duration_ms, width, height, cover: None };
+    media(v1::message_content::Kind::Video(video))
+}
+
+fn media(kind: v1::message_content::Kind) -> v1::MessageContent {
+    v1::MessageContent { kind: Some(kind), ..Default::default() }
+}
+
+/// The file a media message (image, file, voice note, video) carries.
+pub fn media_file_of(m: &v1::Message) -> Option<&v1::FileRef> {
+    use v1::message_content::Kind;
+    match m.content.as_ref().and_then(|c| c.kind.as_ref())? {
+        Kind::Image(i) => i.file.as_ref(),
+        Kind::File(f) => f.file.as_ref(),
+        Kind::Voice(v) => v.file.as_ref(),
+        Kind::Video(v) => v.file.as_ref(),
+        _ => None,
+    }
 }
 
 /// `content` as a reply to message `seq` of the same conversation (the
@@ -164,7 +225,7 @@ pub fn send_message(client_msg_id: impl Into<String>, target: Target, content: v
 }
 
 /// The text of a message: the body of a text, the human-readable line of a
-/// system event, the preview line of a rich kind ("[Image]", "[Voice 0:07]",
+/// system event, the preview line of a rich kind (`"[Image]"`, `"[Voice 0:07]"`,
 /// see [`ferry_proto::preview`]), "" for content this client cannot read.
 pub fn text_of(m: &v1::Message) -> Cow<'_, str> {
     m.content.as_ref().map_or(Cow::Borrowed(""), content_text)
@@ -234,6 +295,51 @@ mod tests {
         assert_eq!(system_of(&m).map(|s| s.event.as_str()), Some("member_muted"));
         assert_eq!(kind_of(&v1::Message::default()), "unknown");
         assert!(Mentions::none().is_empty() && !Mentions { user_ids: vec![], all: true }.is_empty());
+    }
+
+    fn info(mime: &str, width: u32, height: u32) -> FileInfo {
+        FileInfo {
+            id: "f_1".into(),
+            name: "猫.png".into(),
+            size: 1234,
+            mime: mime.into(),
+            sha256: "ab".repeat(32),
+            width,
+            height,
+            created_at: 1,
+            owner: 7,
+            thumbnail_id: None,
+            url: "/api/v1/files/f_1?u=7".into(),
+            thumbnail_url: None,
+            url_expires_at: 2,
+        }
+    }
+
+    #[test]
+    fn media_content_carries_the_file() {
+        use v1::message_content::Kind;
+        let image = info("image/png", 640, 480);
+        let want = v1::FileRef {
+            file_id: "f_1".into(),
+            size: 1234,
+            mime: "image/png".into(),
+            name: "猫.png".into(),
+            sha256: "ab".repeat(32),
+        };
+        assert_eq!(file_ref(&image), want);
+        let Some(Kind::Image(i)) = image_content(&image).and_then(|c| c.kind) else { panic!("not an image") };
+        assert_eq!((i.width, i.height, i.file.as_ref()), (640, 480, Some(&want)));
+        assert_eq!(image_content(&info("application/pdf", 0, 0)), None);
+
+        let m = |c: v1::MessageContent| v1::Message { content: Some(c), ..Default::default() };
+        let pdf = info("application/pdf", 0, 0);
+        assert_eq!(kind_of(&m(file_content(&pdf))), "file");
+        assert_eq!(media_file_of(&m(file_content(&pdf))).map(|f| f.file_id.as_str()), Some("f_1"));
+        let Some(Kind::Voice(v)) = voice_content(&pdf, 7_400).kind else { panic!("not a voice note") };
+        assert_eq!(v.duration_ms, 7_400);
+        let Some(Kind::Video(v)) = video_content(&pdf, 62_000, 1920, 1080).kind else { panic!("not a video") };
+        assert_eq!((v.duration_ms, v.width, v.height), (62_000, 1920, 1080));
+        assert_eq!(media_file_of(&m(text_content("hi"))), None);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use ferry_core::{ApiError, ErrorCode};
 /// `Api` errors are answers from the server (the same codes on HTTP and on
 /// the long connection) and are final for the request that caused them.
 /// `Transport`, `Timeout` and `Closed` describe the pipe, not the request.
+/// `Io`, `Cancelled` and `Corrupt` come from file transfers (the local disk,
+/// the caller's cancellation, content that is not what the server described).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     /// The server refused the request with a stable error code.
@@ -25,6 +27,17 @@ pub enum ClientError {
     /// The server sent something the protocol does not allow here.
     #[error("protocol: {0}")]
     Protocol(String),
+    /// Reading or writing a local file failed.
+    #[error("{0}")]
+    Io(String),
+    /// The caller cancelled the transfer. A resumable upload stays on the
+    /// server and can be resumed; a download keeps its `.part` file.
+    #[error("cancelled")]
+    Cancelled,
+    /// Transferred content does not match its SHA-256 (or size): the local
+    /// file changed during an upload, or a download arrived damaged.
+    #[error("content mismatch: {0}")]
+    Corrupt(String),
 }
 
 /// Shorthand for SDK results.
@@ -43,6 +56,11 @@ impl ClientError {
     /// can succeed: transport failures and timeouts are, answers are not.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Transport(_) | Self::Timeout)
+    }
+
+    /// An [`ClientError::Io`] naming what was being done to which file.
+    pub(crate) fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> Self {
+        Self::Io(format!("{what} {}: {e}", path.display()))
     }
 
     /// A transport error carrying `e` and its causes (reqwest and

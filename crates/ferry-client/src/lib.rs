@@ -11,8 +11,11 @@
 //! - [`RawConnection`]: one connection with no automation, for tests and load
 //!   generation that need exact control over frames.
 //! - [`SeqTracker`]: the pure ordering logic behind the client.
-//! - [`content`]: building texts (with group [`Mentions`]) and reading
-//!   texts and system events.
+//! - [`transfer`]: file transfers on [`HttpApi`], uploads (instant, one
+//!   request, or resumable over tus) and downloads, with resume, progress
+//!   and cancellation.
+//! - [`content`]: building texts (with group [`Mentions`]) and media
+//!   messages from uploaded files, and reading texts and system events.
 
 #![warn(missing_docs)]
 
@@ -22,12 +25,14 @@ pub mod content;
 pub mod error;
 pub mod http;
 pub mod order;
+pub mod transfer;
 
 pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
 pub use conn::{RawConnection, RawPayload, Transport};
 pub use content::{
-    MentionNames, Mentions, chat_record_of, edit_op, event_of, forward, mention_names, message_op, pin_op, react_op,
-    replying_to, revoke_op, revoked_of, send_message, text_content, text_with_mentions,
+    MentionNames, Mentions, chat_record_of, edit_op, event_of, file_content, file_ref, forward, image_content,
+    media_file_of, mention_names, message_op, pin_op, react_op, replying_to, revoke_op, revoked_of, send_message,
+    text_content, text_with_mentions, video_content, voice_content,
 };
 pub use error::{ClientError, Result};
 pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome};
@@ -35,10 +40,15 @@ pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome};
 /// The HTTP API's REST types, shared with the server.
 pub use ferry_api as api;
 pub use ferry_api::{
-    Block, ContactChanges, Friend, FriendRequest, Group, GroupUpdate, Invited, JoinRequest, LoginResponse, Me, Member,
-    MemberChanges, MemberPage, NewGroup, ProfileUpdate, RequestStatus, User, group_conversation_id,
+    Block, ContactChanges, FileInfo, Friend, FriendRequest, Group, GroupUpdate, Invited, JoinRequest, LoginResponse,
+    Me, Member, MemberChanges, MemberPage, NewGroup, ProfileUpdate, RequestStatus, StorageUsage, User,
+    group_conversation_id,
 };
 pub use order::{PushAction, SeqTracker};
+pub use transfer::{
+    CancellationToken, DownloadOptions, Downloaded, RetryPolicy, TransferEvent, UploadMethod, UploadOptions,
+    UploadState, Uploaded,
+};
 
 /// Re-exported so callers need not depend on ferry-proto for message types.
 pub use ferry_proto::v1;

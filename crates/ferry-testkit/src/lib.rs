@@ -22,6 +22,7 @@
 //! - [`http`]: raw HTTP calls with statuses and JSON bodies as sent;
 //! - [`contacts`]: contact and direct-message steps over raw HTTP;
 //! - [`ids`]: conversation ids in their wire form;
+//! - [`proxy`]: a TCP proxy that cuts a connection on request;
 //! - [`health`]: checks that a server still serves after abuse.
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -37,6 +38,7 @@ pub mod frames;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod proxy;
 pub mod raw;
 pub mod sdk;
 pub mod wire;

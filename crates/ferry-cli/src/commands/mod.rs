@@ -5,6 +5,7 @@ pub mod account;
 pub mod chat;
 pub mod contacts;
 pub mod conversations;
+pub mod files;
 pub mod forward;
 pub mod group;
 pub mod hide;

@@ -9,9 +9,11 @@
 
 pub mod auth;
 pub mod contacts;
+pub mod files;
 pub mod groups;
 pub mod messages;
 pub mod presence;
+pub mod uploads;
 pub mod users;
 
 use std::time::Duration;
@@ -26,12 +28,19 @@ use crate::error::{ClientError, Result, api_error};
 /// Timeout of a whole HTTP request, connection included.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Timeout of connecting, for file transfers (which have no overall
+/// timeout: each request bounds itself by its size, see `transfer`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Typed client for the HTTP API, optionally carrying a bearer token.
 ///
 /// Cheap to clone (reqwest shares its connection pool).
 #[derive(Debug, Clone)]
 pub struct HttpApi {
     http: reqwest::Client,
+    /// For file transfers: no overall timeout, since a download of a large
+    /// file legitimately takes long (each transfer watches for stalls).
+    transfer: reqwest::Client,
     base: String,
     token: Option<String>,
 }
@@ -50,8 +59,10 @@ impl HttpApi {
     /// without a token.
     pub fn new(base_url: impl Into<String>) -> Result<Self> {
         let http = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build().map_err(ClientError::transport)?;
+        let transfer =
+            reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).build().map_err(ClientError::transport)?;
         let base = base_url.into().trim_end_matches('/').to_owned();
-        Ok(Self { http, base, token: None })
+        Ok(Self { http, transfer, base, token: None })
     }
 
     /// The same client, authenticating with `token`.
@@ -90,11 +101,19 @@ impl HttpApi {
         }
     }
 
+    /// A file-transfer request to the absolute `url` (which must be on this
+    /// server: the bearer token goes with it).
+    pub(crate) fn transfer_req(&self, method: Method, url: &str) -> RequestBuilder {
+        let builder = self.transfer.request(method, url);
+        match &self.token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
     /// Sends `req` and reads the JSON answer as `T`.
     async fn call<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T> {
-        let resp = check(req.send().await.map_err(ClientError::transport)?).await?;
-        let bytes = resp.bytes().await.map_err(ClientError::transport)?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("unexpected response body: {e}")))
+        json_body(check(req.send().await.map_err(ClientError::transport)?).await?).await
     }
 
     /// Sends `req`, expecting no body (204).
@@ -103,8 +122,14 @@ impl HttpApi {
     }
 }
 
+/// Reads a JSON answer as `T`.
+async fn json_body<T: DeserializeOwned>(resp: Response) -> Result<T> {
+    let bytes = resp.bytes().await.map_err(ClientError::transport)?;
+    serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol(format!("unexpected response body: {e}")))
+}
+
 /// Passes 2xx responses through and turns the rest into [`ClientError::Api`].
-async fn check(resp: Response) -> Result<Response> {
+pub(crate) async fn check(resp: Response) -> Result<Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
@@ -146,7 +171,7 @@ fn parse_error_body(status: StatusCode, body: &[u8], retry_header: Option<u64>) 
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode_path_segment(s: &str) -> String {
+pub(crate) fn encode_path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
