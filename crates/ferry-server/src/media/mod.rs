@@ -582,13 +582,44 @@ pub fn sniff(head: &[u8], declared: &str) -> String {
 }
 
 /// Whether the configuration accepts files of type `mime`: not blocked,
-/// and allowed (if there is an allow list). Patterns may be `type/*`.
+/// and allowed (if there is an allow list). A pattern `type/*` matches
+/// `mime`'s type; an exact one `mime` or another name of its format
+/// ([`ALIASES`]).
 fn type_accepted(config: &FilesConfig, mime: &str) -> bool {
-    let matches =
-        |pattern: &String| pattern.strip_suffix("/*").map_or(pattern == mime, |t| mime.split('/').next() == Some(t));
+    let alone = [mime];
+    let names = ALIASES.iter().find(|names| names.contains(&mime)).map_or(&alone[..], |names| *names);
+    let matches = |pattern: &String| match pattern.strip_suffix("/*") {
+        Some(t) => mime.split('/').next() == Some(t),
+        None => names.contains(&pattern.as_str()),
+    };
     !config.blocked_mime.iter().any(matches)
         && (config.allowed_mime.is_empty() || config.allowed_mime.iter().any(matches))
 }
+
+/// Names of one format: the one `infer` sniffs first, then the ones
+/// browsers, servers and administrators use for it. Without them,
+/// `blocked_mime = ["application/x-msdownload"]` would let through every
+/// Windows executable, which sniffs as
+/// `application/vnd.microsoft.portable-executable`.
+const ALIASES: &[&[&str]] = &[
+    &[
+        "application/vnd.microsoft.portable-executable",
+        "application/x-msdownload",
+        "application/x-msdos-program",
+        "application/x-dosexec",
+        "application/x-ms-dos-executable",
+        "application/exe",
+    ],
+    &["application/x-executable", "application/x-elf", "application/x-sharedlib"],
+    &["application/x-mach-binary", "application/x-mach-o-executable"],
+    &["text/x-shellscript", "application/x-sh", "application/x-shellscript"],
+    &["application/gzip", "application/x-gzip"],
+    &["application/zip", "application/x-zip-compressed"],
+    &["application/vnd.rar", "application/x-rar-compressed", "application/x-rar"],
+    &["audio/x-wav", "audio/wav", "audio/wave"],
+    &["audio/x-flac", "audio/flac"],
+    &["image/vnd.microsoft.icon", "image/x-icon"],
+];
 
 /// Declared types taken for content that reads as text.
 const TEXT_TYPES: &[&str] = &["application/json", "application/xml", "application/javascript", "image/svg+xml"];
@@ -692,5 +723,12 @@ mod tests {
         assert!(check(&rules(&["image/*"], &[]), "image/png"));
         assert!(!check(&rules(&["image/*"], &[]), "video/mp4"));
         assert!(!check(&rules(&["image/*"], &["image/svg+xml"]), "image/svg+xml"));
+        // Another name of the same format: what infer calls a PE executable.
+        let pe = "application/vnd.microsoft.portable-executable";
+        assert_eq!(infer::get(b"MZ\x90\0").map(|k| k.mime_type()), Some(pe));
+        assert!(!check(&rules(&[], &["application/x-msdownload"]), pe));
+        assert!(!check(&rules(&[], &[pe]), "application/x-msdownload"));
+        assert!(check(&rules(&["application/x-msdownload"], &[]), pe));
+        assert!(check(&rules(&[], &["application/x-msdownload"]), "application/zip"));
     }
 }
