@@ -49,8 +49,9 @@ use crate::{config::FilesConfig, error::store_error, service::now_ms};
 const THUMBNAIL_QUEUE: usize = 256;
 
 /// How much of stored content an instant upload reads to learn its type
-/// and, for an image, its size (headers sit at the start).
-const PROBE_BYTES: u64 = 64 * 1024;
+/// and, for an image, its size (headers sit at the start): what an upload
+/// probes, so both record the same.
+const PROBE_BYTES: u64 = images::PROBE_HEAD;
 
 /// What an upload says about itself.
 #[derive(Debug, Clone, Default)]
@@ -335,6 +336,14 @@ impl Files {
             return self.store.file(t).await.map_err(store_error);
         }
         if file.width == 0 || !images::decodable(&file.mime) || file.thumbnail_of.is_some() {
+            return Ok(None);
+        }
+        // The JPEG decoder holds the whole file in memory. A real JPEG is
+        // smaller than its raw pixels; one that is not carries something
+        // else (gigabytes after a small image) and gets no thumbnail.
+        let raw = u64::from(file.width) * u64::from(file.height) * 8;
+        if file.mime == "image/jpeg" && file.size > raw + (1 << 20) {
+            tracing::info!(file = %file.id, size = file.size, "no thumbnail: far bigger than its pixels");
             return Ok(None);
         }
         let lock = {
