@@ -57,9 +57,29 @@ impl Moto {
             assert!(tokio::time::Instant::now() < deadline, "moto did not answer on {}", moto.endpoint);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let created = http.put(format!("{}/{bucket}", moto.endpoint)).send().await.expect("create the bucket");
-        assert!(created.status().is_success(), "creating bucket {bucket}: {}", created.status());
+        moto.create_bucket().await;
         moto
+    }
+
+    /// Creates the bucket (a plain, unsigned PUT: moto does not check).
+    pub async fn create_bucket(&self) {
+        let url = format!("{}/{}", self.endpoint, self.bucket);
+        let created = reqwest::Client::new().put(&url).send().await.expect("create the bucket");
+        assert!(created.status().is_success(), "PUT {url}: {}", created.status());
+    }
+
+    /// Deletes the (empty) bucket: an S3 outage as the server sees it.
+    pub async fn delete_bucket(&self) {
+        let url = format!("{}/{}", self.endpoint, self.bucket);
+        let deleted = reqwest::Client::new().delete(&url).send().await.expect("delete the bucket");
+        assert!(deleted.status().is_success(), "DELETE {url}: {}", deleted.status());
+    }
+
+    /// The keys in the bucket.
+    pub async fn keys(&self) -> Vec<String> {
+        let url = format!("{}/{}?list-type=2", self.endpoint, self.bucket);
+        let listing = reqwest::get(&url).await.expect("list the bucket").text().await.expect("listing");
+        listing.split("<Key>").skip(1).filter_map(|k| k.split("</Key>").next()).map(str::to_string).collect()
     }
 
     /// Points `config` at this bucket (path-style, plain HTTP, any keys).

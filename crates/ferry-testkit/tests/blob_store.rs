@@ -3,7 +3,8 @@
 //! test on loopback; `.ci/run` installs it — without it these tests fail,
 //! they never skip). Then a whole node on the S3 backend: a tus upload big
 //! enough for a multipart upload to S3, ranged downloads, a thumbnail and
-//! an instant upload, all read back from the bucket.
+//! an instant upload, all read back from the bucket; and an upload that
+//! outlives the bucket failing as it is published.
 
 use std::{ops::Range, path::Path};
 
@@ -138,10 +139,8 @@ async fn a_node_on_s3_uploads_and_serves_ranges() {
     let whole = files.download(&alice, &id).await;
     assert_eq!(sha256_hex(&whole), sha256_hex(&bytes));
     assert!(!server.data_dir().join("files").exists(), "nothing in the local blob directory");
-    let listing =
-        reqwest::get(format!("{}/{}?list-type=2", moto.endpoint, moto.bucket)).await.unwrap().text().await.unwrap();
-    let keys: Vec<&str> = listing.split("<Key>").skip(1).filter_map(|k| k.split("</Key>").next()).collect();
-    assert_eq!(keys.len(), 1, "one object: {listing}");
+    let keys = moto.keys().await;
+    assert_eq!(keys.len(), 1, "one object: {keys:?}");
     assert!(keys[0].starts_with(&format!("node-a/blobs/{}/", &sha256_hex(&bytes)[..2])), "under the prefix: {keys:?}");
 
     // An image's thumbnail is made from (and stored to) the bucket.
@@ -175,4 +174,39 @@ async fn a_node_on_s3_uploads_and_serves_ranges() {
     assert_eq!(a.status, 201, "{}", a.body);
     let mine = a.body["file"]["id"].as_str().unwrap().to_string();
     assert_eq!(files.download(&bob, &mine).await.len(), bytes.len());
+}
+
+/// The store failing as the last byte arrives is no reason to throw the
+/// upload away: it stays, at an offset short of its end (the end is
+/// recorded only with the file, else a stock client resuming would take
+/// HEAD's `Upload-Offset == Upload-Length` for done), and the client sends
+/// the rest again once storage is back.
+#[tokio::test]
+async fn an_upload_survives_a_storage_outage_while_it_is_published() {
+    let moto = Moto::start("ferry-outage").await;
+    let server = TestServer::start_with(|c| moto.configure(c)).await;
+    let alice = server.user("alice").await;
+    let files = FileApi::new(&server);
+    let bytes = content(3 * MIB, 103);
+    let sha = sha256_hex(&bytes);
+    let location =
+        files.tus_create_ok(&alice, bytes.len() as u64, &[("filename", "outage.bin"), ("sha256", &sha)]).await;
+    let resp = files.tus_patch(&alice, &location, 0, bytes[..2 * MIB].to_vec(), None).await;
+    assert_eq!(resp.status(), 204);
+
+    moto.delete_bucket().await;
+    let resp = files.tus_patch(&alice, &location, 2 * MIB as u64, bytes[2 * MIB..].to_vec(), None).await;
+    assert_eq!(answer(resp).await.code(), "unavailable");
+    let resp = files.tus_head(&alice, &location).await;
+    assert_eq!(resp.status(), 200, "the upload is kept");
+    let offset = ferry_testkit::files::upload_offset(&resp);
+    assert!(offset < bytes.len() as u64, "HEAD does not say complete before the file exists: {offset}");
+    assert!(header(&resp, "ferry-file-id").is_none());
+
+    moto.create_bucket().await;
+    let resp = files.tus_patch(&alice, &location, offset, bytes[offset as usize..].to_vec(), None).await;
+    assert_eq!(resp.status(), 204);
+    let id = header(&resp, "ferry-file-id").expect("published on the retry");
+    assert_eq!(ferry_testkit::files::upload_offset(&files.tus_head(&alice, &location).await), bytes.len() as u64);
+    assert_eq!(sha256_hex(&files.download(&alice, &id).await), sha);
 }

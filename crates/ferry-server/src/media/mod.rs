@@ -162,17 +162,27 @@ impl Files {
             self.staging.remove(&staging_id).await;
             return Err(ApiError::bad_request("the body is shorter than its Content-Length"));
         }
-        self.publish(user, staged, &declared).await
+        let published = self.publish(user, staged, &declared).await;
+        if published.is_err() {
+            // Nothing resumes a one-request upload.
+            self.staging.remove(&staging_id).await;
+        }
+        published
     }
 
     /// Turns complete staged content into a file: checks the digest, the
     /// type and (for images) the pixel count, then records the file and
     /// stores the bytes unless the same content is stored already. The
-    /// staged file is gone afterwards, whatever the outcome.
+    /// staged file is gone afterwards, unless publishing failed for a
+    /// reason of the server's own ([`failed_here`]: storage unavailable,
+    /// I/O) — then it stays, for the caller to retry or remove.
     pub async fn publish(&self, user: UserId, staged: Staged, declared: &Declared) -> Result<FileObject, ApiError> {
         let (sha256, size, head, path) = staged.finish().await.map_err(io_err)?;
         let result = self.publish_staged(user, sha256, size, &head, &path, declared).await;
-        // Published content was moved away; anything else is discarded.
+        if result.as_ref().is_err_and(failed_here) {
+            return result;
+        }
+        // Published content was moved away; refused content is discarded.
         if let Err(e) = tokio::fs::remove_file(&path).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -655,6 +665,12 @@ pub fn random_id() -> String {
 
 fn truncate_chars(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+/// Whether an upload failed because of the server (storage unavailable,
+/// I/O), not because of what was uploaded: its bytes are worth keeping.
+fn failed_here(e: &ApiError) -> bool {
+    matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal)
 }
 
 fn too_large(limit: u64, hint: &str) -> ApiError {
