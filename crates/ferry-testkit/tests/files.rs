@@ -844,7 +844,7 @@ async fn tus_uploads_in_chunks_with_every_check() {
     let resp = files.tus_head(&alice, &location).await;
     assert_eq!(header(&resp, "ferry-file-id").as_deref(), Some(file_id.as_str()), "HEAD after completion too");
     assert!(!staged_part(&server, &location).exists(), "the staged file went to the blob store");
-    // Past the end.
+    // A finished upload takes nothing more.
     assert_eq!(
         refused(files.tus_patch(&alice, &location, offset, vec![1], None).await).await,
         (409, "conflict".into())
