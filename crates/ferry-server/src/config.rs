@@ -123,9 +123,12 @@ pub struct FilesConfig {
     /// An unfinished upload is discarded this long after it was created.
     pub upload_expiry_secs: u64,
     /// MIME types (as sniffed from the content) accepted; `type/*`
-    /// wildcards; empty = all.
+    /// wildcards; empty = all. An exact type also matches other names of
+    /// the same format (`application/x-msdownload` a Windows executable,
+    /// which sniffs as `application/vnd.microsoft.portable-executable`).
     pub allowed_mime: Vec<String>,
-    /// MIME types refused even if allowed (checked first).
+    /// MIME types refused even if allowed (checked first; matched like
+    /// `allowed_mime`).
     pub blocked_mime: Vec<String>,
     /// How long a signed download URL stays valid.
     pub url_ttl_secs: u64,

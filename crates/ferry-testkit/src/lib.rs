@@ -20,6 +20,8 @@
 //! - [`ws`]: a bare WebSocket, message by message;
 //! - [`frames`]: building frames (and hand-encoding broken ones), reading answers;
 //! - [`http`]: raw HTTP calls with statuses and JSON bodies as sent;
+//! - [`files`]: file uploads (one request and tus) and downloads over raw HTTP;
+//! - [`s3`]: a real S3-protocol server (moto) for the S3 blob backend;
 //! - [`contacts`]: contact and direct-message steps over raw HTTP;
 //! - [`ids`]: conversation ids in their wire form;
 //! - [`proxy`]: a TCP proxy that cuts a connection on request;
@@ -34,12 +36,14 @@ use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 pub mod contacts;
+pub mod files;
 pub mod frames;
 pub mod health;
 pub mod http;
 pub mod ids;
 pub mod proxy;
 pub mod raw;
+pub mod s3;
 pub mod sdk;
 pub mod wire;
 pub mod ws;

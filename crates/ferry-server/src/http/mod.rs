@@ -102,12 +102,17 @@ fn api_routes() -> OpenApiRouter<AppRef> {
         .merge(file_routes())
 }
 
-/// Routes that stream request bodies of their own size limits (files.*),
-/// exempt from `limits.max_http_body_bytes`.
+/// The file routes. Those that stream file content in have their own size
+/// limits (files.*) and are exempt from `limits.max_http_body_bytes`; the
+/// JSON ones are not (a JSON body is read whole into memory).
 fn file_routes() -> OpenApiRouter<AppRef> {
     use routes::{files, uploads};
-    OpenApiRouter::default()
+    let content = OpenApiRouter::default()
         .routes(routes!(files::upload))
+        .routes(routes!(uploads::options, uploads::create))
+        .routes(routes!(uploads::head, uploads::patch, uploads::terminate))
+        .layer(DefaultBodyLimit::disable());
+    OpenApiRouter::default()
         .routes(routes!(files::urls))
         .routes(routes!(files::instant))
         .routes(routes!(files::instant_proof))
@@ -115,9 +120,7 @@ fn file_routes() -> OpenApiRouter<AppRef> {
         .routes(routes!(files::info))
         .routes(routes!(files::download, files::delete))
         .routes(routes!(files::thumbnail))
-        .routes(routes!(uploads::options, uploads::create))
-        .routes(routes!(uploads::head, uploads::patch, uploads::terminate))
-        .layer(DefaultBodyLimit::disable())
+        .merge(content)
 }
 
 async fn healthz() -> &'static str {

@@ -1,7 +1,10 @@
 //! Images: their size read from the header (cheap, and how decompression
 //! bombs are refused before anything is decoded), and thumbnails.
 
-use std::{io::Cursor, path::Path};
+use std::{
+    io::{Cursor, Read},
+    path::Path,
+};
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, codecs::jpeg::JpegEncoder};
 
@@ -21,10 +24,18 @@ pub fn decodable(mime: &str) -> bool {
     matches!(mime, "image/jpeg" | "image/png" | "image/gif" | "image/webp")
 }
 
-/// Reads the dimensions from the file's header, without decoding pixels.
+/// How much of a file's beginning [`probe`] reads: room for any real
+/// header (EXIF with its preview, ICC profiles) many times over. Never the
+/// whole file: the JPEG decoder reads everything it is given into memory,
+/// and a file that starts like a JPEG may be gigabytes long.
+pub const PROBE_HEAD: u64 = 1 << 20;
+
+/// Reads the dimensions from the file's header (within its first
+/// [`PROBE_HEAD`] bytes), without decoding pixels.
 pub fn probe(path: &Path, max_pixels: u64) -> Probe {
-    match ImageReader::open(path).and_then(ImageReader::with_guessed_format) {
-        Ok(reader) => probe_reader(reader, max_pixels),
+    let mut head = Vec::new();
+    match std::fs::File::open(path).and_then(|f| f.take(PROBE_HEAD).read_to_end(&mut head)) {
+        Ok(_) => probe_bytes(&head, max_pixels),
         Err(_) => Probe::NotImage,
     }
 }
@@ -123,6 +134,30 @@ mod tests {
         let back = image::load_from_memory(&t.bytes).unwrap();
         assert_eq!((back.width(), back.height()), (320, 160));
         assert!(thumbnail(&path, 320, 499_999).is_err(), "the pixel limit holds when decoding too");
+    }
+
+    #[test]
+    fn probes_read_a_bounded_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut jpeg = Vec::new();
+        JpegEncoder::new(&mut jpeg).encode_image(&image::RgbImage::new(64, 48)).unwrap();
+        // Megabytes after the image: read neither here nor by the decoder.
+        let long = dir.path().join("long.jpg");
+        let mut bytes = jpeg.clone();
+        bytes.resize(jpeg.len() + 3 * PROBE_HEAD as usize, 0xAB);
+        std::fs::write(&long, &bytes).unwrap();
+        assert_eq!(probe(&long, 1_000_000), Probe::Image { width: 64, height: 48 });
+        // A header that only starts past the head is not looked for.
+        let late = dir.path().join("late.jpg");
+        let mut bytes = b"\xFF\xD8".to_vec();
+        while bytes.len() < PROBE_HEAD as usize + 1000 {
+            bytes.extend_from_slice(&[0xFF, 0xE3, 0xFF, 0xFF]); // APP3, 65535 bytes
+            bytes.resize(bytes.len() + 65533, 0);
+        }
+        bytes.extend_from_slice(&jpeg[2..]);
+        std::fs::write(&late, &bytes).unwrap();
+        assert_eq!(probe(&late, 1_000_000), Probe::NotImage);
+        assert_eq!(probe_bytes(&bytes, 1_000_000), Probe::Image { width: 64, height: 48 }, "given it all");
     }
 
     #[test]

@@ -49,8 +49,9 @@ use crate::{config::FilesConfig, error::store_error, service::now_ms};
 const THUMBNAIL_QUEUE: usize = 256;
 
 /// How much of stored content an instant upload reads to learn its type
-/// and, for an image, its size (headers sit at the start).
-const PROBE_BYTES: u64 = 64 * 1024;
+/// and, for an image, its size (headers sit at the start): what an upload
+/// probes, so both record the same.
+const PROBE_BYTES: u64 = images::PROBE_HEAD;
 
 /// What an upload says about itself.
 #[derive(Debug, Clone, Default)]
@@ -164,17 +165,27 @@ impl Files {
             self.staging.remove(&staging_id).await;
             return Err(ApiError::bad_request("the body is shorter than its Content-Length"));
         }
-        self.publish(user, staged, &declared).await
+        let published = self.publish(user, staged, &declared).await;
+        if published.is_err() {
+            // Nothing resumes a one-request upload.
+            self.staging.remove(&staging_id).await;
+        }
+        published
     }
 
     /// Turns complete staged content into a file: checks the digest, the
     /// type and (for images) the pixel count, then records the file and
     /// stores the bytes unless the same content is stored already. The
-    /// staged file is gone afterwards, whatever the outcome.
+    /// staged file is gone afterwards, unless publishing failed for a
+    /// reason of the server's own ([`failed_here`]: storage unavailable,
+    /// I/O) — then it stays, for the caller to retry or remove.
     pub async fn publish(&self, user: UserId, staged: Staged, declared: &Declared) -> Result<FileObject, ApiError> {
         let (sha256, size, head, path) = staged.finish().await.map_err(io_err)?;
         let result = self.publish_staged(user, sha256, size, &head, &path, declared).await;
-        // Published content was moved away; anything else is discarded.
+        if result.as_ref().is_err_and(failed_here) {
+            return result;
+        }
+        // Published content was moved away; refused content is discarded.
         if let Err(e) = tokio::fs::remove_file(&path).await
             && e.kind() != std::io::ErrorKind::NotFound
         {
@@ -338,6 +349,14 @@ impl Files {
             return self.store.file(t).await.map_err(store_error);
         }
         if file.width == 0 || !images::decodable(&file.mime) || file.thumbnail_of.is_some() {
+            return Ok(None);
+        }
+        // The JPEG decoder holds the whole file in memory. A real JPEG is
+        // smaller than its raw pixels; one that is not carries something
+        // else (gigabytes after a small image) and gets no thumbnail.
+        let raw = u64::from(file.width) * u64::from(file.height) * 8;
+        if file.mime == "image/jpeg" && file.size > raw + (1 << 20) {
+            tracing::info!(file = %file.id, size = file.size, "no thumbnail: far bigger than its pixels");
             return Ok(None);
         }
         let lock = {
@@ -585,13 +604,44 @@ pub fn sniff(head: &[u8], declared: &str) -> String {
 }
 
 /// Whether the configuration accepts files of type `mime`: not blocked,
-/// and allowed (if there is an allow list). Patterns may be `type/*`.
+/// and allowed (if there is an allow list). A pattern `type/*` matches
+/// `mime`'s type; an exact one `mime` or another name of its format
+/// ([`ALIASES`]).
 fn type_accepted(config: &FilesConfig, mime: &str) -> bool {
-    let matches =
-        |pattern: &String| pattern.strip_suffix("/*").map_or(pattern == mime, |t| mime.split('/').next() == Some(t));
+    let alone = [mime];
+    let names = ALIASES.iter().find(|names| names.contains(&mime)).map_or(&alone[..], |names| *names);
+    let matches = |pattern: &String| match pattern.strip_suffix("/*") {
+        Some(t) => mime.split('/').next() == Some(t),
+        None => names.contains(&pattern.as_str()),
+    };
     !config.blocked_mime.iter().any(matches)
         && (config.allowed_mime.is_empty() || config.allowed_mime.iter().any(matches))
 }
+
+/// Names of one format: the one `infer` sniffs first, then the ones
+/// browsers, servers and administrators use for it. Without them,
+/// `blocked_mime = ["application/x-msdownload"]` would let through every
+/// Windows executable, which sniffs as
+/// `application/vnd.microsoft.portable-executable`.
+const ALIASES: &[&[&str]] = &[
+    &[
+        "application/vnd.microsoft.portable-executable",
+        "application/x-msdownload",
+        "application/x-msdos-program",
+        "application/x-dosexec",
+        "application/x-ms-dos-executable",
+        "application/exe",
+    ],
+    &["application/x-executable", "application/x-elf", "application/x-sharedlib"],
+    &["application/x-mach-binary", "application/x-mach-o-executable"],
+    &["text/x-shellscript", "application/x-sh", "application/x-shellscript"],
+    &["application/gzip", "application/x-gzip"],
+    &["application/zip", "application/x-zip-compressed"],
+    &["application/vnd.rar", "application/x-rar-compressed", "application/x-rar"],
+    &["audio/x-wav", "audio/wav", "audio/wave"],
+    &["audio/x-flac", "audio/flac"],
+    &["image/vnd.microsoft.icon", "image/x-icon"],
+];
 
 /// Declared types taken for content that reads as text.
 const TEXT_TYPES: &[&str] = &["application/json", "application/xml", "application/javascript", "image/svg+xml"];
@@ -618,6 +668,12 @@ pub fn random_id() -> String {
 
 fn truncate_chars(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+/// Whether an upload failed because of the server (storage unavailable,
+/// I/O), not because of what was uploaded: its bytes are worth keeping.
+fn failed_here(e: &ApiError) -> bool {
+    matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal)
 }
 
 fn too_large(limit: u64, hint: &str) -> ApiError {
@@ -695,5 +751,12 @@ mod tests {
         assert!(check(&rules(&["image/*"], &[]), "image/png"));
         assert!(!check(&rules(&["image/*"], &[]), "video/mp4"));
         assert!(!check(&rules(&["image/*"], &["image/svg+xml"]), "image/svg+xml"));
+        // Another name of the same format: what infer calls a PE executable.
+        let pe = "application/vnd.microsoft.portable-executable";
+        assert_eq!(infer::get(b"MZ\x90\0").map(|k| k.mime_type()), Some(pe));
+        assert!(!check(&rules(&[], &["application/x-msdownload"]), pe));
+        assert!(!check(&rules(&[], &[pe]), "application/x-msdownload"));
+        assert!(check(&rules(&["application/x-msdownload"], &[]), pe));
+        assert!(check(&rules(&[], &["application/x-msdownload"]), "application/zip"));
     }
 }

@@ -9,6 +9,14 @@
 //! Progress is made durable (file synced, then offset recorded) at the end
 //! of every append — also one cut short by a dropped connection — and every
 //! [`CHECKPOINT`] bytes within a long one, so a crash loses at most that.
+//!
+//! The last byte's offset is never recorded: a finished upload is complete
+//! by its file (`file_id`), and until the file exists the recorded offset
+//! stays short of the end. Otherwise a crash, or a storage failure, between
+//! the last byte and the file would leave an upload whose HEAD says
+//! `Upload-Offset == Upload-Length` — which stock tus clients take for
+//! done — and no file. Short of the end, the client sends the rest again
+//! and publishing is retried.
 
 use std::{
     collections::HashMap,
@@ -124,7 +132,13 @@ impl Files {
     pub async fn upload_state(&self, user: UserId, id: &str) -> Result<Upload, ApiError> {
         let upload = self.store.upload(id).await.map_err(store_error)?;
         match upload {
-            Some(u) if u.owner == user && (u.file_id.is_some() || u.expires_at > now_ms()) => Ok(u),
+            Some(mut u) if u.owner == user && (u.file_id.is_some() || u.expires_at > now_ms()) => {
+                if u.file_id.is_some() {
+                    // Its end is never recorded (see the module's doc).
+                    u.offset = u.size;
+                }
+                Ok(u)
+            }
             _ => Err(ApiError::not_found("no such upload")),
         }
     }
@@ -198,7 +212,7 @@ impl Files {
                 }
             }
             since_checkpoint += chunk.len() as u64;
-            if since_checkpoint >= CHECKPOINT && chunk_hash.is_none() {
+            if since_checkpoint >= CHECKPOINT && chunk_hash.is_none() && staged.len() < upload.size {
                 since_checkpoint = 0;
                 let (s, durable) = staged.sync().await.map_err(io_err)?;
                 staged = s;
@@ -218,7 +232,7 @@ impl Files {
             }
         }
         let (staged, durable) = staged.sync().await.map_err(io_err)?;
-        if durable != upload.offset {
+        if durable != upload.offset && durable < upload.size {
             self.store.set_upload_offset(id, durable).await.map_err(store_error)?;
             upload.offset = durable;
         }
@@ -235,9 +249,16 @@ impl Files {
             Ok(file) => {
                 self.store.finish_upload(id, &file.id).await.map_err(store_error)?;
                 upload.file_id = Some(file.id.clone());
+                upload.offset = durable;
                 drop(slot);
                 self.uploads.forget(id);
                 Ok((upload, Some(file)))
+            }
+            Err(e) if super::failed_here(&e) => {
+                // Nothing was refused: the upload stays at its recorded
+                // offset, its staged bytes cut back to it on resumption.
+                tracing::warn!(upload = id, error = %e.message, "publishing an upload failed; it can be resumed");
+                Err(e)
             }
             Err(e) => {
                 // Refused content is discarded whole (a digest mismatch,

@@ -446,15 +446,16 @@ async fn serve(app: &AppRef, file: &FileObject, headers: &HeaderMap) -> Result<R
             return Ok((out, HttpError(e)).into_response());
         }
     }
-    set(header::CONTENT_TYPE, &file.mime);
-    set(header::CONTENT_DISPOSITION, &content_disposition(&file.mime, &file.name));
     let range = match requested_range(headers, file.size, &etag, &modified) {
         Ok(r) => r,
         Err(e) => {
+            // No Content-Type here: the body is the JSON error's.
             set(header::CONTENT_RANGE, &format!("bytes */{}", file.size));
             return Ok((out, HttpError(e)).into_response());
         }
     };
+    set(header::CONTENT_TYPE, &file.mime);
+    set(header::CONTENT_DISPOSITION, &content_disposition(&file.mime, &file.name));
     let (status, start, end) = match range {
         Some(r) => {
             set(header::CONTENT_RANGE, &format!("bytes {}-{}/{}", r.start(), r.end(), file.size));
