@@ -71,6 +71,8 @@ pub struct Files {
     config: FilesConfig,
     signer: Signer,
     thumbnails: mpsc::Sender<String>,
+    /// Images being decoded for thumbnails at once: at most one per core.
+    decoders: tokio::sync::Semaphore,
     /// Files whose thumbnail is being made (single flight).
     making: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     uploads: uploads::Active,
@@ -102,6 +104,9 @@ impl Files {
             signer: Signer::new(key),
             thumbnails,
             making: Mutex::new(HashMap::new()),
+            decoders: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            ),
             uploads: uploads::Active::default(),
             full_history: config.groups.history_for_new_members == crate::config::HistoryVisibility::Full,
         });
@@ -385,7 +390,10 @@ impl Files {
         drop(out);
         let (edge, max) = (self.config.thumbnail_edge, self.config.max_image_pixels);
         let src = source.clone();
+        // Decoding is CPU- and memory-heavy: a bounded number at once.
+        let permit = self.decoders.acquire().await.map_err(|_| ApiError::internal())?;
         let made = tokio::task::spawn_blocking(move || images::thumbnail(&src, edge, max)).await.map_err(join_err)?;
+        drop(permit);
         let _ = tokio::fs::remove_file(&source).await;
         let thumb = match made {
             Ok(t) => t,
