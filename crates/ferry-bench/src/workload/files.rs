@@ -258,13 +258,15 @@ pub(super) async fn upload(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
     let base = t.server.trim_end_matches('/');
     let mon = start_monitor(t);
     let t0 = now_us();
+    let before = t.server_pid.and_then(procmon::sample);
     let done: Vec<anyhow::Result<Transfer>> = stream::iter(&files)
         .map(|(c, sha)| upload_one(&http, base, &user, *c, p.size, sha, p))
         .buffer_unordered(p.files.max(1))
         .collect()
         .await;
+    let after = t.server_pid.and_then(procmon::sample);
     let t1 = now_us();
-    let samples = samples(&mon);
+    let samples = with_ends(samples(&mon), before, after);
     report(t, "upload", p, done.into_iter().map(|r| r.map(|x| x.us)).collect(), t0, t1, &samples)
 }
 
@@ -287,14 +289,30 @@ pub(super) async fn download(t: &Target, p: &Params) -> anyhow::Result<Outcome> 
     // Let the sampler take its first reading before the transfer starts.
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     let t0 = now_us();
+    let before = t.server_pid.and_then(procmon::sample);
     let done: Vec<anyhow::Result<u64>> = stream::iter(files.iter().zip(&ids))
         .map(|((c, _), id)| download_one(&http, base, &user, *c, p.size, id))
         .buffer_unordered(p.files.max(1))
         .collect()
         .await;
+    let after = t.server_pid.and_then(procmon::sample);
     let t1 = now_us();
-    let samples = samples(&mon);
+    let samples = with_ends(samples(&mon), before, after);
     report(t, "download", p, done, t0, t1, &samples)
+}
+
+/// The monitor's samples with one taken right before and one right after
+/// the transfer, so a transfer shorter than the sampling period still has
+/// its CPU and its peak RSS (VmHWM) measured.
+fn with_ends(
+    mut samples: Vec<procmon::Sample>,
+    before: Option<procmon::Sample>,
+    after: Option<procmon::Sample>,
+) -> Vec<procmon::Sample> {
+    samples.extend(before);
+    samples.extend(after);
+    samples.sort_by_key(|s| s.t_us);
+    samples
 }
 
 fn report(
@@ -328,7 +346,11 @@ fn report(
     o.lat(&format!("{what}_per_file"), &lat);
     o.server = procmon::window(samples, t0, t1);
     if let Some(w) = &o.server {
-        o.fig("server_rss_growth_mib", w.rss_peak_kib.saturating_sub(w.rss_start_kib) as f64 / 1024.0);
+        // The peak: the highest sample, or the high-water mark if it rose
+        // during the transfer (a peak between samples).
+        let start_hwm = samples.iter().find(|s| s.t_us >= t0).map_or(0, |s| s.hwm_kib);
+        let peak = if w.hwm_kib > start_hwm { w.hwm_kib.max(w.rss_peak_kib) } else { w.rss_peak_kib };
+        o.fig("server_rss_growth_mib", peak.saturating_sub(w.rss_start_kib) as f64 / 1024.0);
     } else if t.server_pid.is_some() {
         o.note("the transfer was shorter than one /proc sample: no server CPU/RSS figures".into());
     }
