@@ -53,6 +53,15 @@ const THUMBNAIL_QUEUE: usize = 256;
 /// probes, so both record the same.
 const PROBE_BYTES: u64 = images::PROBE_HEAD;
 
+/// What the server found the content of a new file to be.
+struct Content {
+    sha256: Sha256,
+    size: u64,
+    mime: String,
+    width: u32,
+    height: u32,
+}
+
 /// What an upload says about itself.
 #[derive(Debug, Clone, Default)]
 pub struct Declared {
@@ -226,13 +235,28 @@ impl Files {
         } else {
             (0, 0)
         };
+        let content = Content { sha256, size, mime, width, height };
+        self.record(user, content, declared.name.clone(), Some(path)).await
+    }
+
+    /// Records a new file of `user`'s with `content` (stored from `path`
+    /// unless live content has it; `None`: only claim live content), and
+    /// queues an image's thumbnail.
+    async fn record(
+        &self,
+        user: UserId,
+        content: Content,
+        name: String,
+        path: Option<&Path>,
+    ) -> Result<FileObject, ApiError> {
+        let Content { sha256, size, mime, width, height } = content;
         let new = NewFile {
             id: random_id(),
             owner: user,
             sha256,
             size,
             mime,
-            name: declared.name.clone(),
+            name,
             created_at: now_ms(),
             width,
             height,
@@ -240,7 +264,7 @@ impl Files {
             key: None,
             quota: self.quota(),
         };
-        let file = self.create(new, Some(path)).await?;
+        let file = self.create(new, path).await?;
         if file.width > 0 && self.thumbnails.try_send(file.id.clone()).is_err() {
             tracing::debug!(file = %file.id, "thumbnail queue full; made on first request");
         }
@@ -526,25 +550,8 @@ impl Files {
             },
             false => (0, 0),
         };
-        let new = NewFile {
-            id: random_id(),
-            owner: user,
-            sha256: c.sha256,
-            size: c.size,
-            mime,
-            name: declared.name,
-            created_at: now_ms(),
-            width,
-            height,
-            thumbnail_of: None,
-            key: None,
-            quota: self.quota(),
-        };
-        let file = self.create(new, None).await?;
-        if file.width > 0 && self.thumbnails.try_send(file.id.clone()).is_err() {
-            tracing::debug!(file = %file.id, "thumbnail queue full; made on first request");
-        }
-        Ok(file)
+        let content = Content { sha256: c.sha256, size: c.size, mime, width, height };
+        self.record(user, content, declared.name, None).await
     }
 
     /// Every `sweep_interval_secs`: discards expired uploads, deletes
