@@ -827,6 +827,10 @@ async fn tus_uploads_in_chunks_with_every_check() {
     );
     assert_eq!(refused(files.tus_delete(&bob, &location).await).await, (404, "not_found".into()));
     assert_eq!(upload_offset(&files.tus_head(&alice, &location).await), 1000);
+    // An id no upload could have (a path, percent-encoded) is no upload.
+    let escape = "/api/v1/uploads/..%2F..%2Fferry.db";
+    assert_eq!(refused(files.tus_patch(&alice, escape, 0, piece.clone(), None).await).await, (404, "not_found".into()));
+    assert_eq!(refused(files.tus_delete(&alice, escape).await).await, (404, "not_found".into()));
 
     // PATCHes in chunks, each checked; HEAD follows.
     let mut offset = 1000;

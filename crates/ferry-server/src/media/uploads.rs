@@ -130,6 +130,7 @@ impl Files {
     /// Upload `id` as its owner sees it; `not_found` for anyone else, and
     /// once it expired.
     pub async fn upload_state(&self, user: UserId, id: &str) -> Result<Upload, ApiError> {
+        well_formed(id)?;
         let upload = self.store.upload(id).await.map_err(store_error)?;
         match upload {
             Some(mut u) if u.owner == user && (u.file_id.is_some() || u.expires_at > now_ms()) => {
@@ -158,6 +159,7 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
+        well_formed(id)?;
         let slot = self.uploads.slot(id);
         let mut slot = slot.lock().await;
         let mut upload = self.upload_state(user, id).await?;
@@ -272,6 +274,7 @@ impl Files {
 
     /// Cancels upload `id` (tus termination).
     pub async fn terminate(&self, user: UserId, id: &str) -> Result<(), ApiError> {
+        well_formed(id)?;
         let slot = self.uploads.slot(id);
         let guard = slot.lock().await;
         self.upload_state(user, id).await?;
@@ -287,4 +290,10 @@ impl Files {
             tracing::warn!(upload = id, error = %e, "deleting an upload record failed; the sweeper retries");
         }
     }
+}
+
+/// Upload ids name staged files: anything but an id this server could
+/// have made is no upload (and never reaches the file system).
+fn well_formed(id: &str) -> Result<(), ApiError> {
+    ferry_core::content::file_id("id", id).map_err(|_| ApiError::not_found("no such upload"))
 }
