@@ -46,12 +46,15 @@ fn is_not_found<T>(r: Result<T, BlobError>) -> bool {
 async fn blob_store_suite(blobs: Blobs) {
     let staging = tempfile::tempdir().expect("staging dir");
 
-    // Publish moves a staged file in; then it is there, whole.
+    // Publish stores a staged file; then it is there, whole, and the
+    // staged file is left for the caller (who removes it once the store
+    // recorded the blob).
     let small = content(1000, 100);
     let key = Blobs::new_key(&Sha256::digest(&small).into());
     let staged = stage(staging.path(), "small.part", &small);
     blobs.publish(&staged, &key).await.expect("publish");
-    assert!(!staged.exists(), "the staged file is gone after publishing");
+    assert!(staged.exists(), "the staged file stays for the caller");
+    std::fs::remove_file(&staged).expect("the caller removes it");
     assert_eq!(blobs.size(&key).await.expect("size"), 1000);
     assert_eq!(read(&blobs, &key, 0..1000).await.expect("read"), small);
     assert_eq!(read(&blobs, &key, 10..20).await.expect("read"), small[10..20]);

@@ -1135,3 +1135,83 @@ async fn a_stock_tus_client_uploads() {
     );
     assert_eq!(files.download(&alice, &id).await, bytes);
 }
+
+// ------------------------------------------------ clients that go silent
+
+/// Staged one-request uploads (`s-*.part`) in the data dir.
+fn scratch_files(server: &TestServer) -> usize {
+    std::fs::read_dir(server.data_dir().join("uploads"))
+        .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name().to_string_lossy().starts_with("s-"))).count())
+        .unwrap_or(0)
+}
+
+/// Starts a one-request upload announcing `announced` bytes, sends `sent`,
+/// and keeps the connection open (the caller drops it).
+async fn stalled_post(server: &TestServer, user: &TestUser, announced: usize, sent: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(server.http_addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/files?name=stall.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {announced}\r\n\r\n",
+        server.http_addr, user.token
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream.write_all(sent).await.expect("write body");
+    stream.flush().await.expect("flush");
+    stream
+}
+
+async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !ok() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn abandoned_and_stalled_uploads_hold_nothing() {
+    let server = TestServer::start_with(|c| c.files.max_concurrent_uploads = 2).await;
+    let alice = server.user("alice").await;
+    let files = FileApi::new(&server);
+
+    // One-request uploads: at most `max_concurrent_uploads` at once per
+    // user, and one whose client hangs up leaves no staged bytes behind.
+    let first = stalled_post(&server, &alice, 2 * MIB, &content(MIB, 1)).await;
+    let second = stalled_post(&server, &alice, 2 * MIB, &content(MIB, 2)).await;
+    wait_until("both uploads are staged", || scratch_files(&server) == 2).await;
+    let a = files.upload(&alice, "third.bin", "application/octet-stream", content(1000, 3)).await;
+    assert_eq!(refusal(&a), (422, "limit_exceeded"));
+    drop(first);
+    drop(second);
+    wait_until("the abandoned uploads are removed", || scratch_files(&server) == 0).await;
+    let a = files.upload(&alice, "fourth.bin", "application/octet-stream", content(1000, 4)).await;
+    assert_eq!(a.status, 201, "the places were given back: {}", a.body);
+
+    // A resumable upload whose connection stalls without closing (a phone
+    // changing networks): the client's next request takes over once the
+    // stalled one has received nothing for a while, and the bytes that
+    // arrived are kept.
+    let bytes = content(3 * MIB, 5);
+    let location = files.tus_create_ok(&alice, bytes.len() as u64, &[("filename", "stall.bin")]).await;
+    let mut stalled = TcpStream::connect(server.http_addr).await.expect("connect");
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\n\
+         Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        alice.token,
+        bytes.len()
+    );
+    stalled.write_all(head.as_bytes()).await.expect("write head");
+    stalled.write_all(&bytes[..MIB]).await.expect("write body");
+    stalled.flush().await.expect("flush");
+    // The new request (from offset 0, all it knows) waits for the stalled
+    // one to let go, then learns the offset moved: 409, as tus says.
+    let resp = files.tus_patch(&alice, &location, 0, bytes.clone(), None).await;
+    assert_eq!(refused(resp).await, (409, "conflict".into()));
+    let offset = upload_offset(&files.tus_head(&alice, &location).await);
+    assert_eq!(offset, MIB as u64, "what the stalled request received is durable");
+    let resp = files.tus_patch(&alice, &location, offset, bytes[MIB..].to_vec(), None).await;
+    assert_eq!(resp.status(), 204);
+    let id = header(&resp, "ferry-file-id").expect("complete");
+    assert_eq!(files.download(&alice, &id).await, bytes);
+    drop(stalled);
+}

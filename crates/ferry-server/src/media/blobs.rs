@@ -125,8 +125,10 @@ impl Blobs {
         format!("blobs/{}/{}-{:016x}", &hex[..2], hex, rand::random::<u64>())
     }
 
-    /// Moves the complete, verified file at `staged` to `key`. The staged
-    /// file is gone afterwards (moved, or uploaded and removed).
+    /// Stores the complete, verified file at `staged` under `key`. The
+    /// staged file stays (the local backend hard-links it into place): the
+    /// caller removes it once the store recorded what it became, so a crash
+    /// in between leaves an upload that can still be finished.
     pub async fn publish(&self, staged: &Path, key: &str) -> Result<(), BlobError> {
         if let Some(root) = &self.local {
             let target = root.join(key);
@@ -160,7 +162,6 @@ impl Blobs {
                 return Err(e);
             }
         }
-        tokio::fs::remove_file(staged).await?;
         Ok(())
     }
 
@@ -196,6 +197,12 @@ impl Blobs {
         }
     }
 
+    /// Where the blob at `key` is on the local file system (local backend
+    /// only): readers that need a file (image decoders) use it in place.
+    pub fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.local.as_ref().map(|root| root.join(key))
+    }
+
     /// Bytes `range` of the blob at `key`, in memory (small ranges only).
     pub async fn read_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, BlobError> {
         if range.is_empty() {
@@ -223,12 +230,13 @@ impl Blobs {
 fn publish_local(staged: &Path, target: &Path) -> Result<(), BlobError> {
     let dir = target.parent().ok_or_else(|| BlobError::Backend("a blob key needs a directory".into()))?;
     std::fs::create_dir_all(dir)?;
-    if std::fs::rename(staged, target).is_err() {
+    // A second name for the synced bytes, atomically; across file systems,
+    // a synced copy renamed into place.
+    if std::fs::hard_link(staged, target).is_err() {
         let tmp = target.with_extension("partial");
         std::fs::copy(staged, &tmp)?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, target)?;
-        std::fs::remove_file(staged)?;
     }
     // The new directory entry must survive a crash once the row exists.
     std::fs::File::open(dir)?.sync_all()?;

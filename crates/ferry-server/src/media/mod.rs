@@ -53,6 +53,53 @@ const THUMBNAIL_QUEUE: usize = 256;
 /// probes, so both record the same.
 const PROBE_BYTES: u64 = images::PROBE_HEAD;
 
+/// Files remembered as undecodable before the set starts over.
+const UNDECODABLE_REMEMBERED: usize = 10_000;
+
+/// Staged scratch files (one-request uploads, thumbnails in the making)
+/// untouched for this long are leftovers of a crash: nothing resumes them.
+const SCRATCH_AGE: Duration = Duration::from_secs(600);
+
+/// A request body that sends nothing for this long is given up on (a
+/// client gone without closing its connection).
+pub const BODY_IDLE: Duration = Duration::from_secs(60);
+
+/// One-request uploads in progress per user, bounded like resumable ones
+/// (`files.max_concurrent_uploads`): each holds buffers, descriptors and
+/// staged bytes while it lasts.
+#[derive(Default)]
+struct UserSlots(Arc<Mutex<HashMap<UserId, u32>>>);
+
+/// A place taken in [`UserSlots`], given back when dropped.
+struct UserSlot(Arc<Mutex<HashMap<UserId, u32>>>, UserId);
+
+impl UserSlots {
+    fn enter(&self, user: UserId, max: u32) -> Result<UserSlot, ApiError> {
+        let mut counts = self.0.lock().expect("upload slots poisoned");
+        let n = counts.entry(user).or_default();
+        if *n >= max {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!("{n} uploads of yours are in progress; wait for one to finish"),
+            ));
+        }
+        *n += 1;
+        Ok(UserSlot(Arc::clone(&self.0), user))
+    }
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut counts = self.0.lock().expect("upload slots poisoned");
+        if let Some(n) = counts.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// What the server found the content of a new file to be.
 struct Content {
     sha256: Sha256,
@@ -82,9 +129,12 @@ pub struct Files {
     thumbnails: mpsc::Sender<String>,
     /// Images being decoded for thumbnails at once: at most one per core.
     decoders: tokio::sync::Semaphore,
+    /// Files whose image failed to decode (no thumbnail; not tried again).
+    undecodable: Mutex<std::collections::HashSet<String>>,
     /// Files whose thumbnail is being made (single flight).
     making: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     uploads: uploads::Active,
+    simple_uploads: UserSlots,
     /// Groups show new members their whole history (files included).
     full_history: bool,
 }
@@ -113,10 +163,12 @@ impl Files {
             signer: Signer::new(key),
             thumbnails,
             making: Mutex::new(HashMap::new()),
+            undecodable: Mutex::new(std::collections::HashSet::new()),
             decoders: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
             ),
             uploads: uploads::Active::default(),
+            simple_uploads: UserSlots::default(),
             full_history: config.groups.history_for_new_members == crate::config::HistoryVisibility::Full,
         });
         tokio::spawn(Arc::clone(&files).thumbnail_worker(queue, shutdown.clone()));
@@ -155,57 +207,52 @@ impl Files {
             }
             self.check_quota(user, len).await?;
         }
+        let _slot = self.simple_uploads.enter(user, self.config.max_concurrent_uploads)?;
         let staging_id = format!("s-{}", random_id());
+        // Whatever ends this request (an error, the client gone, a
+        // cancelled handler), the staged bytes go with it.
+        let _cleanup = staging::Cleanup::new(self.staging.path(&staging_id));
         let mut staged = self.staging.create(&staging_id).await.map_err(io_err)?;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    self.staging.remove(&staging_id).await;
+        loop {
+            let chunk = match tokio::time::timeout(BODY_IDLE, body.next()).await {
+                Ok(Some(Ok(c))) => c,
+                Ok(None) => break,
+                Ok(Some(Err(e))) => {
+                    staged.abandon().await;
                     return Err(ApiError::bad_request(format!("reading the upload failed: {e}")));
+                }
+                Err(_) => {
+                    staged.abandon().await;
+                    return Err(ApiError::bad_request("the upload sent nothing for a minute"));
                 }
             };
             if staged.len() + chunk.len() as u64 > limit {
-                self.staging.remove(&staging_id).await;
+                staged.abandon().await;
                 return Err(too_large(limit, "use a resumable upload (/api/v1/uploads) for bigger files"));
             }
             staged = staged.write(&chunk).await.map_err(io_err)?;
         }
         if staged.is_empty() {
-            self.staging.remove(&staging_id).await;
+            staged.abandon().await;
             return Err(ApiError::invalid("the file is empty"));
         }
         if length.is_some_and(|len| len != staged.len()) {
-            self.staging.remove(&staging_id).await;
+            staged.abandon().await;
             return Err(ApiError::bad_request("the body is shorter than its Content-Length"));
         }
-        let published = self.publish(user, staged, &declared).await;
-        if published.is_err() {
-            // Nothing resumes a one-request upload.
-            self.staging.remove(&staging_id).await;
-        }
-        published
+        self.publish(user, staged, &declared).await
     }
 
     /// Turns complete staged content into a file: checks the digest, the
     /// type and (for images) the pixel count, then records the file and
     /// stores the bytes unless the same content is stored already. The
-    /// staged file is gone afterwards, unless publishing failed for a
-    /// reason of the server's own ([`failed_here`]: storage unavailable,
-    /// I/O) — then it stays, for the caller to retry or remove.
+    /// staged file stays either way: the caller removes it (a one-request
+    /// upload at once; a resumable one once it is marked finished, or
+    /// discarded when refused — and kept when publishing failed for a
+    /// reason of the server's own, [`failed_here`], to be finished later).
     pub async fn publish(&self, user: UserId, staged: Staged, declared: &Declared) -> Result<FileObject, ApiError> {
         let (sha256, size, head, path) = staged.finish().await.map_err(io_err)?;
-        let result = self.publish_staged(user, sha256, size, &head, &path, declared).await;
-        if result.as_ref().is_err_and(failed_here) {
-            return result;
-        }
-        // Published content was moved away; refused content is discarded.
-        if let Err(e) = tokio::fs::remove_file(&path).await
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %path.display(), error = %e, "removing staged content failed");
-        }
-        result
+        self.publish_staged(user, sha256, size, &head, &path, declared).await
     }
 
     async fn publish_staged(
@@ -225,6 +272,7 @@ impl Files {
         }
         let mime = sniff(head, &declared.mime);
         self.check_type(&mime)?;
+        self.check_declared_type(&declared.mime)?;
         let (width, height) = if images::decodable(&mime) {
             let (p, max) = (path.to_path_buf(), self.config.max_image_pixels);
             match tokio::task::spawn_blocking(move || images::probe(&p, max)).await.map_err(join_err)? {
@@ -349,6 +397,23 @@ impl Files {
         Ok(())
     }
 
+    /// Refuses a declared type on the block list, whatever the content
+    /// sniffs as (a client saying "executable" is taken at its word).
+    fn check_declared_type(&self, declared: &str) -> Result<(), ApiError> {
+        let essence = declared.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if essence.is_empty() {
+            return Ok(());
+        }
+        let blocked_only = FilesConfig { allowed_mime: Vec::new(), ..self.config.clone() };
+        if !type_accepted(&blocked_only, &essence) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                format!("files declared as {essence} are not accepted"),
+            ));
+        }
+        Ok(())
+    }
+
     /// File `id` if `user` may read it, else `not_found` (whether or not it
     /// exists).
     pub async fn readable(&self, user: UserId, id: &str) -> Result<FileObject, ApiError> {
@@ -380,22 +445,28 @@ impl Files {
         if file.width == 0 || !images::decodable(&file.mime) || file.thumbnail_of.is_some() {
             return Ok(None);
         }
-        // The JPEG decoder holds the whole file in memory. A real JPEG is
-        // smaller than its raw pixels; one that is not carries something
-        // else (gigabytes after a small image) and gets no thumbnail.
+        // Decoders hold much of a file in memory (JPEG's all of it). A real
+        // image is smaller than its raw pixels; one that is not carries
+        // something else (gigabytes after a small image) and gets no
+        // thumbnail. Nor does one that failed to decode before.
         let raw = u64::from(file.width) * u64::from(file.height) * 8;
-        if file.mime == "image/jpeg" && file.size > raw + (1 << 20) {
-            tracing::info!(file = %file.id, size = file.size, "no thumbnail: far bigger than its pixels");
+        if file.size > raw + (1 << 20) || self.undecodable.lock().expect("poisoned").contains(&file.id) {
             return Ok(None);
         }
         let lock = {
             let mut making = self.making.lock().expect("thumbnail lock poisoned");
             Arc::clone(making.entry(file.id.clone()).or_default())
         };
+        // The entry goes when this request ends, even if it is cancelled.
+        struct Done<'a>(&'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, &'a str);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.lock().expect("thumbnail lock poisoned").remove(self.1);
+            }
+        }
+        let _done = Done(&self.making, &file.id);
         let _guard = lock.lock().await;
-        let result = self.make_thumbnail_once(&file.id).await;
-        self.making.lock().expect("thumbnail lock poisoned").remove(&file.id);
-        result
+        self.make_thumbnail_once(&file.id).await
     }
 
     async fn make_thumbnail_once(&self, id: &str) -> Result<Option<FileObject>, ApiError> {
@@ -404,29 +475,43 @@ impl Files {
         if let Some(t) = &file.thumbnail {
             return self.store.file(t).await.map_err(store_error);
         }
-        let source = self.staging.path(&format!("t-{}", random_id()));
-        let mut body = self.blobs.read(&file.key, 0..file.size).await.map_err(blob_err)?;
-        let mut out = tokio::fs::File::create(&source).await.map_err(io_err)?;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(blob_err)?;
-            tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await.map_err(io_err)?;
-        }
-        drop(out);
-        let (edge, max) = (self.config.thumbnail_edge, self.config.max_image_pixels);
-        let src = source.clone();
-        // Decoding is CPU- and memory-heavy: a bounded number at once.
+        // Decoding is CPU- and memory-heavy: a bounded number at once, and
+        // a copy of an S3 blob is made only once it is this one's turn.
         let permit = self.decoders.acquire().await.map_err(|_| ApiError::internal())?;
-        let made = tokio::task::spawn_blocking(move || images::thumbnail(&src, edge, max)).await.map_err(join_err)?;
+        let mut _copy = None;
+        let source = match self.blobs.local_path(&file.key) {
+            Some(path) => path,
+            None => {
+                let source = self.staging.path(&format!("t-{}", random_id()));
+                _copy = Some(staging::Cleanup::new(source.clone()));
+                let mut body = self.blobs.read(&file.key, 0..file.size).await.map_err(blob_err)?;
+                let mut out = tokio::fs::File::create(&source).await.map_err(io_err)?;
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk.map_err(blob_err)?;
+                    tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await.map_err(io_err)?;
+                }
+                source
+            }
+        };
+        let (edge, max) = (self.config.thumbnail_edge, self.config.max_image_pixels);
+        let made =
+            tokio::task::spawn_blocking(move || images::thumbnail(&source, edge, max)).await.map_err(join_err)?;
         drop(permit);
-        let _ = tokio::fs::remove_file(&source).await;
+        drop(_copy);
         let thumb = match made {
             Ok(t) => t,
             Err(e) => {
                 tracing::info!(file = %file.id, error = %e, "no thumbnail: the image does not decode");
+                let mut undecodable = self.undecodable.lock().expect("poisoned");
+                if undecodable.len() >= UNDECODABLE_REMEMBERED {
+                    undecodable.clear();
+                }
+                undecodable.insert(file.id.clone());
                 return Ok(None);
             }
         };
         let staging_id = format!("t-{}", random_id());
+        let _staged_cleanup = staging::Cleanup::new(self.staging.path(&staging_id));
         let staged =
             self.staging.create(&staging_id).await.map_err(io_err)?.write(&thumb.bytes).await.map_err(io_err)?;
         let (sha256, size, _, path) = staged.finish().await.map_err(io_err)?;
@@ -502,12 +587,13 @@ impl Files {
         sha256: Sha256,
         size: u64,
     ) -> Result<signing::Challenge, ApiError> {
+        // The quota first: a refusal tells nothing about what is stored.
+        self.check_quota(user, size).await?;
         self.store
             .live_blob(sha256, size)
             .await
             .map_err(store_error)?
             .ok_or_else(|| ApiError::not_found("no stored content with this digest and size; upload it"))?;
-        self.check_quota(user, size).await?;
         Ok(self.signer.challenge(user, sha256, size, now_ms()))
     }
 
@@ -593,7 +679,7 @@ impl Files {
             }
         }
         self.uploads.close_idle(Duration::from_secs(600));
-        self.staging.remove_stale(Duration::from_secs(self.config.upload_expiry_secs)).await;
+        self.staging.remove_stale(Duration::from_secs(self.config.upload_expiry_secs), SCRATCH_AGE).await;
         Ok(())
     }
 }
@@ -607,8 +693,7 @@ pub fn sniff(head: &[u8], declared: &str) -> String {
     let valid = !declared.is_empty() && ferry_core::content::mime("mime", &declared).is_ok();
     if let Some(kind) = infer::get(head) {
         let sniffed = kind.mime_type();
-        let same_format = valid && declared.split_once('/').map(|d| d.1) == sniffed.split_once('/').map(|s| s.1);
-        return if same_format { declared } else { sniffed.to_string() };
+        return if valid && same_format(&declared, sniffed) { declared } else { sniffed.to_string() };
     }
     let text = !head.contains(&0) && (std::str::from_utf8(head).is_ok() || utf8_cut(head));
     match (text, valid) {
@@ -657,6 +742,24 @@ const ALIASES: &[&[&str]] = &[
     &["audio/x-flac", "audio/flac"],
     &["image/vnd.microsoft.icon", "image/x-icon"],
 ];
+
+/// Whether a declared type names the format `infer` sniffed: the same
+/// type, another name of it ([`ALIASES`]), or the audio or video kind of a
+/// container that holds either (a browser's `audio/webm` voice note sniffs
+/// as `video/webm`). Nothing else: a declared type never moves content
+/// into another top-level type (`video/zip` stays `application/zip`).
+fn same_format(declared: &str, sniffed: &str) -> bool {
+    const AV_CONTAINERS: &[&str] = &["webm", "mp4", "ogg", "x-matroska", "3gpp", "quicktime", "mpeg"];
+    fn av(m: &str) -> Option<&str> {
+        match m.split_once('/') {
+            Some(("audio" | "video", sub)) => AV_CONTAINERS.contains(&sub).then_some(sub),
+            _ => None,
+        }
+    }
+    declared == sniffed
+        || ALIASES.iter().any(|names| names.contains(&declared) && names.contains(&sniffed))
+        || av(declared).is_some_and(|d| av(sniffed) == Some(d))
+}
 
 /// Declared types taken for content that reads as text.
 const TEXT_TYPES: &[&str] = &["application/json", "application/xml", "application/javascript", "image/svg+xml"];
@@ -744,6 +847,10 @@ mod tests {
         let webm =
             b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04\x42\xf3\x81\x08\x42\x82\x84webm";
         assert_eq!(sniff(webm, "audio/webm;codecs=opus"), "audio/webm", "same format, declared kind");
+        assert_eq!(sniff(webm, "image/webm"), "video/webm", "not an audio/video kind: the sniffed type");
+        let zip = b"PK\x03\x04\x14\0\0\0\x08\0";
+        assert_eq!(sniff(zip, "video/zip"), "application/zip", "no move into another top-level type");
+        assert_eq!(sniff(zip, "application/x-zip-compressed"), "application/x-zip-compressed", "an alias");
         assert_eq!(sniff("纯文本 plain".as_bytes(), "text/markdown"), "text/markdown");
         assert_eq!(sniff(b"{\"a\":1}", "application/json"), "application/json");
         assert_eq!(sniff(b"<html><body>", "image/png"), "text/html", "recognised markup is what it is");

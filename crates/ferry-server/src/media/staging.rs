@@ -17,6 +17,7 @@
 use std::{
     fs::File,
     io::{Read, Seek, SeekFrom, Write},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
@@ -28,6 +29,28 @@ const BUFFER: usize = 256 * 1024;
 
 /// How much of the beginning of the content is kept for type sniffing.
 pub const SNIFF_BYTES: usize = 8192;
+
+/// Removes a staged file when dropped: what a one-request upload or a
+/// thumbnail leaves behind when it fails or its request is cancelled
+/// (nothing resumes those).
+#[derive(Debug)]
+pub struct Cleanup(PathBuf);
+
+impl Cleanup {
+    pub fn new(path: PathBuf) -> Self {
+        Self(path)
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.0.display(), error = %e, "removing a staged file failed");
+        }
+    }
+}
 
 /// The directory of staged uploads.
 #[derive(Debug, Clone)]
@@ -64,6 +87,12 @@ impl Staging {
         let path = self.path(id);
         blocking(move || {
             let mut file = File::options().write(true).read(true).open(&path)?;
+            if file.metadata()?.nlink() > 1 {
+                // Published already (the local blob store hard-links it),
+                // then not marked finished (a crash in between): the bytes
+                // are a stored blob's too. Resume on a copy of the prefix.
+                file = relink(&path, &mut file, offset)?;
+            }
             if file.metadata()?.len() < offset {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
@@ -74,12 +103,13 @@ impl Staging {
             let mut staged = Staged::new(file.try_clone()?, path);
             let mut buf = vec![0u8; 1 << 20];
             file.seek(SeekFrom::Start(0))?;
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                staged.absorb(&buf[..n]);
+            // Exactly `offset` bytes, whatever a late write might add.
+            let mut left = offset;
+            while left > 0 {
+                let want = left.min(buf.len() as u64) as usize;
+                file.read_exact(&mut buf[..want])?;
+                staged.absorb(&buf[..want]);
+                left -= want as u64;
             }
             // The clone shares the position: writes go on at `offset`.
             Ok(staged)
@@ -87,15 +117,20 @@ impl Staging {
         .await
     }
 
-    /// Removes staged files not written to for `age`: leftovers of
-    /// uploads whose records are gone, or of a crash mid-request.
-    pub async fn remove_stale(&self, age: std::time::Duration) {
+    /// Removes staged files not written to for `age` (resumable uploads)
+    /// or `scratch_age` (one-request uploads and thumbnails in the making,
+    /// `s-`/`t-`, which nothing resumes): leftovers of uploads whose
+    /// records are gone, or of a crash mid-request.
+    pub async fn remove_stale(&self, age: std::time::Duration, scratch_age: std::time::Duration) {
         let dir = self.dir.clone();
         let removed = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
             let mut removed = 0;
             for entry in std::fs::read_dir(&dir)? {
                 let entry = entry?;
-                let old = entry.metadata()?.modified()?.elapsed().is_ok_and(|e| e > age);
+                let name = entry.file_name();
+                let scratch = name.to_str().is_some_and(|n| n.starts_with("s-") || n.starts_with("t-"));
+                let limit = if scratch { scratch_age } else { age };
+                let old = entry.metadata()?.modified()?.elapsed().is_ok_and(|e| e > limit);
                 if old && entry.path().extension().is_some_and(|e| e == "part") {
                     std::fs::remove_file(entry.path())?;
                     removed += 1;
@@ -214,6 +249,15 @@ impl Staged {
         Ok(self)
     }
 
+    /// Lets go of an upload whose last bytes are not to be kept: waits for
+    /// the write in flight, so it cannot land after a later resume cut the
+    /// file back.
+    pub async fn abandon(mut self) {
+        if let Err(e) = self.settle().await {
+            tracing::warn!(path = %self.path.display(), error = %e, "a staged write failed");
+        }
+    }
+
     /// Waits for the write in flight, if any.
     async fn settle(&mut self) -> std::io::Result<()> {
         if let Some(w) = self.writing.take() {
@@ -270,6 +314,22 @@ impl Staged {
     }
 }
 
+/// Replaces the staged file at `path` with a file of its own holding the
+/// first `offset` bytes of `shared` (atomically, by rename), so writing to
+/// it never touches the blob it is also linked as.
+fn relink(path: &Path, shared: &mut File, offset: u64) -> std::io::Result<File> {
+    let tmp = path.with_extension("relink");
+    let mut copy = File::options().create(true).write(true).read(true).truncate(true).open(&tmp)?;
+    shared.seek(SeekFrom::Start(0))?;
+    let copied = std::io::copy(&mut shared.take(offset), &mut copy)?;
+    if copied < offset {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the staged file is short"));
+    }
+    copy.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(copy)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(std::io::Error::other)?
 }
@@ -303,6 +363,27 @@ mod tests {
         assert_eq!((digest, len), (sha(&content), content.len() as u64));
         assert_eq!(head, &content[..SNIFF_BYTES]);
         assert_eq!(std::fs::read(path).unwrap(), content);
+    }
+
+    #[tokio::test]
+    async fn resuming_a_published_upload_never_writes_into_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::new(dir.path().join("uploads")).unwrap();
+        let content = vec![7u8; 3000];
+        let staged = staging.create("u3").await.unwrap().write(&content).await.unwrap();
+        let (_, _, _, path) = staged.finish().await.unwrap();
+        // Published (hard-linked), then a crash before the upload was marked
+        // finished: the client resumes from an earlier durable offset.
+        let blob = dir.path().join("blob");
+        std::fs::hard_link(&path, &blob).unwrap();
+        let resumed = staging.resume("u3", 1000).await.unwrap();
+        let resumed = resumed.write(&[9u8; 2000]).await.unwrap();
+        let (digest, len, _, _) = resumed.finish().await.unwrap();
+        assert_eq!(std::fs::read(&blob).unwrap(), content, "the stored blob is untouched");
+        let mut expected = vec![7u8; 1000];
+        expected.extend_from_slice(&[9u8; 2000]);
+        assert_eq!((digest, len), (sha(&expected), 3000));
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
     }
 
     #[tokio::test]

@@ -29,6 +29,7 @@ use ferry_core::{ApiError, ErrorCode, UserId};
 use ferry_store::{CreateUpload, FileObject, Sha256, Upload};
 use futures_util::{Stream, StreamExt};
 use sha2::Digest;
+use tokio_util::sync::CancellationToken;
 
 use super::{Declared, Files, check_declared, io_err, random_id, sniff, staging::Staged};
 use crate::{error::store_error, service::now_ms};
@@ -39,7 +40,65 @@ const CHECKPOINT: u64 = 16 << 20;
 /// The open staged files of uploads in progress.
 #[derive(Default)]
 pub struct Active {
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
+    slots: Mutex<HashMap<String, Arc<Handle>>>,
+}
+
+/// One upload's lock, and how to ask whoever holds it to let go.
+#[derive(Default)]
+struct Handle {
+    slot: tokio::sync::Mutex<Slot>,
+    /// The request holding `slot`: its token, and when it last received
+    /// bytes. A request stalled on a connection that died without closing
+    /// (a phone changing networks) is asked to let go by the client's next
+    /// request: it makes what it received durable and returns.
+    holder: Mutex<Option<(CancellationToken, Instant)>>,
+}
+
+/// How long the holder of an upload may receive nothing before a new
+/// request for the upload takes over.
+const STALLED: Duration = Duration::from_secs(5);
+
+impl Handle {
+    /// Waits for the upload's lock, asking a stalled holder to let go;
+    /// returns it with this request's token.
+    async fn acquire(&self) -> (tokio::sync::MutexGuard<'_, Slot>, Holding<'_>) {
+        let guard = loop {
+            match tokio::time::timeout(Duration::from_secs(1), self.slot.lock()).await {
+                Ok(guard) => break guard,
+                Err(_) => {
+                    if let Some((token, last)) = &*self.holder.lock().expect("upload holder poisoned")
+                        && last.elapsed() >= STALLED
+                    {
+                        token.cancel();
+                    }
+                }
+            }
+        };
+        let token = CancellationToken::new();
+        *self.holder.lock().expect("upload holder poisoned") = Some((token.clone(), Instant::now()));
+        (guard, Holding { handle: self, token })
+    }
+}
+
+/// This request's hold on an upload (cleared when it ends).
+struct Holding<'a> {
+    handle: &'a Handle,
+    token: CancellationToken,
+}
+
+impl Holding<'_> {
+    /// Bytes arrived: not stalled.
+    fn progress(&self) {
+        if let Some((_, last)) = &mut *self.handle.holder.lock().expect("upload holder poisoned") {
+            *last = Instant::now();
+        }
+    }
+}
+
+impl Drop for Holding<'_> {
+    fn drop(&mut self) {
+        *self.handle.holder.lock().expect("upload holder poisoned") = None;
+    }
 }
 
 #[derive(Default)]
@@ -49,7 +108,7 @@ struct Slot {
 }
 
 impl Active {
-    fn slot(&self, id: &str) -> Arc<tokio::sync::Mutex<Slot>> {
+    fn handle(&self, id: &str) -> Arc<Handle> {
         Arc::clone(self.slots.lock().expect("uploads lock poisoned").entry(id.to_string()).or_default())
     }
 
@@ -61,7 +120,7 @@ impl Active {
     /// Closes the staged files of uploads idle for `idle` (they are
     /// re-hashed from disk if they resume).
     pub fn close_idle(&self, idle: Duration) {
-        self.slots.lock().expect("uploads lock poisoned").retain(|_, slot| match slot.try_lock() {
+        self.slots.lock().expect("uploads lock poisoned").retain(|_, h| match h.slot.try_lock() {
             Ok(s) => s.used.is_some_and(|t| t.elapsed() < idle),
             Err(_) => true,
         });
@@ -122,8 +181,8 @@ impl Files {
             }
         }
         let staged = self.staging.create(&upload.id).await.map_err(io_err)?;
-        let slot = self.uploads.slot(&upload.id);
-        *slot.lock().await = Slot { staged: Some(staged), used: Some(Instant::now()) };
+        let handle = self.uploads.handle(&upload.id);
+        *handle.slot.lock().await = Slot { staged: Some(staged), used: Some(Instant::now()) };
         Ok(upload)
     }
 
@@ -159,9 +218,10 @@ impl Files {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        well_formed(id)?;
-        let slot = self.uploads.slot(id);
-        let mut slot = slot.lock().await;
+        // Someone else's (or no) upload: refused before anything is kept.
+        self.upload_state(user, id).await?;
+        let handle = self.uploads.handle(id);
+        let (mut slot, holding) = handle.acquire().await;
         let mut upload = self.upload_state(user, id).await?;
         if upload.file_id.is_some() || offset != upload.offset {
             return Err(ApiError::new(
@@ -187,16 +247,30 @@ impl Files {
         let mut since_checkpoint = 0u64;
         let mut sniffed = upload.offset >= super::staging::SNIFF_BYTES as u64;
         let mut cut_short = None;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
+        loop {
+            let next = tokio::select! {
+                _ = holding.token.cancelled() => Err("stalled, and another request for this upload came in".to_string()),
+                next = tokio::time::timeout(super::BODY_IDLE, body.next()) => match next {
+                    Ok(Some(Ok(c))) => Ok(Some(c)),
+                    Ok(None) => Ok(None),
+                    Ok(Some(Err(e))) => Err(e.to_string()),
+                    Err(_) => Err("nothing was sent for a minute".to_string()),
+                },
+            };
+            let chunk = match next {
+                Ok(Some(c)) => {
+                    holding.progress();
+                    c
+                }
+                Ok(None) => break,
                 Err(e) => {
-                    cut_short = Some(e.to_string());
+                    cut_short = Some(e);
                     break;
                 }
             };
             if staged.len() + chunk.len() as u64 > upload.size {
                 // Nothing of this append is kept.
+                staged.abandon().await;
                 return Err(ApiError::new(
                     ErrorCode::PayloadTooLarge,
                     format!("the upload is {} bytes; this append goes past its end", upload.size),
@@ -209,6 +283,7 @@ impl Files {
             if !sniffed && (staged.head().len() >= super::staging::SNIFF_BYTES || staged.len() == upload.size) {
                 sniffed = true;
                 if let Err(e) = self.check_type(&sniff(staged.head(), &upload.mime)) {
+                    staged.abandon().await;
                     self.discard(id).await;
                     return Err(e);
                 }
@@ -227,6 +302,7 @@ impl Files {
             if cut_short.is_some() || got != *expected {
                 // The append is discarded: the staged file is cut back to
                 // the durable offset when the upload resumes.
+                staged.abandon().await;
                 return Err(ApiError::new(
                     ErrorCode::ChecksumMismatch,
                     "the append does not match its Upload-Checksum",
@@ -250,6 +326,9 @@ impl Files {
         match self.publish(user, staged, &declared).await {
             Ok(file) => {
                 self.store.finish_upload(id, &file.id).await.map_err(store_error)?;
+                // Only now: until the upload is marked finished, its staged
+                // bytes are what a resume would finish it from.
+                self.staging.remove(id).await;
                 upload.file_id = Some(file.id.clone());
                 upload.offset = durable;
                 drop(slot);
@@ -274,11 +353,9 @@ impl Files {
 
     /// Cancels upload `id` (tus termination).
     pub async fn terminate(&self, user: UserId, id: &str) -> Result<(), ApiError> {
-        well_formed(id)?;
-        let slot = self.uploads.slot(id);
-        let guard = slot.lock().await;
         self.upload_state(user, id).await?;
-        drop(guard);
+        let handle = self.uploads.handle(id);
+        drop(handle.acquire().await);
         self.discard(id).await;
         Ok(())
     }
