@@ -118,7 +118,8 @@ pub struct FilesConfig {
     /// Bytes each user may store (their files' sizes; content shared with
     /// others counts for each). 0 = no quota.
     pub quota_bytes_per_user: u64,
-    /// Unfinished resumable uploads one user may have at once.
+    /// Uploads one user may have at once: unfinished resumable ones, and
+    /// one-request ones in progress.
     pub max_concurrent_uploads: u32,
     /// An unfinished upload is discarded this long after it was created.
     pub upload_expiry_secs: u64,
