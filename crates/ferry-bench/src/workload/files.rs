@@ -5,7 +5,7 @@
 //! holding them and checks every byte it downloads by generating it again.
 //! Every file is distinct (no content is stored twice by accident).
 //!
-//! - `upload`: F files of S bytes, all at once. Files up to the server's
+//! - `upload`: F files of S bytes, all at once, one user each. Files up to the server's
 //!   one-request limit go up as one `POST /api/v1/files`; bigger ones over
 //!   tus (`POST /api/v1/uploads` announcing the SHA-256, then PATCHes of
 //!   `--chunk` bytes), which the server checks on the last byte. The SHA-256
@@ -231,9 +231,11 @@ async fn download_one(
     Ok(started.elapsed().as_micros() as u64)
 }
 
-async fn user(t: &Target) -> anyhow::Result<BenchUser> {
-    let (_, users) = t.users(1).await?;
-    users.into_iter().next().context("a user")
+/// One user per file: F files at once are F users uploading (the server
+/// bounds the uploads of one user at a time, `files.max_concurrent_uploads`).
+async fn users(t: &Target, files: usize) -> anyhow::Result<Vec<BenchUser>> {
+    let (_, users) = t.users(files.max(1)).await?;
+    Ok(users)
 }
 
 fn contents(p: &Params) -> Vec<(Content, String)> {
@@ -252,15 +254,15 @@ fn client() -> anyhow::Result<reqwest::Client> {
 
 /// Runs F uploads at once.
 pub(super) async fn upload(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
-    let user = user(t).await?;
+    let users = users(t, p.files).await?;
     let files = contents(p);
     let http = client()?;
     let base = t.server.trim_end_matches('/');
     let mon = start_monitor(t);
     let t0 = now_us();
     let before = t.server_pid.and_then(procmon::sample);
-    let done: Vec<anyhow::Result<Transfer>> = stream::iter(&files)
-        .map(|(c, sha)| upload_one(&http, base, &user, *c, p.size, sha, p))
+    let done: Vec<anyhow::Result<Transfer>> = stream::iter(files.iter().zip(&users))
+        .map(|((c, sha), user)| upload_one(&http, base, user, *c, p.size, sha, p))
         .buffer_unordered(p.files.max(1))
         .collect()
         .await;
@@ -272,12 +274,12 @@ pub(super) async fn upload(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
 
 /// Uploads F files (not measured), then downloads them at once.
 pub(super) async fn download(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
-    let user = user(t).await?;
+    let users = users(t, p.files).await?;
     let files = contents(p);
     let http = client()?;
     let base = t.server.trim_end_matches('/');
-    let ids: Vec<String> = stream::iter(&files)
-        .map(|(c, sha)| upload_one(&http, base, &user, *c, p.size, sha, p))
+    let ids: Vec<String> = stream::iter(files.iter().zip(&users))
+        .map(|((c, sha), user)| upload_one(&http, base, user, *c, p.size, sha, p))
         .buffered(4)
         .collect::<Vec<_>>()
         .await
@@ -290,8 +292,8 @@ pub(super) async fn download(t: &Target, p: &Params) -> anyhow::Result<Outcome> 
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     let t0 = now_us();
     let before = t.server_pid.and_then(procmon::sample);
-    let done: Vec<anyhow::Result<u64>> = stream::iter(files.iter().zip(&ids))
-        .map(|((c, _), id)| download_one(&http, base, &user, *c, p.size, id))
+    let done: Vec<anyhow::Result<u64>> = stream::iter(files.iter().zip(&ids).zip(&users))
+        .map(|(((c, _), id), user)| download_one(&http, base, user, *c, p.size, id))
         .buffer_unordered(p.files.max(1))
         .collect()
         .await;
