@@ -259,16 +259,11 @@ pub(super) async fn upload(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
     let http = client()?;
     let base = t.server.trim_end_matches('/');
     let mon = start_monitor(t);
-    let t0 = now_us();
-    let before = t.server_pid.and_then(procmon::sample);
-    let done: Vec<anyhow::Result<Transfer>> = stream::iter(files.iter().zip(&users))
+    let transfers = stream::iter(files.iter().zip(&users))
         .map(|((c, sha), user)| upload_one(&http, base, user, *c, p.size, sha, p))
         .buffer_unordered(p.files.max(1))
-        .collect()
-        .await;
-    let after = t.server_pid.and_then(procmon::sample);
-    let t1 = now_us();
-    let samples = with_ends(samples(&mon), before, after);
+        .collect::<Vec<_>>();
+    let (done, t0, t1, samples) = measured(t, mon, transfers).await;
     report(t, "upload", p, done.into_iter().map(|r| r.map(|x| x.us)).collect(), t0, t1, &samples)
 }
 
@@ -290,17 +285,27 @@ pub(super) async fn download(t: &Target, p: &Params) -> anyhow::Result<Outcome> 
     let mon = start_monitor(t);
     // Let the sampler take its first reading before the transfer starts.
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    let t0 = now_us();
-    let before = t.server_pid.and_then(procmon::sample);
-    let done: Vec<anyhow::Result<u64>> = stream::iter(files.iter().zip(&ids).zip(&users))
+    let transfers = stream::iter(files.iter().zip(&ids).zip(&users))
         .map(|(((c, _), id), user)| download_one(&http, base, user, *c, p.size, id))
         .buffer_unordered(p.files.max(1))
-        .collect()
-        .await;
+        .collect::<Vec<_>>();
+    let (done, t0, t1, samples) = measured(t, mon, transfers).await;
+    report(t, "download", p, done, t0, t1, &samples)
+}
+
+/// Runs `work` as the measured window: its output, the window's ends
+/// (Unix µs) and the server's samples, with one taken at each end.
+async fn measured<T>(
+    t: &Target,
+    mon: Option<crate::procmon::Monitor>,
+    work: impl Future<Output = T>,
+) -> (T, u64, u64, Vec<procmon::Sample>) {
+    let t0 = now_us();
+    let before = t.server_pid.and_then(procmon::sample);
+    let out = work.await;
     let after = t.server_pid.and_then(procmon::sample);
     let t1 = now_us();
-    let samples = with_ends(samples(&mon), before, after);
-    report(t, "download", p, done, t0, t1, &samples)
+    (out, t0, t1, with_ends(samples(&mon), before, after))
 }
 
 /// The monitor's samples with one taken right before and one right after
