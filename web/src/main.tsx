@@ -1,7 +1,19 @@
 import { render } from "preact";
 
+import { locale } from "./i18n";
+import { session, start } from "./state/app";
+import { Auth } from "./ui/Auth";
+import { applyTheme, theme } from "./ui/Settings";
+import { Shell } from "./ui/Shell";
+import "./styles.css";
+
 function App() {
-  return <h1>Ferry</h1>;
+  // Reading the locale re-renders everything when it changes.
+  document.documentElement.lang = locale.value;
+  return session.value ? <Shell /> : <Auth />;
 }
 
+applyTheme(theme.value);
+const saved = session.value;
+if (saved) start(saved);
 render(<App />, document.getElementById("app")!);

@@ -1,0 +1,74 @@
+// One-line previews of message contents in the user's language (lists,
+// notifications, quotes). The server's previews are English tags; a list
+// entry whose message this tab does not hold is translated by kind.
+
+import { formatDuration, t } from "../i18n";
+import { contentKind, type MessageContent } from "../proto";
+
+export function previewOf(c: MessageContent | undefined): string {
+  if (!c) return t("preview.unknown");
+  switch (contentKind(c)) {
+    case "text":
+      return c.text?.text ?? "";
+    case "image":
+      return t("preview.image");
+    case "file":
+      return t("preview.file", { name: c.file?.file?.name ?? "" });
+    case "voice":
+      return t("preview.voice", { d: formatDuration(c.voice?.durationMs ?? 0) });
+    case "video":
+      return t("preview.video", { d: formatDuration(c.video?.durationMs ?? 0) });
+    case "location":
+      return t("preview.location", { title: c.location?.title || c.location?.address || "" });
+    case "contact_card":
+      return t("preview.contact_card");
+    case "link":
+      return t("preview.link", { title: c.link?.title || c.link?.url || "" });
+    case "chat_record":
+      return t("preview.chat_record");
+    case "call_log":
+      return t("preview.call_log");
+    case "revoked":
+      return t("preview.revoked");
+    case "custom":
+      return c.custom?.fallbackText || t("preview.custom", { type: c.custom?.type ?? "" });
+    case "system":
+      return c.system?.text ?? "";
+    default:
+      return t("preview.unknown");
+  }
+}
+
+/** Translates the server's English preview of a message of `kind`. */
+export function translatePreview(kind: string, preview: string): string {
+  const rest = (tag: string) => (preview.startsWith(tag) ? preview.slice(tag.length).trim() : "");
+  switch (kind) {
+    case "text":
+    case "system":
+    case "custom":
+    case "":
+      return preview;
+    case "image":
+      return t("preview.image");
+    case "file":
+      return t("preview.file", { name: rest("[File]") });
+    case "voice":
+      return t("preview.voice", { d: /\[Voice (.*)\]/.exec(preview)?.[1] ?? "" });
+    case "video":
+      return t("preview.video", { d: /\[Video (.*)\]/.exec(preview)?.[1] ?? "" });
+    case "location":
+      return t("preview.location", { title: rest("[Location]") });
+    case "contact_card":
+      return t("preview.contact_card");
+    case "link":
+      return t("preview.link", { title: rest("[Link]") });
+    case "chat_record":
+      return t("preview.chat_record");
+    case "revoked":
+      return t("preview.revoked");
+    case "hidden":
+      return "";
+    default:
+      return preview;
+  }
+}
