@@ -4,13 +4,22 @@
 
 import { signal } from "@preact/signals";
 
-import { en, type Catalogue } from "./en";
+import * as contacts from "./contacts";
+import { en as base, type Catalogue } from "./en";
+import * as groups from "./groups";
 import { zhCN } from "./zh-CN";
 
 export type Locale = "en" | "zh-CN";
-export type Key = keyof Catalogue;
 
-const catalogues: Record<Locale, Catalogue> = { en, "zh-CN": zhCN };
+// Each screen family keeps its strings in its own module (`en` and `zh`
+// with the same keys, checked by the compiler); they merge here.
+const en = { ...base, ...contacts.en, ...groups.en };
+export type Key = keyof typeof en;
+
+const catalogues: Record<Locale, Record<Key, string>> = {
+  en,
+  "zh-CN": { ...(zhCN satisfies Catalogue), ...contacts.zh, ...groups.zh },
+};
 const STORE_KEY = "ferry.locale";
 
 export function detectLocale(langs: readonly string[]): Locale {

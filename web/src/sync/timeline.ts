@@ -79,13 +79,18 @@ export class Timeline {
       const first = messages.find((m) => num(m.seq) > this.held);
       if (afterSeq === 0 || (first && num(first.seq) > afterSeq + 1)) this.atStart = true;
     }
+    // Messages taken from this page are as they are now: an event of the
+    // same page targeting one of them is already reflected in it.
+    const taken = new Set<number>();
     for (const m of messages) {
       const seq = num(m.seq);
       if (seq <= this.held) continue;
       if (this.items.length === 0) {
         this.held = seq - 1;
       }
-      edits.push(...this.append(m));
+      const ev = m.content?.event;
+      edits.push(...this.append(m, !!ev && taken.has(num(ev.targetSeq))));
+      taken.add(seq);
     }
     if (this.items.length === 0 && afterSeq > this.held) this.held = afterSeq;
     return edits;
@@ -99,17 +104,29 @@ export class Timeline {
   older(afterSeq: number, messages: Message[]): void {
     const low = this.low;
     const add = messages.filter((m) => num(m.seq) < low && num(m.seq) > afterSeq);
-    // Nothing between afterSeq and the page's first seq is visible to us.
-    if (afterSeq === 0 || add.length === 0 || num(add[0]!.seq) > afterSeq + 1) this.atStart = true;
-    if (add.length === 0) return;
+    if (add.length === 0) {
+      // Nothing between afterSeq and low is visible to us.
+      this.atStart = true;
+      return;
+    }
     // A page may end below `low` when older seqs are invisible: keep the
     // window gap-free by taking only a run that reaches `low`.
     if (num(add[add.length - 1]!.seq) !== low - 1) return;
+    // Nothing between afterSeq and the page's first seq is visible to us.
+    if (afterSeq === 0 || num(add[0]!.seq) > afterSeq + 1) this.atStart = true;
+    // Pins decided by newer events already held are not undone by older ones.
+    const decided = new Set<number>();
+    for (const m of this.items) {
+      const ev = m.content?.event;
+      if (ev?.event === "pinned" || ev?.event === "unpinned" || ev?.event === "revoked") decided.add(num(ev.targetSeq));
+    }
     // Events among them target messages at or below them: apply in order.
     this.items.unshift(...add);
     for (const m of add) {
       const ev = m.content?.event;
-      if (ev) this.applyEvent(m, /* replay */ true);
+      if (!ev) continue;
+      if ((ev.event === "pinned" || ev.event === "unpinned") && decided.has(num(ev.targetSeq))) continue;
+      this.applyEvent(m, /* replay */ true);
     }
   }
 
@@ -138,10 +155,10 @@ export class Timeline {
     return this.items.findIndex((m) => num(m.seq) === seq);
   }
 
-  private append(m: Message): EditRequest[] {
+  private append(m: Message, replay = false): EditRequest[] {
     this.items.push(m);
     this.held = num(m.seq);
-    if (m.content?.event) return this.applyEvent(m, false);
+    if (m.content?.event) return this.applyEvent(m, replay);
     return [];
   }
 
@@ -159,7 +176,11 @@ export class Timeline {
         return [];
       case "revoked": {
         this.pinned.delete(target);
-        if (i < 0) return [];
+        if (i < 0) {
+          // Not held, but what we hold may quote it.
+          this.refreshQuotes(target, { seq: String(target), content: { revoked: { by: m.senderId, at: m.serverTime } } });
+          return [];
+        }
         const old = this.items[i]!;
         if (old.content?.revoked) return [];
         const content: MessageContent = { revoked: { by: m.senderId, at: m.serverTime } };

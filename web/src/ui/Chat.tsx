@@ -13,6 +13,7 @@ import type { ConversationView } from "../sync/engine";
 import type { OutboxEntry } from "../sync/outbox";
 import { Avatar } from "./Avatar";
 import { titleOf } from "./ConversationList";
+import { DetailsPanel } from "./Details";
 import { Icon } from "./icons";
 import { UploadRows, VoiceRecorder } from "./Media";
 import { sendFile } from "../media/uploads";
@@ -79,6 +80,7 @@ export function Chat(p: { id: string }) {
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [editing, setEditing] = useState<Message | null>(null);
   const [notice, setNotice] = useState("");
+  const [details, setDetails] = useState(false);
 
   const rows = useMemo(
     () => buildRows(open.timeline.items, e.outbox.of(p.id), me),
@@ -191,7 +193,19 @@ export function Chat(p: { id: string }) {
           <h2>{title}</h2>
           <span class={`muted small${typingNames.length ? " typing" : ""}`} aria-live="polite">{subtitle}</span>
         </div>
+        <button
+          class="icon"
+          type="button"
+          aria-label={t("chat.details")}
+          title={t("chat.details")}
+          aria-expanded={details}
+          data-action="details"
+          onClick={() => setDetails(!details)}
+        >
+          <Icon name="info" size={20} />
+        </button>
       </header>
+      {details ? <DetailsPanel conv={conv} onClose={() => setDetails(false)} /> : null}
       <VirtualList
         class="messages"
         label={title}

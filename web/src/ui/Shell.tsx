@@ -9,6 +9,7 @@ import { engine, me } from "../state/app";
 import { Avatar } from "./Avatar";
 import { Chat } from "./Chat";
 import { Contacts } from "./Contacts";
+import { Groups } from "./Groups";
 import { Icon, type IconName } from "./icons";
 import { ConversationList } from "./ConversationList";
 import { go, route, type Tab } from "./route";
@@ -19,6 +20,7 @@ import { useNotifications } from "./notify";
 const TABS: { tab: Tab; icon: IconName; key: "nav.chats" | "nav.contacts" | "nav.groups" | "nav.settings" }[] = [
   { tab: "chats", icon: "chats", key: "nav.chats" },
   { tab: "contacts", icon: "contacts", key: "nav.contacts" },
+  { tab: "groups", icon: "groups", key: "nav.groups" },
   { tab: "settings", icon: "settings", key: "nav.settings" },
 ];
 
@@ -53,7 +55,7 @@ export function Shell() {
           </button>
         ))}
       </nav>
-      {r.tab === "chats" ? <ConversationList /> : r.tab === "contacts" ? <Contacts /> : <Settings />}
+      {r.tab === "chats" ? <ConversationList /> : r.tab === "contacts" ? <Contacts /> : r.tab === "groups" ? <Groups /> : <Settings />}
       {r.tab === "chats" ? (
         r.chat && e ? (
           <Chat key={r.chat} id={r.chat} />

@@ -12,6 +12,8 @@ const PATHS = {
   revoke: "M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5",
   pin: "M12 17v5M5 17h14l-2-4V4H7v9z",
   back: "M15 18l-6-6 6-6",
+  info: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM12 16v-4M12 8h.01",
+  plus: "M12 5v14M5 12h14",
   down: "M6 9l6 6 6-6",
   close: "M18 6 6 18M6 6l12 12",
   clock: "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM12 7v5l3 2",
