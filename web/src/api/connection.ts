@@ -237,7 +237,10 @@ export class Connection {
       return;
     }
     if (frame.kicked) {
-      this.end(frame.kicked.reason || "kicked");
+      const reason = frame.kicked.reason || "kicked";
+      // The token stays valid after these: reconnect and resync (PROTOCOL.md §2.5).
+      if (reason === "slow_consumer" || reason === "shutdown") this.drop(s);
+      else this.end(reason);
       return;
     }
     if (frame.error?.fatal) {

@@ -108,11 +108,13 @@ export function start(s: Session): void {
         p.set(f.presence.userId ?? "", !!f.presence.online);
         presence.value = p;
       }
+      if (f.changed?.domain === "hidden") void syncHidden(e, s.userId);
       e.push(f);
     },
     onOnline: () => {
       void e.connected().catch(() => undefined);
       void refreshPresence();
+      void syncHidden(e, s.userId);
     },
     onState: (st) => {
       if (st === "connecting") e.connecting();
@@ -142,6 +144,29 @@ function connectionPort() {
 /** Reconnect now (network back, tab visible). */
 export function nudge(): void {
   connection?.nudge();
+}
+
+/** Fetches what I deleted for myself on other devices since last time. */
+async function syncHidden(e: SyncEngine, userId: string): Promise<void> {
+  const key = `ferry.hidden.${userId}`;
+  const since = (() => {
+    try {
+      return localStorage.getItem(key) ?? "0";
+    } catch {
+      return "0";
+    }
+  })();
+  try {
+    const a = await http.get<{
+      version?: string;
+      hidden?: { conversationId?: string; seq?: string }[];
+      cleared?: { conversationId?: string; upToSeq?: string }[];
+    }>("/messages/hidden/changes", { since });
+    if (since !== "0") e.applyHidden(a);
+    if (a.version) localStorage.setItem(key, a.version);
+  } catch {
+    // the next change or reconnect tries again
+  }
 }
 
 async function refreshPresence(): Promise<void> {

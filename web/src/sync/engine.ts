@@ -66,7 +66,10 @@ export function directId(a: string, b: string): string {
 export function peerOf(conversationId: string, me: string): string {
   const m = /^d_(\d+)_(\d+)$/.exec(conversationId);
   if (!m) return "";
-  return m[1] === me ? m[2]! : m[1]!;
+  if (m[1] === me) return m[2]!;
+  if (m[2] === me) return m[1]!;
+  // Someone else's pair: no peer (a send by conversation id is refused).
+  return "";
 }
 
 function fromServer(c: Conversation, me: string): ConversationView {
@@ -159,7 +162,14 @@ export class SyncEngine {
     this.status.value = "syncing";
     try {
       await this.refreshList();
-      await Promise.all([...this.open.keys()].map((id) => this.catchUp(id)));
+      await Promise.all(
+        [...this.open.keys()].map((id) =>
+          this.catchUp(id).catch((e: unknown) => {
+            // A conversation refused (left, removed) must not stop the others.
+            if (e instanceof RequestError && e.retryable) throw e;
+          }),
+        ),
+      );
       if (this.online) this.status.value = "online";
     } catch (e) {
       if (!(e instanceof RequestError) || !e.retryable) throw e;
@@ -199,7 +209,16 @@ export class SyncEngine {
 
   /** Fetches the list (incrementally once a cursor is known). */
   async refreshList(): Promise<void> {
-    const answer = await this.port.request({ listConversations: this.cursor ? { since: this.cursor } : {} });
+    let answer: Frame;
+    try {
+      answer = await this.port.request({ listConversations: this.cursor ? { since: this.cursor } : {} });
+    } catch (e) {
+      // A cursor this server does not know (restored data, another node
+      // version): start again with a full list.
+      if (!(e instanceof RequestError) || e.code !== "invalid_argument" || !this.cursor) throw e;
+      this.cursor = "";
+      answer = await this.port.request({ listConversations: {} });
+    }
     const list = answer.conversations ?? {};
     batch(() => {
       if (!list.incremental) {
@@ -208,6 +227,8 @@ export class SyncEngine {
           const v = fromServer(c, this.me);
           fresh.set(v.id, this.keepLocal(v));
         }
+        // Chats started here that have no message on the server yet stay.
+        for (const [id, c] of this.convs) if (!fresh.has(id) && c.maxSeq === 0) fresh.set(id, c);
         this.convs = fresh;
       } else {
         for (const c of list.conversations ?? []) {
@@ -394,9 +415,15 @@ export class SyncEngine {
     }
     const t = this.open.get(id);
     if (t) {
-      const r = t.timeline.push(m);
-      if (r === "gap") {
+      let r = t.timeline.push(m);
+      // A catch-up already running may have pulled before m was committed:
+      // offer m again once it is done.
+      for (let tries = 0; r === "gap" && tries < 3; tries++) {
         await this.catchUp(id).catch(() => undefined);
+        r = t.timeline.held >= seq ? "duplicate" : t.timeline.push(m);
+      }
+      if (r === "gap") {
+        // not delivered: counted below, pulled on the next catch-up
       } else if (r === "delivered") {
         this.changed(t);
         const edits = m.content?.event?.event === "edited" ? [num(m.content.event.targetSeq)] : [];
@@ -411,8 +438,6 @@ export class SyncEngine {
         }
         return;
       }
-      // Delivered by the pull (or not visible after all).
-      if (t.timeline.held >= seq) return;
     }
     this.afterDelivery(id, [m]);
   }
@@ -592,7 +617,7 @@ export class SyncEngine {
       if (err instanceof RequestError && err.retryable) {
         this.outbox.set(e.clientMsgId, "pending");
         this.outboxVersion.value++;
-        if (code === "rate_limited" || code === "unavailable") {
+        if (code === "rate_limited" || code === "unavailable" || code === "internal") {
           const wait = Math.max(1000, err.retryAfterMs);
           setTimeout(() => void this.flush(), wait);
         }
@@ -624,7 +649,14 @@ export class SyncEngine {
       }
     }
     if (this.outbox.remove(e.clientMsgId)) this.outboxVersion.value++;
-    this.afterDelivery(conversationId, [m]);
+    const c = this.convs.get(conversationId);
+    if (c && seq > c.maxSeq + 1) {
+      // Messages before ours are still on their way: counting ours now
+      // would mark them counted. Its push (or a pull, or the list) does it.
+      this.scheduleListRefresh();
+    } else {
+      this.afterDelivery(conversationId, [m]);
+    }
     if (t && t.timeline.held < seq) void this.catchUp(conversationId).catch(() => undefined);
   }
 
@@ -659,5 +691,70 @@ export class SyncEngine {
   async typingOff(conversationId: string): Promise<void> {
     if (!this.online) return;
     await this.port.request({ typing: { conversationId, typing: false } }).catch(() => undefined);
+  }
+
+  /** Deletes messages for me only (all my devices; others keep them). */
+  async hide(conversationId: string, seqs: number[]): Promise<void> {
+    await this.port.request({ hide: { conversationId, seqs: seqs.map(String) } });
+    this.applyHidden({ hidden: seqs.map((seq) => ({ conversationId, seq: String(seq) })) });
+  }
+
+  /** Clears my history of a conversation up to now. */
+  async clearHistory(conversationId: string): Promise<void> {
+    const upTo = this.convs.get(conversationId)?.maxSeq ?? 0;
+    await this.port.request({ hide: { conversationId, clear: true, upToSeq: String(upTo) } });
+    this.applyHidden({ cleared: [{ conversationId, upToSeq: String(upTo) }] });
+  }
+
+  /** Applies hidden-message changes (mine, from any device). */
+  applyHidden(changes: {
+    hidden?: { conversationId?: string; seq?: string }[];
+    cleared?: { conversationId?: string; upToSeq?: string }[];
+  }): void {
+    const touched = new Set<string>();
+    for (const h of changes.hidden ?? []) {
+      const t = this.open.get(h.conversationId ?? "");
+      if (t && t.timeline.hide([num(h.seq)])) touched.add(t.timeline.conversationId);
+    }
+    for (const c of changes.cleared ?? []) {
+      const t = this.open.get(c.conversationId ?? "");
+      if (t && t.timeline.clearUpTo(num(c.upToSeq))) touched.add(t.timeline.conversationId);
+    }
+    for (const id of touched) {
+      const t = this.open.get(id)!;
+      this.changed(t);
+      const last = t.timeline.lastVisible();
+      this.update(id, (c) => (c.lastSeq && !last ? { ...c, last: undefined, lastKind: "hidden", preview: "" } : { ...c, last: last ?? c.last }));
+    }
+    if ((changes.hidden?.length || changes.cleared?.length)) this.scheduleListRefresh();
+  }
+
+  /** Forwards messages to targets, as copies or merged into one record. */
+  async forward(conversationId: string, seqs: number[], targets: string[], merged: boolean): Promise<{ target: string; error?: string }[]> {
+    const a = await this.port.request({
+      forward: {
+        clientMsgId: newClientMsgId().slice(0, 40),
+        conversationId,
+        seqs: seqs.map(String),
+        merged,
+        targets: targets.map((id) => {
+          const peer = peerOf(id, this.me);
+          return peer ? { userId: peer } : { conversationId: id };
+        }),
+      },
+    });
+    return (a.forwardResult?.outcomes ?? []).map((o, i) => ({ target: targets[i] ?? o.conversationId ?? "", error: o.error?.code }));
+  }
+
+  /** The pinned messages of a conversation, newest pin first. */
+  async pins(conversationId: string): Promise<Message[]> {
+    const a = await this.port.request({ getPins: { conversationId } });
+    return (a.pins?.pins ?? []).map((p) => p.message).filter((m): m is Message => !!m);
+  }
+
+  /** Who has read one of my messages (groups: counts and ids). */
+  async readStatus(conversationId: string, seq: number): Promise<{ read: string[]; unread: string[] }> {
+    const a = await this.port.request({ getReadStatus: { conversationId, seq: String(seq) } });
+    return { read: a.readStatus?.readUserIds ?? [], unread: a.readStatus?.unreadUserIds ?? [] };
   }
 }

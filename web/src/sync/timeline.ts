@@ -139,6 +139,26 @@ export class Timeline {
     this.refreshQuotes(seq, m);
   }
 
+  /** Hides messages for me (deleted on one of my devices). */
+  hide(seqs: number[]): boolean {
+    let changed = false;
+    for (const seq of seqs) {
+      const i = this.indexOf(seq);
+      if (i < 0 || this.items[i]!.hidden) continue;
+      const m = this.items[i]!;
+      this.items[i] = { conversationId: m.conversationId, seq: m.seq, senderId: m.senderId, serverTime: m.serverTime, hidden: true };
+      this.pinned.delete(seq);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Hides everything up to `upTo` (clear history). */
+  clearUpTo(upTo: number): boolean {
+    const seqs = this.items.map((m) => num(m.seq)).filter((s) => s <= upTo);
+    return this.hide(seqs);
+  }
+
   /** The newest held message that is not an event (for previews). */
   lastVisible(): Message | undefined {
     for (let i = this.items.length - 1; i >= 0; i--) {

@@ -8,14 +8,17 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 import { formatDay, formatTime, t } from "../i18n";
 import { num, type Message, type MessageContent } from "../proto";
-import { displayName, engine, presence, session, user } from "../state/app";
+import { displayName, engine, http, presence, session, user } from "../state/app";
 import type { ConversationView } from "../sync/engine";
 import type { OutboxEntry } from "../sync/outbox";
 import { Avatar } from "./Avatar";
 import { titleOf } from "./ConversationList";
 import { DetailsPanel } from "./Details";
+import { EmojiPicker } from "./Emoji";
+import { ForwardDialog } from "./Forward";
 import { Icon } from "./icons";
 import { UploadRows, VoiceRecorder } from "./Media";
+import { previewOf } from "./preview";
 import { sendFile } from "../media/uploads";
 import { MessageBody, MessageMenu, type MenuAction } from "./MessageView";
 import { go } from "./route";
@@ -81,6 +84,25 @@ export function Chat(p: { id: string }) {
   const [editing, setEditing] = useState<Message | null>(null);
   const [notice, setNotice] = useState("");
   const [details, setDetails] = useState(false);
+  const [forwarding, setForwarding] = useState<number[] | null>(null);
+  const [pins, setPins] = useState<Message[]>([]);
+  const pinKey = [...open.timeline.pinned].sort((a, b) => a - b).join(",");
+
+  // Pinned messages: fetched on open and after every pin or unpin event.
+  useEffect(() => {
+    let live = true;
+    e.pins(p.id).then(
+      (list) => {
+        if (!live) return;
+        setPins(list);
+        for (const m of list) open.timeline.pinned.add(num(m.seq));
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [p.id, pinKey]);
 
   const rows = useMemo(
     () => buildRows(open.timeline.items, e.outbox.of(p.id), me),
@@ -136,6 +158,17 @@ export function Chat(p: { id: string }) {
         case "pin":
           await e.op(p.id, num(m.seq), { pin: {} });
           break;
+        case "forward":
+          setForwarding([num(m.seq)]);
+          break;
+        case "hide":
+          await e.hide(p.id, [num(m.seq)]);
+          break;
+        case "readers": {
+          const r = await e.readStatus(p.id, num(m.seq));
+          setNotice(`${t("readers.title", { read: r.read.length, unread: r.unread.length })}: ${r.read.map(displayName).join(", ")}`);
+          break;
+        }
         case "unpin":
           await e.op(p.id, num(m.seq), { pin: { unpin: true } });
           break;
@@ -206,6 +239,25 @@ export function Chat(p: { id: string }) {
         </button>
       </header>
       {details ? <DetailsPanel conv={conv} onClose={() => setDetails(false)} /> : null}
+      {pins.length ? (
+        <div class="pins-bar" aria-label={t("pins.title")}>
+          <Icon name="pin" size={14} />
+          <span class="pins-text">
+            <strong>{t("pins.title")}</strong> {previewOf(pins[0]!.content)}
+          </span>
+          {pins.length > 1 ? <span class="muted small">+{pins.length - 1}</span> : null}
+        </div>
+      ) : null}
+      {forwarding ? (
+        <ForwardDialog
+          conversationId={p.id}
+          seqs={forwarding}
+          onClose={(result) => {
+            setForwarding(null);
+            if (result) setNotice(result);
+          }}
+        />
+      ) : null}
       <VirtualList
         class="messages"
         label={title}
@@ -220,7 +272,7 @@ export function Chat(p: { id: string }) {
             {open.timeline.atStart ? t("chat.start") : open.loading.value ? t("chat.loadingOlder") : "\u00a0"}
           </div>
         }
-        render={(r) => <RowView row={r} conv={conv} me={me} onAction={act} />}
+        render={(r) => <RowView row={r} conv={conv} me={me} pinned={open.timeline.pinned} onAction={act} />}
       />
       {!atBottom ? (
         <button class="jump" type="button" onClick={() => setBottomToken((n) => n + 1)}>
@@ -244,7 +296,7 @@ export function Chat(p: { id: string }) {
   );
 }
 
-function RowView(p: { row: Row; conv: ConversationView; me: string; onAction: (a: MenuAction, m: Message) => void }) {
+function RowView(p: { row: Row; conv: ConversationView; me: string; pinned: Set<number>; onAction: (a: MenuAction, m: Message) => void }) {
   const r = p.row;
   if (r.kind === "day") return <div class="day-separator"><span>{formatDay(r.time)}</span></div>;
   if (r.kind === "system") return <div class="system-line">{r.m.content?.system?.text}</div>;
@@ -280,7 +332,7 @@ function RowView(p: { row: Row; conv: ConversationView; me: string; onAction: (a
               ) : null}
             </div>
           </div>
-          <MessageMenu m={m} mine={r.mine} conv={p.conv} onAction={(a) => p.onAction(a, m)} />
+          <MessageMenu m={m} mine={r.mine} conv={p.conv} pinned={p.pinned.has(num(m.seq))} onAction={(a) => p.onAction(a, m)} />
         </div>
         {m.reactions?.length ? (
           <div class="reactions">
@@ -337,6 +389,33 @@ function Composer(p: { conv: ConversationView; replyTo: Message | null; editing:
   const convId = p.conv.id;
   const textRef = useRef(text);
   textRef.current = text;
+  const [emoji, setEmoji] = useState(false);
+  const [members, setMembers] = useState<string[] | null>(null);
+  const [mention, setMention] = useState<string | null>(null);
+  const mentioned = useRef(new Map<string, string>());
+
+  // @ autocomplete in groups: the members, fetched on first use.
+  useEffect(() => {
+    if (mention === null || members !== null || p.conv.kind !== "group") return;
+    void http
+      .get<{ members: { user_id: number }[] }>(`/groups/${convId.slice(2)}/members`, { limit: 1000 })
+      .then((a) => setMembers(a.members.map((m) => String(m.user_id))), () => setMembers([]));
+  }, [mention, convId]);
+  const me = session.value?.userId ?? "";
+  const suggestions =
+    mention === null || !members
+      ? []
+      : members
+          .filter((id) => id !== me && displayName(id).toLowerCase().includes(mention.toLowerCase()))
+          .slice(0, 8);
+  const pickMention = (id: string) => {
+    const name = id === "all" ? "all" : displayName(id);
+    const next = text.replace(/@([^\s@]*)$/, `@${name} `);
+    mentioned.current.set(name, id);
+    setText(next);
+    setMention(null);
+    area.current?.focus();
+  };
 
   // Drafts: restored on open, saved on leaving.
   useEffect(() => {
@@ -372,6 +451,11 @@ function Composer(p: { conv: ConversationView; replyTo: Message | null; editing:
       return;
     }
     const content: MessageContent = { text: { text: body } };
+    const ids = [...mentioned.current.entries()].filter(([name]) => body.includes(`@${name}`)).map(([, id]) => id);
+    if (ids.includes("all")) content.text!.mentionAll = true;
+    const users = ids.filter((id) => id !== "all");
+    if (users.length) content.text!.mentionUserIds = users;
+    mentioned.current.clear();
     if (p.replyTo) content.quote = { seq: p.replyTo.seq };
     e.send(convId, content);
     setText("");
@@ -382,6 +466,8 @@ function Composer(p: { conv: ConversationView; replyTo: Message | null; editing:
 
   const onInput = (v: string) => {
     setText(v);
+    const at = p.conv.kind === "group" ? /(?:^|\s)@([^\s@]*)$/.exec(v) : null;
+    setMention(at ? at[1]! : null);
     if (p.conv.kind !== "direct") return;
     const now = Date.now();
     if (v && now - lastTyping.current > 4000) {
@@ -423,6 +509,34 @@ function Composer(p: { conv: ConversationView; replyTo: Message | null; editing:
         <button type="button" class="icon composer-tool" aria-label={t("media.attach")} title={t("media.attach")} onClick={() => picker.current?.click()}>
           <Icon name="attach" size={20} />
         </button>
+        <button type="button" class="icon composer-tool" aria-label={t("emoji.pick")} title={t("emoji.pick")} aria-expanded={emoji} onClick={() => setEmoji(!emoji)}>
+          <Icon name="smile" size={20} />
+        </button>
+        {emoji ? (
+          <EmojiPicker
+            onPick={(x) => {
+              setText(text + x);
+              area.current?.focus();
+            }}
+            onClose={() => setEmoji(false)}
+          />
+        ) : null}
+        {suggestions.length || mention === "" ? (
+          <ul class="mentions" role="listbox" aria-label="@">
+            {mention !== null && "all".startsWith(mention.toLowerCase()) ? (
+              <li role="option" aria-selected={false}>
+                <button type="button" onClick={() => pickMention("all")}>@all</button>
+              </li>
+            ) : null}
+            {suggestions.map((id) => (
+              <li key={id} role="option" aria-selected={false}>
+                <button type="button" onClick={() => pickMention(id)}>
+                  <Avatar id={id} name={displayName(id)} size={24} /> {displayName(id)}
+                </button>
+              </li>
+            ))}
+          </ul>
+        ) : null}
         <textarea
           ref={area}
           rows={1}

@@ -2,10 +2,12 @@
 // with avatar, name, type-aware preview, time, unread badge, @ marker,
 // muted icon and draft.
 
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+
+import type { SearchResult } from "../proto";
 
 import { formatListTime, t } from "../i18n";
-import { displayName, engine, presence, session, user } from "../state/app";
+import { displayName, engine, http, presence, session, user } from "../state/app";
 import type { ConversationView } from "../sync/engine";
 import { Avatar } from "./Avatar";
 import { Icon } from "./icons";
@@ -36,6 +38,7 @@ export function ConversationList() {
   const query = q.trim().toLowerCase();
   const shown = query ? list.filter((c) => titleOf(c).toLowerCase().includes(query) || c.id === query) : list;
   const current = route.value.chat;
+  const found = useSearch(query);
   return (
     <section class="pane list-pane" aria-label={t("nav.chats")}>
       <header class="pane-header">
@@ -45,7 +48,8 @@ export function ConversationList() {
       <div class="search-box">
         <input type="search" placeholder={t("list.search")} aria-label={t("list.search")} value={q} onInput={(ev) => setQ(ev.currentTarget.value)} />
       </div>
-      {shown.length === 0 ? <p class="empty muted">{t("list.empty")}</p> : null}
+      {query ? <SearchResults result={found} /> : null}
+      {shown.length === 0 && !query ? <p class="empty muted">{t("list.empty")}</p> : null}
       <ul class="conversations" role="listbox" aria-label={t("nav.chats")}>
         {shown.map((c) => {
           const name = titleOf(c);
@@ -92,6 +96,80 @@ export function ConversationList() {
         })}
       </ul>
     </section>
+  );
+}
+
+/** The server's search (messages, contacts, groups), debounced. */
+function useSearch(query: string): SearchResult | null {
+  const [result, setResult] = useState<SearchResult | null>(null);
+  useEffect(() => {
+    setResult(null);
+    if (!/[\p{L}\p{N}]/u.test(query)) return;
+    const ctl = new AbortController();
+    const timer = setTimeout(() => {
+      http.request<SearchResult>("GET", "/search", undefined, { q: query.slice(0, 200), limit: 20 }, ctl.signal).then(setResult, () => setResult({}));
+    }, 250);
+    return () => {
+      clearTimeout(timer);
+      ctl.abort();
+    };
+  }, [query]);
+  return result;
+}
+
+function SearchResults(p: { result: SearchResult | null }) {
+  const r = p.result;
+  if (!r) return null;
+  const hits = r.hits ?? [];
+  const contacts = r.contacts ?? [];
+  const groups = r.groups ?? [];
+  if (!hits.length && !contacts.length && !groups.length) return <p class="empty muted">{t("search.none")}</p>;
+  const conv = (id: string) => engine.value?.conversation(id);
+  return (
+    <div class="search-results">
+      {contacts.length ? <h3>{t("search.contacts")}</h3> : null}
+      <ul class="people">
+        {contacts.map((c) => (
+          <li key={c.userId} class="person" tabIndex={0} onClick={() => c.conversationId && openChat(c.conversationId)}>
+            <Avatar id={c.userId ?? ""} name={c.displayName ?? ""} size={32} />
+            <div class="person-main">
+              <strong>{c.remark || c.displayName}</strong>
+              <span class="muted small">@{c.username}</span>
+            </div>
+          </li>
+        ))}
+      </ul>
+      {groups.length ? <h3>{t("search.groups")}</h3> : null}
+      <ul class="people">
+        {groups.map((g) => (
+          <li key={g.groupId} class="person" tabIndex={0} onClick={() => g.conversationId && openChat(g.conversationId)}>
+            <Avatar id={g.conversationId ?? ""} name={g.name ?? ""} size={32} />
+            <div class="person-main">
+              <strong>{g.name}</strong>
+            </div>
+          </li>
+        ))}
+      </ul>
+      {hits.length ? <h3>{t("search.messages")}</h3> : null}
+      <ul class="people">
+        {hits.map((h) => {
+          const m = h.message ?? {};
+          const c = conv(m.conversationId ?? "");
+          return (
+            <li key={`${m.conversationId}:${m.seq}`} class="person search-hit" tabIndex={0} onClick={() => m.conversationId && openChat(m.conversationId)}>
+              <div class="person-main">
+                <span class="small muted">
+                  {c ? titleOf(c) : m.conversationId} · {displayName(m.senderId ?? "")} · {formatListTime(Number(m.serverTime ?? 0))}
+                </span>
+                <span class="snippet">
+                  {(h.snippet ?? []).map((part, i) => (part.hit ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}
+                </span>
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+    </div>
   );
 }
 

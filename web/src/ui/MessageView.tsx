@@ -13,7 +13,7 @@ import { Icon } from "./icons";
 import { MediaBody } from "./Media";
 import { previewOf, translatePreview } from "./preview";
 
-export type MenuAction = "reply" | "copy" | "edit" | "revoke" | "pin" | "unpin" | `react:${string}`;
+export type MenuAction = "reply" | "copy" | "edit" | "revoke" | "pin" | "unpin" | "forward" | "hide" | "readers" | `react:${string}`;
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 
@@ -67,8 +67,9 @@ export function MessageBody(p: { m: Message }) {
   );
 }
 
-export function MessageMenu(p: { m: Message; mine: boolean; conv: ConversationView; onAction: (a: MenuAction) => void }) {
+export function MessageMenu(p: { m: Message; mine: boolean; conv: ConversationView; pinned: boolean; onAction: (a: MenuAction) => void }) {
   const [reacting, setReacting] = useState(false);
+  const [more, setMore] = useState(false);
   const kind = contentKind(p.m.content);
   const text = kind === "text";
   const ageMs = Date.now() - num(p.m.serverTime);
@@ -104,6 +105,31 @@ export function MessageMenu(p: { m: Message; mine: boolean; conv: ConversationVi
           <Icon name="revoke" size={16} />
         </button>
       ) : null}
+      <span class="more-wrap">
+        <button type="button" class="icon" title={t("action.more")} aria-label={t("action.more")} aria-haspopup="menu" aria-expanded={more} data-action="more" onClick={() => setMore(!more)}>
+          <Icon name="more" size={16} />
+        </button>
+        {more ? (
+          <div class="more-menu" role="menu" onKeyDown={(e) => e.key === "Escape" && setMore(false)}>
+            {kind !== "system" && kind !== "call_log" ? (
+              <button type="button" role="menuitem" data-action="forward" onClick={() => { setMore(false); p.onAction("forward"); }}>
+                {t("action.forward")}
+              </button>
+            ) : null}
+            <button type="button" role="menuitem" data-action={p.pinned ? "unpin" : "pin"} onClick={() => { setMore(false); p.onAction(p.pinned ? "unpin" : "pin"); }}>
+              {p.pinned ? t("action.unpin") : t("action.pin")}
+            </button>
+            {p.mine && p.conv.kind === "group" ? (
+              <button type="button" role="menuitem" data-action="readers" onClick={() => { setMore(false); p.onAction("readers"); }}>
+                {t("action.readers")}
+              </button>
+            ) : null}
+            <button type="button" role="menuitem" data-action="hide" onClick={() => { setMore(false); p.onAction("hide"); }}>
+              {t("action.hide")}
+            </button>
+          </div>
+        ) : null}
+      </span>
     </div>
   );
 }
