@@ -144,7 +144,8 @@ export function refresh(): Promise<void> {
 }
 
 async function fetchChanges(): Promise<void> {
-  if (!session.value) return;
+  // (The engine is published before the session signal: the token is what counts.)
+  if (!http.token) return;
   const gen = generation;
   try {
     const a = await http.get<Changes>("/contacts/changes", { since: version });

@@ -107,11 +107,13 @@ function sortGroups(list: Group[]): Group[] {
   return [...list].sort((a, b) => Number(a.dismissed) - Number(b.dismissed) || a.name.localeCompare(b.name) || a.id - b.id);
 }
 
-/** Puts a fresh copy of a group into my list (or adds it). */
-function upsertGroup(g: Group): void {
+/** Puts a fresh copy of a group into my list (adds it only when told: a
+ * group shows its info to non-members too). */
+function upsertGroup(g: Group, add = false): void {
   const list = myGroups.value;
   if (!list) return;
   const i = list.findIndex((x) => x.id === g.id);
+  if (i < 0 && !add) return;
   myGroups.value = sortGroups(i < 0 ? [...list, g] : list.map((x) => (x.id === g.id ? g : x)));
 }
 
@@ -123,7 +125,7 @@ function dropGroup(id: string): void {
 /** Creates a group and returns it (the list has it at once). */
 export async function createGroup(name: string, members: string[]): Promise<Group> {
   const a = await http.post<{ group: Group }>("/groups", { name, members: members.map(Number) });
-  upsertGroup(a.group);
+  upsertGroup(a.group, true);
   if (!myGroups.value) void loadGroups();
   return a.group;
 }

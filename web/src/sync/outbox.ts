@@ -73,12 +73,15 @@ export class Outbox {
     this.save();
   }
 
+  /** Changes an entry's state. The entry is replaced, not changed in place,
+   *  so renderers comparing entries by identity see the change. */
   set(clientMsgId: string, state: OutboxState, error?: string): void {
-    const e = this.get(clientMsgId);
-    if (!e) return;
-    e.state = state;
-    if (error === undefined) delete e.error;
-    else e.error = error;
+    const i = this.entries.findIndex((e) => e.clientMsgId === clientMsgId);
+    if (i < 0) return;
+    const next: OutboxEntry = { ...this.entries[i]!, state };
+    if (error === undefined) delete next.error;
+    else next.error = error;
+    this.entries[i] = next;
     this.save();
   }
 

@@ -71,10 +71,20 @@ export function buildRows(items: readonly Message[], outbox: OutboxEntry[], me: 
   return rows;
 }
 
+function placeholder(id: string): ConversationView {
+  return {
+    id, kind: "group", peerId: "", name: "", avatar: "", maxSeq: 0, readSeq: 0, unread: 0, mentioned: false, lastTime: 0,
+    peerReadSeq: 0, pinned: false, muted: false, archived: false, draft: "", lastSeq: 0, lastSenderId: "", lastKind: "", preview: "",
+  };
+}
+
 export function Chat(p: { id: string }) {
   const e = engine.value!;
   const me = session.value!.userId;
-  const conv = e.conversations.value.find((c) => c.id === p.id) ?? e.ensureConversation(p.id);
+  // A chat the list does not have: new (a first message to someone) for a
+  // direct chat; for a group, one we are not (or no longer) in.
+  const known = e.conversations.value.find((c) => c.id === p.id);
+  const conv = known ?? (p.id.startsWith("d_") ? e.ensureConversation(p.id) : placeholder(p.id));
   const open = useMemo(() => e.timeline(p.id), [e, p.id]);
   const version = open.version.value;
   const outboxVersion = e.outboxVersion.value;

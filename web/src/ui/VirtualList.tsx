@@ -32,8 +32,8 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
   const [, force] = useState(0);
   const [scroll, setScroll] = useState({ top: 0, height: 800 });
   const atBottom = useRef(true);
-  const firstKey = useRef<string | null>(null);
-  const prevCount = useRef(0);
+  /** The row at the top of the view and how far into it the view starts. */
+  const anchor = useRef<{ key: string; delta: number } | null>(null);
   const prevTotal = useRef(0);
   const observer = useRef<ResizeObserver | null>(null);
   const overscan = p.overscanPx ?? 800;
@@ -85,19 +85,34 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
     }
   }, [measure]);
 
-  // Keep the view still when rows are prepended, at the bottom when it was.
+  /** Remembers which row is at the top of the view. */
+  const remember = (el: HTMLElement) => {
+    let i = 0;
+    while (i < keys.length - 1 && offsets[i + 1]! <= el.scrollTop) i++;
+    // Not the very first row: rows arrive before it but after a leading
+    // header row (a day separator) that keeps its place.
+    if (i === 0 && keys.length > 1) i = 1;
+    anchor.current = keys.length ? { key: keys[i]!, delta: el.scrollTop - offsets[i]! } : null;
+  };
+
+  // Keep the view still when rows are added above or resized (the row at
+  // the top stays where it was), at the bottom when it was there.
   useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
-    const newFirst = keys[0] ?? null;
-    if (firstKey.current !== null && newFirst !== firstKey.current && keys.length > prevCount.current) {
-      const oldIndex = keys.indexOf(firstKey.current);
-      if (oldIndex > 0 && !atBottom.current) el.scrollTop += offsets[oldIndex]!;
+    if (atBottom.current) {
+      if (total !== prevTotal.current) el.scrollTop = el.scrollHeight;
+    } else if (anchor.current) {
+      const i = keys.indexOf(anchor.current.key);
+      if (i >= 0) {
+        const want = offsets[i]! + anchor.current.delta;
+        if (Math.abs(el.scrollTop - want) > 1) el.scrollTop = want;
+      }
     }
-    if (atBottom.current && total !== prevTotal.current) el.scrollTop = el.scrollHeight;
-    firstKey.current = newFirst;
-    prevCount.current = keys.length;
     prevTotal.current = total;
+    remember(el);
+    // Still near the top after an update (a short page): ask for more.
+    if (!atBottom.current && el.scrollTop < 600) p.onTop?.();
   });
 
   useLayoutEffect(() => {
@@ -130,11 +145,18 @@ export function VirtualList<T>(p: VirtualListProps<T>) {
       p.onBottomChange?.(bottom);
     }
     setScroll({ top: el.scrollTop, height: el.clientHeight });
+    remember(el);
     if (el.scrollTop < 600) p.onTop?.();
   };
 
+  // At the very top a wheel or key press scrolls nothing, so no scroll
+  // event comes: ask for older rows on the gesture itself.
+  const onWheel = (ev: WheelEvent) => {
+    if (ev.deltaY < 0 && (ref.current?.scrollTop ?? 1) <= 0) p.onTop?.();
+  };
+
   return (
-    <div ref={ref} class={p.class} onScroll={onScroll} role="log" aria-label={p.label} aria-live="polite" tabIndex={0}>
+    <div ref={ref} class={p.class} onScroll={onScroll} onWheel={onWheel} role="log" aria-label={p.label} aria-live="polite" tabIndex={0}>
       {p.header}
       <div style={{ height: `${offsets[start]}px` }} aria-hidden="true" />
       {p.items.slice(start, end).map((item, i) => (
