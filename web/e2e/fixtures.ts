@@ -1,4 +1,5 @@
 // Fixtures of the e2e suite: each worker starts a real ferry-server binary
+// (FERRY_SERVER_BIN, else target/debug/ferry-server of cargo's target directory)
 // on 127.0.0.1 (ports picked by the server, read from its log) with a fresh
 // data directory, and tests get its URL as `baseURL` (so `page.goto("/")`)
 // plus `api`, a small HTTP API client for fast setup.
@@ -9,7 +10,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve as resolvePath } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -121,8 +122,10 @@ const TEST_ENV: Record<string, string> = {
   FERRY_STORAGE__SYNCHRONOUS: "normal",
 };
 
+/** FERRY_SERVER_BIN, else the debug build in cargo's target directory. */
 function serverBinary(): string {
-  const bin = process.env.FERRY_SERVER_BIN ?? join(REPO_ROOT, "target", "debug", "ferry-server");
+  const target = resolvePath(REPO_ROOT, process.env.CARGO_TARGET_DIR ?? "target");
+  const bin = process.env.FERRY_SERVER_BIN ?? join(target, "debug", "ferry-server");
   if (!existsSync(bin)) {
     throw new Error(
       `no ferry-server binary at ${bin}: run \`cargo build -p ferry-server\` in the repository first ` +
