@@ -32,7 +32,9 @@ use rust_embed::{Embed, EmbeddedFile};
 
 use crate::{http::routes::files::etag_matches, media::blobs::hex};
 
-/// The built client. The path is relative to this crate's Cargo.toml.
+/// The built client. rust-embed resolves a relative folder against this
+/// crate's directory (`CARGO_MANIFEST_DIR`); spelling that variable out would
+/// take its `interpolate-folder-path` feature and another dependency.
 #[derive(Embed)]
 #[folder = "../../web/dist"]
 struct Dist;
