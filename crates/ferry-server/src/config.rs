@@ -60,7 +60,23 @@ pub struct Config {
     pub messages: MessagesConfig,
     pub caches: CacheConfig,
     pub files: FilesConfig,
+    pub web: WebConfig,
     pub limits: Limits,
+}
+
+/// The browser client served at `/` (`http/web.rs`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Serve the embedded web client at `/` (and its client-side routes);
+    /// with `false` only the API, `/ws`, `/healthz` and `/metrics` answer.
+    pub enabled: bool,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 /// What may be done to a sent message, and until when.
@@ -408,6 +424,7 @@ impl Default for Config {
             messages: MessagesConfig::default(),
             caches: CacheConfig::default(),
             files: FilesConfig::default(),
+            web: WebConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -463,8 +480,10 @@ impl Default for WriterConfig {
 
 /// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
 /// variables (the CLI's, the flags') are not configuration.
-const ENV_KEYS: &[&str] =
-    &["node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "files", "limits"];
+const ENV_KEYS: &[&str] = &[
+    "node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "files", "web",
+    "limits",
+];
 
 impl Config {
     /// Builds the configuration from every layer and validates it.
@@ -662,8 +681,10 @@ mod tests {
         }
         figment::Jail::expect_with(|jail| {
             jail.set_env("FERRY_MESSAGES__SEARCH", "false");
+            jail.set_env("FERRY_WEB__ENABLED", "false");
             let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
             assert!(!c.messages.search);
+            assert!(!c.web.enabled);
             Ok(())
         });
     }

@@ -1,5 +1,6 @@
 //! The HTTP JSON API under `/api/v1` (see docs/HTTP_API.md), `/healthz`,
-//! `/metrics`, and the WebSocket upgrade at `/ws`.
+//! `/metrics`, the WebSocket upgrade at `/ws`, and the browser client
+//! ([`web`]) for every other GET.
 //!
 //! Every `/api/v1` route is registered through [`api_routes`], an
 //! `OpenApiRouter` fed by `routes!`: a handler's `#[utoipa::path]` is both
@@ -11,6 +12,7 @@ mod metrics;
 pub mod openapi;
 pub mod render;
 pub mod routes;
+mod web;
 
 use axum::{Router, extract::DefaultBodyLimit, routing::get};
 use ferry_core::{ApiError, ErrorCode};
@@ -30,8 +32,8 @@ pub fn router(app: AppRef) -> Router {
     if app.config.metrics {
         router = router.route("/metrics", get(metrics::serve));
     }
+    router = if app.config.web.enabled { router.fallback(web::serve) } else { router.fallback(not_found) };
     router
-        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TraceLayer::new_for_http())

@@ -352,7 +352,9 @@ enum Preconditions {
     Failed,
 }
 
-fn etag_matches(list: &str, etag: &str, weak_ok: bool) -> bool {
+/// Whether the `If-Match` / `If-None-Match` value `list` names `etag`
+/// (`weak_ok`: a `W/` tag matches too, the weak comparison).
+pub(crate) fn etag_matches(list: &str, etag: &str, weak_ok: bool) -> bool {
     list.split(',')
         .map(str::trim)
         .any(|t| t == "*" || t == etag || (weak_ok && t.strip_prefix("W/").is_some_and(|t| t == etag)))

@@ -1,0 +1,36 @@
+import { defineConfig } from "@playwright/test";
+
+// End-to-end tests in Debian's Chromium (installed by .ci/run; never a
+// downloaded browser) against a real ferry-server that each worker starts
+// (e2e/fixtures.ts).
+export default defineConfig({
+  testDir: "e2e",
+  outputDir: "test-results",
+  reporter: "list",
+  // Each worker runs its own server and browser; the machine has 2 cores.
+  workers: 2,
+  fullyParallel: true,
+  forbidOnly: !!process.env.CI,
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  use: {
+    browserName: "chromium",
+    headless: true,
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      // Without the background-networking switches Chromium stalls on
+      // connections it is refused (this machine reaches no network).
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    },
+    screenshot: "only-on-failure",
+    trace: "retain-on-failure",
+  },
+});
