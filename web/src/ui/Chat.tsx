@@ -18,7 +18,7 @@ import { EmojiPicker } from "./Emoji";
 import { ForwardDialog } from "./Forward";
 import { Icon } from "./icons";
 import { UploadRows, VoiceRecorder } from "./Media";
-import { previewOf } from "./preview";
+import { previewOf, systemText } from "./preview";
 import { sendFile } from "../media/uploads";
 import { MessageBody, MessageMenu, type MenuAction } from "./MessageView";
 import { go } from "./route";
@@ -309,7 +309,7 @@ export function Chat(p: { id: string }) {
 function RowView(p: { row: Row; conv: ConversationView; me: string; pinned: Set<number>; onAction: (a: MenuAction, m: Message) => void }) {
   const r = p.row;
   if (r.kind === "day") return <div class="day-separator"><span>{formatDay(r.time)}</span></div>;
-  if (r.kind === "system") return <div class="system-line">{r.m.content?.system?.text}</div>;
+  if (r.kind === "system") return <div class="system-line">{systemText(r.m.content ?? {})}</div>;
   if (r.kind === "out") return <PendingRow e={r.e} />;
   const m = r.m;
   if (m.content?.revoked) {

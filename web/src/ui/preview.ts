@@ -2,7 +2,8 @@
 // notifications, quotes). The server's previews are English tags; a list
 // entry whose message this tab does not hold is translated by kind.
 
-import { formatDuration, t } from "../i18n";
+import { formatDuration, has, locale, t, type Key } from "../i18n";
+import { displayName, session } from "../state/app";
 import { contentKind, type MessageContent } from "../proto";
 
 export function previewOf(c: MessageContent | undefined): string {
@@ -33,10 +34,31 @@ export function previewOf(c: MessageContent | undefined): string {
     case "custom":
       return c.custom?.fallbackText || t("preview.custom", { type: c.custom?.type ?? "" });
     case "system":
-      return c.system?.text ?? "";
+      return systemText(c);
     default:
       return t("preview.unknown");
   }
+}
+
+function who(id: string | undefined): string {
+  if (id && id === session.value?.userId) return t("common.you");
+  return displayName(id ?? "");
+}
+
+/** A group event in the reader's language, with display names; the
+ *  server's English line when the event is one this client does not know. */
+export function systemText(c: MessageContent): string {
+  const s = c.system ?? {};
+  const role = s.event === "role_changed" ? `.${s.detail === "admin" ? "admin" : "member"}` : "";
+  const key = `sys.${s.event ?? ""}${role}`;
+  if (!has(key)) return s.text ?? "";
+  const until = s.until ? new Intl.DateTimeFormat(locale.value, { dateStyle: "medium", timeStyle: "short" }).format(Number(s.until)) : "";
+  return t(key as Key, {
+    actor: who(s.actorId),
+    targets: (s.targetIds ?? []).map(who).join(", "),
+    until,
+    detail: s.detail ?? "",
+  });
 }
 
 /** Translates the server's English preview of a message of `kind`. */
