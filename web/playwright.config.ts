@@ -28,6 +28,10 @@ export default defineConfig({
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        // A fake microphone and camera (a tone, a test pattern), granted
+        // without a prompt: voice notes (and calls) are recorded for real.
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
       ],
     },
     screenshot: "only-on-failure",

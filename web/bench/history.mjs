@@ -3,8 +3,9 @@
 // to the first message, page by page, as a user would. Reports (does not
 // assert) the time to first render, the time to reach the start, the
 // number of message rows in the DOM (virtualisation keeps it small), the
-// JS heap, and long tasks (> 50 ms main-thread blocks, which are the
-// stutter a user feels).
+// JS heap, long tasks (> 50 ms main-thread blocks, which are the
+// stutter a user feels), and the live delivery time of a new message to
+// the open chat.
 //
 //   node bench/history.mjs http://127.0.0.1:8080 [messages=10000]
 //
@@ -92,6 +93,19 @@ for (;;) {
 }
 const scrollMs = performance.now() - scrollStart;
 await page.locator(`.msg-row[data-seq="1"]`).waitFor();
+// Live delivery: a message sent over HTTP by the other user until its
+// bubble is in this page's DOM (send, commit, push, render), 100 times.
+await page.locator(".messages").evaluate((el) => (el.scrollTop = el.scrollHeight));
+const lat = [];
+for (let i = 0; i < 100; i++) {
+  const text = `live ${i} ${Date.now()}`;
+  const t0 = performance.now();
+  const seen = page.waitForFunction((t) => [...document.querySelectorAll(".msg-row .text")].some((e) => e.textContent === t), text, { polling: "raf" });
+  await call("POST", "/messages", { clientMsgId: `live${i}`, userId: String(a.user.id), content: { text: { text } } }, b.token);
+  await seen;
+  lat.push(performance.now() - t0);
+}
+lat.sort((x, y) => x - y);
 const long = await page.evaluate(() => window.__long);
 const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? 0);
 const held = await page.evaluate(() => document.querySelectorAll(".msg-row").length);
@@ -108,5 +122,7 @@ console.log(JSON.stringify({
   long_tasks: long.length,
   long_task_max_ms: Math.round(Math.max(0, ...long)),
   long_task_total_ms: Math.round(long.reduce((x, y) => x + y, 0)),
+  live_delivery_p50_ms: +lat[49].toFixed(1),
+  live_delivery_p99_ms: +lat[98].toFixed(1),
 }, null, 2));
 await browser.close();

@@ -111,3 +111,50 @@ test("the app speaks English and Simplified Chinese", async ({ browser, api }) =
   await p2.reload();
   await expect(p2.locator("h2")).toHaveText("登录");
 });
+
+test("several messages forwarded as one chat record, and deleted for me only", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  const carol = await person(browser, api, uniqueName("carol"));
+  const ab = directId(alice.id, bob.id);
+  const ac = directId(alice.id, carol.id);
+  await openChat(alice.page, ac);
+  await send(alice.page, "Carol, see what Bob said");
+  await openChat(alice.page, ab);
+  await send(alice.page, "Which room?");
+  await openChat(bob.page, ab);
+  await send(bob.page, "The big one, at 10");
+  await expect(bubble(alice.page, "The big one, at 10")).toBeVisible();
+
+  // Select both messages, forward them merged to Carol.
+  const first = bubble(alice.page, "Which room?");
+  await first.hover();
+  await first.locator("[data-action=more]").click();
+  await alice.page.locator(".more-menu [data-action=select]").click();
+  await bubble(alice.page, "The big one, at 10").locator(".select-box").check();
+  await expect(alice.page.locator(".select-bar")).toContainText("2 selected");
+  await alice.page.locator("[data-action=forward-selected]").click();
+  const dialog = alice.page.getByRole("dialog");
+  await dialog.locator("label.pick", { hasText: carol.name }).locator("input").check();
+  await dialog.getByText("Merge into one chat record").click();
+  await dialog.getByRole("button", { name: /^Forward/ }).click();
+  await expect(dialog).toHaveCount(0);
+
+  await openChat(carol.page, ac);
+  const record = carol.page.locator(".record");
+  await expect(record).toBeVisible();
+  await expect(record).toContainText("Which room?");
+  await expect(record).toContainText("The big one, at 10");
+
+  // Delete for me: gone for Alice (also after a reload), still there for Bob.
+  await openChat(alice.page, ab);
+  const mine = bubble(alice.page, "Which room?");
+  await mine.hover();
+  await mine.locator("[data-action=more]").click();
+  await alice.page.locator(".more-menu [data-action=hide]").click();
+  await expect(bubble(alice.page, "Which room?")).toHaveCount(0);
+  await alice.page.reload();
+  await expect(bubble(alice.page, "The big one, at 10")).toBeVisible();
+  await expect(bubble(alice.page, "Which room?")).toHaveCount(0);
+  await expect(bubble(bob.page, "Which room?")).toBeVisible();
+});

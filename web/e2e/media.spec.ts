@@ -99,3 +99,38 @@ test("a resumable upload survives a dropped connection and a page reload", async
   await download.saveAs(saved);
   expect(sha(readFileSync(saved))).toBe(sha(bytes));
 });
+
+test.describe("voice notes", () => {
+  test("a voice note recorded in the browser plays on the other side", async ({ browser, api }) => {
+    const alice = await person(browser, api, uniqueName("alice"));
+    const bob = await person(browser, api, uniqueName("bob"));
+    await alice.context.grantPermissions(["microphone"]);
+    const conv = directId(alice.id, bob.id);
+    await openChat(alice.page, conv);
+    await alice.page.getByRole("button", { name: "Record a voice note" }).click();
+    const stop = alice.page.getByRole("button", { name: "Stop and send" });
+    await expect(stop).toBeVisible();
+    await alice.page.waitForTimeout(1600);
+    await stop.click();
+
+    await openChat(bob.page, conv);
+    const voice = bob.page.locator(".voice");
+    await expect(voice).toBeVisible({ timeout: 20_000 });
+    await expect(voice).toContainText(/0:0[12]/);
+    const audio = voice.locator("audio");
+    await expect(audio).toHaveAttribute("src", /\/api\/v1\/files\//);
+    // The recording is real audio the browser can decode.
+    const ok = await audio.evaluate(
+      (a: HTMLAudioElement) =>
+        new Promise<boolean>((resolve) => {
+          a.preload = "auto";
+          a.onloadeddata = () => resolve(true);
+          a.onerror = () => resolve(false);
+          a.load();
+          setTimeout(() => resolve(a.readyState >= 2), 10_000);
+        }),
+    );
+    expect(ok).toBe(true);
+    await expect(bob.page.locator(`[data-conversation="${conv}"]`)).toContainText(/Voice 0:0[12]/);
+  });
+});

@@ -1,5 +1,20 @@
-// A round avatar: the picture when there is one, else initials on a
-// colour derived from the id (stable across sessions).
+// A round avatar: the picture when there is one (an uploaded image's file
+// id, shown from its thumbnail, or a URL), else initials on a colour
+// derived from the id (stable across sessions).
+
+import { fileInfo } from "../media/files";
+
+const FILE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The URL to show an avatar value with ("" when none). */
+export function avatarUrl(value: string | undefined): string {
+  if (!value) return "";
+  if (FILE_ID.test(value)) {
+    const f = fileInfo(value);
+    return f?.thumbnail_url || f?.url || "";
+  }
+  return /^(\/|https?:|blob:|data:image\/)/.test(value) ? value : "";
+}
 
 const COLORS = ["#2563eb", "#16a34a", "#db2777", "#ea580c", "#7c3aed", "#0891b2", "#ca8a04", "#dc2626"];
 
@@ -18,7 +33,7 @@ export function Avatar(p: { id: string; name: string; src?: string; size?: numbe
   let h = 0;
   for (const c of p.id) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   const bg = COLORS[h % COLORS.length];
-  const src = p.src && /^(\/|https?:|blob:|data:image\/)/.test(p.src) ? p.src : "";
+  const src = avatarUrl(p.src);
   return (
     <span class="avatar" style={{ width: `${size}px`, height: `${size}px`, background: src ? undefined : bg, fontSize: `${Math.round(size * 0.4)}px` }} aria-hidden="true">
       {src ? <img src={src} alt="" /> : initials(p.name)}

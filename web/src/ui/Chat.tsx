@@ -95,6 +95,15 @@ export function Chat(p: { id: string }) {
   const [notice, setNotice] = useState("");
   const [details, setDetails] = useState(false);
   const [forwarding, setForwarding] = useState<number[] | null>(null);
+  /** Selection mode: the seqs picked for a bulk forward or delete. */
+  const [selected, setSelected] = useState<Set<number> | null>(null);
+  useEffect(() => setSelected(null), [p.id]);
+  const toggle = (seq: number) => {
+    const next = new Set(selected ?? []);
+    if (next.has(seq)) next.delete(seq);
+    else if (next.size < 100) next.add(seq);
+    setSelected(next);
+  };
   const [pins, setPins] = useState<Message[]>([]);
   const pinKey = [...open.timeline.pinned].sort((a, b) => a - b).join(",");
 
@@ -170,6 +179,9 @@ export function Chat(p: { id: string }) {
           break;
         case "forward":
           setForwarding([num(m.seq)]);
+          break;
+        case "select":
+          setSelected(new Set([num(m.seq)]));
           break;
         case "hide":
           await e.hide(p.id, [num(m.seq)]);
@@ -264,6 +276,7 @@ export function Chat(p: { id: string }) {
           seqs={forwarding}
           onClose={(result) => {
             setForwarding(null);
+            if (result) setSelected(null);
             if (result) setNotice(result);
           }}
         />
@@ -282,7 +295,7 @@ export function Chat(p: { id: string }) {
             {open.timeline.atStart ? t("chat.start") : open.loading.value ? t("chat.loadingOlder") : "\u00a0"}
           </div>
         }
-        render={(r) => <RowView row={r} conv={conv} me={me} pinned={open.timeline.pinned} onAction={act} />}
+        render={(r) => <RowView row={r} conv={conv} me={me} pinned={open.timeline.pinned} onAction={act} selected={selected} onToggle={toggle} />}
       />
       {!atBottom ? (
         <button class="jump" type="button" onClick={() => setBottomToken((n) => n + 1)}>
@@ -291,7 +304,30 @@ export function Chat(p: { id: string }) {
       ) : null}
       {notice ? <p class="error composer-notice" role="alert">{notice}</p> : null}
       <UploadRows conversationId={p.id} />
-      <Composer
+      {selected ? (
+        <div class="select-bar" role="toolbar" aria-label={t("select.bar")}>
+          <span>{t("select.count", { n: selected.size })}</span>
+          <button type="button" class="primary" disabled={!selected.size} data-action="forward-selected" onClick={() => setForwarding([...selected].sort((a, b) => a - b))}>
+            {t("action.forward")}
+          </button>
+          <button
+            type="button"
+            disabled={!selected.size}
+            data-action="hide-selected"
+            onClick={() => {
+              const seqs = [...selected];
+              setSelected(null);
+              e.hide(p.id, seqs).catch((err: Error) => setNotice(err.message));
+            }}
+          >
+            {t("action.hide")}
+          </button>
+          <button type="button" onClick={() => setSelected(null)}>
+            {t("common.cancel")}
+          </button>
+        </div>
+      ) : null}
+      {selected ? null : <Composer
         conv={conv}
         replyTo={replyTo}
         editing={editing}
@@ -301,12 +337,20 @@ export function Chat(p: { id: string }) {
           setBottomToken((n) => n + 1);
         }}
         onError={setNotice}
-      />
+      />}
     </section>
   );
 }
 
-function RowView(p: { row: Row; conv: ConversationView; me: string; pinned: Set<number>; onAction: (a: MenuAction, m: Message) => void }) {
+function RowView(p: {
+  row: Row;
+  conv: ConversationView;
+  me: string;
+  pinned: Set<number>;
+  onAction: (a: MenuAction, m: Message) => void;
+  selected: Set<number> | null;
+  onToggle: (seq: number) => void;
+}) {
   const r = p.row;
   if (r.kind === "day") return <div class="day-separator"><span>{formatDay(r.time)}</span></div>;
   if (r.kind === "system") return <div class="system-line">{systemText(r.m.content ?? {})}</div>;
@@ -323,7 +367,16 @@ function RowView(p: { row: Row; conv: ConversationView; me: string; pinned: Set<
   const sender = m.senderId ?? "";
   const status = r.mine ? (p.conv.kind === "direct" && num(m.seq) <= p.conv.peerReadSeq ? "read" : "sent") : null;
   return (
-    <div class={`msg-row${r.mine ? " mine" : ""}${r.first ? " first" : ""}${r.last ? " last" : ""}`} data-seq={m.seq}>
+    <div class={`msg-row${r.mine ? " mine" : ""}${r.first ? " first" : ""}${r.last ? " last" : ""}${p.selected ? " selecting" : ""}`} data-seq={m.seq}>
+      {p.selected ? (
+        <input
+          type="checkbox"
+          class="select-box"
+          aria-label={t("select.one")}
+          checked={p.selected.has(num(m.seq))}
+          onChange={() => p.onToggle(num(m.seq))}
+        />
+      ) : null}
       {!r.mine ? (
         <div class="msg-avatar">{r.last ? <Avatar id={sender} name={displayName(sender)} src={user(sender)?.avatar} size={32} /> : null}</div>
       ) : null}
@@ -342,7 +395,9 @@ function RowView(p: { row: Row; conv: ConversationView; me: string; pinned: Set<
               ) : null}
             </div>
           </div>
-          <MessageMenu m={m} mine={r.mine} conv={p.conv} pinned={p.pinned.has(num(m.seq))} onAction={(a) => p.onAction(a, m)} />
+          {p.selected ? null : (
+            <MessageMenu m={m} mine={r.mine} conv={p.conv} pinned={p.pinned.has(num(m.seq))} onAction={(a) => p.onAction(a, m)} />
+          )}
         </div>
         {m.reactions?.length ? (
           <div class="reactions">
@@ -541,7 +596,7 @@ function Composer(p: { conv: ConversationView; replyTo: Message | null; editing:
             {suggestions.map((id) => (
               <li key={id} role="option" aria-selected={false}>
                 <button type="button" onClick={() => pickMention(id)}>
-                  <Avatar id={id} name={displayName(id)} size={24} /> {displayName(id)}
+                  <Avatar id={id} name={displayName(id)} src={user(id)?.avatar} size={24} /> {displayName(id)}
                 </button>
               </li>
             ))}

@@ -131,7 +131,7 @@ function SearchResults(p: { result: SearchResult | null }) {
       <ul class="people">
         {contacts.map((c) => (
           <li key={c.userId} class="person" tabIndex={0} onClick={() => c.conversationId && openChat(c.conversationId)}>
-            <Avatar id={c.userId ?? ""} name={c.displayName ?? ""} size={32} />
+            <Avatar id={c.userId ?? ""} name={c.displayName ?? ""} src={c.avatar} size={32} />
             <div class="person-main">
               <strong>{c.remark || c.displayName}</strong>
               <span class="muted small">@{c.username}</span>
@@ -143,7 +143,7 @@ function SearchResults(p: { result: SearchResult | null }) {
       <ul class="people">
         {groups.map((g) => (
           <li key={g.groupId} class="person" tabIndex={0} onClick={() => g.conversationId && openChat(g.conversationId)}>
-            <Avatar id={g.conversationId ?? ""} name={g.name ?? ""} size={32} />
+            <Avatar id={g.conversationId ?? ""} name={g.name ?? ""} src={g.avatar} size={32} />
             <div class="person-main">
               <strong>{g.name}</strong>
             </div>

@@ -102,6 +102,7 @@ function PeerProfile(p: { conv: ConversationView }) {
 
 function ChatSettings(p: { conv: ConversationView }) {
   const [error, setError] = useState("");
+  const [clearing, setClearing] = useState(false);
   const set = async (change: { muted?: boolean; pinned?: boolean }) => {
     setError("");
     try {
@@ -115,6 +116,21 @@ function ChatSettings(p: { conv: ConversationView }) {
       <h3 id="details-mine">{t("details.mySettings")}</h3>
       <Switch name="mute_chat" label={t("details.muteChat")} hint={t("details.muteChatHint")} checked={p.conv.muted} onChange={(on) => void set({ muted: on })} />
       <Switch name="pin_chat" label={t("details.pinChat")} checked={p.conv.pinned} onChange={(on) => void set({ pinned: on })} />
+      <button type="button" class="danger" data-action="clear-history" onClick={() => setClearing(true)}>
+        {t("chat.clear")}
+      </button>
+      {clearing ? (
+        <Confirm
+          title={t("chat.clear")}
+          body={t("chat.clearBody")}
+          confirm={t("chat.clear")}
+          danger
+          onConfirm={async () => {
+            await engine.value?.clearHistory(p.conv.id);
+          }}
+          onClose={() => setClearing(false)}
+        />
+      ) : null}
       {error ? <p class="error small" role="alert">{error}</p> : null}
     </section>
   );

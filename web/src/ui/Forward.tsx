@@ -44,7 +44,7 @@ export function ForwardDialog(p: { conversationId: string; seqs: number[]; onClo
           <li key={c.id}>
             <label class="pick">
               <input type="checkbox" checked={picked.includes(c.id)} onChange={() => toggle(c.id)} />
-              <Avatar id={c.kind === "direct" ? c.peerId : c.id} name={titleOf(c)} size={32} />
+              <Avatar id={c.kind === "direct" ? c.peerId : c.id} name={titleOf(c)} src={c.avatar} size={32} />
               <span>{titleOf(c)}</span>
             </label>
           </li>

@@ -13,7 +13,7 @@ import { Icon } from "./icons";
 import { MediaBody } from "./Media";
 import { previewOf, translatePreview } from "./preview";
 
-export type MenuAction = "reply" | "copy" | "edit" | "revoke" | "pin" | "unpin" | "forward" | "hide" | "readers" | `react:${string}`;
+export type MenuAction = "reply" | "copy" | "edit" | "revoke" | "pin" | "unpin" | "forward" | "hide" | "readers" | "select" | `react:${string}`;
 
 export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
 
@@ -124,6 +124,9 @@ export function MessageMenu(p: { m: Message; mine: boolean; conv: ConversationVi
                 {t("action.readers")}
               </button>
             ) : null}
+            <button type="button" role="menuitem" data-action="select" onClick={() => { setMore(false); p.onAction("select"); }}>
+              {t("action.select")}
+            </button>
             <button type="button" role="menuitem" data-action="hide" onClick={() => { setMore(false); p.onAction("hide"); }}>
               {t("action.hide")}
             </button>

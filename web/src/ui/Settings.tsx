@@ -4,7 +4,9 @@ import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 
 import { locale, setLocale, t, type Locale } from "../i18n";
-import { http, logout, me, remember } from "../state/app";
+import { upload } from "../media/upload";
+import { rememberFile } from "../media/files";
+import { http, logout, me, remember, session } from "../state/app";
 import { errorText } from "./Auth";
 import { Avatar } from "./Avatar";
 
@@ -57,6 +59,24 @@ export function Settings() {
   const [bio, setBio] = useState(u?.bio ?? "");
   const [status, setStatus] = useState("");
   const [perm, setPerm] = useState(typeof Notification === "undefined" ? "denied" : Notification.permission);
+  const [busy, setBusy] = useState(false);
+  const pick = async (file: File | undefined) => {
+    if (!file) return;
+    setBusy(true);
+    setStatus("");
+    try {
+      const f = await upload(file, { token: session.value?.token ?? "" });
+      rememberFile(f);
+      const a = await http.updateMe({ avatar: f.id });
+      me.value = a.user;
+      remember([a.user]);
+      setStatus(t("settings.saved"));
+    } catch (e) {
+      setStatus(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
   useEffect(() => {
     setName(u?.display_name ?? "");
     setBio(u?.bio ?? "");
@@ -84,10 +104,14 @@ export function Settings() {
           <h3>{t("settings.profile")}</h3>
           {u ? (
             <div class="profile-row">
-              <Avatar id={String(u.id)} name={u.display_name} size={56} />
+              <Avatar id={String(u.id)} name={u.display_name} src={u.avatar} size={56} />
               <div>
                 <strong>{u.display_name}</strong>
                 <div class="muted">@{u.username}</div>
+                <label class="file-button">
+                  <input type="file" accept="image/*" name="avatar" disabled={busy} onChange={(e) => void pick(e.currentTarget.files?.[0])} />
+                  <span>{t("settings.avatar")}</span>
+                </label>
               </div>
             </div>
           ) : null}

@@ -38,7 +38,7 @@ export function Shell() {
   return (
     <div class={`shell${r.chat ? " has-chat" : ""}`}>
       <nav class="rail" aria-label="Ferry">
-        {u ? <Avatar id={String(u.id)} name={u.display_name} size={36} /> : null}
+        {u ? <Avatar id={String(u.id)} name={u.display_name} src={u.avatar} size={36} /> : null}
         {TABS.map((x) => (
           <button
             key={x.tab}
