@@ -25,11 +25,17 @@ function loadTheme(): Theme {
 
 export const theme = signal<Theme>(loadTheme());
 
+const systemDark = typeof matchMedia === "undefined" ? null : matchMedia("(prefers-color-scheme: dark)");
+
 export function applyTheme(th: Theme): void {
-  const root = document.documentElement;
-  if (th === "system") root.removeAttribute("data-theme");
-  else root.setAttribute("data-theme", th);
+  const dark = th === "dark" || (th === "system" && !!systemDark?.matches);
+  document.documentElement.setAttribute("data-theme", dark ? "dark" : "light");
 }
+
+// "System" follows the system's setting as it changes.
+systemDark?.addEventListener("change", () => {
+  if (theme.value === "system") applyTheme("system");
+});
 
 export function setTheme(th: Theme): void {
   theme.value = th;
