@@ -10,7 +10,9 @@ pub struct ProfileUpdate {
     /// New display name (1-64 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
-    /// New avatar: a URL or file reference (at most 1024 characters).
+    /// New avatar (at most 1024 characters): "" for none, an `http(s)://`
+    /// URL, or the id of an image file you uploaded (`POST /files`), which
+    /// every signed-in user may then read while it is your avatar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// New bio (at most 256 characters).

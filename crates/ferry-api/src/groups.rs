@@ -17,7 +17,8 @@ pub struct Group {
     pub conversation_id: String,
     /// Name.
     pub name: String,
-    /// Avatar reference ("" if none).
+    /// Avatar: an `http(s)://` URL, or a file id (readable by every
+    /// signed-in user); "" if none.
     #[serde(default)]
     pub avatar: String,
     /// Pinned announcement ("" if none).
@@ -187,7 +188,9 @@ pub struct NewGroup {
     /// First members besides the caller.
     #[serde(default)]
     pub members: Vec<i64>,
-    /// Avatar reference.
+    /// Avatar (at most 1024 characters): an `http(s)://` URL, or the id of
+    /// an image file you uploaded, which every signed-in user may then read
+    /// while it is the group's avatar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// Pinned announcement.
@@ -214,7 +217,8 @@ pub struct GroupUpdate {
     /// New name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// New avatar.
+    /// New avatar: "" for none, an `http(s)://` URL, or the id of an image
+    /// file you uploaded (setting the current value again is no change).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// New announcement (posted as a `notice_posted` system message).

@@ -14,7 +14,8 @@ pub struct User {
     /// Display name (the username unless the user chose one).
     #[serde(default)]
     pub display_name: String,
-    /// Avatar: a URL or file reference; "" = none.
+    /// Avatar: an `http(s)://` URL, or a file id (read it with
+    /// `GET /files/{id}/info`, which any signed-in user may); "" = none.
     #[serde(default)]
     pub avatar: String,
     /// Self-description; "" = none.

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::{
+    UserId, content,
+    error::{ApiError, ErrorCode},
+};
 
 /// Explicit, configurable limits. Exceeding one is an error, never a silent
 /// truncation.
@@ -111,6 +114,64 @@ pub fn text(text: &str, limits: &Limits) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Longest avatar value (a URL or a file id), in characters.
+pub const MAX_AVATAR_CHARS: usize = 1024;
+
+/// What an avatar value names (see [`avatar`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Avatar<'a> {
+    /// `""`: no avatar.
+    None,
+    /// An `http://` or `https://` URL (checked like a link, [`content::url`]).
+    Url,
+    /// A file of the files API, by id ([`content::file_id`]); who may set it
+    /// is [`avatar_file`]'s rule.
+    File(&'a str),
+}
+
+/// An avatar of a profile or a group: empty, an `http(s)://` URL, or a file
+/// id, at most [`MAX_AVATAR_CHARS`]. The two cannot be confused: a file id
+/// has no `:`. Errors name `avatar`.
+pub fn avatar(value: &str) -> Result<Avatar<'_>, ApiError> {
+    if value.is_empty() {
+        return Ok(Avatar::None);
+    }
+    if value.chars().count() > MAX_AVATAR_CHARS {
+        return Err(ApiError::invalid(format!("avatar must be at most {MAX_AVATAR_CHARS} characters")));
+    }
+    let scheme = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    if scheme.starts_with("http://") || scheme.starts_with("https://") {
+        return content::url("avatar", value).map(|()| Avatar::Url);
+    }
+    if content::file_id("avatar", value).is_ok() {
+        return Ok(Avatar::File(value));
+    }
+    Err(ApiError::invalid("avatar must be empty, an http:// or https:// URL, or the id of an image file you uploaded"))
+}
+
+/// What [`avatar_file`] needs to know of the file an avatar names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvatarFile<'a> {
+    /// The uploader.
+    pub owner: UserId,
+    /// The type the server sniffed from the content.
+    pub mime: &'a str,
+    /// Pixels, 0 when the server could not read an image size.
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Whether `setter` may name `file` (`None`: no such file) as an avatar —
+/// their own or a group's: only an image they uploaded, whose pixel size
+/// the server read (an avatar file is readable by every user, so nobody
+/// publishes someone else's file, or a document dressed as an image). The
+/// refusal says the same whether the file is missing, someone else's or no
+/// image, so it tells nothing about other people's files.
+pub fn avatar_file(setter: UserId, file: Option<AvatarFile<'_>>) -> Result<(), ApiError> {
+    let ok = file.is_some_and(|f| f.owner == setter && f.mime.starts_with("image/") && f.width > 0 && f.height > 0);
+    if ok { Ok(()) } else { Err(ApiError::invalid("avatar must be an image file you uploaded")) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +204,46 @@ mod tests {
         assert!(client_msg_id("", &limits).is_err());
         assert!(client_msg_id("a b", &limits).is_err());
         assert!(client_msg_id(&"x".repeat(65), &limits).is_err());
+    }
+
+    #[test]
+    fn avatars() {
+        assert_eq!(avatar("").unwrap(), Avatar::None);
+        for url in ["https://img.example/a.png", "http://img.example:8080/a?b=c", "HTTPS://IMG.EXAMPLE/A.PNG"] {
+            assert_eq!(avatar(url).unwrap(), Avatar::Url, "{url}");
+        }
+        for id in ["f1", "AbC_-09", "http", &"x".repeat(64)] {
+            assert_eq!(avatar(id).unwrap(), Avatar::File(id), "{id}");
+        }
+        let long_url = format!("https://img.example/{}", "a".repeat(MAX_AVATAR_CHARS));
+        for bad in
+            [" ", "f 1", "ftp://img.example/a.png", "https://", "https://u@img.example/", "data:image/png;base64,AA"]
+                .into_iter()
+                .chain([&"x".repeat(65) as &str, &long_url])
+        {
+            let e = avatar(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad}");
+            assert!(e.message.starts_with("avatar "), "{bad}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn avatar_files() {
+        let image = AvatarFile { owner: 7, mime: "image/png", width: 10, height: 20 };
+        assert!(avatar_file(7, Some(image)).is_ok());
+        for (why, setter, file) in [
+            ("no such file", 7, None),
+            ("someone else's", 8, Some(image)),
+            ("not an image", 7, Some(AvatarFile { mime: "application/pdf", ..image })),
+            ("no pixel size", 7, Some(AvatarFile { width: 0, ..image })),
+            ("no height", 7, Some(AvatarFile { height: 0, ..image })),
+        ] {
+            let e = avatar_file(setter, file).unwrap_err();
+            assert_eq!(
+                (e.code, e.message.as_str()),
+                (ErrorCode::InvalidArgument, "avatar must be an image file you uploaded"),
+                "{why}"
+            );
+        }
     }
 }

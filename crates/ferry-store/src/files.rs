@@ -22,7 +22,8 @@
 //! [`NewMessage::files`](crate::NewMessage::files); the store records the
 //! references in the append's transaction and forgets them when the message
 //! is recalled. They decide who may read a file
-//! ([`FileStore::readable_file`]).
+//! ([`FileStore::readable_file`]), along with avatars: a file that is its
+//! owner's profile avatar or a group's avatar is readable by every user.
 
 use async_trait::async_trait;
 use ferry_core::UserId;
@@ -175,14 +176,21 @@ pub trait FileStore: Send + Sync {
     async fn delete_file(&self, id: &str) -> Result<Option<FileObject>>;
     /// Bytes and number of files `owner` stores (thumbnails not counted).
     async fn storage_used(&self, owner: UserId) -> Result<(u64, u64)>;
-    /// Whether `user` may read file `id`: the owner; a user who can see a
-    /// message referencing it ([`NewMessage::files`](crate::NewMessage::files)) — either
-    /// member of a direct conversation, or a current member of a group who
-    /// joined before that message (any current member with
-    /// `full_history`, when groups show new members their whole history);
-    /// or, for a thumbnail, whoever may read the file it belongs to.
-    /// Returns the file if so, `None` otherwise (also when it does not
-    /// exist).
+    /// Whether `user` may read file `id`: the owner; every user while the
+    /// file is an avatar — the `avatar` of its owner's profile
+    /// ([`User::avatar`](crate::User::avatar); another user's profile
+    /// naming it opens nothing) or of any group
+    /// ([`Group::avatar`](crate::Group::avatar)), as it is at the time of
+    /// the call (an avatar changed away leaves the file private again); a
+    /// user who can see a message referencing it
+    /// ([`NewMessage::files`](crate::NewMessage::files)) — either member of
+    /// a direct conversation, or a current member of a group who joined
+    /// before that message (any current member with `full_history`, when
+    /// groups show new members their whole history); or, for a thumbnail,
+    /// whoever may read the file it belongs to. Returns the file if so,
+    /// `None` otherwise (also when it does not exist: an avatar naming a
+    /// deleted file opens nothing). Whether a file may become an avatar is
+    /// the caller's rule; the store takes avatars as they are written.
     async fn readable_file(&self, user: UserId, id: &str, full_history: bool) -> Result<Option<FileObject>>;
     /// Deletes up to `limit` blob rows with refcount 0 and returns them, so
     /// the caller deletes their bytes. A blob claimed again before the

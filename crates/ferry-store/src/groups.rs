@@ -21,6 +21,8 @@ use crate::{Result, contacts::RequestStatus};
 pub struct Group {
     pub id: i64,
     pub name: String,
+    /// A URL or a file id; "" = none. A file named here is readable by
+    /// everyone ([`FileStore::readable_file`](crate::FileStore::readable_file)).
     pub avatar: String,
     /// The announcement.
     pub notice: String,

@@ -53,7 +53,8 @@ pub struct User {
     pub created_at: i64,
     /// A disabled (banned) account cannot log in or authenticate.
     pub disabled: bool,
-    /// Avatar: a URL or (later) a file id; "" = none.
+    /// Avatar: a URL or a file id; "" = none. This user's own file named
+    /// here is readable by everyone ([`FileStore::readable_file`]).
     pub avatar: String,
     /// Signature / bio; "" = none.
     pub bio: String,

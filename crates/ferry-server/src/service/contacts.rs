@@ -10,7 +10,7 @@ use std::sync::Arc;
 use ferry_core::{ApiError, ErrorCode, UserId, validate};
 use ferry_store::{Block, ContactChanges, Friend, FriendRequest, ProfilePatch, RequestStatus, Store, StoreError, User};
 
-use super::{check_len, notify::Notifier, now_ms};
+use super::{check_avatar, check_len, notify::Notifier, now_ms};
 use crate::{
     bus::{Bus, Invalidation},
     error::store_error,
@@ -52,7 +52,8 @@ impl Contacts {
             .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
     }
 
-    /// Updates the caller's profile.
+    /// Updates the caller's profile. An avatar is empty, a URL, or an image
+    /// file the caller uploaded ([`check_avatar`]).
     pub async fn update_profile(&self, user: UserId, patch: ProfilePatch) -> Result<User, ApiError> {
         if let Some(d) = &patch.display_name {
             if d.trim().is_empty() {
@@ -60,8 +61,11 @@ impl Contacts {
             }
             check_len("display_name", d, 64)?;
         }
-        check_len("avatar", patch.avatar.as_deref().unwrap_or(""), 1024)?;
         check_len("bio", patch.bio.as_deref().unwrap_or(""), 256)?;
+        if let Some(avatar) = patch.avatar.as_deref().filter(|a| !a.is_empty()) {
+            let current = self.existing_user(user).await?.avatar;
+            check_avatar(&*self.store, user, avatar, &current).await?;
+        }
         let patch = ProfilePatch { display_name: patch.display_name.map(|d| d.trim().to_owned()), ..patch };
         let updated = self.store.update_profile(user, patch).await.map_err(store_error)?;
         self.bus.invalidate(Invalidation::User(user));

@@ -26,7 +26,7 @@ use ferry_proto::v1;
 use ferry_store::{Group, GroupPatch, JoinRequest, Member, MemberChanges, NewGroup, RequestStatus, Store, User};
 
 use super::{
-    check_len, group_facts,
+    check_avatar, check_len, group_facts,
     messaging::Messaging,
     notify::{GroupDomain, Notifier},
     now_ms,
@@ -101,7 +101,8 @@ impl Groups {
         }
         check_len("notice", input.notice.as_deref().unwrap_or(""), MAX_NOTICE)?;
         check_len("intro", input.intro.as_deref().unwrap_or(""), MAX_INTRO)?;
-        check_len("avatar", input.avatar.as_deref().unwrap_or(""), 1024)?;
+        // The avatar's own rules need the store: `check_avatar`, by the
+        // callers, once they know who sets it and what it replaces.
         Ok(())
     }
 
@@ -171,7 +172,8 @@ impl Groups {
         Ok(())
     }
 
-    /// Creates a group owned by `owner` with initial `members`.
+    /// Creates a group owned by `owner` with initial `members`. Its avatar
+    /// is empty, a URL, or an image file `owner` uploaded ([`check_avatar`]).
     pub async fn create(
         &self,
         messaging: &Messaging,
@@ -193,6 +195,7 @@ impl Groups {
                 format!("a group has at most {} members", self.config.max_members),
             ));
         }
+        check_avatar(&*self.store, owner, input.avatar.as_deref().unwrap_or(""), "").await?;
         let mut everyone = members.clone();
         everyone.push(owner);
         self.check_joinable(&everyone).await?;
@@ -232,7 +235,8 @@ impl Groups {
         self.store.groups_of(user).await.map_err(store_error)
     }
 
-    /// Edits info and settings (owner or admins).
+    /// Edits info and settings (owner or admins). A new avatar is empty, a
+    /// URL, or an image file `actor` uploaded ([`check_avatar`]).
     pub async fn update(
         &self,
         messaging: &Messaging,
@@ -243,6 +247,9 @@ impl Groups {
         Self::validate(&input)?;
         let (group, me) = self.membership(id, actor).await?;
         group::manage(&group_facts(&group), me.role, "edit the group")?;
+        if let Some(avatar) = &input.avatar {
+            check_avatar(&*self.store, actor, avatar, &group.avatar).await?;
+        }
         let patch = GroupPatch {
             name: input.name.map(|n| n.trim().to_owned()),
             avatar: input.avatar,

@@ -18,8 +18,14 @@ pub mod notify;
 pub mod presence;
 pub mod writer;
 
-use ferry_core::group::GroupFacts;
-use ferry_store::Group;
+use ferry_core::{
+    ApiError, UserId,
+    group::GroupFacts,
+    validate::{self, Avatar, AvatarFile},
+};
+use ferry_store::{Group, Store};
+
+use crate::error::store_error;
 
 /// Refuses a free-text field longer than `max` characters.
 pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ferry_core::ApiError> {
@@ -27,6 +33,27 @@ pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), ferry_core:
         return Err(ferry_core::ApiError::invalid(format!("{field} must be at most {max} characters")));
     }
     Ok(())
+}
+
+/// Checks an avatar `setter` gives a profile or a group, whose avatar is
+/// `current`: empty, a URL, or the id of an image file `setter` uploaded
+/// (`ferry_core::validate::avatar`, `avatar_file`); a file named as an
+/// avatar becomes readable by every user (`FileStore::readable_file`).
+/// Setting the current value again changes nothing and is not checked
+/// (an admin saving a group's settings keeps the avatar another admin set).
+pub async fn check_avatar(store: &dyn Store, setter: UserId, value: &str, current: &str) -> Result<(), ApiError> {
+    if value == current {
+        return Ok(());
+    }
+    match validate::avatar(value)? {
+        Avatar::None | Avatar::Url => Ok(()),
+        Avatar::File(id) => {
+            let file = store.file(id).await.map_err(store_error)?;
+            let facts =
+                file.as_ref().map(|f| AvatarFile { owner: f.owner, mime: &f.mime, width: f.width, height: f.height });
+            validate::avatar_file(setter, facts)
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch.

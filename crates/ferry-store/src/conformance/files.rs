@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use ferry_core::{ConversationId, UserId};
 
-use super::{append, assert_not_found, group, new_message, send_n, user};
+use super::{append, assert_not_found, group, new_group, new_message, send_n, user};
 use crate::{
-    Blob, CreateFile, CreateUpload, Effect, FileObject, NewFile, NewMessage, Sha256, Store, StoreError, Upload,
+    Blob, CreateFile, CreateUpload, Effect, FileObject, GroupPatch, NewFile, NewMessage, ProfilePatch, Sha256, Store,
+    StoreError, Upload,
 };
 
 /// A digest standing for content number `n`.
@@ -432,6 +433,103 @@ pub async fn files_thumbnail_readable_through_its_file(store: Arc<dyn Store>) {
     send(&*store, with_files(ConversationId::direct(alice, carol), alice, "m2", &["gt"])).await;
     assert!(readable(&*store, carol, "gt").await, "through its own reference");
     assert!(!readable(&*store, carol, "g").await, "which does not open the file itself");
+}
+
+/// Sets `user`'s profile avatar.
+async fn set_profile_avatar(store: &dyn Store, user: UserId, avatar: &str) {
+    let patch = ProfilePatch { avatar: Some(avatar.to_owned()), ..ProfilePatch::default() };
+    store.update_profile(user, patch).await.expect("update_profile");
+}
+
+/// Sets group `id`'s avatar.
+async fn set_group_avatar(store: &dyn Store, id: i64, avatar: &str) {
+    let patch = GroupPatch { avatar: Some(avatar.to_owned()), ..GroupPatch::default() };
+    store.update_group(id, patch).await.expect("update_group");
+}
+
+/// A file that is its owner's profile avatar is readable by every user,
+/// its thumbnail too, for as long as it is the avatar; another user's
+/// profile naming it opens nothing; the owner's other files stay private;
+/// a deleted avatar file is gone for everyone.
+pub async fn files_readable_as_a_profile_avatar(store: Arc<dyn Store>) {
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    let carol = user(&*store, "carol").await;
+    create(&*store, new_file("face", alice, 1, 100, Some("k1"))).await;
+    create(&*store, new_thumbnail("face-t", alice, "face", 2, "k2")).await;
+    store.set_thumbnail("face", "face-t").await.expect("set_thumbnail");
+    create(&*store, new_file("other", alice, 3, 100, Some("k3"))).await;
+    assert!(!readable(&*store, bob, "face").await, "private before it is an avatar");
+
+    set_profile_avatar(&*store, alice, "face").await;
+    for (who, name) in [(alice, "the owner"), (bob, "a stranger"), (carol, "another stranger")] {
+        assert!(readable(&*store, who, "face").await, "{name} reads the avatar");
+        assert!(readable(&*store, who, "face-t").await, "{name} reads its thumbnail");
+    }
+    assert!(!readable(&*store, bob, "other").await, "a file that is no avatar stays private");
+    let full = store.readable_file(bob, "face", true).await.expect("readable_file");
+    assert_eq!(full.map(|f| f.id).as_deref(), Some("face"), "with full_history as well");
+
+    // Changed away (to a URL, or to nothing): private again.
+    set_profile_avatar(&*store, alice, "https://example.test/alice.png").await;
+    assert!(!readable(&*store, bob, "face").await, "no longer the avatar");
+    assert!(!readable(&*store, bob, "face-t").await, "nor its thumbnail");
+    assert!(readable(&*store, alice, "face").await, "still the owner's");
+    set_profile_avatar(&*store, alice, "face").await;
+    assert!(readable(&*store, bob, "face").await, "the avatar again");
+    set_profile_avatar(&*store, alice, "").await;
+    assert!(!readable(&*store, bob, "face").await, "no avatar at all");
+
+    // Someone else's profile naming the file does not publish it.
+    set_profile_avatar(&*store, carol, "other").await;
+    assert!(!readable(&*store, bob, "other").await, "only the owner's profile counts");
+    assert!(!readable(&*store, carol, "other").await, "not even for the profile naming it");
+
+    // A deleted avatar file dangles: nobody reads it, and a new file
+    // under the same id is not an avatar of its owner's profile by that.
+    set_profile_avatar(&*store, alice, "face").await;
+    store.delete_file("face").await.expect("delete").expect("face");
+    assert!(!readable(&*store, bob, "face").await && !readable(&*store, alice, "face").await, "deleted");
+    assert!(!readable(&*store, bob, "face-t").await, "its thumbnail went with it");
+    create(&*store, new_file("face", bob, 4, 100, Some("k4"))).await;
+    assert!(!readable(&*store, carol, "face").await, "bob's file, named by alice's profile only");
+}
+
+/// A file that is a group's avatar is readable by every user, members or
+/// not (its thumbnail too), until the group's avatar changes; a dismissed
+/// group's avatar still counts.
+pub async fn files_readable_as_a_group_avatar(store: Arc<dyn Store>) {
+    let owner = user(&*store, "owner").await;
+    let member = user(&*store, "member").await;
+    let outsider = user(&*store, "outsider").await;
+    create(&*store, new_file("logo", owner, 1, 100, Some("k1"))).await;
+    create(&*store, new_thumbnail("logo-t", owner, "logo", 2, "k2")).await;
+    store.set_thumbnail("logo", "logo-t").await.expect("set_thumbnail");
+    create(&*store, new_file("plain", owner, 3, 100, Some("k3"))).await;
+
+    // Created with it.
+    let spec = crate::NewGroup { avatar: "logo".into(), ..new_group("crew", owner, vec![member]) };
+    let (created, _) = store.create_group(spec).await.expect("create_group");
+    for (who, name) in [(member, "a member"), (outsider, "a non-member")] {
+        assert!(readable(&*store, who, "logo").await, "{name} reads the group's avatar");
+        assert!(readable(&*store, who, "logo-t").await, "{name} reads its thumbnail");
+    }
+    assert!(!readable(&*store, outsider, "plain").await, "a file that is no avatar stays private");
+
+    // Set later on another group; changed away on the first.
+    let other = group(&*store, owner, vec![]).await;
+    set_group_avatar(&*store, other, "plain").await;
+    assert!(readable(&*store, outsider, "plain").await, "the other group's avatar");
+    set_group_avatar(&*store, created.id, "https://example.test/crew.png").await;
+    assert!(!readable(&*store, outsider, "logo").await, "no longer an avatar");
+    assert!(!readable(&*store, member, "logo-t").await, "nor its thumbnail, even for a member");
+    assert!(readable(&*store, owner, "logo").await, "still the owner's");
+
+    // A dismissed group keeps its avatar, and it stays readable.
+    store.dismiss_group(other).await.expect("dismiss");
+    assert!(readable(&*store, outsider, "plain").await, "a dismissed group's avatar");
+    set_group_avatar(&*store, other, "").await;
+    assert!(!readable(&*store, outsider, "plain").await, "cleared");
 }
 
 /// An upload reads back as created and records its offset and the file it

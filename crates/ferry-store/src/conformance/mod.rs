@@ -133,6 +133,8 @@ macro_rules! store_conformance_tests {
             files::files_readable_in_direct_conversations,
             files::files_readable_in_groups,
             files::files_thumbnail_readable_through_its_file,
+            files::files_readable_as_a_profile_avatar,
+            files::files_readable_as_a_group_avatar,
             files::uploads_lifecycle,
             files::uploads_max_active,
             files::uploads_expired_in_order,

@@ -7,7 +7,9 @@
 //! serialised with every other write, while a stream of upload offsets
 //! costs one commit per group rather than one each. `file_refs` rows are
 //! written by the message append (`messages.rs`): on append for a message
-//! naming files, and removed on its recall.
+//! naming files, and removed on its recall. An avatar is public: a file
+//! named by its owner's profile or by a group (`users.avatar`,
+//! `groups.avatar`) is readable by every user.
 
 use async_trait::async_trait;
 use ferry_core::{ConversationId, UserId};
@@ -344,12 +346,13 @@ fn storage_used(conn: &Connection, owner: UserId) -> Result<(u64, u64)> {
     .map_err(backend_err)
 }
 
-/// Whether `user` owns `file` or can see a message referencing it: either
-/// side of a direct conversation, or a current member of a group who
-/// joined before the message (it sees the seqs after its `join_seq`), or
-/// any current member with `full_history`.
+/// Whether `user` owns `file`, it is an avatar ([`is_avatar`]), or `user`
+/// can see a message referencing it: either side of a direct
+/// conversation, or a current member of a group who joined before the
+/// message (it sees the seqs after its `join_seq`), or any current member
+/// with `full_history`.
 fn may_read(conn: &Connection, user: UserId, file: &FileObject, full_history: bool) -> Result<bool> {
-    if file.owner == user {
+    if file.owner == user || is_avatar(conn, file)? {
         return Ok(true);
     }
     let mut refs =
@@ -375,6 +378,25 @@ fn may_read(conn: &Connection, user: UserId, file: &FileObject, full_history: bo
         }
     }
     Ok(false)
+}
+
+/// Looks up whether a file is an avatar; binds the file's id as `?1` and
+/// its owner as `?2`. The owner's profile is one row by primary key; the
+/// groups are found through the partial index `groups_avatar`, which SQLite
+/// uses only where the query repeats its condition (`avatar <> ''`,
+/// implied by `?1`, a file id).
+const IS_AVATAR: &str = "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?2 AND avatar = ?1)
+                            OR EXISTS (SELECT 1 FROM groups WHERE avatar = ?1 AND avatar <> '')";
+
+/// Whether `file` is the avatar of its owner's profile or of a group, and
+/// so readable by every user. Only its owner's profile counts: the server
+/// lets nobody else name it (`ferry_core::validate::avatar_file`), and a
+/// profile that does anyway publishes nothing. A group's avatar counts
+/// whoever set it, as that check was made when it was set.
+fn is_avatar(conn: &Connection, file: &FileObject) -> Result<bool> {
+    conn.prepare_cached(IS_AVATAR)
+        .and_then(|mut stmt| stmt.query_row(params![file.id, file.owner], |row| row.get(0)))
+        .map_err(backend_err)
 }
 
 /// Sets one column of an upload (`set`, e.g. `"byte_offset = ?2"`, binds
@@ -434,4 +456,27 @@ fn upload_row(row: &Row<'_>) -> rusqlite::Result<Upload> {
         expires_at: row.get(9)?,
         file_id: row.get(10)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The avatar lookup reads one user by primary key and the groups by
+    /// their partial index, never a table scan.
+    #[test]
+    fn avatar_lookup_uses_the_indexes() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        super::super::migrations::migrate(&mut conn).expect("migrate");
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {IS_AVATAR}")).expect("explain");
+        let plan: Vec<String> = stmt
+            .query_map(params!["f", 1], |row| row.get(3))
+            .expect("plan")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        let plan = plan.join("\n");
+        assert!(plan.contains("users USING INTEGER PRIMARY KEY"), "{plan}");
+        assert!(plan.contains("groups USING COVERING INDEX groups_avatar"), "{plan}");
+        assert!(!plan.contains("SCAN users") && !plan.contains("SCAN groups"), "{plan}");
+    }
 }

@@ -441,6 +441,30 @@ pub(super) const MIGRATIONS: &[&str] = &[
         value BLOB NOT NULL
     );
     "#,
+    // 14: an avatar may name a file, which every user may then read (see
+    // files.rs, `is_avatar`): the groups using a file as their avatar are
+    // looked up by it (a profile is looked up by its owner's id, the
+    // primary key). Partial: most avatars are empty, and a lookup names a
+    // file id, never "".
+    r#"
+    CREATE INDEX groups_avatar ON groups (avatar) WHERE avatar <> '';
+
+    -- Avatars were free strings until now. One naming a file that could
+    -- not be set as an avatar today (an image its user uploaded; for a
+    -- group, one uploaded by its owner or an admin) would publish that
+    -- file: it is reset to none.
+    UPDATE users SET avatar = ''
+     WHERE avatar IN (SELECT id FROM files)
+       AND NOT EXISTS (SELECT 1 FROM files f
+                        WHERE f.id = users.avatar AND f.owner_id = users.id
+                          AND f.mime LIKE 'image/%' AND f.width > 0 AND f.height > 0);
+    UPDATE groups SET avatar = ''
+     WHERE avatar IN (SELECT id FROM files)
+       AND NOT EXISTS (SELECT 1 FROM files f
+                         JOIN group_members m ON m.group_id = groups.id AND m.user_id = f.owner_id
+                        WHERE f.id = groups.avatar AND m.has_left = 0 AND m.role IN ('owner', 'admin')
+                          AND f.mime LIKE 'image/%' AND f.width > 0 AND f.height > 0);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -573,6 +597,47 @@ mod tests {
             })
             .expect("stamps");
         assert_eq!(stamps, (9, 0));
+    }
+
+    #[test]
+    fn version_13_avatars_naming_files_they_could_not_name_now_are_reset_in_step_14() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for step in &MIGRATIONS[..13] {
+            conn.execute_batch(step).expect("steps 1-13");
+        }
+        conn.pragma_update(None, "user_version", 13).expect("set");
+        // Users 1-4; files: 1's image, 1's text, 2's image. Group 1 is
+        // owned by 1 with 2 an admin and 3 a plain member.
+        conn.execute_batch(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at, avatar) VALUES
+                 (1, 'own', 'O', 'h', 1, 'img1'), (2, 'other', 'O', 'h', 1, 'img1'),
+                 (3, 'text', 'T', 'h', 1, 'txt1'), (4, 'url', 'U', 'h', 1, 'https://a.test/x.png');
+             INSERT INTO files (id, owner_id, sha256, size, mime, name, created_at, blob_key, width, height) VALUES
+                 ('img1', 1, x'00', 1, 'image/png', 'a.png', 1, 'k1', 10, 10),
+                 ('txt1', 1, x'01', 1, 'text/plain', 'a.txt', 1, 'k2', 0, 0),
+                 ('img2', 2, x'02', 1, 'image/jpeg', 'b.jpg', 1, 'k3', 10, 10),
+                 ('img3', 3, x'03', 1, 'image/jpeg', 'c.jpg', 1, 'k4', 10, 10);
+             INSERT INTO groups (id, name, avatar, notice, intro, owner_id, join_policy, invite_needs_approval, created_at)
+                 VALUES (1, 'by owner', 'img1', '', '', 1, 'approval', 0, 1),
+                        (2, 'by admin', 'img2', '', '', 1, 'approval', 0, 1),
+                        (3, 'by member', 'img3', '', '', 1, 'approval', 0, 1),
+                        (4, 'no file', 'gone', '', '', 1, 'approval', 0, 1);
+             INSERT INTO group_members (group_id, user_id, role, joined_at, join_seq, version) VALUES
+                 (1, 1, 'owner', 1, 0, 1), (2, 1, 'owner', 1, 0, 1), (2, 2, 'admin', 1, 0, 2),
+                 (3, 1, 'owner', 1, 0, 1), (3, 3, 'member', 1, 0, 2);",
+        )
+        .expect("version 13 rows");
+        migrate(&mut conn).expect("migrate");
+        let avatars = |table: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(&format!("SELECT avatar FROM {table} ORDER BY id")).expect("prepare");
+            stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+        };
+        assert_eq!(
+            avatars("users"),
+            ["img1", "", "", "https://a.test/x.png"],
+            "own image kept; others' file, text reset"
+        );
+        assert_eq!(avatars("groups"), ["img1", "img2", "", "gone"], "an owner's or admin's image kept");
     }
 
     #[test]

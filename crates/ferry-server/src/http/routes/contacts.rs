@@ -21,7 +21,8 @@ use crate::{
     request_body = api::ProfileUpdate,
     responses(
         (status = 200, description = "Your profile after the change.", body = api::UserResponse),
-        (status = 400, description = "`invalid_argument`: empty display name, a field too long.", body = api::ErrorBody),
+        (status = 400, description = "`invalid_argument`: empty display name, a field too long, an avatar that is \
+            neither a URL nor the id of an image file you uploaded.", body = api::ErrorBody),
     )
 )]
 pub async fn update_profile(

@@ -147,7 +147,8 @@ pub async fn urls(
     delete, path = "/files/{id}", operation_id = "delete_file", tag = "files",
     params(("id" = String, Path, description = "File id")),
     responses(
-        (status = 204, description = "Deleted; messages that referenced it show it as unavailable."),
+        (status = 204, description = "Deleted; messages that referenced it show it as unavailable, and an avatar \
+            naming it is left dangling (reading it is `not_found`)."),
         (status = 404, description = "`not_found`: no such file of yours.", body = api::ErrorBody),
     )
 )]

@@ -19,7 +19,8 @@ use crate::{
     request_body = api::NewGroup,
     responses(
         (status = 201, description = "The group, owned by you.", body = api::GroupResponse),
-        (status = 400, description = "`invalid_argument` (empty or long name, long notice or intro), `bad_request` (unknown field, e.g. `mute_all`).", body = api::ErrorBody),
+        (status = 400, description = "`invalid_argument` (empty or long name, long notice or intro, an avatar that is \
+            neither a URL nor the id of an image file you uploaded), `bad_request` (unknown field, e.g. `mute_all`).", body = api::ErrorBody),
         (status = 404, description = "`not_found`: a member who does not exist.", body = api::ErrorBody),
         (status = 422, description = "`limit_exceeded`: group size, or someone's group count.", body = api::ErrorBody),
     )
@@ -77,7 +78,8 @@ pub async fn info(
     request_body = api::GroupUpdate,
     responses(
         (status = 200, description = "The group after the change; each change is a system message.", body = api::GroupResponse),
-        (status = 400, description = "`invalid_argument`, `bad_request` (unknown field, e.g. `members`).", body = api::ErrorBody),
+        (status = 400, description = "`invalid_argument` (as for creation; a new avatar must be a URL or an image \
+            file you uploaded), `bad_request` (unknown field, e.g. `members`).", body = api::ErrorBody),
         (status = 403, description = "`forbidden` (plain members), `group_dismissed`.", body = api::ErrorBody),
         (status = 404, description = "`not_found`: no such group, or you are not a member.", body = api::ErrorBody),
     )
