@@ -134,3 +134,24 @@ test.describe("voice notes", () => {
     await expect(bob.page.locator(`[data-conversation="${conv}"]`)).toContainText(/Voice 0:0[12]/);
   });
 });
+
+test("a profile photo uploaded in Settings is what others see", async ({ browser, api }, info) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  mkdirSync(info.outputDir, { recursive: true });
+  const photo = join(info.outputDir, "me.png");
+  writeFileSync(photo, png(400, 400));
+  await alice.page.locator("[data-tab=settings]").click();
+  await alice.page.setInputFiles("input[name=avatar]", photo);
+  await expect(alice.page.locator(".settings .avatar img")).toBeVisible();
+
+  // Bob, who shares nothing with Alice but a chat, sees her photo.
+  const conv = directId(alice.id, bob.id);
+  await openChat(alice.page, conv);
+  await alice.page.locator("textarea[name=message]").fill("new photo!");
+  await alice.page.locator("textarea[name=message]").press("Enter");
+  await openChat(bob.page, conv);
+  const img = bob.page.locator(".chat-header .avatar img");
+  await expect(img).toBeVisible();
+  await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBeGreaterThan(0);
+});

@@ -9,7 +9,8 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 
 import { formatBytes, formatListTime, formatTime, locale, t } from "../i18n";
 import { num, type Message, type SearchResult } from "../proto";
-import { fileInfo } from "../media/files";
+import { fileInfo, rememberFile } from "../media/files";
+import { upload } from "../media/upload";
 import { displayName, engine, http, presence, session, user } from "../state/app";
 import type { ConversationView } from "../sync/engine";
 import { ActionMenu, Confirm, FriendPicker, memberCount, Modal, Switch, type MenuItem } from "../groups/Modal";
@@ -614,10 +615,40 @@ function EditGroup(p: { d: GroupDetail; g: Group; onDone: () => void }) {
           </select>
         </label>
         <Switch name="invite_needs_approval" label={t("details.invitesNeedApproval")} checked={approval} onChange={setApproval} />
-        <label>
-          <span>{t("details.avatarUrl")}</span>
-          <input name="avatar" type="url" maxLength={1024} value={avatar} placeholder="https://…" onInput={(e) => setAvatar(e.currentTarget.value)} />
-        </label>
+        <div class="grp-avatar-edit">
+          <Avatar id={p.g.conversation_id} name={name} src={avatar} size={48} />
+          <label class="file-button">
+            <input
+              type="file"
+              accept="image/*"
+              name="avatar_file"
+              disabled={busy}
+              onChange={(e) => {
+                const file = e.currentTarget.files?.[0];
+                if (!file) return;
+                setBusy(true);
+                setError("");
+                upload(file, { token: session.value?.token ?? "" }).then(
+                  (f) => {
+                    rememberFile(f);
+                    setAvatar(f.id);
+                    setBusy(false);
+                  },
+                  (err) => {
+                    setError(errorText(err));
+                    setBusy(false);
+                  },
+                );
+              }}
+            />
+            <span>{t("details.avatarUpload")}</span>
+          </label>
+          {avatar ? (
+            <button type="button" class="link" onClick={() => setAvatar("")}>
+              {t("details.avatarRemove")}
+            </button>
+          ) : null}
+        </div>
         {error ? <p class="error small" role="alert">{error}</p> : null}
         <div class="grp-modal-actions">
           <button type="button" onClick={p.onDone}>{t("common.cancel")}</button>
