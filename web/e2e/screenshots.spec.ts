@@ -92,6 +92,12 @@ test("screenshots of the app", async ({ browser, api }, info) => {
   await expect(alice.page.locator("aside.details")).toBeVisible();
   await shot(alice.page, info, "group-en-light");
 
+  await alice.page.locator("[data-tab=contacts]").click();
+  await alice.page.waitForTimeout(300);
+  await shot(alice.page, info, "contacts-en-light");
+  await bob.page.locator("[data-tab=settings]").click();
+  await shot(bob.page, info, "settings-zh-dark");
+
   await bob.page.setViewportSize({ width: 390, height: 780 });
   await openChat(bob.page, conv);
   await bob.page.mouse.move(5, 5);
