@@ -460,3 +460,25 @@ fn start_monitor(t: &Target) -> Option<Monitor> {
 fn samples(m: &Option<Monitor>) -> Vec<Sample> {
     m.as_ref().map(Monitor::finish).unwrap_or_default()
 }
+
+/// Runs `work` as the measured window of an HTTP workload (run in this
+/// process): its output, the window's ends (Unix µs) and the server's
+/// samples, with one taken at each end.
+async fn measured<T>(t: &Target, mon: Option<Monitor>, work: impl Future<Output = T>) -> (T, u64, u64, Vec<Sample>) {
+    let t0 = crate::engine::now_us();
+    let before = t.server_pid.and_then(crate::procmon::sample);
+    let out = work.await;
+    let after = t.server_pid.and_then(crate::procmon::sample);
+    let t1 = crate::engine::now_us();
+    (out, t0, t1, with_ends(samples(&mon), before, after))
+}
+
+/// The monitor's samples with one taken right before and one right after
+/// the window, so a window shorter than the sampling period still has its
+/// CPU and its peak RSS (VmHWM) measured.
+fn with_ends(mut samples: Vec<Sample>, before: Option<Sample>, after: Option<Sample>) -> Vec<Sample> {
+    samples.extend(before);
+    samples.extend(after);
+    samples.sort_by_key(|s| s.t_us);
+    samples
+}
