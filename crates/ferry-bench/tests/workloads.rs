@@ -320,3 +320,36 @@ async fn uploads_and_downloads_arrive_intact() {
     let o = run(&t, &Workload::Upload { files: 1, size: 2 * mib, chunk: 0, simple_max: mib }).await.unwrap();
     assert!(!o.passed && o.failures.iter().any(|f| f.contains("413")), "{o}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_page_loads_cold_and_revalidated() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = target(&server, &dir, TransportKind::Tcp, 1);
+    t.duration = 0.5;
+    let o = run(&t, &Workload::Web { clients: 4, revisit: false }).await.unwrap();
+    assert!(o.passed, "{o}");
+    let loads = o.figures["page_loads"];
+    assert!(loads > 0.0, "{o}");
+    // The index, the script, the stylesheet and the favicon, every one 200.
+    assert!(o.figures["requests"] >= 4.0 * loads, "{o}");
+    assert!(o.figures["status_200"] >= o.figures["requests"], "{o}");
+    assert!(!o.figures.contains_key("status_304"), "{o}");
+    // Compressed bytes as received: well under the decoded bundle.
+    assert!(o.figures["response_body_bytes"] > 10_000.0 * loads, "{o}");
+    assert!(o.latency.contains_key("page_load") && o.server.is_some(), "{o}");
+    assert!(o.notes.iter().any(|n| n.contains("/favicon.svg") && n.contains(" br ")), "{o}");
+
+    let o = run(&t, &Workload::Web { clients: 4, revisit: true }).await.unwrap();
+    assert!(o.passed, "{o}");
+    assert!(o.figures["page_loads"] > 0.0, "{o}");
+    assert_eq!(o.figures["requests"], o.figures["page_loads"], "{o}");
+    assert_eq!(o.figures["response_body_bytes"], 0.0, "{o}");
+    assert!(o.figures["status_304"] >= o.figures["requests"] && !o.figures.contains_key("status_200"), "{o}");
+
+    // A server without the client: the run fails before the clock starts.
+    let off = TestServer::start_with(|c| c.web.enabled = false).await;
+    let t = target(&off, &dir, TransportKind::Tcp, 1);
+    let e = run(&t, &Workload::Web { clients: 1, revisit: false }).await.unwrap_err();
+    assert!(format!("{e:#}").contains("status 404"), "{e:#}");
+}

@@ -25,9 +25,9 @@ use bytes::Bytes;
 use futures_util::{StreamExt as _, stream};
 use sha2::{Digest as _, Sha256};
 
-use super::{Outcome, Target, samples, start_monitor};
+use super::{Outcome, Target, measured, start_monitor};
 use crate::{
-    engine::{WorkerReport, now_us},
+    engine::WorkerReport,
     procmon,
     setup::BenchUser,
     stats::{Correctness, Hist},
@@ -291,35 +291,6 @@ pub(super) async fn download(t: &Target, p: &Params) -> anyhow::Result<Outcome> 
         .collect::<Vec<_>>();
     let (done, t0, t1, samples) = measured(t, mon, transfers).await;
     report(t, "download", p, done, t0, t1, &samples)
-}
-
-/// Runs `work` as the measured window: its output, the window's ends
-/// (Unix µs) and the server's samples, with one taken at each end.
-async fn measured<T>(
-    t: &Target,
-    mon: Option<crate::procmon::Monitor>,
-    work: impl Future<Output = T>,
-) -> (T, u64, u64, Vec<procmon::Sample>) {
-    let t0 = now_us();
-    let before = t.server_pid.and_then(procmon::sample);
-    let out = work.await;
-    let after = t.server_pid.and_then(procmon::sample);
-    let t1 = now_us();
-    (out, t0, t1, with_ends(samples(&mon), before, after))
-}
-
-/// The monitor's samples with one taken right before and one right after
-/// the transfer, so a transfer shorter than the sampling period still has
-/// its CPU and its peak RSS (VmHWM) measured.
-fn with_ends(
-    mut samples: Vec<procmon::Sample>,
-    before: Option<procmon::Sample>,
-    after: Option<procmon::Sample>,
-) -> Vec<procmon::Sample> {
-    samples.extend(before);
-    samples.extend(after);
-    samples.sort_by_key(|s| s.t_us);
-    samples
 }
 
 fn report(

@@ -1,15 +1,18 @@
 //! The workloads of issue 4 (`connect`, `direct`, `fanout`, `sync`,
 //! `storm`) and later ones (`mixed`, `fill`, `conversations`, `search`,
-//! `upload`, `download`). Each one ensures its accounts (and groups), builds a
-//! [`WorkerSpec`], runs it over one or more processes, and turns the merged
-//! report (plus the server's /proc samples) into an [`Outcome`].
+//! `upload`, `download`, `web`). Each one ensures its accounts (and
+//! groups), builds a [`WorkerSpec`], runs it over one or more processes,
+//! and turns the merged report (plus the server's /proc samples) into an
+//! [`Outcome`]; the HTTP ones (`upload`, `download`, `web`) run their
+//! requests in this process instead, and `web` needs no account.
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
 //! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
 //! `conversations`, `fill`, `messaging` for direct and fanout, `mixed`,
-//! `search`, `sync`, `storm`, `files` for upload and download); `restart`
-//! stops and starts the server (storm, `connect --restart-cmd`); `disk`
-//! measures the server's writes and fsyncs over a window.
+//! `search`, `sync`, `storm`, `files` for upload and download, `web` for
+//! the browser client's page loads); `restart` stops and starts the server
+//! (storm, `connect --restart-cmd`); `disk` measures the server's writes
+//! and fsyncs over a window.
 
 mod connect;
 mod conversations;
@@ -23,6 +26,7 @@ mod restart;
 mod search;
 mod storm;
 mod sync;
+mod web;
 
 use std::path::PathBuf;
 
@@ -284,6 +288,21 @@ pub enum Workload {
         #[arg(long, default_value = "8MiB", value_parser = parse_size)]
         simple_max: u64,
     },
+    /// People opening the browser client: C virtual users load the page
+    /// back to back, each on a keep-alive connection of its own, with an
+    /// empty cache (the index and every file it references) or, with
+    /// --revisit, a warm one (the index revalidated: 304). Page loads/s,
+    /// requests/s, body bytes/s (compressed, as received), page-load
+    /// latency; every response checked against a reference load.
+    Web {
+        /// Virtual users loading at once.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// A warm cache: only `GET /` with If-None-Match of the index's
+        /// ETag (answered 304); the hashed assets are immutable.
+        #[arg(long)]
+        revisit: bool,
+    },
     /// N clients in pairs with light traffic; the server is restarted
     /// (SIGTERM to --server-pid, then --restart-cmd); time until 99% are back
     /// and synced.
@@ -342,6 +361,7 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
         Workload::Download { files, size, simple_max } => {
             files::download(t, &files::Params { files: *files, size: *size, chunk: 0, simple_max: *simple_max }).await
         }
+        Workload::Web { clients, revisit } => web::web(t, &web::Params { clients: *clients, revisit: *revisit }).await,
         Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,
         Workload::Storm { clients, restart_cmd, rate, kill_after } => {
             storm::storm(t, *clients, restart_cmd, *rate, *kill_after).await
@@ -459,4 +479,26 @@ fn start_monitor(t: &Target) -> Option<Monitor> {
 
 fn samples(m: &Option<Monitor>) -> Vec<Sample> {
     m.as_ref().map(Monitor::finish).unwrap_or_default()
+}
+
+/// Runs `work` as the measured window of an HTTP workload (run in this
+/// process): its output, the window's ends (Unix µs) and the server's
+/// samples, with one taken at each end.
+async fn measured<T>(t: &Target, mon: Option<Monitor>, work: impl Future<Output = T>) -> (T, u64, u64, Vec<Sample>) {
+    let t0 = crate::engine::now_us();
+    let before = t.server_pid.and_then(crate::procmon::sample);
+    let out = work.await;
+    let after = t.server_pid.and_then(crate::procmon::sample);
+    let t1 = crate::engine::now_us();
+    (out, t0, t1, with_ends(samples(&mon), before, after))
+}
+
+/// The monitor's samples with one taken right before and one right after
+/// the window, so a window shorter than the sampling period still has its
+/// CPU and its peak RSS (VmHWM) measured.
+fn with_ends(mut samples: Vec<Sample>, before: Option<Sample>, after: Option<Sample>) -> Vec<Sample> {
+    samples.extend(before);
+    samples.extend(after);
+    samples.sort_by_key(|s| s.t_us);
+    samples
 }
