@@ -29,6 +29,7 @@ macro_rules! string_enum {
     };
 }
 
+pub mod call;
 pub mod content;
 pub mod error;
 pub mod group;
