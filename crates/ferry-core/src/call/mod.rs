@@ -130,12 +130,14 @@
 //! than two users.
 
 mod machine;
+mod registry;
 
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
 pub use machine::{Call, CallEvent, CallState, Invite};
+pub use registry::CallRegistry;
 
 use crate::{
     ConversationId, DeviceId, UserId,
