@@ -1,6 +1,7 @@
 //! Ferry's domain vocabulary, shared by the server, the store and the clients:
 //! ids ([`ids`]), the error codes both transports speak ([`error`]), input
-//! validation and limits ([`validate`]). Nothing here does I/O.
+//! validation and limits ([`validate`]), and the pure rules of groups
+//! ([`group`]) and calls ([`call`]). Nothing here does I/O.
 
 /// Stable wire names for a fieldless enum: `as_str`, `Display`, and a
 /// `FromStr` that refuses any other string with `invalid_argument`.

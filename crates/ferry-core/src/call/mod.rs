@@ -64,7 +64,9 @@
 //!   ([`Signal::Resumed`]); otherwise the call ends. An active call that ends
 //!   so is still `completed`, its duration counted up to the moment the
 //!   connection dropped (the last time the server knew the party was there);
-//!   a ringing call whose caller is lost is `cancelled`. A *ringing* device
+//!   a ringing call whose caller is lost is `cancelled`. (A call answered
+//!   while its caller was away, who then never came back, is `completed`
+//!   with a duration of 0.) A *ringing* device
 //!   of the callee that drops simply stops ringing, and rings again if it
 //!   comes back before the call ends; if none is left the call rings on
 //!   until the timeout.
