@@ -1,8 +1,6 @@
 //! Group roles, settings and the permission rules, as pure functions so every
 //! rule is unit-tested here and enforced the same way by every caller.
 
-use std::{fmt, str::FromStr};
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ErrorCode};
@@ -27,31 +25,6 @@ pub enum JoinPolicy {
     Approval,
     /// Only by invitation.
     InviteOnly,
-}
-
-macro_rules! string_enum {
-    ($ty:ty { $($variant:ident => $s:literal),+ $(,)? }) => {
-        impl $ty {
-            /// The stable wire name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $s),+ }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = ApiError;
-            fn from_str(s: &str) -> Result<Self, ApiError> {
-                match s {
-                    $($s => Ok(Self::$variant),)+
-                    _ => Err(ApiError::invalid(format!(concat!("unknown ", stringify!($ty), " {:?}"), s))),
-                }
-            }
-        }
-    };
 }
 
 string_enum!(Role { Member => "member", Admin => "admin", Owner => "owner" });
@@ -192,7 +165,7 @@ mod tests {
         GroupFacts { dismissed: false, mute_all: false, join_policy: policy, invite_needs_approval: false }
     }
 
-    fn code<T: fmt::Debug>(r: Result<T, ApiError>) -> ErrorCode {
+    fn code<T: std::fmt::Debug>(r: Result<T, ApiError>) -> ErrorCode {
         r.unwrap_err().code
     }
 

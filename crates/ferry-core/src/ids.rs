@@ -1,9 +1,45 @@
-//! Identifiers: users, conversations and server message ids.
+//! Identifiers: users, devices, conversations and server message ids.
 
 use std::{fmt, str::FromStr};
 
 /// A user's numeric id, assigned by the store at registration.
 pub type UserId = i64;
+
+/// A device a user is logged in on: the `device_id` of its session (the
+/// server checks its form at login). It outlives connections — a device
+/// that reconnects keeps its id, which is what lets a call survive a
+/// dropped connection — and several connections may share one (browser tabs
+/// share a session).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceId(String);
+
+impl DeviceId {
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for DeviceId {
+    fn from(id: &str) -> Self {
+        Self::new(id)
+    }
+}
+
+impl From<String> for DeviceId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
 
 /// A conversation: a direct chat between two users, or (later) a group.
 ///
