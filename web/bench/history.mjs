@@ -96,6 +96,7 @@ await page.locator(`.msg-row[data-seq="1"]`).waitFor();
 // Live delivery: a message sent over HTTP by the other user until its
 // bubble is in this page's DOM (send, commit, push, render), 100 times.
 await page.locator(".messages").evaluate((el) => (el.scrollTop = el.scrollHeight));
+await page.waitForTimeout(500); // the bottom rows render and measure
 const lat = [];
 for (let i = 0; i < 100; i++) {
   const text = `live ${i} ${Date.now()}`;
