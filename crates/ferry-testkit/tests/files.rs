@@ -1203,6 +1203,13 @@ async fn abandoned_and_stalled_uploads_hold_nothing() {
     stalled.write_all(head.as_bytes()).await.expect("write head");
     stalled.write_all(&bytes[..MIB]).await.expect("write body");
     stalled.flush().await.expect("flush");
+    // Only once the server has taken those bytes (on a loaded machine they
+    // can still sit in the socket buffer when the next request arrives).
+    let part = staged_part(&server, &location);
+    wait_until("the stalled request's bytes are staged", || {
+        std::fs::metadata(&part).is_ok_and(|m| m.len() >= MIB as u64)
+    })
+    .await;
     // The new request (from offset 0, all it knows) waits for the stalled
     // one to let go, then learns the offset moved: 409, as tus says.
     let resp = files.tus_patch(&alice, &location, 0, bytes.clone(), None).await;
