@@ -18,12 +18,13 @@
 //! schemas show plain integers.
 //!
 //! One module per feature, as the server's routes are split: [`auth`],
-//! [`users`], [`contacts`], [`groups`], [`messages`], [`files`], [`error`]. With the
+//! [`users`], [`contacts`], [`groups`], [`messages`], [`files`], [`calls`], [`error`]. With the
 //! `openapi` feature every type derives `utoipa::ToSchema` (queries:
 //! `utoipa::IntoParams`), so the server's OpenAPI document is generated from
 //! the very types both sides compile against.
 
 pub mod auth;
+pub mod calls;
 pub mod contacts;
 pub mod error;
 pub mod files;
@@ -35,6 +36,7 @@ pub mod users;
 pub mod schema;
 
 pub use auth::{LoginRequest, LoginResponse, Me, RegisterRequest};
+pub use calls::{IceServer, IceServers};
 pub use contacts::{
     Block, BlockList, BlockResponse, ContactChanges, Friend, FriendList, FriendRequest, FriendRequestList,
     FriendRequestResponse, FriendResponse, NewFriendRequest, ProfileUpdate, RemarkUpdate, RequestStatus, SearchQuery,

@@ -16,8 +16,8 @@ use crate::{
     media::Files,
     open_store,
     service::{
-        accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, messaging::Messaging,
-        notify::Notifier, presence::Presence, writer,
+        accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, ice::IceServers,
+        messaging::Messaging, notify::Notifier, presence::Presence, writer,
     },
 };
 
@@ -34,6 +34,8 @@ pub struct App {
     pub groups: Groups,
     pub presence: Arc<Presence>,
     pub files: Arc<Files>,
+    /// The ICE servers (STUN, TURN credentials) handed to callers.
+    pub ice: IceServers,
     /// Cancelled when the node begins shutting down.
     pub shutdown: CancellationToken,
     /// Tracks every connection task so shutdown can wait for them.
@@ -107,6 +109,7 @@ impl App {
         .map_err(ServerError::Config)?;
         let shutdown = CancellationToken::new();
         let files = Files::start(Arc::clone(&store), &config, shutdown.clone()).await.map_err(ServerError::Config)?;
+        let ice = IceServers::start(&store, &config.calls).await.map_err(ServerError::Config)?;
         let app = Arc::new(App {
             messaging: Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config),
             contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
@@ -115,6 +118,7 @@ impl App {
             accounts,
             connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
             files,
+            ice,
             shutdown,
             connections: TaskTracker::new(),
             hub,

@@ -61,6 +61,7 @@ pub struct Config {
     pub caches: CacheConfig,
     pub files: FilesConfig,
     pub web: WebConfig,
+    pub calls: CallsConfig,
     pub limits: Limits,
 }
 
@@ -77,6 +78,111 @@ impl Default for WebConfig {
     fn default() -> Self {
         Self { enabled: true }
     }
+}
+
+/// Voice and video calls: the ICE servers handed to clients
+/// (`GET /api/v1/calls/ice-servers`, `service/ice.rs`).
+///
+/// Ferry has no TURN relay of its own yet (an embedded one is planned, on by
+/// default, answering the same credentials); until it lands both URL lists
+/// default to empty, and an operator who wants relayed calls runs coturn
+/// with `use-auth-secret` and `static-auth-secret` = `turn_secret`, and lists
+/// it here. The intended defaults once the embedded relay exists are this
+/// server's public host on the relay's port, e.g. `stun:<host>:3478` and
+/// `turn:<host>:3478?transport=udp`, `turn:<host>:3478?transport=tcp`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// The TURN REST API shared secret (coturn's `static-auth-secret`)
+    /// that TURN credentials are signed with. Empty: the server generates
+    /// one and keeps it in the store, so every node signs with the same
+    /// one; set it explicitly to share it with coturn.
+    pub turn_secret: String,
+    /// How long a TURN credential handed out stays valid, in seconds. TURN
+    /// refreshes an allocation with it, so it must outlast the longest
+    /// call; a leaked one works for anybody until then. The default (one
+    /// day) is what the TURN REST API draft recommends.
+    pub credential_ttl_secs: u64,
+    /// STUN server URLs (`stun:host[:port]`, `stuns:`), given without
+    /// credentials.
+    pub stun_urls: Vec<String>,
+    /// TURN server URLs (`turn:host[:port][?transport=udp|tcp]`, `turns:`),
+    /// given with credentials signed by `turn_secret`.
+    pub turn_urls: Vec<String>,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            turn_secret: String::new(),
+            credential_ttl_secs: 24 * 60 * 60,
+            stun_urls: Vec::new(),
+            turn_urls: Vec::new(),
+        }
+    }
+}
+
+/// The longest `calls.credential_ttl_secs`: far beyond any call, and a
+/// leaked credential should not outlive it by months.
+const MAX_CREDENTIAL_TTL_SECS: u64 = 7 * 24 * 60 * 60;
+
+/// Keeps the secret out of logs.
+impl std::fmt::Debug for CallsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallsConfig")
+            .field("turn_secret", &if self.turn_secret.is_empty() { "" } else { "<set>" })
+            .field("credential_ttl_secs", &self.credential_ttl_secs)
+            .field("stun_urls", &self.stun_urls)
+            .field("turn_urls", &self.turn_urls)
+            .finish()
+    }
+}
+
+/// Checks one STUN or TURN URL (RFC 7064, RFC 7065): `scheme:host[:port]`,
+/// a TURN one optionally followed by `?transport=udp|tcp`. `schemes` are
+/// the ones its list takes. Browsers refuse the whole `RTCPeerConnection`
+/// over one bad URL, so a typo is caught here rather than in every call.
+fn ice_url_problem(url: &str, schemes: &[&str]) -> Option<String> {
+    let Some((scheme, rest)) = url.split_once(':').filter(|(s, _)| schemes.contains(s)) else {
+        return Some(format!(
+            "must start with {}",
+            schemes.iter().map(|s| format!("{s}:")).collect::<Vec<_>>().join(" or ")
+        ));
+    };
+    if rest.starts_with("//") {
+        return Some(format!("must not have \"//\" after the scheme (write {scheme}:host:port)"));
+    }
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    if let Some(q) = query
+        && (!scheme.starts_with("turn") || !matches!(q, "transport=udp" | "transport=tcp"))
+    {
+        return Some("may only end in ?transport=udp or ?transport=tcp (turn: and turns: URLs)".into());
+    }
+    let (host, port) = match hostport.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, after)) if addr.parse::<std::net::Ipv6Addr>().is_ok() => (addr, after.strip_prefix(':')),
+            _ => return Some("has a malformed [IPv6] address".into()),
+        },
+        None => match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        },
+    };
+    let host_ok = !host.is_empty()
+        && (hostport.starts_with('[')
+            || host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+    if !host_ok {
+        return Some("needs a host name or address".into());
+    }
+    if let Some(p) = port
+        && !matches!(p.parse::<u16>(), Ok(n) if n > 0)
+    {
+        return Some("has a port that is not 1-65535".into());
+    }
+    None
 }
 
 /// What may be done to a sent message, and until when.
@@ -425,6 +531,7 @@ impl Default for Config {
             caches: CacheConfig::default(),
             files: FilesConfig::default(),
             web: WebConfig::default(),
+            calls: CallsConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -482,7 +589,7 @@ impl Default for WriterConfig {
 /// variables (the CLI's, the flags') are not configuration.
 const ENV_KEYS: &[&str] = &[
     "node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "files", "web",
-    "limits",
+    "calls", "limits",
 ];
 
 impl Config {
@@ -585,6 +692,19 @@ impl Config {
         if f.backend == BlobBackend::S3 && f.s3.bucket.is_empty() {
             problems.push("files.s3.bucket must be set when files.backend is \"s3\"".into());
         }
+        let c = &self.calls;
+        if !(60..=MAX_CREDENTIAL_TTL_SECS).contains(&c.credential_ttl_secs) {
+            problems.push(format!("calls.credential_ttl_secs must be 60-{MAX_CREDENTIAL_TTL_SECS} (a week)"));
+        }
+        for (list, urls, schemes) in
+            [("stun_urls", &c.stun_urls, &["stun", "stuns"]), ("turn_urls", &c.turn_urls, &["turn", "turns"])]
+        {
+            for url in urls {
+                if let Some(why) = ice_url_problem(url, schemes) {
+                    problems.push(format!("calls.{list}: {url:?} {why}"));
+                }
+            }
+        }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {
             problems.push("limits.max_frame_bytes must be at least 1024".into());
@@ -682,11 +802,49 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("FERRY_MESSAGES__SEARCH", "false");
             jail.set_env("FERRY_WEB__ENABLED", "false");
+            jail.set_env(
+                "FERRY_CALLS__TURN_URLS",
+                "[\"turn:turn.example:3478?transport=udp\", \"turns:turn.example\"]",
+            );
             let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
             assert!(!c.messages.search);
             assert!(!c.web.enabled);
+            assert_eq!(c.calls.turn_urls, ["turn:turn.example:3478?transport=udp", "turns:turn.example"]);
             Ok(())
         });
+    }
+
+    #[test]
+    fn ice_urls_are_checked_at_start_up() {
+        let mut c = Config::default();
+        c.calls.stun_urls =
+            ["stun:stun.example", "stun:192.0.2.1:3478", "stuns:[2001:db8::1]:5349"].map(String::from).into();
+        c.calls.turn_urls =
+            ["turn:turn.example:3478?transport=udp", "turns:turn.example:443?transport=tcp", "turn:[::1]"]
+                .map(String::from)
+                .into();
+        c.validate().unwrap();
+
+        let bad_stun = ["turn:a.example", "stun://a.example", "stun:a.example?transport=udp", "http://a.example"];
+        let bad_turn = [
+            "stun:a.example",
+            "turn:",
+            "turn:a.example:0",
+            "turn:a.example:99999",
+            "turn:a.example?transport=sctp",
+            "turn:[::1",
+        ];
+        c.calls.stun_urls = bad_stun.map(String::from).into();
+        c.calls.turn_urls = bad_turn.map(String::from).into();
+        c.calls.credential_ttl_secs = 10;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.lines().count(), bad_stun.len() + bad_turn.len() + 1, "{err}");
+        for url in bad_stun.iter().chain(&bad_turn) {
+            assert!(err.contains(&format!("{url:?}")), "{url} not reported:\n{err}");
+        }
+        assert!(err.contains("calls.stun_urls: \"stun://a.example\" must not have \"//\""), "{err}");
+        assert!(err.contains("calls.turn_urls: \"stun:a.example\" must start with turn: or turns:"), "{err}");
+        assert!(err.contains("calls.credential_ttl_secs"), "{err}");
     }
 
     #[test]

@@ -119,6 +119,20 @@ impl TestServer {
         Self::launch(config, data).await
     }
 
+    /// Starts a second node on this one's data directory, both running at
+    /// once with their own SQLite connections to the one database, the way
+    /// nodes of a cluster share a store: for what every node reads from the
+    /// store (accounts, sessions, server secrets). Not for messaging: each
+    /// node keeps its own in-memory index of the message log.
+    pub async fn start_sharing(&self, f: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.config.clone();
+        config.http = "127.0.0.1:0".parse().expect("literal");
+        config.tcp = "127.0.0.1:0".parse().expect("literal");
+        config.node_id = (self.config.node_id + 1) % 1024;
+        f(&mut config);
+        Self::launch(config, Arc::clone(&self.data)).await
+    }
+
     async fn launch(mut config: Config, data: Arc<TempDir>) -> Self {
         init_tracing();
         config.data_dir = data.path().to_path_buf();

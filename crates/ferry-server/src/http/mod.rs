@@ -48,7 +48,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The `/api/v1` routes, each with its OpenAPI operation; one `routes!` per path.
 fn api_routes() -> OpenApiRouter<AppRef> {
-    use routes::{auth, contacts, groups, messages, presence, users};
+    use routes::{auth, calls, contacts, groups, messages, presence, users};
     OpenApiRouter::default()
         .routes(routes!(openapi::serve))
         .routes(routes!(auth::register))
@@ -101,6 +101,7 @@ fn api_routes() -> OpenApiRouter<AppRef> {
         .routes(routes!(groups::nickname))
         .routes(routes!(groups::join))
         .routes(routes!(groups::requests))
+        .routes(routes!(calls::ice_servers))
         .merge(file_routes())
 }
 

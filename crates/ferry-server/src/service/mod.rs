@@ -13,6 +13,7 @@ pub mod content;
 pub mod fanout;
 pub mod groups;
 pub mod hashing;
+pub mod ice;
 pub mod messaging;
 pub mod notify;
 pub mod presence;

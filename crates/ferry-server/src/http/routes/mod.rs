@@ -5,6 +5,7 @@
 //! the OpenAPI document ([`super::openapi`]).
 
 pub mod auth;
+pub mod calls;
 pub mod contacts;
 pub mod files;
 pub mod groups;

@@ -1,0 +1,131 @@
+//! The ICE servers handed to call participants, with short-lived TURN
+//! credentials in the TURN REST API form (draft-uberti-behave-turn-rest):
+//! username `<expiry unix seconds>:<user id>`, credential
+//! base64(HMAC-SHA1(shared secret, username)). A TURN server holding the
+//! same secret — stock coturn with `use-auth-secret` and
+//! `static-auth-secret`, or later Ferry's embedded relay — checks them
+//! without asking Ferry anything: it recomputes the HMAC and refuses an
+//! expiry in the past.
+
+use std::sync::Arc;
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use ferry_api as api;
+use ferry_core::UserId;
+use ferry_store::Store;
+use hmac::{Hmac, Mac};
+
+use crate::config::CallsConfig;
+
+type HmacSha1 = Hmac<sha1::Sha1>;
+
+/// Name of the generated shared secret among the store's server secrets.
+const SECRET_NAME: &str = "turn_rest";
+
+/// The ICE servers of this node's configuration, and the secret their TURN
+/// credentials are signed with.
+pub struct IceServers {
+    secret: Vec<u8>,
+    ttl_secs: u64,
+    stun_urls: Vec<String>,
+    turn_urls: Vec<String>,
+}
+
+impl IceServers {
+    /// Takes `calls.turn_secret`, or when it is empty the store's generated
+    /// one (created by whichever node asks first; every node gets that one).
+    pub async fn start(store: &Arc<dyn Store>, config: &CallsConfig) -> Result<Self, String> {
+        let secret = if config.turn_secret.is_empty() {
+            // Printable (43 base64url characters, 256 bits), so it is a
+            // string like a configured one and could be handed to a TURN
+            // server that takes its secret as text.
+            let mut random = [0u8; 32];
+            rand::Fill::fill(&mut random[..], &mut rand::rng());
+            let candidate = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random).into_bytes();
+            store.server_secret(SECRET_NAME, candidate).await.map_err(|e| format!("the TURN secret: {e}"))?
+        } else {
+            config.turn_secret.as_bytes().to_vec()
+        };
+        Ok(Self {
+            secret,
+            ttl_secs: config.credential_ttl_secs,
+            stun_urls: config.stun_urls.clone(),
+            turn_urls: config.turn_urls.clone(),
+        })
+    }
+
+    /// What `user` configures its peer connections with at `now_secs`:
+    /// one entry for the STUN URLs (no credentials), one for the TURN URLs
+    /// with credentials valid for the configured TTL; none for an empty list.
+    pub fn for_user(&self, user: UserId, now_secs: i64) -> api::IceServers {
+        let mut ice_servers = Vec::with_capacity(2);
+        if !self.stun_urls.is_empty() {
+            ice_servers.push(api::IceServer { urls: self.stun_urls.clone(), username: None, credential: None });
+        }
+        if !self.turn_urls.is_empty() {
+            // The TTL is validated to at most a week: no overflow.
+            let (username, credential) = credential(&self.secret, now_secs + self.ttl_secs as i64, user);
+            ice_servers.push(api::IceServer {
+                urls: self.turn_urls.clone(),
+                username: Some(username),
+                credential: Some(credential),
+            });
+        }
+        api::IceServers { ice_servers, ttl: self.ttl_secs }
+    }
+}
+
+/// The TURN REST API credential of `user` expiring at `expires` (Unix
+/// seconds): `(username, credential)`.
+pub fn credential(secret: &[u8], expires: i64, user: UserId) -> (String, String) {
+    let username = format!("{expires}:{user}");
+    let mut mac = HmacSha1::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(username.as_bytes());
+    let credential = STANDARD.encode(mac.finalize().into_bytes());
+    (username, credential)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_matches_an_independent_hmac_sha1() {
+        // Computed outside Rust, with Python's standard library:
+        //   base64.b64encode(hmac.new(b"north-sea-ferry", b"1700086400:42",
+        //                             hashlib.sha1).digest())
+        let (username, credential) = credential(b"north-sea-ferry", 1_700_086_400, 42);
+        assert_eq!(username, "1700086400:42");
+        assert_eq!(credential, "0b3fAp6rn1UY2Qk8qlfBll0uTtQ=");
+    }
+
+    fn service(stun: &[&str], turn: &[&str]) -> IceServers {
+        IceServers {
+            secret: b"north-sea-ferry".to_vec(),
+            ttl_secs: 86_400,
+            stun_urls: stun.iter().map(|s| s.to_string()).collect(),
+            turn_urls: turn.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn stun_comes_without_credentials_and_turn_with_them() {
+        let s = service(&["stun:a.example:3478"], &["turn:a.example:3478?transport=udp", "turns:a.example:5349"]);
+        let answer = s.for_user(42, 1_700_000_000);
+        assert_eq!(answer.ttl, 86_400);
+        let [stun, turn] = &answer.ice_servers[..] else { panic!("two entries: {answer:?}") };
+        assert_eq!(stun.urls, ["stun:a.example:3478"]);
+        assert_eq!((&stun.username, &stun.credential), (&None, &None));
+        assert_eq!(turn.urls.len(), 2);
+        assert_eq!(turn.username.as_deref(), Some("1700086400:42"));
+        assert_eq!(turn.credential.as_deref(), Some("0b3fAp6rn1UY2Qk8qlfBll0uTtQ="));
+    }
+
+    #[test]
+    fn empty_lists_give_no_entries() {
+        assert!(service(&[], &[]).for_user(1, 0).ice_servers.is_empty());
+        let only_turn = service(&[], &["turn:a.example"]).for_user(1, 0);
+        assert_eq!(only_turn.ice_servers.len(), 1);
+        assert!(only_turn.ice_servers[0].credential.is_some());
+    }
+}
