@@ -61,7 +61,40 @@ pub struct Config {
     pub caches: CacheConfig,
     pub files: FilesConfig,
     pub web: WebConfig,
+    pub calls: CallsConfig,
     pub limits: Limits,
+}
+
+/// Voice and video calls (signaling over the long connection).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// How long a call rings before it is missed.
+    pub ring_timeout_secs: u32,
+    /// How long a party whose connection dropped may take to come back
+    /// before the call ends.
+    pub reconnect_grace_secs: u32,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        let c = ferry_core::call::CallConfig::default();
+        Self { ring_timeout_secs: c.ring_timeout_ms / 1000, reconnect_grace_secs: c.reconnect_grace_ms / 1000 }
+    }
+}
+
+impl CallsConfig {
+    /// Longest ring timeout or grace period (a day).
+    pub const MAX_SECS: u32 = 24 * 60 * 60;
+
+    /// The state machine's timings.
+    pub fn call_config(&self) -> ferry_core::call::CallConfig {
+        ferry_core::call::CallConfig {
+            ring_timeout_ms: self.ring_timeout_secs.min(Self::MAX_SECS) * 1000,
+            reconnect_grace_ms: self.reconnect_grace_secs.min(Self::MAX_SECS) * 1000,
+            ..Default::default()
+        }
+    }
 }
 
 /// The browser client served at `/` (`http/web.rs`).
@@ -425,6 +458,7 @@ impl Default for Config {
             caches: CacheConfig::default(),
             files: FilesConfig::default(),
             web: WebConfig::default(),
+            calls: CallsConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -482,7 +516,7 @@ impl Default for WriterConfig {
 /// variables (the CLI's, the flags') are not configuration.
 const ENV_KEYS: &[&str] = &[
     "node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "files", "web",
-    "limits",
+    "calls", "limits",
 ];
 
 impl Config {
@@ -584,6 +618,13 @@ impl Config {
         }
         if f.backend == BlobBackend::S3 && f.s3.bucket.is_empty() {
             problems.push("files.s3.bucket must be set when files.backend is \"s3\"".into());
+        }
+        let c = &self.calls;
+        if c.ring_timeout_secs == 0 || c.ring_timeout_secs > CallsConfig::MAX_SECS {
+            problems.push(format!("calls.ring_timeout_secs must be 1-{}", CallsConfig::MAX_SECS));
+        }
+        if c.reconnect_grace_secs > CallsConfig::MAX_SECS {
+            problems.push(format!("calls.reconnect_grace_secs must be at most {}", CallsConfig::MAX_SECS));
         }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {
