@@ -415,5 +415,8 @@ pub fn body_name(body: &Body) -> &'static str {
         Body::ConversationSettings(_) => "conversation_settings",
         Body::Search(_) => "search",
         Body::SearchResult(_) => "search_result",
+        Body::Call(_) => "call",
+        Body::CallAck(_) => "call_ack",
+        Body::CallEvent(_) => "call_event",
     }
 }

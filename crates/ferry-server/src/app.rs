@@ -16,8 +16,17 @@ use crate::{
     media::Files,
     open_store,
     service::{
-        accounts::Accounts, caches::Caches, contacts::Contacts, fanout, groups::Groups, ice::IceServers,
-        messaging::Messaging, notify::Notifier, presence::Presence, writer,
+        accounts::Accounts,
+        caches::Caches,
+        calls::{CallTasks, Calls},
+        contacts::Contacts,
+        fanout,
+        groups::Groups,
+        ice::IceServers,
+        messaging::Messaging,
+        notify::Notifier,
+        presence::Presence,
+        writer,
     },
 };
 
@@ -29,7 +38,8 @@ pub struct App {
     pub bus: Arc<dyn Bus>,
     pub caches: Arc<Caches>,
     pub accounts: Accounts,
-    pub messaging: Messaging,
+    pub messaging: Arc<Messaging>,
+    pub calls: Arc<Calls>,
     pub contacts: Contacts,
     pub groups: Groups,
     pub presence: Arc<Presence>,
@@ -46,8 +56,11 @@ pub struct App {
 
 pub type AppRef = Arc<App>;
 
-/// The background message pipeline: the writer and the fan-out stage.
+/// The background message pipeline: the writer and the fan-out stage, and
+/// the calls whose logs go through it.
 pub struct Pipeline {
+    calls: Arc<Calls>,
+    call_tasks: CallTasks,
     /// The store itself: services hold it, routes and sessions do not;
     /// unit tests reach it here.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -58,8 +71,10 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Commits every queued message, pushes what was committed, and stops.
+    /// Ends every live call (queueing its call log), commits every queued
+    /// message, pushes what was committed, and stops.
     pub async fn drain(self) {
+        self.calls.shutdown(self.call_tasks).await;
         self.stop_writer.cancel();
         let _ = self.writer.await;
         // The writer dropped its fan-out handle; what it handed over is pushed.
@@ -110,8 +125,12 @@ impl App {
         let shutdown = CancellationToken::new();
         let files = Files::start(Arc::clone(&store), &config, shutdown.clone()).await.map_err(ServerError::Config)?;
         let ice = IceServers::start(&store, &config.calls).await.map_err(ServerError::Config)?;
+        let messaging =
+            Arc::new(Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config));
+        let (calls, call_tasks) = Calls::start(config.calls.call_config(), Arc::clone(&bus), Arc::clone(&messaging));
         let app = Arc::new(App {
-            messaging: Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config),
+            messaging,
+            calls: Arc::clone(&calls),
             contacts: Contacts::new(Arc::clone(&store), Arc::clone(&bus), Arc::clone(&notifier)),
             groups: Groups::new(Arc::clone(&store), Arc::clone(&bus), notifier, config.groups.clone()),
             presence: Arc::new(Presence::new(Arc::clone(&bus), Arc::clone(&caches))),
@@ -126,6 +145,6 @@ impl App {
             caches,
             config,
         });
-        Ok((app, Pipeline { store, stop_writer, writer: writer_task, fanout: fanout_task }))
+        Ok((app, Pipeline { calls, call_tasks, store, stop_writer, writer: writer_task, fanout: fanout_task }))
     }
 }

@@ -65,6 +65,20 @@ pub struct Config {
     pub limits: Limits,
 }
 
+impl CallsConfig {
+    /// Longest ring timeout or grace period (a day).
+    pub const MAX_SECS: u32 = 24 * 60 * 60;
+
+    /// The state machine's timings.
+    pub fn call_config(&self) -> ferry_core::call::CallConfig {
+        ferry_core::call::CallConfig {
+            ring_timeout_ms: self.ring_timeout_secs.min(Self::MAX_SECS) * 1000,
+            reconnect_grace_ms: self.reconnect_grace_secs.min(Self::MAX_SECS) * 1000,
+            ..Default::default()
+        }
+    }
+}
+
 /// The browser client served at `/` (`http/web.rs`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -80,8 +94,9 @@ impl Default for WebConfig {
     }
 }
 
-/// Voice and video calls: the ICE servers handed to clients
-/// (`GET /api/v1/calls/ice-servers`, `service/ice.rs`).
+/// Voice and video calls: signaling timings (`service/calls.rs`) and the
+/// ICE servers handed to clients (`GET /api/v1/calls/ice-servers`,
+/// `service/ice.rs`).
 ///
 /// Ferry has no TURN relay of its own yet (an embedded one is planned, on by
 /// default, answering the same credentials); until it lands both URL lists
@@ -93,6 +108,11 @@ impl Default for WebConfig {
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallsConfig {
+    /// How long a call rings before it is missed.
+    pub ring_timeout_secs: u32,
+    /// How long a party whose connection dropped may take to come back
+    /// before the call ends.
+    pub reconnect_grace_secs: u32,
     /// The TURN REST API shared secret (coturn's `static-auth-secret`)
     /// that TURN credentials are signed with. Empty: the server generates
     /// one and keeps it in the store, so every node signs with the same
@@ -113,7 +133,10 @@ pub struct CallsConfig {
 
 impl Default for CallsConfig {
     fn default() -> Self {
+        let timings = ferry_core::call::CallConfig::default();
         Self {
+            ring_timeout_secs: timings.ring_timeout_ms / 1000,
+            reconnect_grace_secs: timings.reconnect_grace_ms / 1000,
             turn_secret: String::new(),
             credential_ttl_secs: 24 * 60 * 60,
             stun_urls: Vec::new(),
@@ -130,6 +153,8 @@ const MAX_CREDENTIAL_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 impl std::fmt::Debug for CallsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallsConfig")
+            .field("ring_timeout_secs", &self.ring_timeout_secs)
+            .field("reconnect_grace_secs", &self.reconnect_grace_secs)
             .field("turn_secret", &if self.turn_secret.is_empty() { "" } else { "<set>" })
             .field("credential_ttl_secs", &self.credential_ttl_secs)
             .field("stun_urls", &self.stun_urls)
@@ -704,6 +729,12 @@ impl Config {
                     problems.push(format!("calls.{list}: {url:?} {why}"));
                 }
             }
+        }
+        if c.ring_timeout_secs == 0 || c.ring_timeout_secs > CallsConfig::MAX_SECS {
+            problems.push(format!("calls.ring_timeout_secs must be 1-{}", CallsConfig::MAX_SECS));
+        }
+        if c.reconnect_grace_secs > CallsConfig::MAX_SECS {
+            problems.push(format!("calls.reconnect_grace_secs must be at most {}", CallsConfig::MAX_SECS));
         }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {

@@ -17,7 +17,7 @@ use std::{
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use dashmap::DashMap;
-use ferry_core::UserId;
+use ferry_core::{DeviceId, UserId};
 use ferry_proto::{encode_frame, frame_to_json, v1};
 use ferry_store::Session;
 use smallvec::SmallVec;
@@ -222,6 +222,44 @@ impl Hub {
         }
         self.stats.delivered.fetch_add(delivered as u64, Ordering::Relaxed);
         delivered
+    }
+
+    /// Pushes `frame` to the sessions of `user` logged in on one of
+    /// `devices`, except session `except` (the connection whose request
+    /// caused the push). Never waits, like [`deliver`](Self::deliver).
+    pub fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<u64>, frame: &Arc<Outbound>) {
+        let Some(list) = self.sessions.get(&user) else { return };
+        let mut delivered = 0;
+        for session in list.iter() {
+            if Some(session.id) == except || !devices.iter().any(|d| d.as_str() == session.session.device_id) {
+                continue;
+            }
+            match session.outbox.push(frame) {
+                Ok(()) => delivered += 1,
+                Err(Refused::Full) => {
+                    self.stats.slow_consumers.fetch_add(1, Ordering::Relaxed);
+                    session.kick.kick("slow_consumer");
+                }
+            }
+        }
+        self.stats.delivered.fetch_add(delivered, Ordering::Relaxed);
+    }
+
+    /// The distinct devices `user` has live sessions on.
+    pub fn online_devices(&self, user: UserId) -> Vec<DeviceId> {
+        let Some(list) = self.sessions.get(&user) else { return Vec::new() };
+        let mut devices: Vec<DeviceId> = Vec::with_capacity(list.len());
+        for s in list.iter() {
+            if !devices.iter().any(|d| d.as_str() == s.session.device_id) {
+                devices.push(DeviceId::from(s.session.device_id.as_str()));
+            }
+        }
+        devices
+    }
+
+    /// Whether `user` has a live session on `device`.
+    pub fn device_online(&self, user: UserId, device: &DeviceId) -> bool {
+        self.sessions.get(&user).is_some_and(|list| list.iter().any(|s| s.session.device_id == device.as_str()))
     }
 
     /// Number of live sessions (devices) of `user`.

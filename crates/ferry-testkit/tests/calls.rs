@@ -1,116 +1,512 @@
-//! `GET /api/v1/calls/ice-servers` over real sockets: STUN and TURN URLs
-//! from the configuration, TURN credentials in the TURN REST API form a
-//! stock coturn (`use-auth-secret`) accepts, and the shared secret every
-//! node of a store signs with when none is configured.
+//! Call signaling over real sockets (docs/PROTOCOL.md, "Calls"): invite,
+//! ringing on every device of the callee, the first accept winning, ICE and
+//! renegotiation relayed between the two devices in the call, every way a
+//! call ends and the call-log message it leaves, the refusals, the
+//! reconnect grace period and a restart mid-call.
+//!
+//! The long connection is driven with [`RawConnection`] (one callee device
+//! speaks proto3 JSON over WebSocket), so these tests depend only on the
+//! documented wire format.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{collections::VecDeque, time::Duration};
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use ferry_testkit::{TestServer, TestUser, http::Api};
-use hmac::{Hmac, Mac};
+use ferry_client::{RawConnection, v1};
+use ferry_proto::{
+    Body, Frame,
+    v1::{call_event::Event, call_request::Op, message_content::Kind},
+};
+use ferry_server::config::DirectMessages;
+use ferry_testkit::{TestServer, TestUser, WAIT, http::Api, ids::direct_conversation};
 use reqwest::Method;
-use serde_json::{Value, json};
 
-const PATH: &str = "/calls/ice-servers";
-
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64
+/// One device's connection: answers are matched by id, while the pushes
+/// that arrive meanwhile are kept for the test to read in order.
+struct Dev {
+    conn: RawConnection,
+    events: VecDeque<(String, Event)>,
+    messages: VecDeque<v1::Message>,
 }
 
-/// What a TURN server with `secret` expects as the password of `username`.
-fn turn_password(secret: &[u8], username: &str) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("any key length");
-    mac.update(username.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
+impl Dev {
+    async fn tcp(user: &TestUser) -> Self {
+        Self::from(user.raw_tcp().await.0)
+    }
 
-/// The TURN entry's `(username, credential)`.
-fn turn_credential(body: &Value) -> (String, String) {
-    let turn = body["ice_servers"].as_array().expect("a list").iter().find(|s| s.get("username").is_some());
-    let turn = turn.unwrap_or_else(|| panic!("no TURN entry: {body}"));
-    (turn["username"].as_str().expect("string").into(), turn["credential"].as_str().expect("string").into())
-}
+    /// A WebSocket connection speaking proto3 JSON (text frames).
+    async fn ws_json(user: &TestUser) -> Self {
+        Self::from(RawConnection::connect(user.ws_url(), true, &user.token).await.expect("ws json").0)
+    }
 
-/// Credentials from `a` and `b` for `user` issued in the same second, so
-/// their usernames (the expiry is part of them) are equal.
-async fn same_second(a: (&Api, &TestUser), b: (&Api, &TestUser)) -> ((String, String), (String, String)) {
-    for _ in 0..10 {
-        let from_a = turn_credential(&a.0.get(PATH, a.1).await);
-        let from_b = turn_credential(&b.0.get(PATH, b.1).await);
-        if from_a.0 == from_b.0 {
-            return (from_a, from_b);
+    fn from(conn: RawConnection) -> Self {
+        Self { conn, events: VecDeque::new(), messages: VecDeque::new() }
+    }
+
+    /// Reads one frame: keeps a call event or message aside, skips other
+    /// pushes (`None` for all three), returns anything else.
+    async fn pump(&mut self) -> Option<Frame> {
+        let frame = self.conn.recv_timeout(WAIT).await.expect("no frame within the wait").expect("server closed");
+        match frame {
+            Frame { id: 0, body: Some(Body::CallEvent(e)) } => {
+                self.events.push_back((e.call_id, e.event.expect("call_event without an event")))
+            }
+            Frame { id: 0, body: Some(Body::Message(m)) } => self.messages.push_back(m),
+            // Presence, `changed` and the like are not what these tests read.
+            Frame { id: 0, body: Some(ref b) } if !matches!(b, Body::Error(_)) => {}
+            other => return Some(other),
+        }
+        None
+    }
+
+    /// The next frame that is not a push.
+    async fn read(&mut self) -> Frame {
+        loop {
+            if let Some(frame) = self.pump().await {
+                return frame;
+            }
         }
     }
-    panic!("never two answers within one second");
+
+    /// Sends `body` and returns its answer (an error answer as `Err`).
+    async fn request(&mut self, body: Body) -> Result<Body, v1::Error> {
+        let id = self.conn.send_body(body).await.expect("send");
+        let frame = self.read().await;
+        assert_eq!(frame.id, id, "{frame:?}");
+        match frame.body.expect("answer without a body") {
+            Body::Error(e) => {
+                assert!(!e.fatal, "{e:?}");
+                Err(e)
+            }
+            body => Ok(body),
+        }
+    }
+
+    async fn call(&mut self, call_id: &str, op: Op) -> Result<v1::CallAck, v1::Error> {
+        let request = v1::CallRequest { call_id: call_id.into(), op: Some(op) };
+        match self.request(Body::Call(request)).await? {
+            Body::CallAck(ack) => Ok(ack),
+            other => panic!("expected call_ack, got {other:?}"),
+        }
+    }
+
+    /// Places a video call to `callee`; returns the call id.
+    async fn invite(&mut self, callee: &TestUser) -> Result<v1::CallAck, v1::Error> {
+        self.call("", invite(callee.id)).await
+    }
+
+    /// The call's code when refused.
+    async fn refused(&mut self, call_id: &str, op: Op) -> String {
+        match self.call(call_id, op).await {
+            Err(e) => e.code,
+            Ok(ack) => panic!("expected a refusal, got {ack:?}"),
+        }
+    }
+
+    /// The next call event (of `call_id`).
+    async fn event(&mut self, call_id: &str) -> Event {
+        loop {
+            if let Some((id, event)) = self.events.pop_front() {
+                assert_eq!(id, call_id, "{event:?}");
+                return event;
+            }
+            if let Some(frame) = self.pump().await {
+                panic!("expected a call event, got {frame:?}");
+            }
+        }
+    }
+
+    async fn ended(&mut self, call_id: &str) -> v1::CallEnded {
+        match self.event(call_id).await {
+            Event::Ended(e) => e,
+            other => panic!("expected ended, got {other:?}"),
+        }
+    }
+
+    /// The next message push: a call log.
+    async fn call_log(&mut self) -> (v1::Message, v1::CallLog) {
+        while self.messages.is_empty() {
+            if let Some(frame) = self.pump().await {
+                panic!("expected a message push, got {frame:?}");
+            }
+        }
+        let m = self.messages.pop_front().expect("checked");
+        match m.content.as_ref().and_then(|c| c.kind.clone()) {
+            Some(Kind::CallLog(log)) => (m, log),
+            other => panic!("expected a call log, got {other:?}"),
+        }
+    }
+
+    /// Nothing more was pushed for calls: a ping is answered with nothing
+    /// but messages or presence before it.
+    async fn quiet(&mut self) {
+        let pong = self.request(Body::Ping(v1::Ping { client_time: 1 })).await.expect("ping");
+        assert!(matches!(pong, Body::Pong(_)), "{pong:?}");
+        assert!(self.events.is_empty(), "unexpected call events: {:?}", self.events);
+    }
+
+    async fn pull(&mut self, conversation_id: &str) -> Vec<v1::Message> {
+        let pull = v1::PullMessages { conversation_id: conversation_id.into(), after_seq: 0, limit: 100 };
+        match self.request(Body::Pull(pull)).await.expect("pull") {
+            Body::Messages(batch) => batch.messages,
+            other => panic!("expected messages, got {other:?}"),
+        }
+    }
+
+    async fn unread(&mut self, conversation_id: &str) -> u64 {
+        match self.request(Body::ListConversations(v1::ListConversations::default())).await.expect("list") {
+            Body::Conversations(list) => list
+                .conversations
+                .iter()
+                .find(|c| c.conversation_id == conversation_id)
+                .map(|c| c.unread)
+                .expect("the conversation is listed"),
+            other => panic!("expected conversations, got {other:?}"),
+        }
+    }
 }
 
-#[tokio::test]
-async fn turn_credentials_are_signed_with_the_configured_secret_and_expire_after_the_ttl() {
-    let stun = ["stun:stun.example.com:3478", "stun:192.0.2.10"];
-    let turn = ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:5349?transport=tcp"];
-    let server = TestServer::start_with(|c| {
-        c.calls.turn_secret = "north-sea-ferry".into();
-        c.calls.credential_ttl_secs = 600;
-        c.calls.stun_urls = stun.map(String::from).into();
-        c.calls.turn_urls = turn.map(String::from).into();
+fn invite(callee: i64) -> Op {
+    Op::Invite(v1::CallInvite {
+        callee_id: callee,
+        media: "video".into(),
+        sdp_offer: "offer-sdp".into(),
+        ..Default::default()
     })
-    .await;
-    let alice = server.user("alice").await;
-    let api = Api::new(&server);
+}
 
-    let anonymous = api.request(Method::GET, PATH, None, None).await;
-    assert_eq!((anonymous.status, anonymous.code()), (401, "unauthenticated"), "{}", anonymous.body);
+fn ice(candidate: &str) -> Op {
+    Op::Ice(v1::CallIce { candidate: candidate.into() })
+}
 
-    let before = now_secs();
-    let body = api.get(PATH, &alice).await;
-    let after = now_secs();
-    assert_eq!(body["ttl"], 600);
-    let servers = body["ice_servers"].as_array().expect("a list");
-    assert_eq!(servers.len(), 2, "{body}");
-    assert_eq!(servers[0], json!({ "urls": stun }), "STUN without credentials");
-    assert_eq!(servers[1]["urls"], json!(turn));
+fn accept(answer: &str) -> Op {
+    Op::Accept(v1::CallAccept { sdp_answer: answer.into() })
+}
 
-    let (username, credential) = turn_credential(&body);
-    let (expiry, user) = username.split_once(':').expect("expiry:user_id");
-    assert_eq!(user, alice.id.to_string());
-    let expiry: i64 = expiry.parse().expect("Unix seconds");
-    assert!((before + 600..=after + 600).contains(&expiry), "expiry {expiry}, asked at {before}..{after}");
-    assert_eq!(credential, turn_password(b"north-sea-ferry", &username));
+fn empty() -> v1::Empty {
+    v1::Empty {}
+}
+
+fn ended(outcome: &str, reason: &str) -> impl Fn(&v1::CallEnded) -> bool {
+    let (outcome, reason) = (outcome.to_owned(), reason.to_owned());
+    move |e| e.outcome == outcome && e.reason == reason
+}
+
+/// Places a call from `caller` to `callee`'s device, which accepts; returns
+/// the call id.
+async fn active_call(caller: &mut Dev, callee: &mut Dev, callee_user: &TestUser) -> String {
+    let call = caller.invite(callee_user).await.expect("invite").call_id;
+    assert!(matches!(callee.event(&call).await, Event::Incoming(_)));
+    callee.call(&call, accept("answer-sdp")).await.expect("accept");
+    assert_eq!(caller.event(&call).await, Event::Accepted(v1::CallAccept { sdp_answer: "answer-sdp".into() }));
+    call
+}
+
+async fn quick_server(ring_secs: u32, grace_secs: u32) -> TestServer {
+    TestServer::start_with(|c| {
+        c.calls.ring_timeout_secs = ring_secs;
+        c.calls.reconnect_grace_secs = grace_secs;
+    })
+    .await
 }
 
 #[tokio::test]
-async fn without_a_configured_secret_every_node_of_a_store_signs_with_the_same_generated_one() {
-    let turn_only = |c: &mut ferry_server::Config| c.calls.turn_urls = vec!["turn:turn.example.com".into()];
-    let first = TestServer::start_with(turn_only).await;
-    let second = first.start_sharing(|_| {}).await;
-    let alice_first = first.user("alice").await;
-    let alice_second = second.login("alice").await;
-    let (api_first, api_second) = (Api::new(&first), Api::new(&second));
-
-    let (a, b) = same_second((&api_first, &alice_first), (&api_second, &alice_second)).await;
-    assert_eq!(a, b, "both nodes sign with the store's secret");
-    assert_ne!(a.1, turn_password(b"", &a.0), "a secret was generated");
-
-    // Another store generates another secret: the same user id and expiry
-    // get a different credential.
-    let elsewhere = TestServer::start_with(turn_only).await;
-    let alice_elsewhere = elsewhere.user("alice").await;
-    assert_eq!(alice_elsewhere.id, alice_first.id);
-    let api_elsewhere = Api::new(&elsewhere);
-    let (a, c) = same_second((&api_first, &alice_first), (&api_elsewhere, &alice_elsewhere)).await;
-    assert_ne!(a.1, c.1);
-
-    // The generated secret is kept: the first node, restarted, still
-    // signs like the second.
-    let first = first.restart().await;
-    let alice_again = first.login("alice").await;
-    let (a, b) = same_second((&Api::new(&first), &alice_again), (&api_second, &alice_second)).await;
-    assert_eq!(a, b);
-}
-
-#[tokio::test]
-async fn no_ice_servers_by_default() {
+async fn the_first_device_to_accept_wins_and_a_hangup_leaves_a_call_log() {
     let server = TestServer::start().await;
     let alice = server.user("alice").await;
-    assert_eq!(Api::new(&server).get(PATH, &alice).await, json!({ "ice_servers": [], "ttl": 86_400 }));
+    let bob = server.user("bob").await;
+    let bob_laptop = server.login("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut phone = Dev::tcp(&bob).await;
+    let mut laptop = Dev::ws_json(&bob_laptop).await;
+
+    let ack = a.invite(&bob).await.expect("invite");
+    let call = ack.call_id;
+    assert_eq!(call.len(), 32, "{call}");
+    assert_eq!(ack.ended, None);
+    for dev in [&mut phone, &mut laptop] {
+        let incoming = v1::CallIncoming {
+            caller_id: alice.id,
+            media: "video".into(),
+            sdp_offer: "offer-sdp".into(),
+            room_kind: "direct".into(),
+            participants: vec![alice.id, bob.id],
+        };
+        assert_eq!(dev.event(&call).await, Event::Incoming(incoming));
+        dev.call(&call, Op::Ringing(empty())).await.expect("ringing");
+    }
+    assert_eq!(a.event(&call).await, Event::Ringing(empty()), "the caller hears ringing once");
+    a.call(&call, ice("a1")).await.expect("ice while ringing");
+    for dev in [&mut phone, &mut laptop] {
+        assert_eq!(dev.event(&call).await, Event::Ice(v1::CallIce { candidate: "a1".into() }));
+    }
+
+    // The laptop answers first; the phone stops ringing and is out of the call.
+    laptop.call(&call, accept("answer-sdp")).await.expect("accept");
+    assert_eq!(a.event(&call).await, Event::Accepted(v1::CallAccept { sdp_answer: "answer-sdp".into() }));
+    assert_eq!(phone.event(&call).await, Event::AnsweredElsewhere(empty()));
+    assert_eq!(phone.refused(&call, accept("late")).await, "conflict");
+    assert_eq!(phone.refused(&call, ice("p1")).await, "conflict");
+    laptop.quiet().await;
+
+    // ICE and renegotiation flow between the two devices in the call only.
+    laptop.call(&call, ice("b1")).await.expect("ice");
+    assert_eq!(a.event(&call).await, Event::Ice(v1::CallIce { candidate: "b1".into() }));
+    a.call(&call, ice("a2")).await.expect("ice");
+    assert_eq!(laptop.event(&call).await, Event::Ice(v1::CallIce { candidate: "a2".into() }));
+    let offer = v1::CallSdp { kind: "offer".into(), sdp: "video-offer".into() };
+    a.call(&call, Op::Renegotiate(offer.clone())).await.expect("renegotiate");
+    assert_eq!(laptop.event(&call).await, Event::Sdp(offer));
+    phone.quiet().await;
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let news = a.call(&call, Op::Hangup(empty())).await.expect("hangup").ended.expect("the ack tells the end");
+    assert!(ended("completed", "hung_up")(&news), "{news:?}");
+    assert!(news.duration_ms >= 50, "{news:?}");
+    assert_eq!(laptop.ended(&call).await, news);
+    phone.quiet().await;
+
+    // One call log, pushed to every device of both users.
+    let conversation = direct_conversation(alice.id, bob.id);
+    let expected = v1::CallLog {
+        call_id: call.clone(),
+        media: "video".into(),
+        outcome: "completed".into(),
+        caller_id: alice.id,
+        duration_ms: news.duration_ms,
+    };
+    for dev in [&mut a, &mut phone, &mut laptop] {
+        let (m, log) = dev.call_log().await;
+        assert_eq!((m.conversation_id.as_str(), m.sender_id), (conversation.as_str(), alice.id));
+        assert_eq!(log, expected);
+    }
+    assert_eq!(a.refused(&call, Op::Hangup(empty())).await, "conflict", "the call has ended");
+
+    // A device that was offline finds it by the ordinary pull.
+    let tablet = server.login("bob").await;
+    let mut tablet = Dev::tcp(&tablet).await;
+    let history = tablet.pull(&conversation).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(matches!(&history[0].content.as_ref().unwrap().kind, Some(Kind::CallLog(l)) if *l == expected));
+    tablet.quiet().await;
+}
+
+#[tokio::test]
+async fn declined_and_cancelled_calls_end_for_both_and_are_logged() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::ws_json(&bob).await;
+
+    // Declined.
+    let call = a.invite(&bob).await.expect("invite").call_id;
+    assert!(matches!(b.event(&call).await, Event::Incoming(_)));
+    let reject = Op::Reject(v1::CallReject { reason: "declined".into() });
+    let news = b.call(&call, reject).await.expect("reject").ended.expect("news");
+    assert!(ended("declined", "declined")(&news), "{news:?}");
+    assert_eq!(a.ended(&call).await, news);
+    assert_eq!(a.call_log().await.1.outcome, "declined");
+    assert_eq!(b.call_log().await.1.outcome, "declined");
+
+    // Cancelled; accepting it afterwards is a conflict.
+    let call = a.invite(&bob).await.expect("invite").call_id;
+    assert!(matches!(b.event(&call).await, Event::Incoming(_)));
+    let news = a.call(&call, Op::Cancel(empty())).await.expect("cancel").ended.expect("news");
+    assert!(ended("cancelled", "cancelled")(&news), "{news:?}");
+    assert_eq!(b.ended(&call).await, news);
+    assert_eq!(b.refused(&call, accept("too late")).await, "conflict");
+    let (_, log) = b.call_log().await;
+    assert_eq!((log.outcome.as_str(), log.duration_ms), ("cancelled", 0));
+    a.call_log().await;
+    a.quiet().await;
+}
+
+#[tokio::test]
+async fn a_user_in_a_call_is_busy_for_everyone_else() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let mut c = Dev::tcp(&carol).await;
+    let call = active_call(&mut a, &mut b, &bob).await;
+
+    // Carol calls bob, then alice: both are in a call.
+    for callee in [&bob, &alice] {
+        let ack = c.invite(callee).await.expect("a busy callee is an answer, not an error");
+        assert!(ended("busy", "busy")(ack.ended.as_ref().expect("ended at once")), "{ack:?}");
+        assert_ne!(ack.call_id, call);
+        let (m, log) = c.call_log().await;
+        assert_eq!(m.conversation_id, direct_conversation(carol.id, callee.id));
+        assert_eq!((log.outcome.as_str(), log.caller_id), ("busy", carol.id));
+    }
+    // Nothing rang on bob's device; the busy call logs are in their chats.
+    assert_eq!(b.call_log().await.1.outcome, "busy");
+    assert_eq!(a.call_log().await.1.outcome, "busy");
+    b.quiet().await;
+    a.quiet().await;
+    // Alice cannot place a second call while in one.
+    assert_eq!(a.refused("", invite(carol.id)).await, "conflict");
+
+    // Once the call ends, bob is callable again.
+    b.call(&call, Op::Hangup(empty())).await.expect("hangup");
+    assert!(ended("completed", "hung_up")(&a.ended(&call).await));
+    let again = c.invite(&bob).await.expect("invite");
+    assert_eq!(again.ended, None);
+    b.call_log().await;
+    assert!(matches!(b.event(&again.call_id).await, Event::Incoming(_)));
+}
+
+#[tokio::test]
+async fn an_unanswered_call_is_missed_and_unread_for_the_callee() {
+    let server = quick_server(1, 20).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+
+    // Bob has no device online: missed at once.
+    let ack = a.invite(&bob).await.expect("invite");
+    assert!(ended("missed", "unavailable")(ack.ended.as_ref().expect("ended at once")), "{ack:?}");
+    assert_eq!(a.call_log().await.1.outcome, "missed");
+
+    // Bob is online and does not answer: missed after the ring timeout.
+    let mut b = Dev::tcp(&bob).await;
+    let call = a.invite(&bob).await.expect("invite").call_id;
+    assert!(matches!(b.event(&call).await, Event::Incoming(_)));
+    let news = a.ended(&call).await;
+    assert!(ended("missed", "no_answer")(&news), "{news:?}");
+    assert_eq!(b.ended(&call).await, news);
+    assert_eq!(b.call_log().await.1.outcome, "missed");
+    let conversation = direct_conversation(alice.id, bob.id);
+    assert_eq!(b.unread(&conversation).await, 2, "both missed calls are unread for bob");
+    a.call_log().await;
+    assert_eq!(a.unread(&conversation).await, 0, "the caller wrote them");
+}
+
+#[tokio::test]
+async fn refusals_blocked_not_friends_not_found_and_bad_requests() {
+    let server = TestServer::start().await;
+    let api = Api::new(&server);
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let mut c = Dev::tcp(&carol).await;
+
+    // Signaling for a call you are not in, or that does not exist.
+    let call = active_call(&mut a, &mut b, &bob).await;
+    for op in [Op::Hangup(empty()), ice("x"), accept("x")] {
+        assert_eq!(c.refused(&call, op).await, "not_found");
+    }
+    assert_eq!(c.refused(&"0".repeat(32), Op::Hangup(empty())).await, "not_found");
+    assert_eq!(c.refused("not-an-id", Op::Hangup(empty())).await, "invalid_argument");
+    assert_eq!(a.refused(&call, accept("x")).await, "forbidden", "the caller cannot accept");
+    b.call(&call, Op::Hangup(empty())).await.expect("hangup");
+
+    // Bad invites.
+    let bad = |f: fn(&mut v1::CallInvite)| {
+        let mut i = v1::CallInvite { callee_id: carol.id, media: "video".into(), ..Default::default() };
+        f(&mut i);
+        Op::Invite(i)
+    };
+    assert_eq!(a.refused("", bad(|i| i.media = "hologram".into())).await, "invalid_argument");
+    assert_eq!(a.refused("", bad(|i| i.room_kind = "room".into())).await, "invalid_argument");
+    assert_eq!(a.refused("", bad(|i| i.participants = vec![99, 98])).await, "invalid_argument");
+    assert_eq!(a.refused("", invite(alice.id)).await, "invalid_argument", "calling yourself");
+    assert_eq!(a.refused("", invite(424_242)).await, "not_found");
+    assert_eq!(a.refused(&"1".repeat(32), invite(carol.id)).await, "invalid_argument");
+    let no_op = v1::CallRequest { call_id: call.clone(), op: None };
+    assert_eq!(a.request(Body::Call(no_op)).await.unwrap_err().code, "invalid_argument");
+
+    // Carol blocks alice: alice cannot call her (the check of direct messages).
+    let (status, body) = api.call(Method::PUT, &format!("/blocks/{}", alice.id), &carol, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(a.refused("", invite(carol.id)).await, "blocked");
+    c.quiet().await;
+    drop(server);
+
+    // Under friends_only, strangers cannot call each other.
+    let server = TestServer::start_with(|c| c.social.direct_messages = DirectMessages::FriendsOnly).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+    let _b = Dev::tcp(&bob).await;
+    assert_eq!(a.refused("", invite(bob.id)).await, "not_friends");
+    Api::new(&server).befriend(&alice, &bob).await;
+    a.invite(&bob).await.expect("friends may call");
+}
+
+#[tokio::test]
+async fn a_caller_gone_past_the_grace_period_ends_the_call() {
+    let server = quick_server(45, 1).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let call = active_call(&mut a, &mut b, &bob).await;
+
+    a.conn.close().await;
+    assert_eq!(b.event(&call).await, Event::PeerDisconnected(empty()));
+    let news = b.ended(&call).await;
+    assert!(ended("completed", "connection_lost")(&news), "{news:?}");
+    let (_, log) = b.call_log().await;
+    assert_eq!((log.outcome.as_str(), log.duration_ms), ("completed", news.duration_ms));
+}
+
+#[tokio::test]
+async fn a_caller_back_within_the_grace_period_keeps_the_call() {
+    let server = quick_server(45, 20).await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let call = active_call(&mut a, &mut b, &bob).await;
+
+    a.conn.close().await;
+    assert_eq!(b.event(&call).await, Event::PeerDisconnected(empty()));
+    let mut a = Dev::tcp(&alice).await;
+    assert_eq!(a.event(&call).await, Event::Resumed(v1::CallResumed { sdp_answer: "answer-sdp".into() }));
+    assert_eq!(b.event(&call).await, Event::PeerReconnected(empty()));
+
+    // A second connection of the same device changes nothing; closing it
+    // neither (the device is still online).
+    let extra = Dev::tcp(&alice).await;
+    extra.conn.close().await;
+    a.call(&call, ice("after")).await.expect("the call goes on");
+    assert_eq!(b.event(&call).await, Event::Ice(v1::CallIce { candidate: "after".into() }));
+    b.quiet().await;
+    a.call(&call, Op::Hangup(empty())).await.expect("hangup");
+    assert!(ended("completed", "hung_up")(&b.ended(&call).await));
+}
+
+#[tokio::test]
+async fn a_restart_mid_call_ends_it_with_a_log_and_frees_both_users() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let call = active_call(&mut a, &mut b, &bob).await;
+
+    let server = server.restart().await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let history = b.pull(&direct_conversation(alice.id, bob.id)).await;
+    let logs: Vec<_> = history
+        .iter()
+        .filter_map(|m| match &m.content.as_ref()?.kind {
+            Some(Kind::CallLog(l)) => Some(l.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs.len(), 1, "{history:?}");
+    assert_eq!((logs[0].call_id.as_str(), logs[0].outcome.as_str()), (call.as_str(), "completed"));
+
+    // Nobody is stuck in the old call.
+    assert_eq!(a.refused(&call, Op::Hangup(empty())).await, "not_found");
+    let again = a.invite(&bob).await.expect("invite after the restart");
+    assert_eq!(again.ended, None);
+    assert!(matches!(b.event(&again.call_id).await, Event::Incoming(_)));
+    drop(server);
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ferry_core::UserId;
+use ferry_core::{DeviceId, UserId};
 
 use super::{Bus, Invalidation, Sessions};
 use crate::{
@@ -36,6 +36,18 @@ impl Bus for LocalBus {
         for user in users {
             self.hub.deliver(*user, frame);
         }
+    }
+
+    fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<u64>, frame: &Arc<Outbound>) {
+        self.hub.deliver_to_devices(user, devices, except, frame);
+    }
+
+    fn online_devices(&self, user: UserId) -> Vec<DeviceId> {
+        self.hub.online_devices(user)
+    }
+
+    fn device_online(&self, user: UserId, device: &DeviceId) -> bool {
+        self.hub.device_online(user, device)
     }
 
     fn kick(&self, user: UserId, which: Sessions, reason: &'static str) {

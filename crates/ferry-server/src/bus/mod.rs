@@ -17,7 +17,7 @@ mod local;
 
 use std::sync::Arc;
 
-use ferry_core::UserId;
+use ferry_core::{DeviceId, UserId};
 
 pub use local::LocalBus;
 
@@ -64,6 +64,14 @@ pub trait Bus: Send + Sync {
     fn detach(&self, user: UserId, session_id: u64) -> u32;
     /// Pushes `frame` to every live session of each of `users`.
     fn deliver(&self, users: &[UserId], frame: &Arc<Outbound>);
+    /// Pushes `frame` to the live sessions of `user` logged in on one of
+    /// `devices`, except session `except` (call signaling: a call is between
+    /// devices, and the connection that caused a signal has its answer).
+    fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<u64>, frame: &Arc<Outbound>);
+    /// The distinct devices `user` has live sessions on.
+    fn online_devices(&self, user: UserId) -> Vec<DeviceId>;
+    /// Whether `user` has a live session on `device`.
+    fn device_online(&self, user: UserId, device: &DeviceId) -> bool;
     /// Closes `user`'s sessions matching `which`, telling them `reason`.
     fn kick(&self, user: UserId, which: Sessions, reason: &'static str);
     /// Live sessions (devices) of `user`.

@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use ferry_core::{ApiError, ErrorCode};
+use ferry_core::{ApiError, ErrorCode, call::Endpoint};
 use ferry_proto::{PROTOCOL_VERSION, frame_from_json, peek_frame_id, peek_json_frame_id, v1, v1::frame::Body};
 use futures_util::{FutureExt as _, StreamExt as _, stream::FuturesUnordered};
 use governor::{
@@ -224,6 +224,9 @@ async fn serve<T: Transport>(app: &AppRef, transport: &mut T, hello: Hello) -> E
     if app.bus.attach(Arc::clone(&handle)) == 1 {
         app.presence.announce(user, true);
     }
+    // After registering: a call's frames for this device can reach it.
+    let device = || Endpoint::new(user, hello.authed.session.device_id.as_str());
+    Box::pin(app.calls.connected(device())).await;
     let end = match Box::pin(app.accounts.still_valid(&hello.authed)).await {
         // A logout that committed during the handshake kicked sessions before
         // this one was registered: refuse it here.
@@ -238,12 +241,13 @@ async fn serve<T: Transport>(app: &AppRef, transport: &mut T, hello: Hello) -> E
     if app.bus.detach(user, handle.id) == 0 {
         app.presence.announce(user, false);
     }
+    Box::pin(app.calls.disconnected(device())).await;
     end
 }
 
 async fn session_loop<T: Transport>(app: &AppRef, transport: &mut T, hello: &Hello, handle: &SessionHandle) -> End {
     let (g, json) = (&app.config.gateway, hello.json);
-    let ctx = Ctx { app, authed: &hello.authed };
+    let ctx = Ctx { app, authed: &hello.authed, session: handle.id };
     let idle = Duration::from_millis(g.idle_timeout_ms);
     let fps = NonZeroU32::new(app.config.limits.frames_per_second).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::per_second(fps).allow_burst(fps.saturating_mul(NonZeroU32::MIN.saturating_add(1)));

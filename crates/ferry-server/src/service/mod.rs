@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod caches;
+pub mod calls;
 pub mod contacts;
 pub mod content;
 pub mod fanout;

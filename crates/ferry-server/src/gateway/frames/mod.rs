@@ -4,6 +4,7 @@
 //! requests pipeline). A new request kind is a handler in a file here plus
 //! one line in [`requests!`]'s list.
 
+mod calls;
 mod ops;
 mod ping;
 mod presence;
@@ -21,6 +22,8 @@ use crate::{app::AppRef, error::error_frame, service::accounts::Authed};
 pub struct Ctx<'a> {
     pub app: &'a AppRef,
     pub authed: &'a Authed,
+    /// The hub's id of this connection.
+    pub session: u64,
 }
 
 impl Ctx<'_> {
@@ -100,4 +103,5 @@ requests! {
     Hide => sync::hide,
     UpdateConversation => sync::update_conversation,
     Search => sync::search,
+    Call => calls::call,
 }

@@ -224,6 +224,22 @@ impl Messaging {
         self.enqueue(ConversationId::Group(group_id), actor, client_msg_id, content::system(event)).await?.wait().await
     }
 
+    /// Appends the call-log message of a finished call to the direct
+    /// conversation of its two users, under the caller's id, and waits for
+    /// it to be durable. Its `client_msg_id` is `call <call id>` (a space, as
+    /// for system messages): a second write of the same call is the
+    /// original's duplicate, never a second message.
+    pub async fn append_call_log(
+        &self,
+        conversation: ConversationId,
+        caller: UserId,
+        log: v1::CallLog,
+    ) -> Result<v1::SendAck, ApiError> {
+        let client_msg_id = format!("call {}", log.call_id);
+        let content = v1::MessageContent { kind: Some(v1::message_content::Kind::CallLog(log)), ..Default::default() };
+        self.enqueue(conversation, caller, client_msg_id, content::server_written(content)).await?.wait().await
+    }
+
     /// Sends and waits for the ack.
     pub async fn send(
         &self,
@@ -341,7 +357,10 @@ impl Messaging {
 
     /// Direct messages: the recipient exists, has not blocked the sender, and
     /// under the friends-only policy is a friend.
-    async fn check_direct_allowed(&self, sender: UserId, to: UserId) -> Result<(), ApiError> {
+    /// Whether `sender` may reach `to` directly: the user exists, has not
+    /// blocked the sender, and the DM policy lets the two talk. The one
+    /// check for direct messages, typing and calls.
+    pub async fn check_direct_allowed(&self, sender: UserId, to: UserId) -> Result<(), ApiError> {
         if self.caches.user(to).await?.is_none() {
             return Err(ApiError::not_found(format!("no user {to}")));
         }
