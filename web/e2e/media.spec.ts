@@ -59,16 +59,29 @@ test("a resumable upload survives a dropped connection and a page reload", async
   writeFileSync(big, bytes);
 
   // The second chunk's request dies mid-way (as a dropped network does),
-  // and the third hangs until the page is reloaded.
+  // and the fourth hangs until the page is reloaded (it never reaches the
+  // server: it is failed once the old page is gone).
+  let phase: "before reload" | "after reload" = "before reload";
   let patches = 0;
   const offsets: string[] = [];
+  const after: string[] = [];
+  let release = () => undefined as void;
+  const released = new Promise<void>((r) => (release = r));
   await alice.page.route("**/api/v1/uploads/*", async (route) => {
     const req = route.request();
     if (req.method() !== "PATCH") return route.continue();
+    const offset = req.headers()["upload-offset"] ?? "";
+    if (phase === "after reload") {
+      after.push(offset);
+      return route.continue();
+    }
     patches++;
-    offsets.push(req.headers()["upload-offset"] ?? "");
+    offsets.push(offset);
     if (patches === 2) return route.abort("connectionreset");
-    if (patches === 4) return new Promise<void>(() => undefined); // never answered
+    if (patches >= 4) {
+      await released;
+      return route.abort("connectionreset").catch(() => undefined);
+    }
     return route.continue();
   });
   await openChat(alice.page, conv);
@@ -79,17 +92,13 @@ test("a resumable upload survives a dropped connection and a page reload", async
   expect(offsets[2]).toBe(offsets[1]);
 
   // Reload mid-upload, pick the same file again: it resumes, not restarts.
-  await alice.page.unrouteAll({ behavior: "ignoreErrors" });
-  const after: string[] = [];
-  await alice.page.route("**/api/v1/uploads/*", (route) => {
-    if (route.request().method() === "PATCH") after.push(route.request().headers()["upload-offset"] ?? "");
-    return route.continue();
-  });
+  phase = "after reload";
   await alice.page.reload();
+  release();
   await expect(alice.page.locator("textarea[name=message]")).toBeVisible();
   await alice.page.setInputFiles("input[name=attach]", big);
   await expect.poll(() => after.length, { timeout: 30_000 }).toBeGreaterThan(0);
-  expect(Number(after[0])).toBeGreaterThan(0);
+  expect(Number(after[0]), `offsets before the reload ${offsets.join(",")}, after ${after.join(",")}`).toBeGreaterThan(0);
 
   await openChat(bob.page, conv);
   const card = bob.page.locator(".file-card", { hasText: "archive.bin" });
