@@ -119,14 +119,7 @@ export class Connection {
     this.stopped = true;
     this.cancelReconnect();
     this.stopHeartbeat();
-    const s = this.socket;
-    this.socket = null;
-    if (s) {
-      s.onclose = null;
-      s.onmessage = null;
-      s.onerror = null;
-      s.close(1000, "bye");
-    }
+    this.detach("bye");
     this.failPending("disconnected", "the connection was closed");
     this.setState("offline");
   }
@@ -276,22 +269,28 @@ export class Connection {
     this.stopped = true;
     this.cancelReconnect();
     this.stopHeartbeat();
-    const s = this.socket;
-    this.socket = null;
-    if (s) {
-      s.onclose = null;
-      try {
-        s.close(1000, "ended");
-      } catch {
-        // already closed
-      }
-    }
+    this.detach("ended");
     this.failPending("disconnected", "the session ended");
     this.setState("ended");
     this.o.onEnded(reason);
   }
 
-  private scheduleReconnect(): void {
+  /** Forgets the socket and closes it without running its handlers. */
+  private detach(reason: string): void {
+    const s = this.socket;
+    this.socket = null;
+    if (!s) return;
+    s.onclose = null;
+    s.onmessage = null;
+    s.onerror = null;
+    try {
+      s.close(1000, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+    private scheduleReconnect(): void {
     this.setState("offline");
     const base = Math.min(this.o.maxBackoffMs, this.o.minBackoffMs * 2 ** Math.min(this.attempts, 16));
     this.attempts++;
