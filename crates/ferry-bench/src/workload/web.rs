@@ -264,6 +264,9 @@ struct Tally {
     problems: Vec<String>,
     errors: BTreeMap<String, u64>,
     connections_opened: u64,
+    /// When the last request answered: a load ends with its last request,
+    /// so a load and its requests fall on the same side of the window's end.
+    last_answer: Option<Instant>,
 }
 
 impl Tally {
@@ -399,7 +402,7 @@ async fn user(mut browser: Browser, site: Arc<Site>, revisit: bool, end: Instant
         } else {
             cold_load(&mut browser, &site, end, &mut tally).await
         };
-        let finished = Instant::now();
+        let finished = tally.last_answer.unwrap_or_else(Instant::now);
         match load {
             Ok(()) => {
                 tally.loads += 1;
@@ -453,6 +456,7 @@ async fn fetch(
     let started = Instant::now();
     let got = b.get(path, ACCEPT_ENCODING, if_none_match).await.map_err(LoadError::Transport)?;
     let finished = Instant::now();
+    tally.last_answer = Some(finished);
     tally.request.record_us(finished.duration_since(started).as_micros() as u64);
     tally.requests += 1;
     tally.bytes += got.body.len() as u64;
