@@ -346,6 +346,71 @@ export interface Frame {
     limit?: number;
   };
   searchResult?: SearchResult;
+  call?: CallRequest;
+  callAck?: CallAck;
+  callEvent?: CallEvent;
+}
+
+// --- calls (PROTOCOL.md §12) ------------------------------------------------
+
+/** "audio" or "video". */
+export type CallMediaKind = "audio" | "video";
+
+/** One signaling request; exactly one op is set. `callId` empty for invite. */
+export interface CallRequest {
+  callId?: string;
+  invite?: {
+    calleeId: Int64;
+    media: CallMediaKind;
+    sdpOffer: string;
+    roomKind?: string;
+    participants?: Int64[];
+  };
+  ringing?: Record<string, never>;
+  accept?: { sdpAnswer: string };
+  reject?: { reason?: "declined" | "busy" | "" };
+  cancel?: Record<string, never>;
+  hangup?: Record<string, never>;
+  ice?: { candidate: string };
+  renegotiate?: CallSdp;
+}
+
+export interface CallSdp {
+  kind?: "offer" | "answer";
+  sdp?: string;
+}
+
+export interface CallEnded {
+  /** "completed", "missed", "declined", "cancelled" or "busy". */
+  outcome?: string;
+  /** "hung_up", "cancelled", "declined", "busy", "no_answer", "unavailable", "connection_lost", "shutdown". */
+  reason?: string;
+  durationMs?: number;
+}
+
+export interface CallAck {
+  callId?: string;
+  ended?: CallEnded;
+}
+
+export interface CallEvent {
+  callId?: string;
+  incoming?: {
+    callerId?: Int64;
+    media?: CallMediaKind;
+    sdpOffer?: string;
+    roomKind?: string;
+    participants?: Int64[];
+  };
+  ringing?: Record<string, never>;
+  accepted?: { sdpAnswer?: string };
+  answeredElsewhere?: Record<string, never>;
+  ice?: { candidate?: string };
+  sdp?: CallSdp;
+  peerDisconnected?: Record<string, never>;
+  peerReconnected?: Record<string, never>;
+  resumed?: { sdpAnswer?: string };
+  ended?: CallEnded;
 }
 
 /** The kind of a content: the name of its oneof field in snake_case. */

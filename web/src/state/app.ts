@@ -6,6 +6,7 @@ import { signal } from "@preact/signals";
 
 import { Connection, socketUrl } from "../api/connection";
 import { Http, type User } from "../api/http";
+import type { CallAck, CallEvent, CallRequest } from "../proto";
 import { SyncEngine } from "../sync/engine";
 
 export interface Session {
@@ -109,9 +110,14 @@ export function start(s: Session): void {
         presence.value = p;
       }
       if (f.changed?.domain === "hidden") void syncHidden(e, s.userId);
+      if (f.callEvent) {
+        for (const l of callListeners) l(f.callEvent);
+        return;
+      }
       e.push(f);
     },
     onOnline: () => {
+      for (const l of onlineListeners) l();
       void e.connected().catch(() => undefined);
       void refreshPresence();
       void syncHidden(e, s.userId);
@@ -139,6 +145,28 @@ function connectionPort() {
       return connection.request(body);
     },
   };
+}
+
+const callListeners = new Set<(e: CallEvent) => void>();
+const onlineListeners = new Set<() => void>();
+
+/** Call signaling pushes (`call_event`), for the calls module; returns the unsubscribe. */
+export function onCallEvent(l: (e: CallEvent) => void): () => void {
+  callListeners.add(l);
+  return () => callListeners.delete(l);
+}
+
+/** Each time the connection is (re)authenticated; returns the unsubscribe. */
+export function onOnline(l: () => void): () => void {
+  onlineListeners.add(l);
+  return () => onlineListeners.delete(l);
+}
+
+/** A signaling request on the long connection; resolves with the `call_ack` (rejects with the error frame). */
+export async function callRequest(body: CallRequest): Promise<CallAck> {
+  if (!connection) throw new Error("no connection");
+  const a = await connection.request({ call: body });
+  return a.callAck ?? {};
 }
 
 /** Reconnect now (network back, tab visible). */
