@@ -120,6 +120,9 @@ const TEST_ENV: Record<string, string> = {
   FERRY_AUTH__LOGIN_PER_IP_PER_MINUTE: "100000",
   FERRY_AUTH__LOGIN_PER_USERNAME_PER_MINUTE: "1000",
   FERRY_STORAGE__SYNCHRONOUS: "normal",
+  // The embedded TURN relay on a free loopback port (its default, 3478 on
+  // every address, would clash between servers started side by side).
+  FERRY_CALLS__TURN__LISTEN: "127.0.0.1:0",
 };
 
 /** FERRY_SERVER_BIN, else the debug build in cargo's target directory. */

@@ -28,6 +28,7 @@ use crate::{
         presence::Presence,
         writer,
     },
+    turn::{Allocations, TurnStats},
 };
 
 /// Everything a request or a session needs, behind one `Arc`.
@@ -45,7 +46,10 @@ pub struct App {
     pub presence: Arc<Presence>,
     pub files: Arc<Files>,
     /// The ICE servers (STUN, TURN credentials) handed to callers.
-    pub ice: IceServers,
+    pub ice: Arc<IceServers>,
+    /// The embedded TURN relay's quotas and counters (idle when it is off).
+    pub turn_allocations: Arc<Allocations>,
+    pub turn_stats: Arc<TurnStats>,
     /// Cancelled when the node begins shutting down.
     pub shutdown: CancellationToken,
     /// Tracks every connection task so shutdown can wait for them.
@@ -124,7 +128,9 @@ impl App {
         .map_err(ServerError::Config)?;
         let shutdown = CancellationToken::new();
         let files = Files::start(Arc::clone(&store), &config, shutdown.clone()).await.map_err(ServerError::Config)?;
-        let ice = IceServers::start(&store, &config.calls).await.map_err(ServerError::Config)?;
+        let ice = Arc::new(IceServers::start(&store, &config.calls).await.map_err(ServerError::Config)?);
+        let turn = &config.calls.turn;
+        let turn_allocations = Arc::new(Allocations::new(turn.max_allocations_per_user, turn.max_allocations));
         let messaging =
             Arc::new(Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config));
         let (calls, call_tasks) = Calls::start(config.calls.call_config(), Arc::clone(&bus), Arc::clone(&messaging));
@@ -138,6 +144,8 @@ impl App {
             connection_slots: Arc::new(Semaphore::new(config.gateway.max_connections)),
             files,
             ice,
+            turn_allocations,
+            turn_stats: Arc::default(),
             shutdown,
             connections: TaskTracker::new(),
             hub,

@@ -94,17 +94,18 @@ impl Default for WebConfig {
     }
 }
 
-/// Voice and video calls: signaling timings (`service/calls.rs`) and the
+/// Voice and video calls: signaling timings (`service/calls.rs`), the
 /// ICE servers handed to clients (`GET /api/v1/calls/ice-servers`,
-/// `service/ice.rs`).
+/// `service/ice.rs`) and the embedded STUN/TURN relay (`[calls.turn]`,
+/// `turn/`).
 ///
-/// Ferry has no TURN relay of its own yet (an embedded one is planned, on by
-/// default, answering the same credentials); until it lands both URL lists
-/// default to empty, and an operator who wants relayed calls runs coturn
-/// with `use-auth-secret` and `static-auth-secret` = `turn_secret`, and lists
-/// it here. The intended defaults once the embedded relay exists are this
-/// server's public host on the relay's port, e.g. `stun:<host>:3478` and
-/// `turn:<host>:3478?transport=udp`, `turn:<host>:3478?transport=tcp`.
+/// With the embedded relay on (the default) and both URL lists empty,
+/// clients are handed `stun:<host>:<port>` and
+/// `turn:<host>:<port>?transport=udp` (and `?transport=tcp`), where host is
+/// `calls.turn.public_host` or else the host the client reached the HTTP API
+/// at. An operator who runs coturn instead turns the embedded relay off, gives
+/// coturn `use-auth-secret` and `static-auth-secret` = `turn_secret`, and
+/// lists it in `stun_urls` and `turn_urls`.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallsConfig {
@@ -129,6 +130,73 @@ pub struct CallsConfig {
     /// TURN server URLs (`turn:host[:port][?transport=udp|tcp]`, `turns:`),
     /// given with credentials signed by `turn_secret`.
     pub turn_urls: Vec<String>,
+    /// The embedded STUN/TURN relay.
+    pub turn: TurnConfig,
+}
+
+/// The embedded STUN/TURN relay (`turn/`, on webrtc-rs's `turn` crate). It
+/// accepts the TURN REST credentials `calls.turn_secret` signs, so a
+/// single-node install needs no coturn. Relayed media flows between the
+/// clients and the relay ports: open `listen`'s port (UDP and TCP) and the
+/// relay port range (UDP) in the firewall.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    /// Run the embedded relay. Turn it off when coturn (or another TURN
+    /// server) serves the calls.
+    pub enabled: bool,
+    /// Where the relay listens for clients, on UDP and on TCP (port 0
+    /// picks a free port, the same one for both).
+    pub listen: SocketAddr,
+    /// Also accept TURN over TCP on `listen`'s port (for networks that block
+    /// UDP; relayed traffic to the peer is UDP either way).
+    pub tcp: bool,
+    /// The address clients are told to send relayed media to (the
+    /// XOR-RELAYED-ADDRESS of each allocation): this host's public IP. Unset:
+    /// `listen`'s IP when that is a specific one, otherwise the first
+    /// non-loopback IPv4 address of this machine's interfaces (logged at
+    /// start). Behind NAT set it to the public address, with the relay port
+    /// range forwarded to this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_ip: Option<std::net::IpAddr>,
+    /// The host name or address put in the default `stun:`/`turn:` URLs.
+    /// Empty: the host the client reached the HTTP API at (its `Host`
+    /// header, without the port).
+    pub public_host: String,
+    /// The lowest UDP port an allocation's relay socket binds.
+    pub relay_port_min: u16,
+    /// The highest UDP port an allocation's relay socket binds.
+    pub relay_port_max: u16,
+    /// The realm of the long-term credentials (clients echo it back).
+    pub realm: String,
+    /// How many allocations one user may hold at once (a call takes one or
+    /// two per device); the next is refused until one ends.
+    pub max_allocations_per_user: u32,
+    /// How many allocations the relay holds at once, for all users.
+    pub max_allocations: u32,
+    /// Bytes per second one allocation may relay, both directions together
+    /// (a burst of one second's worth is allowed); packets beyond it are
+    /// dropped, as a congested network would. 0: no limit.
+    pub bandwidth_bytes_per_sec: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "0.0.0.0:3478".parse().expect("valid literal address"),
+            tcp: true,
+            relay_ip: None,
+            public_host: String::new(),
+            relay_port_min: 49152,
+            relay_port_max: 65535,
+            realm: "ferry".into(),
+            max_allocations_per_user: 10,
+            max_allocations: 1000,
+            // 8 Mbit/s: a 720p video call with room to spare.
+            bandwidth_bytes_per_sec: 1_000_000,
+        }
+    }
 }
 
 impl Default for CallsConfig {
@@ -141,6 +209,7 @@ impl Default for CallsConfig {
             credential_ttl_secs: 24 * 60 * 60,
             stun_urls: Vec::new(),
             turn_urls: Vec::new(),
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -159,6 +228,7 @@ impl std::fmt::Debug for CallsConfig {
             .field("credential_ttl_secs", &self.credential_ttl_secs)
             .field("stun_urls", &self.stun_urls)
             .field("turn_urls", &self.turn_urls)
+            .field("turn", &self.turn)
             .finish()
     }
 }
@@ -736,6 +806,29 @@ impl Config {
         if c.reconnect_grace_secs > CallsConfig::MAX_SECS {
             problems.push(format!("calls.reconnect_grace_secs must be at most {}", CallsConfig::MAX_SECS));
         }
+        let t = &c.turn;
+        if t.relay_port_min == 0 || t.relay_port_max < t.relay_port_min {
+            problems.push("calls.turn.relay_port_min must be at least 1 and at most calls.turn.relay_port_max".into());
+        }
+        if t.realm.is_empty() || t.realm.len() > 127 || t.realm.chars().any(|ch| ch.is_control()) {
+            problems.push("calls.turn.realm must be 1-127 bytes without control characters".into());
+        }
+        if t.max_allocations_per_user == 0 || t.max_allocations == 0 {
+            problems.push("calls.turn.max_allocations_per_user and max_allocations must be at least 1".into());
+        }
+        let bracketed = t.public_host.starts_with('[');
+        if !t.public_host.is_empty()
+            && (ice_url_problem(&format!("stun:{}", t.public_host), &["stun"]).is_some()
+                || bracketed != t.public_host.ends_with(']')
+                || (!bracketed && t.public_host.contains(':')))
+        {
+            problems.push(format!("calls.turn.public_host: {:?} is not a host name or address", t.public_host));
+        }
+        if let Some(ip) = t.relay_ip
+            && ip.is_unspecified()
+        {
+            problems.push(format!("calls.turn.relay_ip: {ip} is no address a client can send to"));
+        }
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {
             problems.push("limits.max_frame_bytes must be at least 1024".into());
@@ -876,6 +969,42 @@ mod tests {
         assert!(err.contains("calls.stun_urls: \"stun://a.example\" must not have \"//\""), "{err}");
         assert!(err.contains("calls.turn_urls: \"stun:a.example\" must start with turn: or turns:"), "{err}");
         assert!(err.contains("calls.credential_ttl_secs"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_relay_is_configured_in_calls_turn_and_checked_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(
+            &path,
+            "[calls.turn]\nlisten = \"192.0.2.7:3479\"\nrelay_ip = \"203.0.113.9\"\nrelay_port_min = 50000\n\
+             relay_port_max = 50100\npublic_host = \"turn.example\"\nbandwidth_bytes_per_sec = 0\n",
+        )
+        .unwrap();
+        let c = Config::load(&Flags { config: Some(path.clone()), ..Flags::default() }).unwrap();
+        let t = &c.calls.turn;
+        assert!(t.enabled && t.tcp, "on by default");
+        assert_eq!((t.listen.port(), t.relay_ip), (3479, Some("203.0.113.9".parse().unwrap())));
+        assert_eq!((t.relay_port_min, t.relay_port_max, t.bandwidth_bytes_per_sec), (50000, 50100, 0));
+        std::fs::write(&path, "[calls.turn]\nport = 3478\n").unwrap();
+        let err = Config::load(&Flags { config: Some(path), ..Flags::default() }).unwrap_err();
+        assert!(err.contains("port"), "{err}");
+
+        let mut c = Config::default();
+        c.calls.turn.relay_port_min = 60000;
+        c.calls.turn.relay_port_max = 50000;
+        c.calls.turn.realm = String::new();
+        c.calls.turn.max_allocations_per_user = 0;
+        c.calls.turn.relay_ip = Some("0.0.0.0".parse().unwrap());
+        for host in ["turn.example:3478", "[::1", "a b"] {
+            c.calls.turn.public_host = host.into();
+            let err = c.validate().unwrap_err();
+            assert_eq!(err.lines().count(), 5, "{err}");
+            assert!(err.contains(&format!("calls.turn.public_host: {host:?}")), "{err}");
+        }
+        c = Config::default();
+        c.calls.turn.public_host = "[2001:db8::1]".into();
+        c.validate().unwrap();
     }
 
     #[test]

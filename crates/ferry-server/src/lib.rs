@@ -4,7 +4,8 @@
 //!
 //! Layout: [`config`] (layered settings), [`gateway`] (TCP and WebSocket
 //! sessions), [`http`] (JSON API), [`hub`] (who is connected), [`service`]
-//! (domain logic over the store), [`error`] (the one place errors meet the wire).
+//! (domain logic over the store), [`turn`] (the embedded STUN/TURN relay),
+//! [`error`] (the one place errors meet the wire).
 
 pub mod app;
 pub mod bus;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod hub;
 pub mod media;
 pub mod service;
+pub mod turn;
 
 #[cfg(test)]
 mod testing;
@@ -30,7 +32,10 @@ use tokio::net::TcpListener;
 
 pub use config::Config;
 
-use crate::app::App;
+use crate::{
+    app::App,
+    turn::{Relay, TurnSockets},
+};
 
 /// How long shutdown waits for sessions to close before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -65,12 +70,16 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub struct Listeners {
     pub http: TcpListener,
     pub tcp: TcpListener,
+    /// The TURN relay's, required when `calls.turn.enabled`.
+    pub turn: Option<TurnSockets>,
 }
 
 impl Listeners {
     /// Binds the configured addresses.
     pub async fn bind(config: &Config) -> std::io::Result<Self> {
-        Ok(Self { http: listen(config.http)?, tcp: listen(config.tcp)? })
+        let t = &config.calls.turn;
+        let turn = if t.enabled { Some(TurnSockets::bind(t.listen, t.tcp).await?) } else { None };
+        Ok(Self { http: listen(config.http)?, tcp: listen(config.tcp)?, turn })
     }
 
     /// The actual addresses (after port 0 was resolved): (http, tcp).
@@ -97,12 +106,35 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
 /// accepting, close sessions (clients are told to reconnect), commit every
 /// queued message, close the store.
 pub async fn run(
-    config: Config,
-    listeners: Listeners,
+    mut config: Config,
+    mut listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate().map_err(ServerError::Config)?;
+    let turn_sockets = match (config.calls.turn.enabled, listeners.turn.take()) {
+        (true, Some(sockets)) => {
+            // The ICE servers handed out name the port actually bound.
+            config.calls.turn.listen = sockets.local_addr()?;
+            Some(sockets)
+        }
+        (true, None) => return Err(ServerError::Config("calls.turn.enabled, but no TURN socket was bound".into())),
+        (false, _) => None,
+    };
     let (app, pipeline) = App::start(config).await?;
+    let relay = match turn_sockets {
+        Some(sockets) => Some(
+            Relay::start(
+                &app.config.calls.turn,
+                Arc::clone(&app.ice),
+                Arc::clone(&app.turn_allocations),
+                Arc::clone(&app.turn_stats),
+                sockets,
+            )
+            .await
+            .map_err(ServerError::Config)?,
+        ),
+        None => None,
+    };
 
     let (http_addr, tcp_addr) = listeners.local_addrs()?;
     tracing::info!(http = %http_addr, ws = %format!("ws://{http_addr}/ws"), tcp = %tcp_addr, "ferry listening");
@@ -120,6 +152,9 @@ pub async fn run(
     shutdown.await;
     tracing::info!("shutting down");
     app.shutdown.cancel();
+    if let Some(relay) = relay {
+        relay.stop().await;
+    }
     let _ = tcp_task.await;
     app.connections.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, app.connections.wait()).await.is_err() {

@@ -30,8 +30,11 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
 
-    let listeners =
-        Listeners::bind(&config).await.with_context(|| format!("binding http {} / tcp {}", config.http, config.tcp))?;
+    let listeners = Listeners::bind(&config).await.with_context(|| {
+        let turn = &config.calls.turn;
+        let turn = if turn.enabled { format!(" / TURN (calls.turn.listen) {}", turn.listen) } else { String::new() };
+        format!("binding http {} / tcp {}{turn}", config.http, config.tcp)
+    })?;
     tracing::info!(data_dir = %config.data_dir.display(), "starting ferry {}", env!("CARGO_PKG_VERSION"));
     ferry_server::run(config, listeners, shutdown_signal()).await?;
     Ok(())

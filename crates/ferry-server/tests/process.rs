@@ -34,6 +34,8 @@ fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Node {
         .arg(data_dir)
         .env("FERRY_AUTH__ARGON2_MEMORY_KIB", "1024")
         .env("FERRY_AUTH__ARGON2_ITERATIONS", "1")
+        // The TURN relay too on a free port (its default is 3478 on every address).
+        .env("FERRY_CALLS__TURN__LISTEN", "127.0.0.1:0")
         .env_remove("FERRY_CONFIG")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

@@ -30,7 +30,7 @@
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ferry_client::{Client, ClientConfig, EventReceiver, HttpApi, RawConnection, v1};
-use ferry_server::{Config, Listeners, ServerError};
+use ferry_server::{Config, Listeners, ServerError, turn::TurnSockets};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -64,6 +64,9 @@ pub struct TestServer {
     pub config: Config,
     pub http_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    /// The embedded TURN relay's address (UDP, and TCP on the same port
+    /// with `calls.turn.tcp`), when `calls.turn.enabled`.
+    pub turn_addr: Option<SocketAddr>,
     data: Arc<TempDir>,
     stop: CancellationToken,
     task: Option<JoinHandle<Result<(), ServerError>>>,
@@ -102,6 +105,8 @@ pub fn test_config() -> Config {
     c.auth.register_per_ip_per_minute = 100_000;
     c.auth.login_per_username_per_minute = 1_000;
     c.storage.synchronous = ferry_server::config::Synchronous::Normal;
+    // Relay sockets bind the listen address, so relayed traffic stays on loopback.
+    c.calls.turn.listen = "127.0.0.1:0".parse().expect("literal");
     c
 }
 
@@ -128,6 +133,7 @@ impl TestServer {
         let mut config = self.config.clone();
         config.http = "127.0.0.1:0".parse().expect("literal");
         config.tcp = "127.0.0.1:0".parse().expect("literal");
+        config.calls.turn.listen = "127.0.0.1:0".parse().expect("literal");
         config.node_id = (self.config.node_id + 1) % 1024;
         f(&mut config);
         Self::launch(config, Arc::clone(&self.data)).await
@@ -144,10 +150,18 @@ impl TestServer {
         config.tcp = tcp_addr;
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        let task = tokio::spawn(ferry_server::run(config.clone(), Listeners { http, tcp }, async move {
+        let turn = if config.calls.turn.enabled {
+            let sockets = TurnSockets::bind(config.calls.turn.listen, config.calls.turn.tcp).await.expect("bind TURN");
+            config.calls.turn.listen = sockets.local_addr().expect("addr");
+            Some(sockets)
+        } else {
+            None
+        };
+        let turn_addr = turn.as_ref().map(|_| config.calls.turn.listen);
+        let task = tokio::spawn(ferry_server::run(config.clone(), Listeners { http, tcp, turn }, async move {
             stopped.cancelled().await
         }));
-        let server = Self { config, http_addr, tcp_addr, data, stop, task: Some(task) };
+        let server = Self { config, http_addr, tcp_addr, turn_addr, data, stop, task: Some(task) };
         server.wait_ready().await;
         server
     }

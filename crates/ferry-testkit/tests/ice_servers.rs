@@ -109,8 +109,8 @@ async fn without_a_configured_secret_every_node_of_a_store_signs_with_the_same_g
 }
 
 #[tokio::test]
-async fn no_ice_servers_by_default() {
-    let server = TestServer::start().await;
+async fn no_ice_servers_without_urls_or_the_embedded_relay() {
+    let server = TestServer::start_with(|c| c.calls.turn.enabled = false).await;
     let alice = server.user("alice").await;
     assert_eq!(Api::new(&server).get(PATH, &alice).await, json!({ "ice_servers": [], "ttl": 86_400 }));
 }

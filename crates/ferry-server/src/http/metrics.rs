@@ -1,6 +1,7 @@
 //! `GET /metrics`: the node's counters in the Prometheus text exposition
 //! format (version 0.0.4) — connections, deliveries, the message writer,
-//! caches, password hashing, and the process's own memory, CPU and disk I/O.
+//! caches, password hashing, the TURN relay, and the process's own memory,
+//! CPU and disk I/O.
 
 use std::{fmt::Write as _, sync::atomic::Ordering};
 
@@ -61,6 +62,38 @@ fn render(app: &AppRef) -> String {
         "Logins and registrations refused because the hashing queue was full.",
         app.accounts.hashes_refused(),
     );
+    if app.config.calls.turn.enabled {
+        let t = &app.turn_stats;
+        m.gauge(
+            "ferry_turn_allocations",
+            "Live allocations on the embedded TURN relay.",
+            app.turn_allocations.live() as f64,
+        );
+        for (name, help, counter) in [
+            (
+                "ferry_turn_relayed_bytes_total",
+                "Bytes the TURN relay carried between clients and peers (both directions).",
+                &t.relayed_bytes,
+            ),
+            (
+                "ferry_turn_dropped_bytes_total",
+                "Bytes the TURN relay dropped over calls.turn.bandwidth_bytes_per_sec.",
+                &t.dropped_bytes,
+            ),
+            (
+                "ferry_turn_auth_failures_total",
+                "TURN requests answered 400: a wrong, expired or malformed credential, or a malformed request.",
+                &t.auth_failures,
+            ),
+            (
+                "ferry_turn_allocations_refused_total",
+                "TURN allocations refused by calls.turn.max_allocations_per_user or max_allocations.",
+                &t.allocations_refused,
+            ),
+        ] {
+            m.counter(name, help, counter.load(Ordering::Relaxed));
+        }
+    }
     let caches = app.caches.reports();
     m.family("ferry_cache_hits_total", "counter", "Cache lookups answered from memory.");
     for c in &caches {
