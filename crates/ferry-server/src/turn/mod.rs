@@ -154,8 +154,10 @@ impl Relay {
         if let Some(tcp) = self.tcp {
             tcp.stop().await;
         }
-        if let Err(e) = self.server.close().await {
-            tracing::warn!(error = %e, "closing the TURN relay");
+        match tokio::time::timeout(crate::SHUTDOWN_GRACE, self.server.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "closing the TURN relay"),
+            Err(_) => tracing::warn!("the TURN relay did not close within the grace period"),
         }
     }
 }
