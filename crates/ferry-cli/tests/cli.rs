@@ -1015,6 +1015,19 @@ async fn an_incoming_call_is_shown_declined_and_logged_in_history() {
     chat.stdout_until("the call log", |l| l == logged).await;
     chat.type_line(":decline").await;
     chat.stderr_until("nothing to decline", |l| l == "error: no call is ringing").await;
+
+    // The id the chat prints works from a shell on the same profile.
+    let placed = a.invite(bob_id, CallMedia::Audio, "offer-sdp").await.expect("invite");
+    let CallPlaced::Ringing { call_id } = placed else { panic!("expected the call to ring: {placed:?}") };
+    let shown = format!("📞 alice is calling (voice) — :decline (or `ferry call decline {call_id}`)");
+    chat.stdout_until("the second call", |l| l == shown).await;
+    assert_eq!(next_call(&mut a_events).await.signal, CallSignal::Ringing);
+    let out = cli.run("bob", &["call", "decline", &call_id]).await;
+    assert_eq!(out.assert_ok().stdout, "📞 declined the call\n");
+    assert!(ended_as(&next_call(&mut a_events).await.signal, "declined", "declined"));
+    chat.stdout_until("its call log", |l| l == "[from alice #2] * 📞 alice called: Declined voice call").await;
+    chat.type_line(":decline").await;
+    chat.stderr_until("the chat saw it end", |l| l == "error: no call is ringing").await;
     chat.type_line(":q").await;
     assert!(chat.finish().await.0.success());
 
@@ -1023,7 +1036,7 @@ async fn an_incoming_call_is_shown_declined_and_logged_in_history() {
     let login = server.http().login("bob", &password_of("bob"), "phone", None).await.expect("login");
     let (_phone, mut phone_events) =
         Client::connect(ClientConfig::new(server.tcp_url(), login.token)).await.expect("phone");
-    let placed = a.invite(bob_id, CallMedia::Audio, "offer-sdp").await.expect("invite");
+    let placed = a.invite(bob_id, CallMedia::Video, "offer-sdp").await.expect("invite");
     let CallPlaced::Ringing { call_id } = placed else { panic!("expected the call to ring: {placed:?}") };
     assert!(matches!(next_call(&mut phone_events).await.signal, CallSignal::Incoming(_)));
     let out = cli.run("bob", &["call", "decline"]).await;
@@ -1037,7 +1050,7 @@ async fn an_incoming_call_is_shown_declined_and_logged_in_history() {
     let out = cli.run("bob", &["call", "decline", "--wait", "1"]).await;
     assert!(out.assert_error().starts_with("error: not_found: no call rang"), "{out:?}");
 
-    // History shows both call logs as what happened.
+    // History shows every call log as what happened.
     cli.login("bob-laptop", "bob").await;
     let out = cli.run("bob-laptop", &["sync"]).await;
     let lines: Vec<&str> = out.assert_ok().stdout.lines().collect();
@@ -1047,6 +1060,7 @@ async fn an_incoming_call_is_shown_declined_and_logged_in_history() {
         [
             format!("[{d} #1] * 📞 alice called: Declined video call"),
             format!("[{d} #2] * 📞 alice called: Declined voice call"),
+            format!("[{d} #3] * 📞 alice called: Declined video call"),
         ]
     );
     cli.login("bob-json", "bob").await;
@@ -1061,5 +1075,8 @@ async fn an_incoming_call_is_shown_declined_and_logged_in_history() {
             )
         })
         .collect();
-    assert_eq!(outcomes, [("call_log", "video", "declined"), ("call_log", "audio", "declined")]);
+    assert_eq!(
+        outcomes,
+        [("call_log", "video", "declined"), ("call_log", "audio", "declined"), ("call_log", "video", "declined")]
+    );
 }
