@@ -20,7 +20,8 @@
 //!
 //! Measured: call setup (invite sent → `accepted` read at the caller), ring
 //! (invite sent → `incoming` read at the callee), the round trip of the
-//! invite, ringing, accept and hangup requests (sent → `call_ack`), ICE relay (candidate sent → its
+//! invite, ringing, accept and hangup requests each (sent → `call_ack`;
+//! the hangup's includes queueing the call log), ICE relay (candidate sent → its
 //! event read at the peer; includes the task's turn-taking between the two
 //! sockets), and calls/s (calls completed within the window).
 //!
@@ -76,7 +77,11 @@ struct Tally {
     completed_in_window: u64,
     setup: Hist,
     ring: Hist,
-    rtt: Hist,
+    /// Request → `call_ack`, per request kind.
+    invite_rtt: Hist,
+    ringing_rtt: Hist,
+    accept_rtt: Hist,
+    hangup_rtt: Hist,
     ice: Hist,
     /// Ids of every call placed, in order.
     placed: Vec<String>,
@@ -85,8 +90,6 @@ struct Tally {
     bad_end_count: u64,
     /// The step that failed (the pair stops there).
     failure: Option<String>,
-    /// Call-log messages pushed to either end during the run.
-    logs_pushed: u64,
 }
 
 /// One end of a pair: its connection, and the call events that arrived
@@ -94,7 +97,6 @@ struct Tally {
 struct End {
     conn: RawConnection,
     events: VecDeque<(String, Event, Instant)>,
-    logs_pushed: u64,
 }
 
 impl End {
@@ -141,8 +143,9 @@ impl End {
         }
     }
 
-    /// Reads one frame: a push is kept aside (call events queued, call logs
-    /// counted, others passed over) and gives `None`; an answer is returned.
+    /// Reads one frame: a push is kept aside (call events queued, others,
+    /// such as the call logs, passed over) and gives `None`; an answer is
+    /// returned.
     async fn pump(&mut self) -> anyhow::Result<Option<Frame>> {
         let frame = match self.conn.recv_timeout(STEP_TIMEOUT).await {
             Ok(Some(frame)) => frame,
@@ -155,11 +158,6 @@ impl End {
                 Some(event) => self.events.push_back((e.call_id, event, Instant::now())),
                 None => bail!("call_event without an event"),
             },
-            Frame { id: 0, body: Some(Body::Message(m)) } => {
-                if matches!(m.content.and_then(|c| c.kind), Some(Kind::CallLog(_))) {
-                    self.logs_pushed += 1;
-                }
-            }
             Frame { id: 0, body: Some(Body::Error(e)) } if e.fatal => bail!("fatal error: {}", e.code),
             Frame { id: 0, .. } => {}
             frame => return Ok(Some(frame)),
@@ -245,12 +243,14 @@ pub(super) async fn calls(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
         total.completed_in_window += tally.completed_in_window;
         total.setup.merge(&tally.setup);
         total.ring.merge(&tally.ring);
-        total.rtt.merge(&tally.rtt);
+        total.invite_rtt.merge(&tally.invite_rtt);
+        total.ringing_rtt.merge(&tally.ringing_rtt);
+        total.accept_rtt.merge(&tally.accept_rtt);
+        total.hangup_rtt.merge(&tally.hangup_rtt);
         total.ice.merge(&tally.ice);
         total.placed.extend(tally.placed);
         total.bad_end_count += tally.bad_end_count;
         total.bad_ends.extend(tally.bad_ends);
-        total.logs_pushed += tally.logs_pushed;
         failures.extend(tally.failure);
         logs.merge(check);
     }
@@ -262,10 +262,12 @@ pub(super) async fn calls(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
     let signals_per_call = 4 + 2 * p.ice as u64; // invite, ringing, accept, hangup, ICE
     o.fig("call_requests_per_s", (total.completed_in_window * signals_per_call) as f64 / window.max(1e-9));
     o.fig("call_logs_read_back", logs.found as f64);
-    o.fig("call_logs_pushed", total.logs_pushed as f64);
     o.lat("call_setup", &total.setup);
     o.lat("ring", &total.ring);
-    o.lat("call_request_rtt", &total.rtt);
+    o.lat("rtt_invite", &total.invite_rtt);
+    o.lat("rtt_ringing", &total.ringing_rtt);
+    o.lat("rtt_accept", &total.accept_rtt);
+    o.lat("rtt_hangup", &total.hangup_rtt);
     o.lat("ice_relay", &total.ice);
     o.note(format!(
         "one task drives both ends of a pair, one step after the other; SDPs of {} bytes, {} ICE candidates each way",
@@ -306,7 +308,7 @@ pub(super) async fn calls(t: &Target, p: &Params) -> anyhow::Result<Outcome> {
 
 async fn connect(url: &str, user: &BenchUser) -> anyhow::Result<End> {
     let (conn, _) = RawConnection::connect(url, false, &user.token).await?;
-    Ok(End { conn, events: VecDeque::new(), logs_pushed: 0 })
+    Ok(End { conn, events: VecDeque::new() })
 }
 
 /// The last seq of `conversation` as `conn`'s user lists it (0: none yet).
@@ -335,7 +337,6 @@ async fn run_pair(
             break;
         }
     }
-    tally.logs_pushed = caller.logs_pushed + callee.logs_pushed;
     tally
 }
 
@@ -352,7 +353,7 @@ async fn one_call(
 ) -> anyhow::Result<()> {
     let invite = v1::CallInvite { callee_id, media: "video".into(), sdp_offer: offer.to_owned(), ..Default::default() };
     let placed = Instant::now();
-    let ack = caller.call("", Op::Invite(invite), &mut tally.rtt).await?;
+    let ack = caller.call("", Op::Invite(invite), &mut tally.invite_rtt).await?;
     let call = ack.call_id;
     tally.placed.push(call.clone());
     if let Some(e) = ack.ended {
@@ -364,17 +365,17 @@ async fn one_call(
         (Event::Incoming(_), at) => tally.ring.record_us(at.duration_since(placed).as_micros() as u64),
         (other, _) => bail!("callee expected incoming, got {other:?}"),
     }
-    callee.call(&call, Op::Ringing(v1::Empty {}), &mut tally.rtt).await?;
+    callee.call(&call, Op::Ringing(v1::Empty {}), &mut tally.ringing_rtt).await?;
     expect(caller, &call, |e| matches!(e, Event::Ringing(_)), "ringing").await?;
     let accept = v1::CallAccept { sdp_answer: answer.to_owned() };
-    callee.call(&call, Op::Accept(accept), &mut tally.rtt).await?;
+    callee.call(&call, Op::Accept(accept), &mut tally.accept_rtt).await?;
     let at = expect(caller, &call, |e| matches!(e, Event::Accepted(_)), "accepted").await?;
     tally.setup.record_us(at.duration_since(placed).as_micros() as u64);
 
     trickle(caller, callee, &call, ice, "c", tally).await?;
     trickle(callee, caller, &call, ice, "e", tally).await?;
 
-    let ack = caller.call(&call, Op::Hangup(v1::Empty {}), &mut tally.rtt).await?;
+    let ack = caller.call(&call, Op::Hangup(v1::Empty {}), &mut tally.hangup_rtt).await?;
     let in_window = Instant::now() <= end;
     let Some(ended) = ack.ended else { bail!("the hangup's answer carries no end") };
     let pushed = match callee.event(&call).await? {
