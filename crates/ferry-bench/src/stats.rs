@@ -315,7 +315,8 @@ impl Correctness {
         }
     }
 
-    fn violation(&mut self, s: String) {
+    /// Records a violation (the first 20 are kept).
+    pub fn violation(&mut self, s: String) {
         if self.violations.len() < 20 {
             self.violations.push(s);
         }

@@ -353,3 +353,54 @@ async fn web_page_loads_cold_and_revalidated() {
     let e = run(&t, &Workload::Web { clients: 1, revisit: false }).await.unwrap_err();
     assert!(format!("{e:#}").contains("status 404"), "{e:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_complete_and_each_leaves_one_call_log() {
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = target(&server, &dir, TransportKind::Tcp, 1);
+    let calls = Workload::Calls { pairs: 3, ice: 2, sdp_bytes: 3000 };
+    let o = run(&t, &calls).await.unwrap();
+    assert_passed(&o);
+    assert!(o.figures["calls_completed"] >= 3.0, "every pair calls at least once: {o}");
+    assert_eq!(o.figures["calls_completed"], o.figures["calls_placed"], "{o}");
+    assert_eq!(o.figures["call_logs_read_back"], o.figures["calls_placed"], "{o}");
+    assert_eq!(o.latency["call_setup"].count as f64, o.figures["calls_completed"], "{o}");
+    assert_eq!(o.latency["ice_relay"].count as f64, o.figures["calls_completed"] * 4.0, "{o}");
+
+    // Again over WebSocket, on the same pairs: their conversations already
+    // hold the first run's logs, and only this run's are counted.
+    let t = target(&server, &dir, TransportKind::Ws, 1);
+    let o = run(&t, &calls).await.unwrap();
+    assert_passed(&o);
+    assert_eq!(o.figures["call_logs_read_back"], o.figures["calls_placed"], "{o}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_when_a_callee_is_busy() {
+    use ferry_client::{RawConnection, v1};
+    use ferry_proto::Body;
+
+    let server = server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = target(&server, &dir, TransportKind::Tcp, 1);
+    let calls = Workload::Calls { pairs: 2, ice: 1, sdp_bytes: 500 };
+    assert_passed(&run(&t, &calls).await.unwrap());
+
+    // Someone else's call rings the first pair's callee (online, so it
+    // rings): every invite of that pair ends busy.
+    let state = ferry_bench::setup::State::load(&t.state).unwrap();
+    let callee = state.servers[&t.server].users[1].clone();
+    let (_callee_conn, _) = RawConnection::connect(&server.tcp_url(), false, &callee.token).await.unwrap();
+    let mallory = server.user("mallory").await;
+    let (mut m, _) = mallory.raw_tcp().await;
+    let invite = v1::CallInvite { callee_id: callee.id, media: "audio".into(), ..Default::default() };
+    let request = v1::CallRequest { call_id: String::new(), op: Some(v1::call_request::Op::Invite(invite)) };
+    let Body::CallAck(ack) = m.request(Body::Call(request)).await.unwrap() else { panic!("expected call_ack") };
+    assert_eq!(ack.ended, None, "mallory's call rings");
+
+    let o = run(&t, &calls).await.unwrap();
+    assert!(!o.passed, "{o}");
+    assert!(o.failures.iter().any(|f| f.contains("busy/busy")), "{o}");
+    assert!(o.correctness.violations.iter().any(|v| v.contains("unexpected call log")), "{o}");
+}

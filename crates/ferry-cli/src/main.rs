@@ -335,6 +335,29 @@ enum Command {
         #[command(subcommand)]
         command: GroupCommand,
     },
+    /// Calls: a terminal has no media, so it only refuses them (`ferry
+    /// chat` shows incoming calls; `:decline` there).
+    Call {
+        #[command(subcommand)]
+        command: CallCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CallCommand {
+    /// Decline an incoming call: the one CALL_ID names (as `ferry chat`
+    /// prints it), or else the call that rings this profile's device when
+    /// it connects.
+    Decline {
+        /// The call's id (32 hex digits).
+        call_id: Option<String>,
+        /// Answer busy instead of declining.
+        #[arg(long)]
+        busy: bool,
+        /// Without CALL_ID: how many seconds to wait for a call to ring.
+        #[arg(long, value_name = "SECS", default_value_t = 10)]
+        wait: u64,
+    },
 }
 
 #[tokio::main]
@@ -439,6 +462,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Block { user } => commands::contacts::block(&ctx, &user).await,
         Command::Unblock { user } => commands::contacts::unblock(&ctx, &user).await,
         Command::Group { command } => commands::group::run(&ctx, command).await,
+        Command::Call { command: CallCommand::Decline { call_id, busy, wait } } => {
+            commands::calls::decline(&ctx, call_id.as_deref(), busy, std::time::Duration::from_secs(wait)).await
+        }
     }
 }
 
@@ -467,6 +493,10 @@ mod tests {
     fn fixed_command_lines_parse() {
         let parse = |line: &str| Cli::try_parse_from(line.split(' ')).map(|c| c.command);
         assert!(matches!(parse("ferry send bob hi"), Ok(Command::Send { group: None, .. })));
+        assert!(matches!(
+            parse("ferry call decline --busy"),
+            Ok(Command::Call { command: CallCommand::Decline { call_id: None, busy: true, wait: 10 } })
+        ));
         assert!(matches!(parse("ferry send --group g_5 hi"), Ok(Command::Send { group: Some(5), .. })));
         assert!(matches!(
             parse("ferry friend add bob --greeting hello"),

@@ -18,6 +18,7 @@ use ferry_client::{
     v1::{self, message_content::Kind},
 };
 use ferry_core::UserId;
+use ferry_proto::preview::call_log_text;
 use serde_json::{Value, json};
 
 /// The WebSocket URL of the server whose HTTP base is `server`:
@@ -165,8 +166,15 @@ fn said(m: &v1::Message, name: &impl Fn(UserId) -> String) -> Said {
         }
         Some(Kind::Revoked(r)) => Said::Note(format!("{} recalled a message from {}", name(r.by), name(m.sender_id))),
         Some(Kind::Event(e)) => Said::Note(event_note(&name(m.sender_id), e)),
+        Some(Kind::CallLog(l)) => Said::Note(call_note(l, name)),
         _ => Said::Says(body(m, name)),
     }
+}
+
+/// A call log told as a sentence, in the words of its preview:
+/// `📞 alice called: Missed video call`, `📞 bob called: Voice call 1:23`.
+fn call_note(l: &v1::CallLog, name: &impl Fn(UserId) -> String) -> String {
+    format!("📞 {} called: {}", name(l.caller_id), call_log_text(l))
 }
 
 /// A message event told as a sentence: `bob reacted 👍 to #3`.
@@ -248,7 +256,9 @@ fn kind(m: &v1::Message) -> Option<&Kind> {
 /// [`kind_of`]; system messages also carry the event as `system`, texts
 /// their mentions, replies a `quote`, edited messages `edited_at`, recalled
 /// ones `revoked`, message events an `event`, forwarded copies `forwarded`,
-/// merged forwards a `chat_record` (`title`, `items`), media messages their
+/// merged forwards a `chat_record` (`title`, `items`), call logs a
+/// `call_log` (`call_id`, `media`, `outcome`, `caller_id`, `duration_ms`),
+/// media messages their
 /// `file` (`id`, `name`, `size`, `mime`, `sha256`) and `width`/`height`/
 /// `duration_ms` where the kind has them, and pulled messages with
 /// reactions `reactions`.
@@ -301,6 +311,15 @@ fn json_value(m: &v1::Message, name: &impl Fn(UserId) -> String) -> Value {
             }
         }
         Some(Kind::ChatRecord(r)) => v["chat_record"] = record_json(r),
+        Some(Kind::CallLog(l)) => {
+            v["call_log"] = json!({
+                "call_id": l.call_id,
+                "media": l.media,
+                "outcome": l.outcome,
+                "caller_id": l.caller_id,
+                "duration_ms": l.duration_ms,
+            });
+        }
         Some(Kind::Image(i)) => (v["width"], v["height"]) = (json!(i.width), json!(i.height)),
         Some(Kind::Voice(voice)) => v["duration_ms"] = json!(voice.duration_ms),
         Some(Kind::Video(video)) => {
@@ -753,6 +772,33 @@ mod tests {
         m.conversation_id = "g_5".into();
         assert_eq!(group_chat_line(&m, &name), "[g_5 #6] * carol recalled a message from bob");
         assert_eq!(named_ids(&m), [2, 3]);
+    }
+
+    #[test]
+    fn call_logs_read_as_what_happened() {
+        let log = |media: &str, outcome: &str, duration_ms| {
+            let l = v1::CallLog {
+                call_id: "c1".into(),
+                media: media.into(),
+                outcome: outcome.into(),
+                caller_id: 1,
+                duration_ms,
+            };
+            with_kind(1, 5, Kind::CallLog(l))
+        };
+        assert_eq!(plain_line(&log("video", "missed", 0), &name), "[d_1_2 #5] * 📞 alice called: Missed video call");
+        let m = log("audio", "completed", 83_000);
+        assert_eq!(plain_line(&m, &name), "[d_1_2 #5] * 📞 alice called: Voice call 1:23");
+        assert_eq!(chat_line(&m, false, "alice", &name), "[from alice #5] * 📞 alice called: Voice call 1:23");
+        let line = |media, outcome| plain_line(&log(media, outcome, 0), &name);
+        assert_eq!(line("video", "declined"), "[d_1_2 #5] * 📞 alice called: Declined video call");
+        assert_eq!(line("audio", "cancelled"), "[d_1_2 #5] * 📞 alice called: Cancelled voice call");
+        assert_eq!(line("audio", "busy"), "[d_1_2 #5] * 📞 alice called: Voice call: busy");
+        let v = json(&json_line(&m, &name));
+        assert_eq!((v["kind"].as_str(), v["text"].as_str()), (Some("call_log"), Some("[Voice call 1:23]")));
+        let expected =
+            json!({"call_id": "c1", "media": "audio", "outcome": "completed", "caller_id": 1, "duration_ms": 83_000});
+        assert_eq!(v["call_log"], expected);
     }
 
     #[test]

@@ -977,3 +977,106 @@ async fn an_interrupted_upload_resumes_by_itself_and_on_a_re_run() {
     assert_eq!(ok_line(&out), "downloaded second.bin (10.0 MiB)");
     assert!(std::fs::read(dir.path().join("second.bin")).unwrap() == second, "byte-identical");
 }
+
+/// The next call event of an SDK client (a terminal places no calls, so the
+/// caller here is the SDK); messages and presence are passed over.
+async fn next_call(events: &mut ferry_client::EventReceiver) -> ferry_client::CallEvent {
+    ferry_testkit::sdk::next_call_event(events).await
+}
+
+fn ended_as(signal: &ferry_client::CallSignal, outcome: &str, reason: &str) -> bool {
+    matches!(signal, ferry_client::CallSignal::Ended(e) if e.outcome == outcome && e.reason == reason)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incoming_call_is_shown_declined_and_logged_in_history() {
+    use ferry_client::{CallMedia, CallPlaced, CallSignal, Client, ClientConfig};
+
+    let server = TestServer::start().await;
+    let cli = Cli::new(&server);
+    let alice = server.user("alice").await;
+    let bob_id = cli.register("bob", "bob").await;
+    let (a, mut a_events) = alice.connect_tcp().await;
+
+    // In `chat`, the call is announced, rings, and `:decline` refuses it.
+    let mut chat = cli.chat("bob", "alice");
+    chat.stderr_until("talking to alice", |l| l.contains("talking to alice")).await;
+    let placed = a.invite(bob_id, CallMedia::Video, "offer-sdp").await.expect("invite");
+    let CallPlaced::Ringing { call_id } = placed else { panic!("expected the call to ring: {placed:?}") };
+    let shown = format!("📞 alice is calling (video) — :decline (or `ferry call decline {call_id}`)");
+    chat.stdout_until("the incoming call", |l| l == shown).await;
+    assert_eq!(next_call(&mut a_events).await.signal, CallSignal::Ringing, "the terminal rings");
+    chat.type_line(":decline").await;
+    chat.stdout_until("the decline", |l| l == "📞 declined the call from alice").await;
+    let ended = next_call(&mut a_events).await;
+    assert_eq!(ended.call_id, call_id);
+    assert!(ended_as(&ended.signal, "declined", "declined"), "{ended:?}");
+    let logged = "[from alice #1] * 📞 alice called: Declined video call";
+    chat.stdout_until("the call log", |l| l == logged).await;
+    chat.type_line(":decline").await;
+    chat.stderr_until("nothing to decline", |l| l == "error: no call is ringing").await;
+
+    // The id the chat prints works from a shell on the same profile.
+    let placed = a.invite(bob_id, CallMedia::Audio, "offer-sdp").await.expect("invite");
+    let CallPlaced::Ringing { call_id } = placed else { panic!("expected the call to ring: {placed:?}") };
+    let shown = format!("📞 alice is calling (voice) — :decline (or `ferry call decline {call_id}`)");
+    chat.stdout_until("the second call", |l| l == shown).await;
+    assert_eq!(next_call(&mut a_events).await.signal, CallSignal::Ringing);
+    let out = cli.run("bob", &["call", "decline", &call_id]).await;
+    assert_eq!(out.assert_ok().stdout, "📞 declined the call\n");
+    assert!(ended_as(&next_call(&mut a_events).await.signal, "declined", "declined"));
+    chat.stdout_until("its call log", |l| l == "[from alice #2] * 📞 alice called: Declined voice call").await;
+    chat.type_line(":decline").await;
+    chat.stderr_until("the chat saw it end", |l| l == "error: no call is ringing").await;
+    chat.type_line(":q").await;
+    assert!(chat.finish().await.0.success());
+
+    // From a shell: bob's phone is online, so the call rings; the CLI's
+    // device rings as it connects, and `call decline` refuses it.
+    let login = server.http().login("bob", &password_of("bob"), "phone", None).await.expect("login");
+    let (_phone, mut phone_events) =
+        Client::connect(ClientConfig::new(server.tcp_url(), login.token)).await.expect("phone");
+    let placed = a.invite(bob_id, CallMedia::Video, "offer-sdp").await.expect("invite");
+    let CallPlaced::Ringing { call_id } = placed else { panic!("expected the call to ring: {placed:?}") };
+    assert!(matches!(next_call(&mut phone_events).await.signal, CallSignal::Incoming(_)));
+    let out = cli.run("bob", &["call", "decline"]).await;
+    assert_eq!(out.assert_ok().stdout, "📞 declined the call from alice\n");
+    for events in [&mut a_events, &mut phone_events] {
+        let ended = next_call(events).await;
+        assert_eq!(ended.call_id, call_id);
+        assert!(ended_as(&ended.signal, "declined", "declined"), "{ended:?}");
+    }
+    // Nothing rings any more.
+    let out = cli.run("bob", &["call", "decline", "--wait", "1"]).await;
+    assert!(out.assert_error().starts_with("error: not_found: no call rang"), "{out:?}");
+
+    // History shows every call log as what happened.
+    cli.login("bob-laptop", "bob").await;
+    let out = cli.run("bob-laptop", &["sync"]).await;
+    let lines: Vec<&str> = out.assert_ok().stdout.lines().collect();
+    let d = direct(alice.id, bob_id);
+    assert_eq!(
+        lines,
+        [
+            format!("[{d} #1] * 📞 alice called: Declined video call"),
+            format!("[{d} #2] * 📞 alice called: Declined voice call"),
+            format!("[{d} #3] * 📞 alice called: Declined video call"),
+        ]
+    );
+    cli.login("bob-json", "bob").await;
+    let json = cli.sync_json("bob-json").await;
+    let outcomes: Vec<(&str, &str, &str)> = json
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap(),
+                m["call_log"]["media"].as_str().unwrap(),
+                m["call_log"]["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("call_log", "video", "declined"), ("call_log", "audio", "declined"), ("call_log", "video", "declined")]
+    );
+}

@@ -7,7 +7,9 @@
 //! - [`Client`]: the long connection (TCP or WebSocket) that reconnects by
 //!   itself, sends reliably (retrying one client_msg_id until acked) and
 //!   delivers every message once, in seq order per conversation, as
-//!   [`Event`]s — syncing what it missed after gaps and reconnects.
+//!   [`Event`]s — syncing what it missed after gaps and reconnects. It also
+//!   carries call signaling ([`Client::invite`] and the other steps,
+//!   [`Event::Call`] pushes) for any WebRTC stack.
 //! - [`RawConnection`]: one connection with no automation, for tests and load
 //!   generation that need exact control over frames.
 //! - [`SeqTracker`]: the pure ordering logic behind the client.
@@ -27,7 +29,9 @@ pub mod http;
 pub mod order;
 pub mod transfer;
 
-pub use client::{Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
+pub use client::{
+    CallEvent, CallPlaced, CallSignal, Client, ClientConfig, Event, EventReceiver, Target, new_client_msg_id,
+};
 pub use conn::{RawConnection, RawPayload, Transport};
 pub use content::{
     MentionNames, Mentions, chat_record_of, edit_op, event_of, file_content, file_ref, forward, image_content,
@@ -40,9 +44,9 @@ pub use http::{HttpApi, contacts::UserRef, groups::JoinOutcome};
 /// The HTTP API's REST types, shared with the server.
 pub use ferry_api as api;
 pub use ferry_api::{
-    Block, ContactChanges, FileInfo, Friend, FriendRequest, Group, GroupUpdate, Invited, JoinRequest, LoginResponse,
-    Me, Member, MemberChanges, MemberPage, NewGroup, ProfileUpdate, RequestStatus, StorageUsage, User,
-    group_conversation_id,
+    Block, ContactChanges, FileInfo, Friend, FriendRequest, Group, GroupUpdate, IceServer, IceServers, Invited,
+    JoinRequest, LoginResponse, Me, Member, MemberChanges, MemberPage, NewGroup, ProfileUpdate, RequestStatus,
+    StorageUsage, User, group_conversation_id,
 };
 pub use order::{PushAction, SeqTracker};
 pub use transfer::{
@@ -50,5 +54,7 @@ pub use transfer::{
     UploadState, Uploaded,
 };
 
+/// The call vocabulary the steps take (media, reject reasons, SDP kinds).
+pub use ferry_core::call::{CallMedia, CallOutcome, RejectReason, SdpKind};
 /// Re-exported so callers need not depend on ferry-proto for message types.
 pub use ferry_proto::v1;

@@ -70,14 +70,21 @@ fn clock(ms: u32) -> String {
 }
 
 fn call_preview(l: &v1::CallLog) -> String {
+    format!("[{}]", call_log_text(l))
+}
+
+/// A call log in words, without the brackets of its preview: "Missed video
+/// call", "Voice call 1:05", "Declined video call", "Cancelled voice call",
+/// "Video call: busy".
+pub fn call_log_text(l: &v1::CallLog) -> String {
     let media = if l.media == "video" { "video" } else { "voice" };
     match l.outcome.as_str() {
-        "completed" => format!("[{} call {}]", capitalised(media), clock(l.duration_ms)),
-        "missed" => format!("[Missed {media} call]"),
-        "declined" => format!("[Declined {media} call]"),
-        "cancelled" => format!("[Cancelled {media} call]"),
-        "busy" => format!("[{} call: busy]", capitalised(media)),
-        _ => format!("[{} call]", capitalised(media)),
+        "completed" => format!("{} call {}", capitalised(media), clock(l.duration_ms)),
+        "missed" => format!("Missed {media} call"),
+        "declined" => format!("Declined {media} call"),
+        "cancelled" => format!("Cancelled {media} call"),
+        "busy" => format!("{} call: busy", capitalised(media)),
+        _ => format!("{} call", capitalised(media)),
     }
 }
 
@@ -114,6 +121,7 @@ mod tests {
             duration_ms: 65_000,
             ..Default::default()
         };
+        assert_eq!(call_log_text(&call), "Voice call 1:05");
         assert_eq!(p(Kind::CallLog(call)), "[Voice call 1:05]");
         assert_eq!(kind_preview(&Kind::Text(v1::Text::default())), None);
         assert_eq!(p(Kind::Revoked(v1::Revoked::default())), "[Recalled]");

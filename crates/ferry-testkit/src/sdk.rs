@@ -1,9 +1,9 @@
 //! Waiting on the SDK client: the next event of one kind, and the error code
-//! of a call that failed.
+//! of a request that failed.
 
 use std::time::Duration;
 
-use ferry_client::{ClientError, Event, EventReceiver, v1};
+use ferry_client::{CallEvent, ClientError, Event, EventReceiver, v1};
 use ferry_core::ErrorCode;
 
 use crate::WAIT;
@@ -36,6 +36,18 @@ pub async fn next_presence(events: &mut EventReceiver) -> v1::PresenceEvent {
         Event::Presence(p) => Some(p),
         Event::Message(_) => None,
         other => panic!("expected a presence event, got {other:?}"),
+    })
+    .await
+}
+
+/// Waits for the next [`Event::Call`], skipping messages, presence and
+/// other best-effort pushes; panics on a connection event (disconnected,
+/// kicked, closed) or after [`WAIT`].
+pub async fn next_call_event(events: &mut EventReceiver) -> CallEvent {
+    first_event(events, WAIT, "a call event", |event| match event {
+        Event::Call(call) => Some(call),
+        Event::Message(_) | Event::Presence(_) | Event::Changed(_) | Event::ReadReceipt(_) | Event::Typing(_) => None,
+        other => panic!("expected a call event, got {other:?}"),
     })
     .await
 }

@@ -1,19 +1,20 @@
 //! The workloads of issue 4 (`connect`, `direct`, `fanout`, `sync`,
 //! `storm`) and later ones (`mixed`, `fill`, `conversations`, `search`,
-//! `upload`, `download`, `web`). Each one ensures its accounts (and
+//! `upload`, `download`, `web`, `calls`). Each one ensures its accounts (and
 //! groups), builds a [`WorkerSpec`], runs it over one or more processes,
 //! and turns the merged report (plus the server's /proc samples) into an
-//! [`Outcome`]; the HTTP ones (`upload`, `download`, `web`) run their
-//! requests in this process instead, and `web` needs no account.
+//! [`Outcome`]; the HTTP ones (`upload`, `download`, `web`) and `calls`
+//! run their requests in this process instead, and `web` needs no account.
 //!
 //! Here: the command line ([`Target`], [`Workload`]) and what every workload
 //! shares; [`Outcome`] in `outcome`; one module per workload (`connect`,
 //! `conversations`, `fill`, `messaging` for direct and fanout, `mixed`,
 //! `search`, `sync`, `storm`, `files` for upload and download, `web` for
-//! the browser client's page loads); `restart` stops and starts the server
+//! the browser client's page loads, `calls` for call signaling); `restart` stops and starts the server
 //! (storm, `connect --restart-cmd`); `disk` measures the server's writes
 //! and fsyncs over a window.
 
+mod calls;
 mod connect;
 mod conversations;
 mod disk;
@@ -303,6 +304,22 @@ pub enum Workload {
         #[arg(long)]
         revisit: bool,
     },
+    /// P caller/callee pairs place video calls back to back: invite (a
+    /// dummy SDP offer of --sdp-bytes), ringing, accept (an answer of the
+    /// same size), --ice candidates each way, hangup. Call setup latency
+    /// (invite sent → accepted at the caller), signaling round trips,
+    /// calls/s; every call must end completed and leave exactly one
+    /// call-log message in its pair's conversation (pulled at the end).
+    Calls {
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// ICE candidates each side trickles per call.
+        #[arg(long, default_value_t = 4)]
+        ice: usize,
+        /// Bytes of the SDP offer and of the answer.
+        #[arg(long, default_value_t = 3000)]
+        sdp_bytes: usize,
+    },
     /// N clients in pairs with light traffic; the server is restarted
     /// (SIGTERM to --server-pid, then --restart-cmd); time until 99% are back
     /// and synced.
@@ -363,6 +380,9 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
         }
         Workload::Web { clients, revisit } => web::web(t, &web::Params { clients: *clients, revisit: *revisit }).await,
         Workload::Sync { backlog, clients } => sync::sync(t, *backlog, *clients).await,
+        Workload::Calls { pairs, ice, sdp_bytes } => {
+            calls::calls(t, &calls::Params { pairs: *pairs, ice: *ice, sdp_bytes: *sdp_bytes }).await
+        }
         Workload::Storm { clients, restart_cmd, rate, kill_after } => {
             storm::storm(t, *clients, restart_cmd, *rate, *kill_after).await
         }

@@ -1,9 +1,10 @@
 //! `chat [USER]`: an interactive session. Lines from stdin are sent to the
 //! current peer or group (in order, by one sender task, so they arrive in
 //! the order typed); incoming messages are printed as they arrive, group
-//! messages as `[g_5 alice] hi` and group events as `[g_5] * …`. Works with
-//! a pipe: at end of input it waits until every queued message is
-//! acknowledged.
+//! messages as `[g_5 alice] hi` and group events as `[g_5] * …`. An
+//! incoming call is announced (`📞 alice is calling (video) — …`) and
+//! `:decline` refuses it. Works with a pipe: at end of input it waits until
+//! every queued message is acknowledged.
 
 use std::{
     collections::HashSet,
@@ -13,7 +14,8 @@ use std::{
 
 use anyhow::{Result, anyhow, bail};
 use ferry_client::{
-    Client, ClientError, Event, HttpApi, Target, User, new_client_msg_id, text_content, text_with_mentions, v1,
+    CallEvent, CallSignal, Client, ClientError, Event, HttpApi, RejectReason, Target, User, new_client_msg_id,
+    text_content, text_with_mentions, v1,
 };
 use ferry_core::ConversationId;
 use tokio::{
@@ -21,7 +23,11 @@ use tokio::{
     sync::mpsc,
 };
 
-use super::{Ctx, Names, connect, group};
+use super::{
+    Ctx, Names,
+    calls::{self, Ringing},
+    connect, group,
+};
 use crate::output;
 
 /// How long one message may take to be acknowledged before it is reported
@@ -42,6 +48,7 @@ enum Input<'a> {
     To(&'a str),
     Group(i64),
     Who,
+    Decline,
     Help,
     Quit,
     Empty,
@@ -53,6 +60,7 @@ const HELP: &str = "\
   :to USER    talk to USER
   :group ID   talk in group ID (5 or g_5)
   :who        list online contacts
+  :decline    decline the incoming call
   :q          quit
   :help       this help";
 
@@ -72,6 +80,7 @@ fn parse_input(line: &str) -> Input<'_> {
             Err(_) => Input::Unknown(line),
         },
         ("who", _) => Input::Who,
+        ("decline", _) => Input::Decline,
         ("help" | "h" | "?", _) => Input::Help,
         ("q" | "quit" | "exit", _) => Input::Quit,
         _ => Input::Unknown(line),
@@ -93,7 +102,8 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
         None => None,
     };
     let (client, mut events) = connect(&http, &profile).await?;
-    let mut view = View { me: profile.user_id, names: Names::new(http.clone()), sent: SentIds::default() };
+    let mut view =
+        View { me: profile.user_id, names: Names::new(http.clone()), sent: SentIds::default(), ringing: None };
     view.names.insert(profile.user_id, profile.username.clone());
     if let Some(Peer::User(p)) = &peer {
         view.names.insert(p.id, p.username.clone());
@@ -130,6 +140,7 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
                 Some(Event::Typing(_)) => {}
                 // Contact and member lists are not shown here.
                 Some(Event::Changed(_)) => {}
+                Some(Event::Call(call)) => view.on_call(&client, call).await,
                 Some(Event::Disconnected) => eprintln!("* connection lost, reconnecting"),
                 Some(Event::Reconnected) => eprintln!("* reconnected"),
                 Some(Event::Kicked { reason }) => break Err(anyhow!("kicked: {reason}")),
@@ -156,6 +167,16 @@ pub async fn run(ctx: &Ctx, first_peer: Option<&str>) -> Result<()> {
                             peer = Some(Peer::Group { id, conversation_id: g.conversation_id });
                         }
                         Err(e) => eprintln!("error: {}", crate::describe(&e.into())),
+                    },
+                    Input::Decline => match view.ringing.take() {
+                        Some(r) => {
+                            let caller = view.names.name(r.caller_id);
+                            match calls::refuse(&client, &r.call_id, Some(&caller), RejectReason::Declined).await {
+                                Ok(line) => println!("{line}"),
+                                Err(e) => eprintln!("error: {}", crate::describe(&e)),
+                            }
+                        }
+                        None => eprintln!("error: no call is ringing"),
                     },
                     Input::Who => match who(&client, &mut view.names).await {
                         Ok(line) => println!("{line}"),
@@ -262,9 +283,38 @@ struct View {
     me: i64,
     names: Names,
     sent: SentIds,
+    /// The incoming call `:decline` refuses.
+    ringing: Option<Ringing>,
 }
 
 impl View {
+    /// An incoming call is announced (and the caller told it rings here);
+    /// the call stops ringing here when answered elsewhere or ended. How it
+    /// ended comes as its call-log message.
+    async fn on_call(&mut self, client: &Client, CallEvent { call_id, signal }: CallEvent) {
+        match signal {
+            CallSignal::Incoming(incoming) => {
+                if let Err(e) = self.names.resolve([incoming.caller_id]).await {
+                    tracing::debug!(error = %e, "name lookup failed");
+                }
+                let how = format!(":decline (or `ferry call decline {call_id}`)");
+                println!("{}", calls::incoming_line(&self.names.name(incoming.caller_id), &incoming, &how));
+                if let Err(e) = client.ringing(&call_id).await {
+                    tracing::debug!(error = %e, "could not report ringing");
+                }
+                self.ringing = Some(Ringing { call_id, caller_id: incoming.caller_id });
+            }
+            CallSignal::AnsweredElsewhere if self.ringing.as_ref().is_some_and(|r| r.call_id == call_id) => {
+                self.ringing = None;
+                println!("📞 answered on another device");
+            }
+            CallSignal::Ended(_) if self.ringing.as_ref().is_some_and(|r| r.call_id == call_id) => self.ringing = None,
+            // This device never places or answers a call, so the rest is
+            // not for it.
+            _ => {}
+        }
+    }
+
     async fn show(&mut self, m: &v1::Message) {
         if m.hidden {
             return; // deleted for this user (or cleared): not shown anywhere
@@ -330,6 +380,7 @@ mod tests {
         assert_eq!(parse_input(":group team"), Input::Unknown(":group team"));
         assert_eq!(parse_input(":to   bob  "), Input::To("bob"));
         assert_eq!(parse_input(":who"), Input::Who);
+        assert_eq!(parse_input(":decline"), Input::Decline);
         assert_eq!(parse_input(":q"), Input::Quit);
         assert_eq!(parse_input(":help"), Input::Help);
         assert_eq!(parse_input(":to"), Input::Unknown(":to"));

@@ -2,6 +2,7 @@
 //! and the profile, connecting, and turning user ids into names.
 
 pub mod account;
+pub mod calls;
 pub mod chat;
 pub mod contacts;
 pub mod conversations;

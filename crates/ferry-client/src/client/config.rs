@@ -7,6 +7,7 @@ use ferry_core::UserId;
 use ferry_proto::v1;
 use tokio::sync::mpsc;
 
+use super::CallEvent;
 use crate::error::ClientError;
 
 /// Where a message goes.
@@ -95,6 +96,10 @@ pub enum Event {
     /// The other member of a direct chat is typing (or stopped). Show it
     /// for 6 seconds unless repeated. Best effort.
     Typing(v1::Typing),
+    /// Something happened in one of your calls ([`CallSignal`](super::CallSignal); what a
+    /// reconnect does to a call is on [`CallEvent`]). Best effort like
+    /// presence; the call-log message is the reliable record.
+    Call(CallEvent),
     /// The connection dropped; the client is reconnecting.
     Disconnected,
     /// The client reconnected and synced: the messages missed while away were

@@ -16,7 +16,7 @@ use ferry_proto::{Body, Frame, v1};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
-use super::{ClientConfig, Command, ConnState, Push, ResyncFlag, heartbeat_of, jitter, now_ms};
+use super::{CallEvent, ClientConfig, Command, ConnState, Push, ResyncFlag, heartbeat_of, jitter, now_ms};
 use crate::{
     conn::{RawConnection, Transport, into_answer},
     error::{ClientError, Result},
@@ -163,6 +163,10 @@ impl Driver {
             Body::Changed(c) => self.forward(Push::Signal(Event::Changed(c))),
             Body::ReadReceipt(r) => self.forward(Push::Signal(Event::ReadReceipt(r))),
             Body::Typing(t) => self.forward(Push::Signal(Event::Typing(t))),
+            Body::CallEvent(e) => match CallEvent::from_proto(e) {
+                Some(call) => self.forward(Push::Signal(Event::Call(call))),
+                None => debug!("call event of an unknown kind ignored"),
+            },
             Body::Kicked(k) if is_transient_kick(&k.reason) => {
                 return Some(Exit::Dropped(ClientError::Transport(format!("kicked: {}", k.reason))));
             }

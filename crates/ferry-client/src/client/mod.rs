@@ -16,10 +16,12 @@
 //!   joined, muted...) are ordinary messages with seqs and take the same path.
 //!
 //! The parts: `config` (the public settings and events), `handle` (the
-//! [`Client`] its owner holds), `driver` and `processor` (the two tasks).
+//! [`Client`] its owner holds), `calls` (call signaling on it), `driver` and
+//! `processor` (the two tasks).
 //! This module holds what they share: the messages between them and small
 //! helpers.
 
+mod calls;
 mod config;
 mod driver;
 mod handle;
@@ -37,6 +39,7 @@ use ferry_proto::{Body, Frame, v1};
 use rand::Rng;
 use tokio::sync::{Notify, mpsc, oneshot};
 
+pub use calls::{CallEvent, CallPlaced, CallSignal};
 pub use config::{ClientConfig, Event, EventReceiver, Target, new_client_msg_id};
 pub use handle::Client;
 
@@ -75,7 +78,7 @@ enum ConnState {
 #[derive(Debug)]
 enum Push {
     Message(v1::Message),
-    /// A best-effort push (presence, changed, receipts, typing): emitted as
+    /// A best-effort push (presence, changed, receipts, typing, calls): emitted as
     /// it is, in arrival order.
     Signal(Event),
 }

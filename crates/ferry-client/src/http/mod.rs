@@ -8,6 +8,7 @@
 //! One module per feature, as the server's routes are split.
 
 pub mod auth;
+pub mod calls;
 pub mod contacts;
 pub mod files;
 pub mod groups;
