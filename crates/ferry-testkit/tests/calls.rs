@@ -184,6 +184,17 @@ fn file_invite(callee: i64) -> Op {
     })
 }
 
+/// The `incoming` a callee device gets for a direct call.
+fn incoming(caller: &TestUser, callee: &TestUser, media: &str, offer: &str) -> Event {
+    Event::Incoming(v1::CallIncoming {
+        caller_id: caller.id,
+        media: media.into(),
+        sdp_offer: offer.into(),
+        room_kind: "direct".into(),
+        participants: vec![caller.id, callee.id],
+    })
+}
+
 fn ice(candidate: &str) -> Op {
     Op::Ice(v1::CallIce { candidate: candidate.into() })
 }
@@ -234,14 +245,7 @@ async fn the_first_device_to_accept_wins_and_a_hangup_leaves_a_call_log() {
     assert_eq!(call.len(), 32, "{call}");
     assert_eq!(ack.ended, None);
     for dev in [&mut phone, &mut laptop] {
-        let incoming = v1::CallIncoming {
-            caller_id: alice.id,
-            media: "video".into(),
-            sdp_offer: "offer-sdp".into(),
-            room_kind: "direct".into(),
-            participants: vec![alice.id, bob.id],
-        };
-        assert_eq!(dev.event(&call).await, Event::Incoming(incoming));
+        assert_eq!(dev.event(&call).await, incoming(&alice, &bob, "video", "offer-sdp"));
         dev.call(&call, Op::Ringing(empty())).await.expect("ringing");
     }
     assert_eq!(a.event(&call).await, Event::Ringing(empty()), "the caller hears ringing once");
@@ -545,14 +549,7 @@ async fn a_file_session_is_signaled_like_a_call_but_busies_nobody_and_leaves_no_
     assert_eq!(ack.ended, None);
     let session = ack.call_id;
     for dev in [&mut phone, &mut laptop] {
-        let incoming = v1::CallIncoming {
-            caller_id: carol.id,
-            media: "file".into(),
-            sdp_offer: "data-offer".into(),
-            room_kind: "direct".into(),
-            participants: vec![carol.id, bob.id],
-        };
-        assert_eq!(dev.event(&session).await, Event::Incoming(incoming));
+        assert_eq!(dev.event(&session).await, incoming(&carol, &bob, "file", "data-offer"));
     }
     c.call(&session, ice("c1")).await.expect("ice while ringing");
     for dev in [&mut phone, &mut laptop] {
