@@ -96,3 +96,30 @@ test("with the receiver offline, a file sent directly goes by normal upload", as
   await download.saveAs(saved);
   expect(sha(readFileSync(saved))).toBe(sha(bytes));
 });
+
+test("when the receiver's browser cannot take it, the sender gives up after a few seconds and uploads", async ({ browser, api }, info) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  // Bob's browser has no WebRTC: his tab is online but never accepts.
+  await bob.context.addInitScript(() => {
+    delete (window as { RTCPeerConnection?: unknown }).RTCPeerConnection;
+  });
+  const conv = directId(alice.id, bob.id);
+  const dir = info.outputDir;
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, "slow path.bin");
+  writeFileSync(path, randomBytes(100_000));
+
+  await openChat(bob.page, conv);
+  await expect(bob.page.locator(".status-online")).toBeVisible();
+  await expect(bob.page.locator("button[data-action=send-direct]")).toHaveCount(0);
+  await openChat(alice.page, conv);
+  await alice.page.setInputFiles("input[name=send-direct]", path);
+  await expect(alice.page.locator(".p2p .upload", { hasText: "slow path.bin" })).toHaveAttribute("data-state", "connecting");
+  await expect(alice.page.locator(".p2p [role=status]")).toContainText("Could not connect directly — uploading instead");
+  for (const p of [alice, bob]) {
+    await expect(p.page.locator(".msg-row[data-seq] .file-card:not(.p2p-file)", { hasText: "slow path.bin" })).toBeVisible();
+  }
+  await expect(bob.page.locator(".p2p .upload")).toHaveCount(0);
+});

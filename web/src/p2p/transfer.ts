@@ -279,7 +279,8 @@ export async function sendDirect(conversationId: string, peerId: string, file: F
 async function receive(callId: string, e: CallEvent): Promise<void> {
   const me = session.value?.userId;
   const caller = e.incoming?.callerId;
-  if (!me || !caller || links.has(callId)) return;
+  // A tab that cannot take it lets it ring: another device may, else the sender times out and uploads.
+  if (!me || !caller || links.has(callId) || !p2pSupported()) return;
   const conversationId = directId(me, String(caller));
   // The sender's candidates that arrive while this sets up wait here.
   early.set(callId, early.get(callId) ?? []);
