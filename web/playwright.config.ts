@@ -32,6 +32,9 @@ export default defineConfig({
         // without a prompt: voice notes (and calls) are recorded for real.
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
+        // WebRTC between two pages on this machine: the tests run where only
+        // the loopback interface exists.
+        "--allow-loopback-in-peer-connection",
       ],
     },
     screenshot: "only-on-failure",

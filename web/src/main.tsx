@@ -1,6 +1,7 @@
 import { render } from "preact";
 
 import { locale } from "./i18n";
+import { startP2p } from "./p2p/transfer";
 import { session, start } from "./state/app";
 import { Auth } from "./ui/Auth";
 import { applyTheme, theme } from "./ui/Settings";
@@ -14,6 +15,7 @@ function App() {
 }
 
 applyTheme(theme.value);
+startP2p();
 const saved = session.value;
 if (saved) start(saved);
 render(<App />, document.getElementById("app")!);

@@ -353,8 +353,8 @@ export interface Frame {
 
 // --- calls (PROTOCOL.md §12) ------------------------------------------------
 
-/** "audio" or "video". */
-export type CallMediaKind = "audio" | "video";
+/** "audio" or "video"; "file" is a peer-to-peer file session (§12.6), not a call. */
+export type CallMediaKind = "audio" | "video" | "file";
 
 /** One signaling request; exactly one op is set. `callId` empty for invite. */
 export interface CallRequest {

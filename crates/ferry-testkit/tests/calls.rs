@@ -2,7 +2,9 @@
 //! ringing on every device of the callee, the first accept winning, ICE and
 //! renegotiation relayed between the two devices in the call, every way a
 //! call ends and the call-log message it leaves, the refusals, the
-//! reconnect grace period and a restart mid-call.
+//! reconnect grace period and a restart mid-call; and peer-to-peer file
+//! sessions (media "file"), signaled the same way but busying nobody,
+//! capped per user and leaving no call log.
 //!
 //! The long connection is driven with [`RawConnection`] (one callee device
 //! speaks proto3 JSON over WebSocket), so these tests depend only on the
@@ -173,6 +175,26 @@ fn invite(callee: i64) -> Op {
     })
 }
 
+fn file_invite(callee: i64) -> Op {
+    Op::Invite(v1::CallInvite {
+        callee_id: callee,
+        media: "file".into(),
+        sdp_offer: "data-offer".into(),
+        ..Default::default()
+    })
+}
+
+/// The `incoming` a callee device gets for a direct call.
+fn incoming(caller: &TestUser, callee: &TestUser, media: &str, offer: &str) -> Event {
+    Event::Incoming(v1::CallIncoming {
+        caller_id: caller.id,
+        media: media.into(),
+        sdp_offer: offer.into(),
+        room_kind: "direct".into(),
+        participants: vec![caller.id, callee.id],
+    })
+}
+
 fn ice(candidate: &str) -> Op {
     Op::Ice(v1::CallIce { candidate: candidate.into() })
 }
@@ -223,14 +245,7 @@ async fn the_first_device_to_accept_wins_and_a_hangup_leaves_a_call_log() {
     assert_eq!(call.len(), 32, "{call}");
     assert_eq!(ack.ended, None);
     for dev in [&mut phone, &mut laptop] {
-        let incoming = v1::CallIncoming {
-            caller_id: alice.id,
-            media: "video".into(),
-            sdp_offer: "offer-sdp".into(),
-            room_kind: "direct".into(),
-            participants: vec![alice.id, bob.id],
-        };
-        assert_eq!(dev.event(&call).await, Event::Incoming(incoming));
+        assert_eq!(dev.event(&call).await, incoming(&alice, &bob, "video", "offer-sdp"));
         dev.call(&call, Op::Ringing(empty())).await.expect("ringing");
     }
     assert_eq!(a.event(&call).await, Event::Ringing(empty()), "the caller hears ringing once");
@@ -423,6 +438,7 @@ async fn refusals_blocked_not_friends_not_found_and_bad_requests() {
     let (status, body) = api.call(Method::PUT, &format!("/blocks/{}", alice.id), &carol, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(a.refused("", invite(carol.id)).await, "blocked");
+    assert_eq!(a.refused("", file_invite(carol.id)).await, "blocked", "a file session too");
     c.quiet().await;
     drop(server);
 
@@ -433,6 +449,7 @@ async fn refusals_blocked_not_friends_not_found_and_bad_requests() {
     let mut a = Dev::tcp(&alice).await;
     let _b = Dev::tcp(&bob).await;
     assert_eq!(a.refused("", invite(bob.id)).await, "not_friends");
+    assert_eq!(a.refused("", file_invite(bob.id)).await, "not_friends");
     Api::new(&server).befriend(&alice, &bob).await;
     a.invite(&bob).await.expect("friends may call");
 }
@@ -509,4 +526,105 @@ async fn a_restart_mid_call_ends_it_with_a_log_and_frees_both_users() {
     assert_eq!(again.ended, None);
     assert!(matches!(b.event(&again.call_id).await, Event::Incoming(_)));
     drop(server);
+}
+
+#[tokio::test]
+async fn a_file_session_is_signaled_like_a_call_but_busies_nobody_and_leaves_no_log() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let bob_laptop = server.login("bob").await;
+    let carol = server.user("carol").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut phone = Dev::tcp(&bob).await;
+    let mut laptop = Dev::ws_json(&bob_laptop).await;
+    let mut c = Dev::tcp(&carol).await;
+    // Alice and bob are in a video call, answered on bob's phone.
+    let call = active_call(&mut a, &mut phone, &bob).await;
+    assert!(matches!(laptop.event(&call).await, Event::Incoming(_)));
+    assert_eq!(laptop.event(&call).await, Event::AnsweredElsewhere(empty()));
+
+    // Carol sends bob a file while he is in the call: his devices ring for it.
+    let ack = c.call("", file_invite(bob.id)).await.expect("bob is not busy for a file");
+    assert_eq!(ack.ended, None);
+    let session = ack.call_id;
+    for dev in [&mut phone, &mut laptop] {
+        assert_eq!(dev.event(&session).await, incoming(&carol, &bob, "file", "data-offer"));
+    }
+    c.call(&session, ice("c1")).await.expect("ice while ringing");
+    for dev in [&mut phone, &mut laptop] {
+        assert_eq!(dev.event(&session).await, Event::Ice(v1::CallIce { candidate: "c1".into() }));
+    }
+    // The laptop accepts first; the phone is out of the session (and still in its call).
+    laptop.call(&session, accept("data-answer")).await.expect("accept");
+    assert_eq!(c.event(&session).await, Event::Accepted(v1::CallAccept { sdp_answer: "data-answer".into() }));
+    assert_eq!(phone.event(&session).await, Event::AnsweredElsewhere(empty()));
+    laptop.call(&session, ice("l1")).await.expect("ice");
+    assert_eq!(c.event(&session).await, Event::Ice(v1::CallIce { candidate: "l1".into() }));
+    c.call(&session, ice("c2")).await.expect("ice");
+    assert_eq!(laptop.event(&session).await, Event::Ice(v1::CallIce { candidate: "c2".into() }));
+    let news = c.call(&session, Op::Hangup(empty())).await.expect("hangup").ended.expect("news");
+    assert!(ended("completed", "hung_up")(&news), "{news:?}");
+    assert_eq!(laptop.ended(&session).await, news);
+
+    // Alice, in her call, sends carol a file; carol declines it.
+    let session = a.call("", file_invite(carol.id)).await.expect("a file during a call").call_id;
+    assert!(matches!(c.event(&session).await, Event::Incoming(i) if i.media == "file"));
+    let reject = Op::Reject(v1::CallReject { reason: "declined".into() });
+    assert!(ended("declined", "declined")(&c.call(&session, reject).await.expect("reject").ended.expect("news")));
+    assert!(ended("declined", "declined")(&a.ended(&session).await));
+
+    // The call was never disturbed; no file session left a message anywhere.
+    for dev in [&mut a, &mut phone, &mut laptop, &mut c] {
+        dev.quiet().await;
+        assert!(dev.messages.is_empty(), "{:?}", dev.messages);
+    }
+    assert!(c.pull(&direct_conversation(carol.id, bob.id)).await.is_empty());
+    assert!(c.pull(&direct_conversation(carol.id, alice.id)).await.is_empty());
+    // Hanging up the call leaves its log: the first message of the chat.
+    phone.call(&call, Op::Hangup(empty())).await.expect("hangup");
+    assert!(ended("completed", "hung_up")(&a.ended(&call).await));
+    let (_, log) = a.call_log().await;
+    assert_eq!((log.call_id.as_str(), log.media.as_str()), (call.as_str(), "video"));
+    assert_eq!(a.pull(&direct_conversation(alice.id, bob.id)).await.len(), 1);
+}
+
+#[tokio::test]
+async fn file_sessions_are_capped_per_user() {
+    let server = TestServer::start().await;
+    let alice = server.user("alice").await;
+    let bob = server.user("bob").await;
+    let carol = server.user("carol").await;
+    let mut a = Dev::tcp(&alice).await;
+    let mut b = Dev::tcp(&bob).await;
+    let mut c = Dev::tcp(&carol).await;
+
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        let session = a.call("", file_invite(bob.id)).await.expect("within the cap").call_id;
+        assert!(matches!(b.event(&session).await, Event::Incoming(_)));
+        sessions.push(session);
+    }
+    // A fifth, from the sender's side or to the receiver's, is refused.
+    assert_eq!(a.refused("", file_invite(carol.id)).await, "limit_exceeded");
+    assert_eq!(c.refused("", file_invite(bob.id)).await, "limit_exceeded");
+    let refused = match a.call("", file_invite(carol.id)).await {
+        Err(e) => e.message,
+        Ok(ack) => panic!("{ack:?}"),
+    };
+    assert!(refused.contains("at most 4"), "{refused}");
+    // Calls are not counted.
+    let call = c.invite(&alice).await.expect("a call is not a file session").call_id;
+    assert!(matches!(a.event(&call).await, Event::Incoming(_)));
+    c.call(&call, Op::Cancel(empty())).await.expect("cancel");
+    assert!(ended("cancelled", "cancelled")(&a.ended(&call).await));
+    c.call_log().await;
+    a.call_log().await;
+    b.quiet().await;
+
+    // One ends: there is room again.
+    a.call(&sessions[0], Op::Cancel(empty())).await.expect("cancel");
+    assert!(ended("cancelled", "cancelled")(&b.ended(&sessions[0]).await));
+    let session = c.call("", file_invite(bob.id)).await.expect("room again").call_id;
+    assert!(matches!(b.event(&session).await, Event::Incoming(i) if i.caller_id == carol.id));
 }

@@ -7,18 +7,19 @@ import { signal } from "@preact/signals";
 import * as contacts from "./contacts";
 import { en as base, type Catalogue } from "./en";
 import * as groups from "./groups";
+import * as p2p from "./p2p";
 import { zhCN } from "./zh-CN";
 
 export type Locale = "en" | "zh-CN";
 
 // Each screen family keeps its strings in its own module (`en` and `zh`
 // with the same keys, checked by the compiler); they merge here.
-const en = { ...base, ...contacts.en, ...groups.en };
+const en = { ...base, ...contacts.en, ...groups.en, ...p2p.en };
 export type Key = keyof typeof en;
 
 const catalogues: Record<Locale, Record<Key, string>> = {
   en,
-  "zh-CN": { ...(zhCN satisfies Catalogue), ...contacts.zh, ...groups.zh },
+  "zh-CN": { ...(zhCN satisfies Catalogue), ...contacts.zh, ...groups.zh, ...p2p.zh },
 };
 const STORE_KEY = "ferry.locale";
 

@@ -21,6 +21,7 @@ import { UploadRows, VoiceRecorder } from "./Media";
 import { previewOf, systemText } from "./preview";
 import { sendFile } from "../media/uploads";
 import { MessageBody, MessageMenu, type MenuAction } from "./MessageView";
+import { P2pRows, P2pSendButton } from "./P2p";
 import { go } from "./route";
 import { VirtualList } from "./VirtualList";
 
@@ -304,6 +305,7 @@ export function Chat(p: { id: string }) {
       ) : null}
       {notice ? <p class="error composer-notice" role="alert">{notice}</p> : null}
       <UploadRows conversationId={p.id} />
+      <P2pRows conversationId={p.id} />
       {selected ? (
         <div class="select-bar" role="toolbar" aria-label={t("select.bar")}>
           <span>{t("select.count", { n: selected.size })}</span>
@@ -574,6 +576,7 @@ function Composer(p: { conv: ConversationView; replyTo: Message | null; editing:
         <button type="button" class="icon composer-tool" aria-label={t("media.attach")} title={t("media.attach")} onClick={() => picker.current?.click()}>
           <Icon name="attach" size={20} />
         </button>
+        {p.conv.kind === "direct" ? <P2pSendButton conversationId={convId} peerId={p.conv.peerId} /> : null}
         <button type="button" class="icon composer-tool" aria-label={t("emoji.pick")} title={t("emoji.pick")} aria-expanded={emoji} onClick={() => setEmoji(!emoji)}>
           <Icon name="smile" size={20} />
         </button>

@@ -11,6 +11,8 @@ import { displayName } from "../state/app";
 import type { ConversationView } from "../sync/engine";
 import { Icon } from "./icons";
 import { MediaBody } from "./Media";
+import { p2pFileOf } from "../p2p/protocol";
+import { P2pFileCard } from "./P2p";
 import { previewOf, translatePreview } from "./preview";
 
 export type MenuAction = "reply" | "copy" | "edit" | "revoke" | "pin" | "unpin" | "forward" | "hide" | "readers" | "select" | `react:${string}`;
@@ -41,6 +43,7 @@ export function MessageBody(p: { m: Message }) {
   const c = p.m.content;
   if (!c) return null;
   const kind = contentKind(c);
+  const p2p = p2pFileOf(c);
   return (
     <div class={`body body-${kind}`}>
       {c.forwarded ? <div class="forwarded small muted">{t("msg.forwarded")}</div> : null}
@@ -62,7 +65,8 @@ export function MessageBody(p: { m: Message }) {
           ))}
         </div>
       ) : null}
-      {!["text", "image", "file", "voice", "video", "chat_record"].includes(kind) ? <span>{previewOf(c)}</span> : null}
+      {p2p ? <P2pFileCard h={p2p} /> : null}
+      {!p2p && !["text", "image", "file", "voice", "video", "chat_record"].includes(kind) ? <span>{previewOf(c)}</span> : null}
     </div>
   );
 }

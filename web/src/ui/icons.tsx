@@ -26,6 +26,7 @@ const PATHS = {
   image: "M3 5h18v14H3zM3 16l5-5 4 4 3-3 6 6M15.5 9.5h.01",
   mic: "M12 3a3 3 0 0 0-3 3v6a3 3 0 0 0 6 0V6a3 3 0 0 0-3-3zM5 11a7 7 0 0 0 14 0M12 18v3",
   download: "M12 4v12M6 10l6 6 6-6M4 20h16",
+  direct: "M13 2 4 14h7l-1 8 9-12h-7z",
 } as const;
 
 export type IconName = keyof typeof PATHS;

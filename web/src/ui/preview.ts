@@ -5,6 +5,7 @@
 import { formatDuration, has, locale, t, type Key } from "../i18n";
 import { displayName, session } from "../state/app";
 import { contentKind, type MessageContent } from "../proto";
+import { p2pFileOf } from "../p2p/protocol";
 
 export function previewOf(c: MessageContent | undefined): string {
   if (!c) return t("preview.unknown");
@@ -31,8 +32,11 @@ export function previewOf(c: MessageContent | undefined): string {
       return t("preview.call_log");
     case "revoked":
       return t("preview.revoked");
-    case "custom":
+    case "custom": {
+      const direct = p2pFileOf(c);
+      if (direct) return t("p2p.preview", { name: direct.name });
       return c.custom?.fallbackText || t("preview.custom", { type: c.custom?.type ?? "" });
+    }
     case "system":
       return systemText(c);
     default:

@@ -1,5 +1,6 @@
-//! Voice and video calls: the call state machine and the registry that keeps
-//! a user in at most one call, pure and unit-tested like the group rules.
+//! Voice and video calls, and peer-to-peer file sessions: the call state
+//! machine and the registry that keeps a user in at most one call, pure and
+//! unit-tested like the group rules.
 //!
 //! Nothing here does I/O, reads a clock or awaits. The server's driver owns a
 //! [`CallRegistry`] (or single [`Call`]s), feeds it what happened — a frame
@@ -122,7 +123,20 @@
 //!   `AnsweredElsewhere` list the acting device too: its other tabs must stop
 //!   ringing. Clients ignore signals for calls they do not hold.
 //! - **Finished** → one `CallLog` message in the direct conversation
-//!   ([`Finished::conversation`]).
+//!   ([`Finished::conversation`]), for a call; nothing for a file session.
+//!
+//! # File sessions
+//!
+//! A "call" with [`CallMedia::File`] is a data-only session between two
+//! users (a file sent over a WebRTC data channel). It is signaled exactly
+//! like a call — ringing on every device of the callee, the first accept
+//! winning, the ring timeout, cancel and hangup, ICE and SDP relayed, the
+//! reconnect grace — with three differences, all in the registry and the
+//! driver: it does not make either user busy (a file can be sent during a
+//! call, and to someone in one), a user is in at most
+//! [`MAX_FILE_SESSIONS_PER_USER`] live file sessions at a time, on either
+//! side ([`CallError::TooManyFileSessions`]), and its [`Finished`] writes no
+//! call-log message ([`CallMedia::is_call`]).
 //!
 //! # Group calls
 //!
@@ -150,6 +164,12 @@ use crate::{
 /// rings, to replay to a device that starts ringing late; later ones are
 /// still relayed to the devices ringing then.
 pub const MAX_BUFFERED_CANDIDATES: usize = 64;
+
+/// A user is a party of at most this many live file sessions at once (as
+/// sender or receiver): enough for a few files sent side by side, few
+/// enough that nobody can make another user's devices hold many peer
+/// connections.
+pub const MAX_FILE_SESSIONS_PER_USER: usize = 4;
 
 /// A call's id: 128 bits the driver draws at random, written as 32 lowercase
 /// hex digits. Unguessable, though nothing relies on that: every event is
@@ -191,6 +211,16 @@ impl FromStr for CallId {
 pub enum CallMedia {
     Audio,
     Video,
+    /// Not a call: a data-only session for a peer-to-peer file transfer.
+    File,
+}
+
+impl CallMedia {
+    /// A voice or video call: it makes its users busy and leaves a call
+    /// log. A file session does neither.
+    pub fn is_call(self) -> bool {
+        matches!(self, Self::Audio | Self::Video)
+    }
 }
 
 /// Who a call is between. Only direct calls exist; group calls (a room
@@ -217,7 +247,7 @@ pub enum CallOutcome {
     Busy,
 }
 
-string_enum!(CallMedia { Audio => "audio", Video => "video" });
+string_enum!(CallMedia { Audio => "audio", Video => "video", File => "file" });
 string_enum!(RoomKind { Direct => "direct" });
 string_enum!(CallOutcome {
     Completed => "completed",
@@ -358,7 +388,8 @@ pub enum Signal {
 pub enum Effect {
     /// Deliver `signal` to these devices of user `to` (never empty).
     Send { call: CallId, to: UserId, devices: Vec<DeviceId>, signal: Signal },
-    /// The call is over: write its call-log message. Exactly one per call.
+    /// The call is over: write its call-log message (unless it was a file
+    /// session, [`CallMedia::is_call`]). Exactly one per call.
     Finished(Finished),
 }
 
@@ -415,6 +446,10 @@ pub enum CallError {
     SelfCall,
     #[error("you are already in a call")]
     AlreadyInCall,
+    /// The caller or the callee is already a party of
+    /// [`MAX_FILE_SESSIONS_PER_USER`] live file sessions.
+    #[error("too many file transfers at once (at most {MAX_FILE_SESSIONS_PER_USER} per user)")]
+    TooManyFileSessions,
     /// The driver reused an id: a bug, never the client's doing.
     #[error("call id {0} is already in use")]
     DuplicateId(CallId),
@@ -446,6 +481,7 @@ impl CallError {
             Self::SelfCall => ErrorCode::InvalidArgument,
             Self::NotFound => ErrorCode::NotFound,
             Self::NotOnThisDevice | Self::CalleeOnly(_) | Self::CallerOnly(_) => ErrorCode::Forbidden,
+            Self::TooManyFileSessions => ErrorCode::LimitExceeded,
             Self::AlreadyInCall
             | Self::AnsweredElsewhere
             | Self::AlreadyAnswered
@@ -490,9 +526,11 @@ mod tests {
 
     #[test]
     fn wire_names_round_trip() {
-        for m in [CallMedia::Audio, CallMedia::Video] {
+        for m in [CallMedia::Audio, CallMedia::Video, CallMedia::File] {
             assert_eq!(m.as_str().parse::<CallMedia>().unwrap(), m);
         }
+        assert_eq!(CallMedia::File.as_str(), "file");
+        assert!(CallMedia::Audio.is_call() && CallMedia::Video.is_call() && !CallMedia::File.is_call());
         assert!("screen".parse::<CallMedia>().is_err());
         // The call log already knows these five (ferry.proto `CallLog.outcome`).
         let outcomes = [
@@ -538,6 +576,7 @@ mod tests {
         let cases = [
             (E::SelfCall, ErrorCode::InvalidArgument),
             (E::AlreadyInCall, ErrorCode::Conflict),
+            (E::TooManyFileSessions, ErrorCode::LimitExceeded),
             (E::NotFound, ErrorCode::NotFound),
             (E::NotOnThisDevice, ErrorCode::Forbidden),
             (E::CalleeOnly("accept"), ErrorCode::Forbidden),

@@ -1,8 +1,9 @@
-//! Every call of a node, and the rule that a user is in at most one.
+//! Every call of a node, and the rule that a user is in at most one (and in
+//! at most [`MAX_FILE_SESSIONS_PER_USER`] file sessions).
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Call, CallConfig, CallError, CallEvent, CallId, Effect, Endpoint, Invite};
+use super::{Call, CallConfig, CallError, CallEvent, CallId, Effect, Endpoint, Invite, MAX_FILE_SESSIONS_PER_USER};
 use crate::UserId;
 
 /// The calls of a node: places them (answering busy for a user already in
@@ -13,13 +14,18 @@ use crate::UserId;
 /// A user is in a call from the moment it rings until it ends, on either
 /// side. An ended call is kept for [`CallConfig::ended_retention_ms`] so
 /// that late frames for it are told it ended; its users are free at once.
-/// Every method first applies the deadlines due at `now`.
+/// File sessions ([`CallMedia::File`](super::CallMedia::File)) are kept
+/// apart: they neither make a user busy nor find them busy, and count
+/// against their own cap instead. Every method first applies the deadlines
+/// due at `now`.
 #[derive(Debug)]
 pub struct CallRegistry {
     config: CallConfig,
     calls: HashMap<CallId, Call>,
     /// The live call of each user in one.
     by_user: HashMap<UserId, CallId>,
+    /// The live file sessions of each user in some (never an empty list).
+    files_by_user: HashMap<UserId, Vec<CallId>>,
     /// (when, call): a live call's next deadline, an ended call's purge time.
     deadlines: BTreeSet<(i64, CallId)>,
     /// The entry each call has in `deadlines`.
@@ -32,6 +38,7 @@ impl CallRegistry {
             config,
             calls: HashMap::new(),
             by_user: HashMap::new(),
+            files_by_user: HashMap::new(),
             deadlines: BTreeSet::new(),
             indexed: HashMap::new(),
         }
@@ -44,7 +51,7 @@ impl CallRegistry {
     /// Places a call (see [`Invite`] for what the driver checks first). A
     /// callee already in a call is answered busy: the call is created and
     /// ends at once. Refused: calling yourself, placing a call while in one,
-    /// an id in use.
+    /// an id in use; for a file session, either user at the cap.
     pub fn place(&mut self, invite: Invite, now: i64, out: &mut Vec<Effect>) -> Result<(), CallError> {
         self.tick(now, out);
         let id = invite.id;
@@ -53,6 +60,9 @@ impl CallRegistry {
         }
         if self.calls.contains_key(&id) {
             return Err(CallError::DuplicateId(id));
+        }
+        if !invite.media.is_call() {
+            return self.place_file_session(invite, now, out);
         }
         if self.by_user.contains_key(&invite.caller.user) {
             return Err(CallError::AlreadyInCall);
@@ -65,6 +75,23 @@ impl CallRegistry {
         if call.is_live() {
             for &user in call.participants() {
                 self.by_user.insert(user, id);
+            }
+        }
+        self.calls.insert(id, call);
+        self.reindex(id);
+        Ok(())
+    }
+
+    /// A file session: never busy, capped per user.
+    fn place_file_session(&mut self, invite: Invite, now: i64, out: &mut Vec<Effect>) -> Result<(), CallError> {
+        let id = invite.id;
+        if [invite.caller.user, invite.callee].iter().any(|u| self.file_sessions_of(*u) >= MAX_FILE_SESSIONS_PER_USER) {
+            return Err(CallError::TooManyFileSessions);
+        }
+        let call = Call::invite(invite, &self.config, now, out)?;
+        if call.is_live() {
+            for &user in call.participants() {
+                self.files_by_user.entry(user).or_default().push(id);
             }
         }
         self.calls.insert(id, call);
@@ -93,9 +120,11 @@ impl CallRegistry {
 
     fn connection(&mut self, event: fn(Endpoint) -> CallEvent, party: Endpoint, now: i64, out: &mut Vec<Effect>) {
         self.tick(now, out);
-        if let Some(&id) = self.by_user.get(&party.user) {
+        let mut ids: Vec<CallId> = self.by_user.get(&party.user).copied().into_iter().collect();
+        ids.extend(self.files_by_user.get(&party.user).into_iter().flatten().copied());
+        for id in ids {
             // Connection events are never refused.
-            let _ = self.update(id, out, |call, out| call.handle(event(party), now, out));
+            let _ = self.update(id, out, |call, out| call.handle(event(party.clone()), now, out));
         }
     }
 
@@ -128,9 +157,14 @@ impl CallRegistry {
         self.calls.get(&id)
     }
 
-    /// The live call `user` is in.
+    /// The live call `user` is in (file sessions are not calls).
     pub fn call_of(&self, user: UserId) -> Option<&Call> {
         self.by_user.get(&user).and_then(|id| self.calls.get(id))
+    }
+
+    /// How many live file sessions `user` is a party of.
+    pub fn file_sessions_of(&self, user: UserId) -> usize {
+        self.files_by_user.get(&user).map_or(0, Vec::len)
     }
 
     pub fn live_calls(&self) -> impl Iterator<Item = &Call> {
@@ -157,6 +191,12 @@ impl CallRegistry {
             for user in call.participants() {
                 if self.by_user.get(user) == Some(&id) {
                     self.by_user.remove(user);
+                }
+                if let Some(ids) = self.files_by_user.get_mut(user) {
+                    ids.retain(|&f| f != id);
+                    if ids.is_empty() {
+                        self.files_by_user.remove(user);
+                    }
                 }
             }
         }
@@ -192,9 +232,20 @@ impl CallRegistry {
             let call = &self.calls[id];
             assert!(call.is_live() && call.participants().contains(user), "{user} → {id}");
         }
+        for (user, ids) in &self.files_by_user {
+            assert!(!ids.is_empty() && ids.len() <= MAX_FILE_SESSIONS_PER_USER, "{user}: {ids:?}");
+            for id in ids {
+                let call = &self.calls[id];
+                assert!(call.is_live() && !call.media().is_call() && call.participants().contains(user));
+            }
+        }
         for call in self.live_calls() {
             for user in call.participants() {
-                assert_eq!(self.by_user.get(user), Some(&call.id()), "{user} is in two calls");
+                if call.media().is_call() {
+                    assert_eq!(self.by_user.get(user), Some(&call.id()), "{user} is in two calls");
+                } else {
+                    assert!(self.files_by_user[user].contains(&call.id()), "{user}: {}", call.id());
+                }
             }
         }
         assert_eq!(self.deadlines.len(), self.indexed.len());
@@ -455,6 +506,91 @@ mod tests {
         reg.check_invariants();
     }
 
+    // --- file sessions ------------------------------------------------------
+
+    fn file(id: u128, caller: UserId, callee: UserId) -> Invite {
+        Invite { media: CallMedia::File, ..invite(id, caller, callee, &["main"]) }
+    }
+
+    #[test]
+    fn a_file_session_rings_and_relays_like_a_call_but_busies_nobody() {
+        let mut reg = registry();
+        let mut out = Vec::new();
+        reg.place(invite(1, ALICE, BOB, &["main"]), T0, &mut out).unwrap();
+        reg.handle(CallId::new(1), accept(BOB, "main"), T0, &mut out).unwrap();
+        out.clear();
+        // Alice sends bob a file during their call, and carol sends alice one.
+        reg.place(file(2, ALICE, BOB), T0 + 1_000, &mut out).unwrap();
+        reg.place(file(3, CAROL, ALICE), T0 + 1_000, &mut out).unwrap();
+        assert!(finished(&out).is_empty(), "neither is busy");
+        assert!(matches!(
+            &out[0],
+            Effect::Send { to: BOB, signal: Signal::Incoming { media: CallMedia::File, .. }, .. }
+        ));
+        assert_eq!(reg.call_of(ALICE).map(Call::id), Some(CallId::new(1)), "still in the call");
+        assert!(reg.call_of(CAROL).is_none(), "a file session is not a call");
+        assert_eq!((reg.file_sessions_of(ALICE), reg.file_sessions_of(BOB)), (2, 1));
+        // Carol may still call, and be called, while her file session rings.
+        reg.place(invite(4, CAROL, DAVE, &["main"]), T0 + 1_000, &mut out).unwrap();
+        assert!(finished(&out).is_empty());
+        reg.check_invariants();
+
+        out.clear();
+        reg.handle(CallId::new(2), accept(BOB, "main"), T0 + 2_000, &mut out).unwrap();
+        reg.handle(
+            CallId::new(2),
+            CallEvent::Ice { from: ep(BOB, "main"), candidate: "b".into() },
+            T0 + 2_000,
+            &mut out,
+        )
+        .unwrap();
+        let to_alice: Vec<&Signal> = out
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send { to: ALICE, signal, .. } => Some(signal),
+                _ => None,
+            })
+            .collect();
+        assert!(matches!(&to_alice[..], [Signal::Accepted { .. }, Signal::Ice { .. }]), "{out:?}");
+        // A dropped connection reaches the file session as well as the call.
+        out.clear();
+        reg.disconnected(ep(BOB, "main"), T0 + 3_000, &mut out);
+        let told = out.iter().filter(|e| matches!(e, Effect::Send { to: ALICE, signal: Signal::PeerDisconnected, .. }));
+        assert_eq!(told.count(), 2, "{out:?}");
+        reg.reconnected(ep(BOB, "main"), T0 + 4_000, &mut out);
+        out.clear();
+        reg.handle(CallId::new(2), CallEvent::Hangup { by: ep(ALICE, "main") }, T0 + 5_000, &mut out).unwrap();
+        let f = finished(&out);
+        assert_eq!((f.len(), f[0].media, f[0].outcome), (1, CallMedia::File, CallOutcome::Completed));
+        assert_eq!((reg.file_sessions_of(ALICE), reg.file_sessions_of(BOB)), (1, 0));
+        assert_eq!(reg.call_of(BOB).map(Call::id), Some(CallId::new(1)), "the call goes on");
+        reg.check_invariants();
+    }
+
+    #[test]
+    fn file_sessions_are_capped_per_user_on_either_side() {
+        let mut reg = registry();
+        let mut out = Vec::new();
+        let cap = MAX_FILE_SESSIONS_PER_USER as u128;
+        for n in 0..cap {
+            reg.place(file(n + 1, ALICE, BOB), T0, &mut out).unwrap();
+        }
+        out.clear();
+        assert_eq!(reg.place(file(cap + 1, ALICE, CAROL), T0, &mut out), Err(CallError::TooManyFileSessions));
+        assert_eq!(reg.place(file(cap + 2, CAROL, BOB), T0, &mut out), Err(CallError::TooManyFileSessions));
+        assert!(out.is_empty() && reg.file_sessions_of(CAROL) == 0);
+        // Calls are not capped by file sessions.
+        reg.place(invite(cap + 3, ALICE, CAROL, &["main"]), T0, &mut out).unwrap();
+        // One ends (the ring timeout applies to file sessions too): room again.
+        reg.handle(CallId::new(1), CallEvent::Cancel { by: ep(ALICE, "main") }, T0 + 1, &mut out).unwrap();
+        reg.place(file(cap + 4, CAROL, BOB), T0 + 2, &mut out).unwrap();
+        out.clear();
+        reg.tick(T0 + RING + 2, &mut out);
+        assert_eq!(finished(&out).len(), 5, "four file sessions and the call rang out");
+        assert_eq!((reg.file_sessions_of(ALICE), reg.file_sessions_of(BOB)), (0, 0));
+        reg.check_invariants();
+    }
+
     // --- random sequences --------------------------------------------------
 
     const USERS: u8 = 4;
@@ -462,7 +598,8 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        /// `online`: a bit per device of the callee.
+        /// `online`: a bit per device of the callee; bit 2 makes it a file
+        /// session.
         Place {
             caller: u8,
             device: u8,
@@ -492,7 +629,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         let user = 1..=USERS;
         prop_oneof![
-            3 => (user.clone(), 0..2u8, 1..=USERS, 0..4u8)
+            3 => (user.clone(), 0..2u8, 1..=USERS, 0..8u8)
                 .prop_map(|(caller, device, callee, online)| Op::Place { caller, device, callee, online }),
             6 => (user.clone(), 0..2u8, 0..14u8, 0..8u8)
                 .prop_map(|(user, device, call, action)| Op::Act { user, device, call, action }),
@@ -564,14 +701,20 @@ mod tests {
                         id,
                         caller: ep(caller.into(), DEVICES[usize::from(device)]),
                         callee: callee.into(),
-                        media: CallMedia::Video,
+                        media: if online & 4 != 0 { CallMedia::File } else { CallMedia::Video },
                         offer: "o".into(),
                         callee_devices: devices.map(|(_, &d)| DeviceId::from(d)).collect(),
                     };
                     let caller_was_busy = reg.call_of(caller.into()).is_some();
+                    let at_cap =
+                        |reg: &CallRegistry, u: u8| reg.file_sessions_of(u.into()) >= MAX_FILE_SESSIONS_PER_USER;
+                    let was_at_cap = at_cap(&reg, caller) || at_cap(&reg, callee);
                     match reg.place(invite, now, &mut out) {
                         Ok(()) => placed.push(id),
                         Err(CallError::SelfCall) => assert_eq!(caller, callee),
+                        Err(CallError::TooManyFileSessions) => {
+                            assert!(online & 4 != 0 && (was_at_cap || at_cap(&reg, caller) || at_cap(&reg, callee)))
+                        }
                         Err(CallError::AlreadyInCall) => {
                             assert!(caller_was_busy || reg.call_of(caller.into()).is_some())
                         }
@@ -610,6 +753,7 @@ mod tests {
         assert_eq!(placed, finished, "every placed call finished exactly once");
         for user in 1..=USERS {
             assert!(reg.call_of(user.into()).is_none(), "user {user} stuck in a call");
+            assert_eq!(reg.file_sessions_of(user.into()), 0, "user {user} stuck in a file session");
         }
     }
 

@@ -14,10 +14,13 @@
 //! It performs the effects: a [`Signal`] becomes a `call_event` push to every
 //! connection of the listed devices, except the connection whose request
 //! caused it (that one gets `call_ack`, which carries the `ended` news when
-//! its request ended the call); a [`Finished`] becomes one `call_log`
+//! its request ended the call); a [`Finished`] call becomes one `call_log`
 //! message in the direct conversation, written through the ordinary message
 //! path by a log task behind a bounded queue (so it gets a seq, is pushed,
-//! counts as unread for the callee and syncs to offline devices).
+//! counts as unread for the callee and syncs to offline devices). A
+//! peer-to-peer file session (media `file`) is signaled the same way but
+//! leaves no call log: the sending client records a verified transfer in the
+//! chat itself.
 //!
 //! Calls live in memory only. On a graceful shutdown [`Calls::shutdown`]
 //! (called by the pipeline's drain, before the writer stops) ends every live
@@ -135,7 +138,7 @@ impl Calls {
         let media = invite
             .media
             .parse::<CallMedia>()
-            .map_err(|_| ApiError::invalid("invite.media must be \"audio\" or \"video\""))?;
+            .map_err(|_| ApiError::invalid("invite.media must be \"audio\", \"video\" or \"file\""))?;
         if !matches!(invite.room_kind.as_str(), "" | "direct") {
             return Err(ApiError::invalid("invite.room_kind: only \"direct\" calls exist on this server"));
         }
@@ -246,9 +249,13 @@ impl Calls {
                 }
                 Effect::Finished(f) => {
                     tracing::info!(
-                        call = %f.call, caller = f.caller, callee = f.callee, outcome = %f.outcome,
+                        call = %f.call, media = %f.media, caller = f.caller, callee = f.callee, outcome = %f.outcome,
                         reason = %f.reason, duration_ms = f.duration_ms, "call ended"
                     );
+                    if !f.media.is_call() {
+                        // A file session: nothing to log in the chat.
+                        continue;
+                    }
                     if self.logs.send(f).await.is_err() {
                         tracing::warn!("a call ended after the call log task stopped; no call log written");
                     }
