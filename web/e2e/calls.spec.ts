@@ -1,0 +1,231 @@
+// Calls between real browsers through the real server (signaling over the
+// long connection, media peer to peer over loopback: the suite runs in a
+// network namespace with only `lo`, scripts/netns.mjs). Chromium's fake
+// camera and microphone send a test pattern and a tone; getStats on both
+// sides must show inbound audio and video bytes growing.
+
+import type { Browser, Page } from "@playwright/test";
+
+import { Api, expect, PASSWORD, startServer, test, uniqueName } from "./fixtures";
+import { directId, openChat, person, type Person } from "./ui";
+
+/** Makes two people friends over the HTTP API (setup, not under test). */
+async function befriend(api: Api, a: Person, b: Person): Promise<void> {
+  const sent = await api.call<{ request: { id: number } }>("POST", "/friends/requests", { user_id: Number(b.id) }, a.login.token);
+  await api.call("POST", `/friends/requests/${sent.request.id}/accept`, undefined, b.login.token);
+}
+
+/** Another device of an existing user: a new context logged in through the form. */
+async function device(browser: Browser, api: Api, of: Person): Promise<Person> {
+  const context = await browser.newContext({ baseURL: api.baseUrl, locale: "en-US", viewport: { width: 1200, height: 800 } });
+  const page = await context.newPage();
+  await page.goto("/");
+  await page.fill("input[name=username]", of.login.user.username);
+  await page.fill("input[name=password]", PASSWORD);
+  await page.locator("form button[type=submit]").click();
+  await expect(page.locator(".rail")).toBeVisible();
+  return { ...of, context, page };
+}
+
+interface Inbound {
+  audioBytesIn: number;
+  videoBytesIn: number;
+}
+
+/** The app's test hook (src/calls/index.ts). */
+type Hook = { __ferryCall?: { phase(): string; inbound(): Promise<Inbound | null> } };
+
+async function inbound(page: Page): Promise<Inbound> {
+  const s = await page.evaluate(() => (window as unknown as Hook).__ferryCall?.inbound() ?? null);
+  return { audioBytesIn: s?.audioBytesIn ?? 0, videoBytesIn: s?.videoBytesIn ?? 0 };
+}
+
+/** Waits until this side receives audio and video, then until both counters grow again. */
+async function expectMediaFlowing(page: Page): Promise<Inbound> {
+  let first: Inbound = { audioBytesIn: 0, videoBytesIn: 0 };
+  await expect
+    .poll(async () => {
+      first = await inbound(page);
+      return first.audioBytesIn > 0 && first.videoBytesIn > 0;
+    }, { timeout: 20_000 })
+    .toBe(true);
+  let later = first;
+  await expect
+    .poll(async () => {
+      later = await inbound(page);
+      return later.audioBytesIn > first.audioBytesIn && later.videoBytesIn > first.videoBytesIn;
+    }, { timeout: 20_000 })
+    .toBe(true);
+  return later;
+}
+
+const incoming = (page: Page) => page.locator("[data-call=incoming]");
+const ended = (page: Page) => page.locator("[data-call=ended]");
+const callLog = (page: Page) => page.locator(".msg-row[data-seq] .body-call_log");
+
+test("a video call: both sides receive audio and video, hang up, a call log on both sides", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+
+  await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
+  const ring = incoming(bob.page);
+  await expect(ring).toContainText(alice.name);
+  await expect(ring).toContainText("Incoming video call");
+  // Showing the call told the caller it rings.
+  await expect(alice.page.locator(".call-view .call-status")).toHaveText("Ringing…");
+
+  await ring.getByRole("button", { name: "Accept with video" }).click();
+  for (const p of [alice.page, bob.page]) {
+    await expect(p.locator(".call-view[data-call=active]")).toBeVisible();
+    await expect(p.locator(".call-view .remote-video")).toBeVisible();
+    await expect(p.locator(".call-view .local-video")).toBeVisible();
+  }
+  await expectMediaFlowing(alice.page);
+  await expectMediaFlowing(bob.page);
+  await expect(alice.page.locator("[data-call-timer]")).toHaveText(/^0:0\d$/);
+  await expect(alice.page.locator(".call-view [data-quality]")).toHaveAttribute("data-quality", /good|fair|poor/);
+
+  // Minimised, the call goes on in a bar while the chat is usable.
+  await alice.page.getByRole("button", { name: "Minimise call" }).click();
+  await expect(alice.page.locator(".call-view")).toBeHidden();
+  await expect(alice.page.locator("[data-call=bar]")).toContainText(`Call with ${bob.name}`);
+  await expect(alice.page.locator("textarea[name=message]")).toBeVisible();
+  await alice.page.getByRole("button", { name: "Back to call" }).click();
+  await expect(alice.page.locator(".call-view")).toBeVisible();
+
+  await alice.page.getByRole("button", { name: "Hang up" }).click();
+  for (const p of [alice.page, bob.page]) {
+    await expect(ended(p)).toContainText("Call ended");
+    await expect(p.locator(".call-view")).toHaveCount(0);
+    await expect(callLog(p)).toHaveText(/^Video call \d+:\d\d$/);
+  }
+  // The call is over on the server too: both may call again.
+  await expect(alice.page.getByRole("button", { name: "Video call", exact: true })).toBeEnabled();
+  expect(await alice.page.evaluate(() => (window as unknown as Hook).__ferryCall?.phase())).toMatch(/ended|idle/);
+});
+
+test("declining: the caller is told, both logs read right", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+
+  await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
+  await expect(incoming(bob.page)).toContainText("Incoming voice call");
+  await incoming(bob.page).getByRole("button", { name: "Decline" }).click();
+  await expect(incoming(bob.page)).toHaveCount(0);
+  await expect(ended(alice.page)).toContainText("Call declined");
+  await expect(callLog(alice.page)).toHaveText("Voice call declined");
+  await expect(callLog(bob.page)).toHaveText("Declined voice call");
+});
+
+test("busy: calling someone already in a call; cancel: the callee's ring stops", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  const carol = await person(browser, api, uniqueName("carol"));
+  await befriend(api, alice, bob);
+  await befriend(api, carol, bob);
+  await openChat(alice.page, directId(alice.id, bob.id));
+  await openChat(bob.page, directId(alice.id, bob.id));
+  await openChat(carol.page, directId(carol.id, bob.id));
+
+  await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
+  await expect(incoming(bob.page)).toContainText(alice.name);
+
+  await carol.page.getByRole("button", { name: "Video call", exact: true }).click();
+  await expect(ended(carol.page)).toContainText(`${bob.name} is busy on another call`);
+  // Bob was not disturbed: still only Alice's call on his screen.
+  await expect(incoming(bob.page)).toContainText(alice.name);
+  await expect(callLog(carol.page)).toHaveText("Video call · Busy");
+
+  await alice.page.getByRole("button", { name: "Cancel" }).click();
+  await expect(ended(alice.page)).toContainText("Call cancelled");
+  await expect(incoming(bob.page)).toHaveCount(0);
+  await expect(ended(bob.page)).toContainText("Call cancelled");
+  await expect(callLog(alice.page)).toHaveText("Cancelled voice call");
+  await expect(callLog(bob.page)).toHaveText("Missed voice call");
+});
+
+test("no answer: the server's ring timeout ends it, a missed call for the callee", async ({ browser }, testInfo) => {
+  // A server of its own with a short ring timeout.
+  const running = await startServer(testInfo.outputPath("ferry-server-ring.log"), { FERRY_CALLS__RING_TIMEOUT_SECS: "3" });
+  try {
+    const api = new Api(running.server.url);
+    const alice = await person(browser, api, uniqueName("alice"));
+    const bob = await person(browser, api, uniqueName("bob"));
+    await befriend(api, alice, bob);
+    const chat = directId(alice.id, bob.id);
+    await openChat(alice.page, chat);
+    await openChat(bob.page, chat);
+
+    await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
+    await expect(incoming(bob.page)).toBeVisible();
+    await expect(ended(alice.page)).toContainText("No answer");
+    await expect(ended(bob.page)).toContainText("Missed call");
+    await expect(callLog(alice.page)).toHaveText("Voice call · No answer");
+    await expect(callLog(bob.page)).toHaveText("Missed voice call");
+    await alice.context.close();
+    await bob.context.close();
+  } finally {
+    await running.stop();
+  }
+});
+
+test("two devices ring; the first to accept wins, the other is told it was answered elsewhere", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  const bobLaptop = await device(browser, api, bob);
+  await befriend(api, alice, bob);
+  await openChat(alice.page, directId(alice.id, bob.id));
+
+  await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
+  await expect(incoming(bob.page)).toBeVisible();
+  await expect(incoming(bobLaptop.page)).toBeVisible();
+  await incoming(bobLaptop.page).getByRole("button", { name: "Accept with audio" }).click();
+  await expect(ended(bob.page)).toContainText("Answered on another device");
+  await expect(incoming(bob.page)).toHaveCount(0);
+
+  for (const p of [alice.page, bobLaptop.page]) await expect(p.locator(".call-view[data-call=active]")).toBeVisible();
+  // Bob answered without video: Alice hears him, Bob sees and hears her.
+  await expectMediaFlowing(bobLaptop.page);
+  await expect
+    .poll(async () => (await inbound(alice.page)).audioBytesIn, { timeout: 20_000 })
+    .toBeGreaterThan(0);
+
+  await bobLaptop.page.getByRole("button", { name: "Hang up" }).click();
+  await expect(ended(alice.page)).toContainText("Call ended");
+});
+
+test("a blocked camera or microphone: a clear message, and the call is refused cleanly", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  const chat = directId(alice.id, bob.id);
+  // What a browser does when the user (or a policy) blocked the devices.
+  const block = () => {
+    navigator.mediaDevices.getUserMedia = () => Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
+  };
+  await alice.context.addInitScript(block);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+
+  // The caller: nothing is placed.
+  await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
+  await expect(ended(alice.page)).toContainText("Camera or microphone blocked");
+  await alice.page.getByRole("button", { name: "Close" }).click();
+  await expect(ended(alice.page)).toHaveCount(0);
+
+  // The callee: accepting without devices declines the call and says why.
+  await bob.page.getByRole("button", { name: "Voice call", exact: true }).click();
+  await expect(incoming(alice.page)).toBeVisible();
+  await incoming(alice.page).getByRole("button", { name: "Accept with audio" }).click();
+  await expect(ended(alice.page)).toContainText("Camera or microphone blocked");
+  await expect(ended(bob.page)).toContainText("Call declined");
+  await expect(callLog(bob.page)).toHaveText("Voice call declined");
+});
