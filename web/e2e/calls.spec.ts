@@ -78,7 +78,9 @@ test("a video call: both sides receive audio and video, hang up, a call log on b
   // Showing the call told the caller it rings.
   await expect(alice.page.locator(".call-view .call-status")).toHaveText("Ringing…");
 
-  await ring.getByRole("button", { name: "Accept with video" }).click();
+  // Keyboard: the screen takes focus on the answer that matches the call.
+  await expect(ring.getByRole("button", { name: "Accept with video" })).toBeFocused();
+  await bob.page.keyboard.press("Enter");
   for (const p of [alice.page, bob.page]) {
     await expect(p.locator(".call-view[data-call=active]")).toBeVisible();
     await expect(p.locator(".call-view .remote-video")).toBeVisible();

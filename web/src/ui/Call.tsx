@@ -50,6 +50,8 @@ export function CallLayer() {
   useEffect(() => {
     if (v.phase === "idle") minimised.value = false;
   }, [v.phase]);
+  // Logging out ends a call in progress (the shell, and this, unmount).
+  useEffect(() => () => void calls.hangup(), []);
   if (v.phase === "idle") return null;
   if (v.phase === "incoming") return <Incoming v={v} />;
   if (v.phase === "ended") return <Ended v={v} />;
@@ -113,7 +115,9 @@ function RoundButton(p: {
   icon: Parameters<typeof Icon>[0]["name"];
   tone?: "go" | "end" | "plain";
   action: string;
-  pressed?: boolean;
+  /** Shown lit: a setting away from the usual (muted, camera off, sharing). */
+  lit?: boolean;
+  expanded?: boolean;
   disabled?: boolean;
   onClick: () => void;
   buttonRef?: preact.Ref<HTMLButtonElement> | undefined;
@@ -123,9 +127,9 @@ function RoundButton(p: {
       <button
         ref={p.buttonRef}
         type="button"
-        class={`round ${p.tone ?? "plain"}${p.pressed ? " pressed" : ""}`}
+        class={`round ${p.tone ?? "plain"}${p.lit ? " lit" : ""}`}
         aria-label={p.label}
-        aria-pressed={p.pressed}
+        aria-expanded={p.expanded}
         title={p.label}
         data-action={p.action}
         disabled={p.disabled}
@@ -189,19 +193,19 @@ function InCall(p: { v: CallView; hidden: boolean }) {
       </div>
       {devices ? <DevicePicker onClose={() => setDevices(false)} onError={setError} /> : null}
       <div class="call-controls" role="toolbar" aria-label={t("calls.with", { name })}>
-        <RoundButton label={v.muted ? t("calls.unmute") : t("calls.mute")} icon={v.muted ? "micOff" : "mic"} action="mute" pressed={v.muted} onClick={() => calls.toggleMute()} />
+        <RoundButton label={v.muted ? t("calls.unmute") : t("calls.mute")} icon={v.muted ? "micOff" : "mic"} action="mute" lit={v.muted} onClick={() => calls.toggleMute()} />
         <RoundButton
           label={v.camera ? t("calls.cameraOff") : t("calls.cameraOn")}
           icon={v.camera ? "video" : "videoOff"}
           action="camera"
-          pressed={v.camera}
+          lit={!v.camera}
           disabled={!answered && v.phase !== "outgoing"}
           onClick={() => run(calls.setCamera(!v.camera))}
         />
         {canShare ? (
-          <RoundButton label={v.sharing ? t("calls.stopShare") : t("calls.share")} icon="screen" action="share" pressed={v.sharing} disabled={!answered} onClick={() => run(calls.toggleShare())} />
+          <RoundButton label={v.sharing ? t("calls.stopShare") : t("calls.share")} icon="screen" action="share" lit={v.sharing} disabled={!answered} onClick={() => run(calls.toggleShare())} />
         ) : null}
-        <RoundButton label={t("calls.devices")} icon="settings" action="devices" pressed={devices} onClick={() => setDevices(!devices)} />
+        <RoundButton label={t("calls.devices")} icon="settings" action="devices" expanded={devices} onClick={() => setDevices(!devices)} />
         {canPip && v.remoteVideo ? (
           <RoundButton label={t("calls.pip")} icon="pip" action="pip" onClick={() => void remoteVideo.current?.requestPictureInPicture().catch(() => undefined)} />
         ) : null}

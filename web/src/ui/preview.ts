@@ -102,6 +102,8 @@ export function translatePreview(kind: string, preview: string): string {
       return t("preview.link", { title: rest("[Link]") });
     case "chat_record":
       return t("preview.chat_record");
+    case "call_log":
+      return t("preview.call_log");
     case "revoked":
       return t("preview.revoked");
     case "hidden":
