@@ -231,3 +231,48 @@ test("a blocked camera or microphone: a clear message, and the call is refused c
   await expect(ended(bob.page)).toContainText("Call declined");
   await expect(callLog(bob.page)).toHaveText("Voice call declined");
 });
+
+test("a voice call gains video when the callee turns the camera on; a screen share takes its place", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+
+  await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
+  await incoming(bob.page).getByRole("button", { name: "Accept with audio" }).click();
+  for (const p of [alice.page, bob.page]) await expect(p.locator(".call-view[data-call=active]")).toBeVisible();
+  await expect.poll(async () => (await inbound(alice.page)).audioBytesIn, { timeout: 20_000 }).toBeGreaterThan(0);
+  expect((await inbound(alice.page)).videoBytesIn).toBe(0);
+  await expect(alice.page.locator(".call-view .remote-video")).toBeHidden();
+
+  // Bob's camera: a new video track, negotiated over `renegotiate`.
+  await bob.page.getByRole("button", { name: "Turn camera on" }).click();
+  await expect(bob.page.getByRole("button", { name: "Turn camera off" })).toBeVisible();
+  await expect(bob.page.locator(".call-view .local-video")).toBeVisible();
+  await expectMediaFlowing(alice.page);
+  await expect(alice.page.locator(".call-view .remote-video")).toBeVisible();
+
+  // Mute: Bob's microphone track is disabled (the button says so).
+  await bob.page.getByRole("button", { name: "Mute microphone" }).click();
+  await expect(bob.page.getByRole("button", { name: "Unmute microphone" })).toBeVisible();
+
+  // Screen share replaces the camera track on the same sender (no new m-line).
+  await bob.page.getByRole("button", { name: "Share screen" }).click();
+  await expect(bob.page.getByRole("button", { name: "Stop sharing" })).toBeVisible();
+  await expect(bob.page.locator(".call-view .local-video.screen")).toBeVisible();
+  // Alice now receives the screen: frames of the captured screen's size
+  // (wider than the fake camera's 640x480 at most), then the camera again.
+  const width = (p: Page, sel: string) => p.locator(sel).evaluate((v: HTMLVideoElement) => v.videoWidth);
+  await expect.poll(() => width(bob.page, ".call-view .local-video.screen")).toBeGreaterThan(640);
+  const screenWidth = await width(bob.page, ".call-view .local-video.screen");
+  await expect.poll(() => width(alice.page, ".call-view .remote-video"), { timeout: 20_000 }).toBe(screenWidth);
+  await bob.page.getByRole("button", { name: "Stop sharing" }).click();
+  await expect(bob.page.locator(".call-view .local-video:not(.screen)")).toBeVisible();
+  await expect.poll(() => width(alice.page, ".call-view .remote-video"), { timeout: 20_000 }).toBeLessThanOrEqual(640);
+
+  await alice.page.getByRole("button", { name: "Hang up" }).click();
+  await expect(ended(bob.page)).toContainText("Call ended");
+  await expect(callLog(bob.page)).toHaveText(/^Voice call \d+:\d\d$/);
+});
