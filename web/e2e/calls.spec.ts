@@ -276,3 +276,52 @@ test("a voice call gains video when the callee turns the camera on; a screen sha
   await expect(ended(bob.page)).toContainText("Call ended");
   await expect(callLog(bob.page)).toHaveText(/^Voice call \d+:\d\d$/);
 });
+
+test("a dropped connection mid-call: the other side is told, the call resumes and restarts ICE", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  // Bob's long connection runs through the test, which can cut it.
+  let cut = async () => undefined as void;
+  const offers: string[] = [];
+  let answer = "";
+  await bob.page.routeWebSocket("**/ws", (page) => {
+    const server = page.connectToServer();
+    page.onMessage((m) => {
+      if (typeof m === "string" && m.includes('"renegotiate"') && m.includes('"offer"')) offers.push(m);
+      if (typeof m === "string" && m.includes('"accept"')) answer = m;
+      server.send(m);
+    });
+    cut = async () => {
+      await server.close();
+      await page.close();
+    };
+  });
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+
+  await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
+  await incoming(bob.page).getByRole("button", { name: "Accept with video" }).click();
+  await expectMediaFlowing(alice.page);
+  expect(offers).toHaveLength(0);
+
+  await cut();
+  await expect(alice.page.locator(".call-view")).toContainText(`${bob.name} lost the connection`);
+  // Bob's client reconnects by itself within the grace: the call goes on,
+  // and Bob's side offers an ICE restart over `renegotiate`.
+  await expect(alice.page.locator(".call-view")).not.toContainText("lost the connection", { timeout: 20_000 });
+  await expect.poll(() => offers.length, { timeout: 20_000 }).toBeGreaterThan(0);
+  // An ICE restart: new ICE credentials, unlike those of Bob's answer.
+  const ufrag = (frame: string) => /a=ice-ufrag:([A-Za-z0-9+/]+)/.exec(frame)?.[1];
+  expect(ufrag(answer)).toBeTruthy();
+  expect(ufrag(offers[0]!)).toBeTruthy();
+  expect(ufrag(offers[0]!)).not.toBe(ufrag(answer));
+  await expect(alice.page.locator(".call-view[data-call=active]")).toBeVisible();
+  await expect(bob.page.locator(".call-view[data-call=active]")).toBeVisible();
+  await expectMediaFlowing(alice.page);
+  await expectMediaFlowing(bob.page);
+
+  await bob.page.getByRole("button", { name: "Hang up" }).click();
+  await expect(ended(alice.page)).toContainText("Call ended");
+});
