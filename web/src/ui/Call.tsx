@@ -156,6 +156,11 @@ function InCall(p: { v: CallView; hidden: boolean }) {
   const localVideo = useRef<HTMLVideoElement>(null);
   const [devices, setDevices] = useState(false);
   const [error, setError] = useState("");
+  const hangup = useRef<HTMLButtonElement>(null);
+  // Keyboard users land in the call (and back in it after the bar).
+  useEffect(() => {
+    if (!p.hidden) hangup.current?.focus();
+  }, [p.hidden]);
   useStream(remoteVideo, v.remote);
   useStream(remoteAudio, v.remote);
   useStream(localVideo, v.local);
@@ -171,7 +176,7 @@ function InCall(p: { v: CallView; hidden: boolean }) {
     });
   };
   return (
-    <div class={`call-view${v.remoteVideo ? " has-video" : ""}`} hidden={p.hidden} role="dialog" aria-label={t("calls.with", { name })} data-call={v.phase}>
+    <div class={`call-view${v.remoteVideo ? " has-video" : ""}`} hidden={p.hidden} role="dialog" aria-modal="true" aria-label={t("calls.with", { name })} data-call={v.phase}>
       <audio ref={remoteAudio} autoPlay />
       <div class="call-stage">
         <video ref={remoteVideo} class="remote-video" autoPlay playsInline muted hidden={!v.remoteVideo} />
@@ -210,7 +215,7 @@ function InCall(p: { v: CallView; hidden: boolean }) {
           <RoundButton label={t("calls.pip")} icon="pip" action="pip" onClick={() => void remoteVideo.current?.requestPictureInPicture().catch(() => undefined)} />
         ) : null}
         <RoundButton label={t("calls.minimise")} icon="minimise" action="minimise" onClick={() => (minimised.value = true)} />
-        <RoundButton label={v.phase === "outgoing" ? t("calls.cancel") : t("calls.hangup")} icon="hangup" tone="end" action="hangup" onClick={() => void calls.hangup()} />
+        <RoundButton label={v.phase === "outgoing" ? t("calls.cancel") : t("calls.hangup")} icon="hangup" tone="end" action="hangup" onClick={() => void calls.hangup()} buttonRef={hangup} />
       </div>
     </div>
   );
@@ -286,13 +291,15 @@ function DevicePicker(p: { onClose: () => void; onError: (s: string) => void }) 
 function CallBar(p: { v: CallView }) {
   const v = p.v;
   const name = displayName(v.peerId);
+  const restore = useRef<HTMLButtonElement>(null);
+  useEffect(() => restore.current?.focus(), []);
   return (
     <div class="call-bar" role="region" aria-label={t("calls.with", { name })} data-call="bar">
       <Icon name="phone" size={16} />
       <span class="call-bar-name">{t("calls.with", { name })}</span>
       <span class="call-bar-status">{v.phase === "active" ? <Timer since={v.connectedAt} /> : statusOf(v)}</span>
       {v.phase === "active" ? <QualityBadge /> : null}
-      <button type="button" class="primary" data-action="restore" onClick={() => (minimised.value = false)}>
+      <button ref={restore} type="button" class="primary" data-action="restore" onClick={() => (minimised.value = false)}>
         {t("calls.restore")}
       </button>
       <button type="button" class="end" data-action="hangup-bar" aria-label={v.phase === "outgoing" ? t("calls.cancel") : t("calls.hangup")} onClick={() => void calls.hangup()}>
