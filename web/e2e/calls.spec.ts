@@ -325,3 +325,48 @@ test("a dropped connection mid-call: the other side is told, the call resumes an
   await bob.page.getByRole("button", { name: "Hang up" }).click();
   await expect(ended(alice.page)).toContainText("Call ended");
 });
+
+test("a voice call accepted with video; the device picker switches the microphone", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+
+  // The offer has no video: Bob's camera is negotiated after the answer (Bob offers).
+  await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
+  await incoming(bob.page).getByRole("button", { name: "Accept with video" }).click();
+  await expectMediaFlowing(alice.page);
+  await expect(alice.page.locator(".call-view .remote-video")).toBeVisible();
+
+  // Bob picks another microphone (Chromium has several fake ones).
+  await bob.page.getByRole("button", { name: "Devices" }).click();
+  const pickers = bob.page.getByRole("group", { name: "Devices" });
+  const mic = pickers.getByLabel("Microphone");
+  const cam = pickers.getByLabel("Camera");
+  const choose = async (select: typeof mic) => {
+    const values = await select.locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const current = await select.inputValue();
+    const other = values.find((v) => v !== current && v !== "default" && v !== "communications");
+    return { current, other };
+  };
+  const m = await choose(mic);
+  expect(m.other, "a second fake microphone").toBeTruthy();
+  await mic.selectOption(m.other!);
+  // The track sent now comes from that device (the local stream holds it).
+  const deviceOf = (kind: "audio" | "video") =>
+    bob.page.locator(".call-view .local-video").evaluate((v: HTMLVideoElement, k) => {
+      const s = v.srcObject as MediaStream;
+      return (k === "audio" ? s.getAudioTracks() : s.getVideoTracks())[0]?.getSettings().deviceId ?? "";
+    }, kind);
+  await expect.poll(() => deviceOf("audio")).toBe(m.other!);
+  // Chromium has one fake camera: the picker lists the one in use.
+  await expect(cam).toHaveValue(await deviceOf("video"));
+  await expect(bob.page.locator(".call-view [role=alert]")).toHaveCount(0);
+  await expectMediaFlowing(alice.page);
+
+  await bob.page.getByRole("button", { name: "Close" }).click();
+  await bob.page.getByRole("button", { name: "Hang up" }).click();
+  await expect(ended(alice.page)).toContainText("Call ended");
+});

@@ -145,6 +145,7 @@ class Harness {
   streams: FakeStream[] = [];
   acks: ((r: CallRequest) => CallAck | Error | undefined)[] = [];
   mediaError: Error | null = null;
+  constraints: MediaStreamConstraints[] = [];
   clock = 1_000;
   controller: CallController;
 
@@ -161,6 +162,7 @@ class Harness {
       },
       iceServers: async () => [{ urls: "stun:127.0.0.1:3478" }],
       getUserMedia: async (c) => {
+        this.constraints.push(c);
         if (this.mediaError) throw this.mediaError;
         const tracks: FakeTrack[] = [];
         if (c.audio) tracks.push(new FakeTrack("audio"));
@@ -517,6 +519,27 @@ describe("during a call", () => {
     await h.controller.toggleShare();
     expect(video.sender.track).toBe(camera);
     expect(h.view.sharing).toBe(false);
+  });
+
+  it("switches devices in place: the exact device asked for, the sender's track replaced, the old one stopped", async () => {
+    await answeredCall("outgoing", "video");
+    const audio = h.peer.transceivers.find((t) => t.receiver.track.kind === "audio")!;
+    const oldMic = audio.sender.track!;
+    h.controller.toggleMute();
+    await h.controller.setMicrophone("mic-2");
+    expect(h.constraints.at(-1)).toEqual({ audio: { deviceId: { exact: "mic-2" } } });
+    expect(audio.sender.track).not.toBe(oldMic);
+    expect(audio.sender.track!.enabled).toBe(false); // still muted
+    expect(oldMic.readyState).toBe("ended");
+    expect(h.view.local!.getAudioTracks()).toEqual([audio.sender.track]);
+
+    const video = h.peer.transceivers.find((t) => t.receiver.track.kind === "video")!;
+    const oldCam = video.sender.track!;
+    await h.controller.setCamera(true, "cam-2");
+    expect(h.constraints.at(-1)).toEqual({ video: { deviceId: { exact: "cam-2" } } });
+    expect(video.sender.track).not.toBe(oldCam);
+    expect(oldCam.readyState).toBe("ended");
+    expect(h.peer.transceivers).toHaveLength(2);
   });
 
   it("hanging up sends hangup and keeps the server's duration", async () => {
