@@ -370,3 +370,46 @@ test("a voice call accepted with video; the device picker switches the microphon
   await bob.page.getByRole("button", { name: "Hang up" }).click();
   await expect(ended(alice.page)).toContainText("Call ended");
 });
+
+test("a call to a hidden tab shows a browser notification, closed when the ringing stops; then the missed call", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  // Bob's tab is in the background, notifications allowed; headless
+  // Chromium shows none, so the page's Notification records them instead.
+  await bob.context.addInitScript(() => {
+    const shown: { title: string; body: string; closed: boolean }[] = [];
+    (window as unknown as { __shown: typeof shown }).__shown = shown;
+    class Recorded {
+      static permission = "granted";
+      static requestPermission = async () => "granted";
+      onclick: (() => void) | null = null;
+      private entry: { title: string; body: string; closed: boolean };
+      constructor(title: string, o: { body?: string } = {}) {
+        this.entry = { title, body: o.body ?? "", closed: false };
+        shown.push(this.entry);
+      }
+      close() {
+        this.entry.closed = true;
+      }
+    }
+    Object.defineProperty(window, "Notification", { value: Recorded });
+    Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+    document.hasFocus = () => false;
+  });
+  await openChat(alice.page, directId(alice.id, bob.id));
+  await bob.page.reload();
+  await expect(bob.page.locator(".rail")).toBeVisible();
+
+  const shown = () => bob.page.evaluate(() => (window as unknown as { __shown: unknown[] }).__shown);
+  await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
+  await expect(incoming(bob.page)).toBeVisible();
+  await expect.poll(shown).toEqual([{ title: `${alice.name} is calling`, body: "Incoming video call", closed: false }]);
+  // Cancelled: the call's notification closes, and the call log arrives
+  // as a message notification of its own.
+  await alice.page.getByRole("button", { name: "Cancel" }).click();
+  await expect.poll(shown).toEqual([
+    { title: `${alice.name} is calling`, body: "Incoming video call", closed: true },
+    { title: alice.name, body: "Missed video call", closed: false },
+  ]);
+});
