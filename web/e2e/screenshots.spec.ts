@@ -128,6 +128,8 @@ test("screenshots of a call", async ({ browser, api }, info) => {
   await expect(alice.page.locator(".call-view [data-quality]")).not.toHaveAttribute("data-quality", "unknown", { timeout: 15_000 });
   await alice.page.mouse.move(5, 5);
   await shot(alice.page, info, "call-en-light");
+  await bob.page.setViewportSize({ width: 390, height: 780 });
+  await shot(bob.page, info, "call-phone-zh-dark");
   await bob.page.locator("[data-action=minimise]").click();
   await expect(bob.page.locator("[data-call=bar]")).toBeVisible();
   await shot(bob.page, info, "call-bar-zh-dark");
