@@ -413,3 +413,38 @@ test("a call to a hidden tab shows a browser notification, closed when the ringi
     { title: alice.name, body: "Missed video call", closed: false },
   ]);
 });
+
+test("reloading mid-call ends the call at once, not after the reconnect grace", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  // Bob's connections run through the test, which loses the goodbye of
+  // the page being reloaded: the reloaded page must end the call itself.
+  let connections = 0;
+  const hangups: number[] = [];
+  await bob.page.routeWebSocket("**/ws", (page) => {
+    const n = ++connections;
+    const server = page.connectToServer();
+    page.onMessage((m) => {
+      if (typeof m === "string" && m.includes('"hangup"')) {
+        hangups.push(n);
+        if (n === 1) return;
+      }
+      server.send(m);
+    });
+  });
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+  await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
+  await incoming(bob.page).getByRole("button", { name: "Accept with audio" }).click();
+  await expect(alice.page.locator(".call-view[data-call=active]")).toBeVisible();
+
+  await bob.page.reload();
+  // Well within the 20 s grace the server would otherwise wait.
+  await expect(ended(alice.page)).toContainText("Call ended");
+  // …by the reloaded page (the old page's goodbye, if it sent one, was dropped).
+  expect(hangups).toContain(2);
+  await expect(bob.page.locator(".call-view")).toHaveCount(0);
+  await expect(callLog(alice.page)).toHaveText(/^Voice call \d+:\d\d$/);
+});

@@ -145,6 +145,7 @@ class Harness {
   streams: FakeStream[] = [];
   acks: ((r: CallRequest) => CallAck | Error | undefined)[] = [];
   mediaError: Error | null = null;
+  memo = "";
   constraints: MediaStreamConstraints[] = [];
   clock = 1_000;
   controller: CallController;
@@ -178,6 +179,7 @@ class Harness {
         return p as unknown as PeerLike;
       },
       now: () => this.clock,
+      memo: { get: () => this.memo, set: (id) => void (this.memo = id) },
     };
     this.controller = new CallController(ports);
   }
@@ -548,6 +550,31 @@ describe("during a call", () => {
     await h.controller.hangup();
     expect(h.ops().at(-1)).toBe("hangup");
     expect(h.view.ended).toEqual({ reason: "hung_up", durationMs: 61_000 });
+  });
+});
+
+describe("a reload mid-call", () => {
+  it("notes the held call, and a reloaded tab that is told the call resumed hangs it up", async () => {
+    const h = new Harness();
+    await h.controller.start("2", "audio");
+    expect(h.memo).toBe("c1");
+
+    // The page reloads: a new controller, the same tab storage.
+    const after = new Harness();
+    after.memo = h.memo;
+    after.event({ callId: "c1", resumed: {} });
+    expect(after.sent).toEqual([{ callId: "c1", hangup: {} }]);
+    expect(after.memo).toBe("");
+    expect(after.view.phase).toBe("idle");
+
+    // Another tab (its own storage) leaves the call alone.
+    const other = new Harness();
+    other.event({ callId: "c1", resumed: {} });
+    expect(other.sent).toEqual([]);
+
+    // Ended normally, nothing is noted.
+    h.event({ callId: "c1", ended: { outcome: "cancelled", reason: "cancelled" } });
+    expect(h.memo).toBe("");
   });
 });
 

@@ -103,6 +103,8 @@ export interface CallPorts {
   getDisplayMedia(): Promise<MediaStream>;
   createPeer(config: RTCConfiguration): PeerLike;
   now(): number;
+  /** Where this tab notes the call it holds (sessionStorage: it outlives a reload, not the tab). */
+  memo?: { get(): string; set(callId: string): void };
 }
 
 /** Seconds a connection may stay `disconnected` before ICE is restarted. */
@@ -261,6 +263,7 @@ export class CallController {
       }
       if (ack.ended) return this.finish(endReasonOf(ack.ended, "outgoing", true), ack.ended.durationMs ?? 0);
       this.patch({ id: live.id });
+      this.ports.memo?.set(live.id);
       this.flushIce(live);
     } catch (e) {
       if (this.live !== live) return;
@@ -293,6 +296,7 @@ export class CallController {
       if (this.live !== live) return;
       if (ack.ended) return this.finish(endReasonOf(ack.ended, "incoming", false), ack.ended.durationMs ?? 0);
       live.answered = true;
+      this.ports.memo?.set(live.id);
       this.flushIce(live);
       if (live.pendingNegotiation) this.negotiate(live);
     } catch (e) {
@@ -429,6 +433,13 @@ export class CallController {
     const id = e.callId ?? "";
     if (e.incoming) return this.incoming(id, e);
     const live = this.live;
+    if (e.resumed && id && live?.id !== id && this.ports.memo?.get() === id) {
+      // This tab held the call before a reload: its media is gone, so
+      // end the call rather than leave the other side waiting on it.
+      this.ports.memo.set("");
+      void this.ports.request({ callId: id, hangup: {} }).catch(() => undefined);
+      return;
+    }
     if (!live || !id || live.id !== id) return;
     const v = this.view.value;
     if (e.ringing) {
@@ -709,6 +720,7 @@ export class CallController {
     const live = this.live;
     this.live = null;
     if (!live) return;
+    if (live.id && this.ports.memo?.get() === live.id) this.ports.memo.set("");
     if (live.restartTimer) clearTimeout(live.restartTimer);
     if (live.statsTimer) clearInterval(live.statsTimer);
     if (live.local) stopAll(live.local);
