@@ -189,6 +189,11 @@ test("two devices ring; the first to accept wins, the other is told it was answe
   await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
   await expect(incoming(bob.page)).toBeVisible();
   await expect(incoming(bobLaptop.page)).toBeVisible();
+  // A reload while ringing declines nothing: the laptop rings again, the phone goes on ringing.
+  await bobLaptop.page.reload();
+  await expect(incoming(bobLaptop.page)).toBeVisible();
+  await expect(incoming(bob.page)).toBeVisible();
+  await expect(alice.page.locator(".call-view .call-status")).toHaveText("Ringing…");
   await incoming(bobLaptop.page).getByRole("button", { name: "Accept with audio" }).click();
   await expect(ended(bob.page)).toContainText("Answered on another device");
   await expect(incoming(bob.page)).toHaveCount(0);

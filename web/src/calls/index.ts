@@ -42,7 +42,10 @@ onOnline(() => calls.onOnline());
 // Closing or reloading the tab ends its call at once (the frame leaves
 // before the page does). The note of the call stays: should the frame not
 // have made it, the reloaded tab ends the call on `resumed`.
+// A call that only rings here is left alone: it rings again after the
+// reload, and on the callee's other devices meanwhile.
 window.addEventListener("beforeunload", () => {
+  if (calls.view.value.phase === "incoming") return;
   const held = memo.get();
   void calls.hangup();
   if (held) memo.set(held);
