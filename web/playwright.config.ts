@@ -2,7 +2,8 @@ import { defineConfig } from "@playwright/test";
 
 // End-to-end tests in Debian's Chromium (installed by .ci/run; never a
 // downloaded browser) against a real ferry-server that each worker starts
-// (e2e/fixtures.ts).
+// (e2e/fixtures.ts), all inside a loopback-only network namespace
+// (`npm run e2e` = scripts/netns.mjs + playwright test).
 export default defineConfig({
   testDir: "e2e",
   outputDir: "test-results",
@@ -32,9 +33,11 @@ export default defineConfig({
         // without a prompt: voice notes (and calls) are recorded for real.
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
-        // WebRTC between two pages on this machine: the tests run where only
-        // the loopback interface exists.
+        // Calls: the suite runs in a network namespace with only loopback
+        // (scripts/netns.mjs), so ICE must be allowed to pair loopback
+        // candidates; and a call's remote audio plays without a gesture.
         "--allow-loopback-in-peer-connection",
+        "--autoplay-policy=no-user-gesture-required",
       ],
     },
     screenshot: "only-on-failure",

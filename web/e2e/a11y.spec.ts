@@ -37,3 +37,26 @@ for (const scheme of ["light", "dark"] as const) {
     }
   });
 }
+
+test("the call screens have no serious accessibility violations", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"), { colorScheme: "dark" });
+  const sent = await api.call<{ request: { id: number } }>("POST", "/friends/requests", { user_id: Number(bob.id) }, alice.login.token);
+  await api.call("POST", `/friends/requests/${sent.request.id}/accept`, undefined, bob.login.token);
+  const conv = directId(alice.id, bob.id);
+  await openChat(alice.page, conv);
+  await openChat(bob.page, conv);
+  await alice.page.locator("[data-action=call-video]").click();
+  await expect(bob.page.locator("[data-call=incoming]")).toBeVisible();
+  await scan(bob.page, "incoming call");
+  await scan(alice.page, "outgoing call");
+  await bob.page.locator("[data-action=accept-video]").click();
+  await expect(alice.page.locator(".call-view[data-call=active]")).toBeVisible();
+  await scan(alice.page, "in call");
+  await bob.page.locator("[data-action=minimise]").click();
+  await expect(bob.page.locator("[data-call=bar]")).toBeVisible();
+  await scan(bob.page, "call bar");
+  await alice.page.locator("[data-action=hangup]").click();
+  await expect(alice.page.locator("[data-call=ended]")).toBeVisible();
+  await scan(alice.page, "call ended");
+});

@@ -139,7 +139,7 @@ function serverBinary(): string {
 }
 
 /** A started server and how to stop it (and remove its data). */
-interface Running {
+export interface Running {
   server: Server;
   child: ChildProcess;
   stop(): Promise<void>;
@@ -147,12 +147,13 @@ interface Running {
 
 /**
  * Starts the server, its output going to `logPath`; resolves once it has
- * said where it listens and /healthz answers.
+ * said where it listens and /healthz answers. `extraEnv` adds settings
+ * (`FERRY_CALLS__RING_TIMEOUT_SECS`, …) for a test that starts its own.
  */
-async function startServer(logPath: string): Promise<Running> {
+export async function startServer(logPath: string, extraEnv: Record<string, string> = {}): Promise<Running> {
   const bin = serverBinary();
   const dataDir = mkdtempSync(join(tmpdir(), "ferry-e2e-"));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV, ...extraEnv };
   delete env.FERRY_CONFIG;
   const child = spawn(bin, ["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--data-dir", dataDir], {
     env,

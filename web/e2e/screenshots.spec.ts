@@ -106,3 +106,36 @@ test("screenshots of the app", async ({ browser, api }, info) => {
   await alice.page.goto("/chats");
   await shot(alice.page, info, "phone-en-light");
 });
+
+test("screenshots of a call", async ({ browser, api }, info) => {
+  mkdirSync(info.outputDir, { recursive: true });
+  const alice = await person(browser, api, uniqueName("alice"), { viewport: { width: 1280, height: 800 } });
+  const bob = await person(browser, api, uniqueName("bob"), { locale: "zh-CN", colorScheme: "dark", viewport: { width: 1280, height: 800 } });
+  const r = await api.call<{ request: { id: number } }>("POST", "/friends/requests", { user_id: Number(bob.id) }, alice.login.token);
+  await api.call("POST", `/friends/requests/${r.request.id}/accept`, undefined, bob.login.token);
+  const conv = directId(alice.id, bob.id);
+  await openChat(alice.page, conv);
+  await openChat(bob.page, conv);
+
+  await alice.page.locator("[data-action=call-video]").click();
+  await expect(bob.page.locator("[data-call=incoming]")).toBeVisible();
+  await expect(alice.page.locator(".call-view .call-status")).not.toHaveText("");
+  await shot(bob.page, info, "call-incoming-zh-dark");
+  await shot(alice.page, info, "call-outgoing-en-light");
+
+  await bob.page.locator("[data-action=accept-video]").click();
+  for (const p of [alice.page, bob.page]) await expect(p.locator(".call-view .remote-video")).toBeVisible();
+  await expect(alice.page.locator(".call-view [data-quality]")).not.toHaveAttribute("data-quality", "unknown", { timeout: 15_000 });
+  await alice.page.mouse.move(5, 5);
+  await shot(alice.page, info, "call-en-light");
+  await bob.page.setViewportSize({ width: 390, height: 780 });
+  await shot(bob.page, info, "call-phone-zh-dark");
+  await bob.page.locator("[data-action=minimise]").click();
+  await expect(bob.page.locator("[data-call=bar]")).toBeVisible();
+  await shot(bob.page, info, "call-bar-zh-dark");
+
+  await alice.page.locator("[data-action=hangup]").click();
+  await expect(alice.page.locator("[data-call=ended]")).toBeVisible();
+  await expect(alice.page.locator(".msg-row[data-seq] .body-call_log")).toBeVisible();
+  await shot(alice.page, info, "call-ended-en-light");
+});

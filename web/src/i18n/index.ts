@@ -4,6 +4,7 @@
 
 import { signal } from "@preact/signals";
 
+import * as calls from "./calls";
 import * as contacts from "./contacts";
 import { en as base, type Catalogue } from "./en";
 import * as groups from "./groups";
@@ -14,12 +15,12 @@ export type Locale = "en" | "zh-CN";
 
 // Each screen family keeps its strings in its own module (`en` and `zh`
 // with the same keys, checked by the compiler); they merge here.
-const en = { ...base, ...contacts.en, ...groups.en, ...p2p.en };
+const en = { ...base, ...contacts.en, ...groups.en, ...p2p.en, ...calls.en };
 export type Key = keyof typeof en;
 
 const catalogues: Record<Locale, Record<Key, string>> = {
   en,
-  "zh-CN": { ...(zhCN satisfies Catalogue), ...contacts.zh, ...groups.zh, ...p2p.zh },
+  "zh-CN": { ...(zhCN satisfies Catalogue), ...contacts.zh, ...groups.zh, ...p2p.zh, ...calls.zh },
 };
 const STORE_KEY = "ferry.locale";
 

@@ -200,21 +200,28 @@ async function tus(file: File, o: UploadOptions, base: string, auth: Record<stri
       }
       failures++;
       offset = -1;
-      // Offline: wait for the network rather than spinning.
-      if (typeof navigator !== "undefined" && navigator.onLine === false) await waitOnline(o.signal);
-      else await sleep(Math.min(15_000, 400 * 2 ** Math.min(failures, 6)), o.signal);
+      // Offline: retry as soon as the network is back, else after the
+      // back-off anyway: `onLine` is false whenever no interface but
+      // loopback is up, yet a server on this machine is still reachable.
+      const backoff = Math.min(15_000, 400 * 2 ** Math.min(failures, 6));
+      if (typeof navigator !== "undefined" && navigator.onLine === false) await waitOnline(backoff, o.signal);
+      else await sleep(backoff, o.signal);
     }
   }
 }
 
-function waitOnline(signal?: AbortSignal): Promise<void> {
+/** Until the browser says it is online again, `maxMs` at most. */
+function waitOnline(maxMs: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = () => {
+      clearTimeout(timer);
       window.removeEventListener("online", done);
       resolve();
     };
+    const timer = setTimeout(done, maxMs);
     window.addEventListener("online", done);
     signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
       window.removeEventListener("online", done);
       reject(new DOMException("aborted", "AbortError"));
     }, { once: true });

@@ -12,6 +12,7 @@ import { displayName, engine, http, presence, session, user } from "../state/app
 import type { ConversationView } from "../sync/engine";
 import type { OutboxEntry } from "../sync/outbox";
 import { Avatar } from "./Avatar";
+import { CallButtons } from "./Call";
 import { titleOf } from "./ConversationList";
 import { DetailsPanel } from "./Details";
 import { EmojiPicker } from "./Emoji";
@@ -249,6 +250,7 @@ export function Chat(p: { id: string }) {
           <h2>{title}</h2>
           <span class={`muted small${typingNames.length ? " typing" : ""}`} aria-live="polite">{subtitle}</span>
         </div>
+        {conv.kind === "direct" && conv.peerId && conv.peerId !== me ? <CallButtons peerId={conv.peerId} /> : null}
         <button
           class="icon"
           type="button"

@@ -66,7 +66,13 @@ export function MessageBody(p: { m: Message }) {
         </div>
       ) : null}
       {p2p ? <P2pFileCard h={p2p} /> : null}
-      {!p2p && !["text", "image", "file", "voice", "video", "chat_record"].includes(kind) ? <span>{previewOf(c)}</span> : null}
+      {kind === "call_log" ? (
+        <span class="call-log-line">
+          <Icon name={c.callLog?.media === "video" ? "video" : "phone"} size={16} />
+          {previewOf(c)}
+        </span>
+      ) : null}
+      {!p2p && !["text", "image", "file", "voice", "video", "chat_record", "call_log"].includes(kind) ? <span>{previewOf(c)}</span> : null}
     </div>
   );
 }
@@ -104,7 +110,7 @@ export function MessageMenu(p: { m: Message; mine: boolean; conv: ConversationVi
           <Icon name="edit" size={16} />
         </button>
       ) : null}
-      {p.mine && ageMs < 120_000 ? (
+      {p.mine && ageMs < 120_000 && kind !== "call_log" ? (
         <button type="button" class="icon" title={t("action.revoke")} aria-label={t("action.revoke")} data-action="revoke" onClick={() => p.onAction("revoke")}>
           <Icon name="revoke" size={16} />
         </button>

@@ -7,6 +7,7 @@ import { useEffect } from "preact/hooks";
 import { t } from "../i18n";
 import { engine, me } from "../state/app";
 import { Avatar } from "./Avatar";
+import { CallLayer } from "./Call";
 import { Chat } from "./Chat";
 import { Contacts } from "./Contacts";
 import { Groups } from "./Groups";
@@ -66,6 +67,7 @@ export function Shell() {
         )
       ) : null}
       <ImageViewer />
+      <CallLayer />
     </div>
   );
 }

@@ -4,7 +4,7 @@
 
 import { formatDuration, has, locale, t, type Key } from "../i18n";
 import { displayName, session } from "../state/app";
-import { contentKind, type MessageContent } from "../proto";
+import { contentKind, type CallLogContent, type MessageContent } from "../proto";
 import { p2pFileOf } from "../p2p/protocol";
 
 export function previewOf(c: MessageContent | undefined): string {
@@ -29,7 +29,7 @@ export function previewOf(c: MessageContent | undefined): string {
     case "chat_record":
       return t("preview.chat_record");
     case "call_log":
-      return t("preview.call_log");
+      return callLogText(c.callLog ?? {});
     case "revoked":
       return t("preview.revoked");
     case "custom": {
@@ -42,6 +42,22 @@ export function previewOf(c: MessageContent | undefined): string {
     default:
       return t("preview.unknown");
   }
+}
+
+/** A call-log message for its reader: "Missed video call" for the callee,
+ *  "Video call · No answer" for the caller, "Voice call 1:23" when it took place. */
+export function callLogText(log: CallLogContent): string {
+  const media = log.media === "video" ? "video" : "audio";
+  const caller = !!log.callerId && String(log.callerId) === session.value?.userId;
+  const outcome = log.outcome ?? "";
+  let what: string;
+  if (outcome === "completed") what = "completed";
+  else if (outcome === "declined") what = caller ? "declined" : "youDeclined";
+  else if (outcome === "busy") what = caller ? "busy" : "missed";
+  else if (outcome === "cancelled") what = caller ? "cancelled" : "missed";
+  else if (outcome === "missed") what = caller ? "noAnswer" : "missed";
+  else return t("preview.call_log");
+  return t(`calls.log.${media}.${what}` as Key, { d: formatDuration(log.durationMs ?? 0) });
 }
 
 function who(id: string | undefined): string {
@@ -90,6 +106,8 @@ export function translatePreview(kind: string, preview: string): string {
       return t("preview.link", { title: rest("[Link]") });
     case "chat_record":
       return t("preview.chat_record");
+    case "call_log":
+      return t("preview.call_log");
     case "revoked":
       return t("preview.revoked");
     case "hidden":
