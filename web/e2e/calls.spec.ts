@@ -110,6 +110,87 @@ test("a video call: both sides receive audio and video, hang up, a call log on b
   expect(await alice.page.evaluate(() => (window as unknown as Hook).__ferryCall?.phase())).toMatch(/ended|idle/);
 });
 
+/**
+ * Makes every RTCPeerConnection of the context's pages relay-only
+ * (`iceTransportPolicy: "relay"`, as an app on a hostile network would set
+ * it): no host candidate is gathered, so media can only go through TURN.
+ * The app's own code is unchanged; the peers are kept for `relayPath`.
+ */
+async function forceRelay(p: Person): Promise<void> {
+  await p.context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    const peers: RTCPeerConnection[] = [];
+    class RelayOnly extends Native {
+      constructor(config?: RTCConfiguration) {
+        super({ ...(config ?? {}), iceTransportPolicy: "relay" });
+        peers.push(this);
+      }
+    }
+    window.RTCPeerConnection = RelayOnly;
+    (window as unknown as { __relayPeers: RTCPeerConnection[] }).__relayPeers = peers;
+  });
+}
+
+/** The candidate types of the selected pair of the page's last peer connection, and of every local candidate. */
+async function relayPath(page: Page): Promise<{ local: string; remote: string; gathered: string[]; turnUrls: string[] }> {
+  return page.evaluate(async () => {
+    const peers = (window as unknown as { __relayPeers: RTCPeerConnection[] }).__relayPeers;
+    const pc = peers[peers.length - 1]!;
+    const stats = [...(await pc.getStats()).values()] as Array<Record<string, unknown>>;
+    const byId = new Map(stats.map((s) => [s.id as string, s]));
+    const transport = stats.find((s) => s.type === "transport");
+    const pair = byId.get(transport?.selectedCandidatePairId as string);
+    const turnUrls = (pc.getConfiguration().iceServers ?? []).flatMap((s) => [s.urls].flat()).filter((u) => u.startsWith("turn:"));
+    return {
+      local: String(byId.get(pair?.localCandidateId as string)?.candidateType ?? "none"),
+      remote: String(byId.get(pair?.remoteCandidateId as string)?.candidateType ?? "none"),
+      gathered: stats.filter((s) => s.type === "local-candidate").map((s) => String(s.candidateType)),
+      turnUrls,
+    };
+  });
+}
+
+/** `ferry_turn_relayed_bytes_total` of the server's /metrics. */
+async function relayedBytes(api: Api): Promise<number> {
+  const text = await (await fetch(`${api.baseUrl}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith("ferry_turn_relayed_bytes_total "));
+  return Number(line?.split(" ")[1] ?? "NaN");
+}
+
+test("a video call forced through the embedded TURN relay: media flows, relayed both ways", async ({ browser, api }) => {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  await forceRelay(alice);
+  await forceRelay(bob);
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+  const before = await relayedBytes(api);
+  expect(before).toBeGreaterThanOrEqual(0);
+
+  await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
+  await incoming(bob.page).getByRole("button", { name: "Accept with video" }).click();
+  for (const p of [alice.page, bob.page]) await expect(p.locator(".call-view[data-call=active]")).toBeVisible();
+  await expectMediaFlowing(alice.page);
+  await expectMediaFlowing(bob.page);
+
+  for (const p of [alice.page, bob.page]) {
+    const path = await relayPath(p);
+    // The ICE servers the app was handed name the embedded relay (its real port) ...
+    expect(path.turnUrls.some((u) => /^turn:127\.0\.0\.1:[1-9]\d*\?transport=udp$/.test(u))).toBe(true);
+    // ... and the only way the browser had was through it.
+    expect(path.gathered.length).toBeGreaterThan(0);
+    expect(new Set(path.gathered)).toEqual(new Set(["relay"]));
+    expect(path).toMatchObject({ local: "relay", remote: "relay" });
+  }
+  // The server counted the media it carried: well over the signaling's size.
+  await expect.poll(async () => (await relayedBytes(api)) - before, { timeout: 10_000 }).toBeGreaterThan(100_000);
+
+  await alice.page.getByRole("button", { name: "Hang up" }).click();
+  for (const p of [alice.page, bob.page]) await expect(callLog(p)).toHaveText(/^Video call \d+:\d\d$/);
+});
+
 test("declining: the caller is told, both logs read right", async ({ browser, api }) => {
   const alice = await person(browser, api, uniqueName("alice"));
   const bob = await person(browser, api, uniqueName("bob"));

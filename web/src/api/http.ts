@@ -126,4 +126,9 @@ export class Http {
   searchUsers(q: string): Promise<{ users: User[] }> {
     return this.get("/users/search", { q });
   }
+
+  /** The STUN/TURN servers (with short-lived TURN credentials) peer connections use. */
+  async iceServers(): Promise<RTCIceServer[]> {
+    return (await this.get<{ ice_servers?: RTCIceServer[] }>("/calls/ice-servers")).ice_servers ?? [];
+  }
 }

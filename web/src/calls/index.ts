@@ -10,10 +10,7 @@ let memo: NonNullable<CallPorts["memo"]>;
 
 export const calls = new CallController({
   request: callRequest,
-  iceServers: async () => {
-    const a = await http.get<{ iceServers?: RTCIceServer[] }>("/calls/ice-servers");
-    return a.iceServers ?? [];
-  },
+  iceServers: () => http.iceServers(),
   getUserMedia: (c) => navigator.mediaDevices.getUserMedia(c),
   getDisplayMedia: () => navigator.mediaDevices.getDisplayMedia({ video: true, audio: false }),
   createPeer: (config) => new RTCPeerConnection(config) as unknown as PeerLike,

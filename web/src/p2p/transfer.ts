@@ -87,7 +87,7 @@ export function p2pSupported(): boolean {
 
 async function iceServers(): Promise<RTCIceServer[]> {
   try {
-    return (await http.get<{ ice_servers?: RTCIceServer[] }>("/calls/ice-servers")).ice_servers ?? [];
+    return await http.iceServers();
   } catch {
     return [];
   }
