@@ -38,6 +38,7 @@ use ferry_core::{
     },
 };
 use ferry_proto::v1::{self, call_event::Event, call_request::Op};
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use tokio::{
     sync::{Notify, mpsc},
     task::JoinHandle,
@@ -361,21 +362,43 @@ async fn timer(calls: Arc<Calls>) {
     }
 }
 
-/// Writes call logs in the order calls finished; after `stop`, writes what
-/// is queued and ends.
+/// Writes call logs in the order calls finished, without waiting for one
+/// commit before enqueueing the next (the writer batches them; at most
+/// [`LOGS_IN_FLIGHT`] wait for their commit); after `stop`, writes what is
+/// queued, waits for those commits and ends.
 async fn write_logs(messaging: Arc<Messaging>, mut queue: mpsc::Receiver<Finished>, stop: CancellationToken) {
+    let mut committing = FuturesUnordered::new();
+    let mut stopping = false;
     loop {
         let finished = tokio::select! {
             biased;
-            f = queue.recv() => f,
-            () = stop.cancelled() => {
+            Some((call, result)) = committing.next(), if !committing.is_empty() => {
+                report(call, result);
+                continue;
+            }
+            f = queue.recv(), if committing.len() < LOGS_IN_FLIGHT => f,
+            () = stop.cancelled(), if !stopping => {
+                stopping = true;
                 queue.close();
-                queue.recv().await
+                continue;
             }
         };
-        let Some(f) = finished else { return };
-        if let Err(e) = messaging.append_call_log(f.conversation(), f.caller, call_log(&f)).await {
-            tracing::warn!(call = %f.call, error = %e.message, "writing a call log failed");
+        let Some(f) = finished else { break };
+        match messaging.enqueue_call_log(f.conversation(), f.caller, call_log(&f)).await {
+            Ok(pending) => committing.push(async move { (f.call, pending.wait().await) }),
+            Err(e) => report(f.call, Err(e)),
         }
+    }
+    while let Some((call, result)) = committing.next().await {
+        report(call, result);
+    }
+}
+
+/// How many call logs may wait for their commit at once.
+const LOGS_IN_FLIGHT: usize = 1024;
+
+fn report(call: CallId, result: Result<v1::SendAck, ApiError>) {
+    if let Err(e) = result {
+        tracing::warn!(call = %call, error = %e.message, "writing a call log failed");
     }
 }

@@ -229,15 +229,17 @@ impl Messaging {
     /// it to be durable. Its `client_msg_id` is `call <call id>` (a space, as
     /// for system messages): a second write of the same call is the
     /// original's duplicate, never a second message.
-    pub async fn append_call_log(
+    /// Enqueues it without waiting for the commit: the writer batches the
+    /// logs of calls that end together into one commit.
+    pub async fn enqueue_call_log(
         &self,
         conversation: ConversationId,
         caller: UserId,
         log: v1::CallLog,
-    ) -> Result<v1::SendAck, ApiError> {
+    ) -> Result<PendingAck, ApiError> {
         let client_msg_id = format!("call {}", log.call_id);
         let content = v1::MessageContent { kind: Some(v1::message_content::Kind::CallLog(log)), ..Default::default() };
-        self.enqueue(conversation, caller, client_msg_id, content::server_written(content)).await?.wait().await
+        self.enqueue(conversation, caller, client_msg_id, content::server_written(content)).await
     }
 
     /// Sends and waits for the ack.
