@@ -15,6 +15,18 @@ async function befriend(api: Api, a: Person, b: Person): Promise<void> {
   await api.call("POST", `/friends/requests/${sent.request.id}/accept`, undefined, b.login.token);
 }
 
+/** Alice and Bob, friends, each with their direct chat open. */
+async function friendsInChat(browser: Browser, api: Api, before?: (p: Person) => Promise<void>): Promise<{ alice: Person; bob: Person; chat: string }> {
+  const alice = await person(browser, api, uniqueName("alice"));
+  const bob = await person(browser, api, uniqueName("bob"));
+  await befriend(api, alice, bob);
+  for (const p of [alice, bob]) await before?.(p);
+  const chat = directId(alice.id, bob.id);
+  await openChat(alice.page, chat);
+  await openChat(bob.page, chat);
+  return { alice, bob, chat };
+}
+
 /** Another device of an existing user: a new context logged in through the form. */
 async function device(browser: Browser, api: Api, of: Person): Promise<Person> {
   const context = await browser.newContext({ baseURL: api.baseUrl, locale: "en-US", viewport: { width: 1200, height: 800 } });
@@ -64,12 +76,7 @@ const ended = (page: Page) => page.locator("[data-call=ended]");
 const callLog = (page: Page) => page.locator(".msg-row[data-seq] .body-call_log");
 
 test("a video call: both sides receive audio and video, hang up, a call log on both sides", async ({ browser, api }) => {
-  const alice = await person(browser, api, uniqueName("alice"));
-  const bob = await person(browser, api, uniqueName("bob"));
-  await befriend(api, alice, bob);
-  const chat = directId(alice.id, bob.id);
-  await openChat(alice.page, chat);
-  await openChat(bob.page, chat);
+  const { alice, bob } = await friendsInChat(browser, api);
 
   await alice.page.getByRole("button", { name: "Video call", exact: true }).click();
   const ring = incoming(bob.page);
@@ -158,14 +165,7 @@ async function relayedBytes(api: Api): Promise<number> {
 }
 
 test("a video call forced through the embedded TURN relay: media flows, relayed both ways", async ({ browser, api }) => {
-  const alice = await person(browser, api, uniqueName("alice"));
-  const bob = await person(browser, api, uniqueName("bob"));
-  await befriend(api, alice, bob);
-  await forceRelay(alice);
-  await forceRelay(bob);
-  const chat = directId(alice.id, bob.id);
-  await openChat(alice.page, chat);
-  await openChat(bob.page, chat);
+  const { alice, bob } = await friendsInChat(browser, api, forceRelay);
   const before = await relayedBytes(api);
   expect(before).toBeGreaterThanOrEqual(0);
 
@@ -192,12 +192,7 @@ test("a video call forced through the embedded TURN relay: media flows, relayed 
 });
 
 test("declining: the caller is told, both logs read right", async ({ browser, api }) => {
-  const alice = await person(browser, api, uniqueName("alice"));
-  const bob = await person(browser, api, uniqueName("bob"));
-  await befriend(api, alice, bob);
-  const chat = directId(alice.id, bob.id);
-  await openChat(alice.page, chat);
-  await openChat(bob.page, chat);
+  const { alice, bob } = await friendsInChat(browser, api);
 
   await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
   await expect(incoming(bob.page)).toContainText("Incoming voice call");
@@ -319,12 +314,7 @@ test("a blocked camera or microphone: a clear message, and the call is refused c
 });
 
 test("a voice call gains video when the callee turns the camera on; a screen share takes its place", async ({ browser, api }) => {
-  const alice = await person(browser, api, uniqueName("alice"));
-  const bob = await person(browser, api, uniqueName("bob"));
-  await befriend(api, alice, bob);
-  const chat = directId(alice.id, bob.id);
-  await openChat(alice.page, chat);
-  await openChat(bob.page, chat);
+  const { alice, bob } = await friendsInChat(browser, api);
 
   await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();
   await incoming(bob.page).getByRole("button", { name: "Accept with audio" }).click();
@@ -413,12 +403,7 @@ test("a dropped connection mid-call: the other side is told, the call resumes an
 });
 
 test("a voice call accepted with video; the device picker switches the microphone", async ({ browser, api }) => {
-  const alice = await person(browser, api, uniqueName("alice"));
-  const bob = await person(browser, api, uniqueName("bob"));
-  await befriend(api, alice, bob);
-  const chat = directId(alice.id, bob.id);
-  await openChat(alice.page, chat);
-  await openChat(bob.page, chat);
+  const { alice, bob } = await friendsInChat(browser, api);
 
   // The offer has no video: Bob's camera is negotiated after the answer (Bob offers).
   await alice.page.getByRole("button", { name: "Voice call", exact: true }).click();

@@ -1,13 +1,27 @@
 //! The embedded TURN relay driven by a stock client: coturn's
 //! `turnutils_uclient` (Debian's `coturn` package, installed by `.ci/run`),
 //! over UDP and over TCP, with the REST credentials of
-//! `GET /api/v1/calls/ice-servers`; a wrong password is refused.
+//! `GET /api/v1/calls/ice-servers`; a wrong password and an expired
+//! credential (rightly signed) are refused.
 
-use std::{process::Output, time::Duration};
+use std::{
+    process::Output,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
 
+use base64::{Engine as _, engine::general_purpose::STANDARD};
 use ferry_testkit::{TestServer, http::Api};
+use hmac::{Hmac, Mac};
 
 const UCLIENT: &str = "turnutils_uclient";
+const SECRET: &str = "north-sea-ferry";
+
+/// A TURN REST password signed with [`SECRET`], as coturn would check it.
+fn password(username: &str) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+    mac.update(username.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
 
 /// Runs `turnutils_uclient` against the relay at `port` on loopback in
 /// client-to-client mode (`-y`: two allocations relaying to each other),
@@ -42,7 +56,7 @@ fn figure(report: &str, label: &str) -> Option<u64> {
 }
 
 async fn check_transport(tcp: bool) {
-    let server = TestServer::start_with(|_| {}).await;
+    let server = TestServer::start_with(|c| c.calls.turn_secret = SECRET.into()).await;
     let port = server.turn_addr.expect("the relay is on by default").port();
     let alice = server.user("alice").await;
     let body = Api::new(&server).get("/calls/ice-servers", &alice).await;
@@ -59,20 +73,32 @@ async fn check_transport(tcp: bool) {
     assert_eq!(figure(&report, "Total lost packets"), Some(0), "every message relayed:\n{report}");
     assert!(figure(&report, "Total transmit time is").is_some(), "a finished run:\n{report}");
 
-    let refused = uclient(port, username, "not-the-password", tcp).await;
-    let report = text(&refused);
-    assert!(!refused.status.success(), "a wrong password must not allocate:\n{report}");
-    // Refused by the relay's credential check (400), not for want of a relay.
-    assert!(report.contains("error 400"), "refused with 400:\n{report}");
-    assert!(!report.contains("Total lost packets"), "nothing was relayed:\n{report}");
+    // The handed-out credential is the standard one: signed with the secret.
+    assert_eq!(credential, password(username));
+    let expires: i64 = username.split(':').next().and_then(|e| e.parse().ok()).expect("expiry:user_id");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64;
+    assert!(expires > now);
+
+    let expired = format!("{}:{}", now - 5, alice.id);
+    for (name, user, pass) in [
+        ("a wrong password", username, "not-the-password".to_string()),
+        ("an expired credential", &expired, password(&expired)),
+    ] {
+        let refused = uclient(port, user, &pass, tcp).await;
+        let report = text(&refused);
+        assert!(!refused.status.success(), "{name} must not allocate:\n{report}");
+        // Refused by the relay's credential check (400), not for want of a relay.
+        assert!(report.contains("error 400"), "{name}: refused with 400:\n{report}");
+        assert!(!report.contains("Total lost packets"), "{name}: nothing was relayed:\n{report}");
+    }
 }
 
 #[tokio::test]
-async fn turnutils_uclient_relays_over_udp_with_rest_credentials_and_is_refused_a_wrong_password() {
+async fn turnutils_uclient_relays_over_udp_with_rest_credentials_and_is_refused_wrong_or_expired_ones() {
     check_transport(false).await;
 }
 
 #[tokio::test]
-async fn turnutils_uclient_relays_over_tcp_with_rest_credentials_and_is_refused_a_wrong_password() {
+async fn turnutils_uclient_relays_over_tcp_with_rest_credentials_and_is_refused_wrong_or_expired_ones() {
     check_transport(true).await;
 }
