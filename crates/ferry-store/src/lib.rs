@@ -4,8 +4,9 @@
 //! [`ConversationStore`], [`MessageStore`], [`ContactStore`], [`GroupStore`],
 //! [`FileStore`])
 //! combined into [`Store`]; callers hold an `Arc<dyn Store>` and never see
-//! SQL. [`sqlite::SqliteStore`] is the embedded default; a PostgreSQL backend
-//! will implement the same traits and pass the same conformance suite
+//! SQL. [`sqlite::SqliteStore`] is the embedded default; `postgres::PgStore`
+//! (feature `postgres`, on by default) serves a cluster of nodes sharing
+//! one PostgreSQL database. Both pass the same conformance suite
 //! (`conformance`, compiled only with the feature of that name).
 //!
 //! All times are Unix milliseconds (`i64`). Message bodies are opaque bytes
@@ -16,6 +17,8 @@ pub mod conformance;
 pub mod contacts;
 pub mod files;
 pub mod groups;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
