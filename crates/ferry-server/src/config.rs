@@ -459,10 +459,19 @@ impl Default for GroupsConfig {
     }
 }
 
-/// SQLite settings.
+/// Storage settings: which store, and how it runs.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
+    /// "sqlite": the embedded database under the data directory (one
+    /// node). "postgres": the database at `postgres_url`, which every node
+    /// of a cluster shares.
+    pub backend: StoreBackend,
+    /// The PostgreSQL database (`postgres://user:password@host:port/db`),
+    /// required with the "postgres" backend.
+    pub postgres_url: String,
+    /// PostgreSQL connections this node keeps open at most.
+    pub postgres_connections: usize,
     /// "full": an acknowledged message survives power loss (fsync per commit
     /// batch). "normal": survives a crash of the server process; a power loss
     /// may lose the last batches.
@@ -480,6 +489,17 @@ pub struct StorageConfig {
     /// SQLite page cache of the writer connection in MiB (each reader gets
     /// a quarter); filled only as pages are read.
     pub cache_mib: u32,
+}
+
+/// Which store a node uses.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    /// The embedded SQLite database (single node).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database shared by the nodes of a cluster.
+    Postgres,
 }
 
 /// When a commit counts as durable.
@@ -635,6 +655,9 @@ impl Default for Config {
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
+            backend: StoreBackend::Sqlite,
+            postgres_url: String::new(),
+            postgres_connections: 16,
             synchronous: Synchronous::Full,
             read_connections: 4,
             log_rows: 131_072,
@@ -724,6 +747,14 @@ impl Config {
         }
         if self.storage.read_connections == 0 {
             problems.push("storage.read_connections must be at least 1".into());
+        }
+        if self.storage.backend == StoreBackend::Postgres {
+            if self.storage.postgres_url.trim().is_empty() {
+                problems.push("storage.postgres_url must be set when storage.backend is \"postgres\"".into());
+            }
+            if self.storage.postgres_connections == 0 {
+                problems.push("storage.postgres_connections must be at least 1".into());
+            }
         }
         if self.gateway.idle_timeout_ms <= self.gateway.heartbeat_interval_ms {
             problems.push("gateway.idle_timeout_ms must exceed gateway.heartbeat_interval_ms".into());
@@ -934,6 +965,29 @@ mod tests {
             assert!(!c.messages.search);
             assert!(!c.web.enabled);
             assert_eq!(c.calls.turn_urls, ["turn:turn.example:3478?transport=udp", "turns:turn.example"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type.
+    fn the_postgres_backend_needs_a_url() {
+        let mut c = Config::default();
+        assert_eq!(c.storage.backend, StoreBackend::Sqlite, "SQLite is the default");
+        c.storage.backend = StoreBackend::Postgres;
+        c.storage.postgres_connections = 0;
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("storage.postgres_url must be set"), "{err}");
+        assert!(err.contains("storage.postgres_connections must be at least 1"), "{err}");
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FERRY_STORAGE__BACKEND", "postgres");
+            jail.set_env("FERRY_STORAGE__POSTGRES_URL", "postgres://ferry@db.example/ferry");
+            let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.storage.backend, StoreBackend::Postgres);
+            assert_eq!(c.storage.postgres_url, "postgres://ferry@db.example/ferry");
+            jail.set_env("FERRY_STORAGE__BACKEND", "mysql");
+            let err = Config::load(&Flags::default()).expect_err("unknown backend");
+            assert!(err.contains("sqlite") && err.contains("postgres"), "{err}");
             Ok(())
         });
     }

@@ -26,6 +26,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use ferry_store::{
     Store,
+    postgres::{PgOptions, PgStore},
     sqlite::{SqliteOptions, SqliteStore},
 };
 use tokio::net::TcpListener;
@@ -88,8 +89,16 @@ impl Listeners {
     }
 }
 
-/// Opens the embedded SQLite store under the data directory.
+/// Opens the configured store: the embedded SQLite database under the
+/// data directory, or the shared PostgreSQL database
+/// (`storage.backend`).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> {
+    let search = config.messages.search.then(crate::service::content::search_extractor);
+    if config.storage.backend == config::StoreBackend::Postgres {
+        let options =
+            PgOptions { max_connections: config.storage.postgres_connections, search, ..PgOptions::default() };
+        return Ok(Arc::new(PgStore::connect(&config.storage.postgres_url, options).await?));
+    }
     std::fs::create_dir_all(&config.data_dir)?;
     let options = SqliteOptions {
         synchronous: config.storage.synchronous.into(),
@@ -97,7 +106,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, ServerError> 
         log_rows: config.storage.log_rows,
         checkpoint_interval: std::time::Duration::from_millis(config.storage.checkpoint_interval_ms),
         cache_kib: config.storage.cache_mib.saturating_mul(1024),
-        search: config.messages.search.then(crate::service::content::search_extractor),
+        search,
     };
     Ok(Arc::new(SqliteStore::open(config.database_path(), options).await?))
 }

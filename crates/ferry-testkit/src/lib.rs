@@ -22,6 +22,7 @@
 //! - [`http`]: raw HTTP calls with statuses and JSON bodies as sent;
 //! - [`files`]: file uploads (one request and tus) and downloads over raw HTTP;
 //! - [`s3`]: a real S3-protocol server (moto) for the S3 blob backend;
+//! - [`postgres`]: a real PostgreSQL server and a fresh database per test;
 //! - [`contacts`]: contact and direct-message steps over raw HTTP;
 //! - [`ids`]: conversation ids in their wire form;
 //! - [`proxy`]: a TCP proxy that cuts a connection on request;
@@ -41,6 +42,7 @@ pub mod frames;
 pub mod health;
 pub mod http;
 pub mod ids;
+pub mod postgres;
 pub mod proxy;
 pub mod raw;
 pub mod s3;
