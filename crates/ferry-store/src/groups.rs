@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 use ferry_core::{JoinPolicy, Role, UserId};
 
-use crate::{Result, contacts::RequestStatus};
+use crate::{Result, StoreError, contacts::RequestStatus};
 
 /// A group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,4 +191,19 @@ pub trait GroupStore: Send + Sync {
     /// Sets a pending request's status (`NotFound` if not pending). Adding the
     /// member is the caller's separate step.
     async fn resolve_join_request(&self, request_id: i64, accept: bool, now: i64) -> Result<JoinRequest>;
+}
+
+/// `columns` (comma-separated) each qualified with `prefix` (for a join).
+pub(crate) fn prefixed(columns: &str, prefix: &str) -> String {
+    columns.split(',').map(|c| format!("{prefix}{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+/// The error for a group that does not exist.
+pub(crate) fn no_group(id: i64) -> StoreError {
+    StoreError::NotFound(format!("group {id}"))
+}
+
+/// The error for a user who is not a current member.
+pub(crate) fn not_member(id: i64, user: UserId) -> StoreError {
+    StoreError::NotFound(format!("user {user} is not a member of group {id}"))
 }

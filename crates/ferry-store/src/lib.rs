@@ -12,6 +12,7 @@
 //! All times are Unix milliseconds (`i64`). Message bodies are opaque bytes
 //! (the server stores the encoded protobuf `MessageContent`).
 
+mod columns;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod contacts;

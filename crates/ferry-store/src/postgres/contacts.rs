@@ -13,14 +13,8 @@ use ferry_core::UserId;
 use tokio_postgres::Row;
 
 use super::{PgStore, Try, Tx, cursor, map_rows, serializable, snapshot, text_enum_col, u64_col};
+use crate::columns::{BLOCK_COLUMNS, FRIEND_COLUMNS, REQUEST_COLUMNS};
 use crate::{Block, ContactChanges, ContactStore, Friend, FriendRequest, RequestStatus, Result, StoreError};
-
-/// Columns read by [`request_row`], in order.
-const REQUEST_COLUMNS: &str = "id, from_id, to_id, greeting, status, created_at, updated_at";
-/// Columns read by [`friend_row`], in order.
-const FRIEND_COLUMNS: &str = "owner_id, friend_id, remark, created_at, version, deleted";
-/// Columns read by [`block_row`], in order.
-const BLOCK_COLUMNS: &str = "owner_id, blocked_id, created_at, version, deleted";
 
 #[async_trait]
 impl ContactStore for PgStore {
@@ -327,15 +321,7 @@ async fn resolve_request(tx: &Tx<'_>, id: i64, accept: bool, now: i64) -> Try<Fr
 
 /// Increments `user`'s contacts version and returns the new value.
 async fn bump(tx: &Tx<'_>, user: UserId) -> Try<i64> {
-    let row = tx
-        .query_one(
-            "INSERT INTO contact_versions (user_id, version) VALUES ($1, 1)
-             ON CONFLICT (user_id) DO UPDATE SET version = contact_versions.version + 1
-             RETURNING version",
-            &[&user],
-        )
-        .await?;
-    Ok(row.try_get(0)?)
+    super::bump_version(tx, "contact_versions", user).await
 }
 
 /// Bumps both users' versions once (once in all for a request to oneself).

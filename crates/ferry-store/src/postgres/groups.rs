@@ -19,14 +19,10 @@ use crate::{
     Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, MemberIds, NewGroup, RequestStatus, Result,
     StoreError,
 };
-
-/// Columns read by [`group_row`], in order.
-const GROUP_COLUMNS: &str = "id, name, avatar, notice, intro, owner_id, join_policy, invite_needs_approval, mute_all, \
-                             dismissed, created_at, member_count, member_version";
-/// Columns read by [`member_row`], in order.
-const MEMBER_COLUMNS: &str = "group_id, user_id, role, nickname, muted_until, joined_at, join_seq, version, has_left";
-/// Columns read by [`join_request_row`], in order.
-const JOIN_REQUEST_COLUMNS: &str = "id, group_id, user_id, inviter_id, message, status, created_at, updated_at";
+use crate::{
+    columns::{GROUP_COLUMNS, JOIN_REQUEST_COLUMNS, MEMBER_COLUMNS},
+    groups::{no_group, not_member, prefixed},
+};
 
 #[async_trait]
 impl GroupStore for PgStore {
@@ -521,19 +517,6 @@ async fn current_member(tx: &Tx<'_>, id: i64, user: UserId) -> Try<Option<Member
         ))
         .await?;
     tx.query_opt(&stmt, &[&id, &user]).await?.as_ref().map(member_row).transpose()
-}
-
-/// `columns` (comma-separated) each qualified with `prefix`.
-fn prefixed(columns: &str, prefix: &str) -> String {
-    columns.split(',').map(|c| format!("{prefix}{}", c.trim())).collect::<Vec<_>>().join(", ")
-}
-
-fn no_group(id: i64) -> StoreError {
-    StoreError::NotFound(format!("group {id}"))
-}
-
-fn not_member(id: i64, user: UserId) -> StoreError {
-    StoreError::NotFound(format!("user {user} is not a member of group {id}"))
 }
 
 /// Maps a row selected with [`GROUP_COLUMNS`].

@@ -7,22 +7,12 @@ use ferry_core::{ConversationId, UserId};
 use tokio_postgres::Row;
 
 use super::{Try, Tx, conversation_col, cursor, map_rows, u64_col};
+use crate::columns::SETTINGS_COLUMNS;
 use crate::{ConversationSettings, Hidden, HiddenChanges, SettingsPatch};
-
-/// Columns read by [`settings_row`].
-const SETTINGS_COLUMNS: &str = "conversation_id, pinned_at, muted, archived_at, draft, version";
 
 /// Bumps and returns `user`'s state version.
 async fn bump(tx: &Tx<'_>, user: UserId) -> Try<i64> {
-    let row = tx
-        .query_one(
-            "INSERT INTO user_state_versions (user_id, version) VALUES ($1, 1)
-             ON CONFLICT (user_id) DO UPDATE SET version = user_state_versions.version + 1
-             RETURNING version",
-            &[&user],
-        )
-        .await?;
-    Ok(row.try_get(0)?)
+    super::bump_version(tx, "user_state_versions", user).await
 }
 
 pub(super) async fn hide(tx: &Tx<'_>, user: UserId, conversation: ConversationId, seqs: &[i64]) -> Try<u64> {

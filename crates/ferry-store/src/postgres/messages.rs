@@ -30,14 +30,11 @@ use ferry_core::{ConversationId, UserId};
 use tokio_postgres::{IsolationLevel, Row};
 
 use super::{PgStore, Try, Tx, begin, conversation_col, cursor, hidden, map_rows, snapshot, u64_col};
+use crate::columns::MESSAGE_COLUMNS;
 use crate::{
     Appended, Effect, Hidden, MessageSearch, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result,
     SearchPage, StoreError, StoredMessage,
 };
-
-/// Columns of `messages` read by [`message_row`], in order.
-pub(super) const MESSAGE_COLUMNS: &str =
-    "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body";
 
 /// Bits of a message row's `flags` column.
 pub(super) mod flags {

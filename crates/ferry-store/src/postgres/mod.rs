@@ -294,6 +294,18 @@ async fn open(config: tokio_postgres::Config) -> ConnectResult {
     Ok((client, task))
 }
 
+/// Increments `user`'s counter in `table` (a per-user version table:
+/// `contact_versions`, `user_state_versions`) and returns the new value.
+async fn bump_version(tx: &Tx<'_>, table: &'static str, user: ferry_core::UserId) -> Try<i64> {
+    let sql = format!(
+        "INSERT INTO {table} (user_id, version) VALUES ($1, 1)
+         ON CONFLICT (user_id) DO UPDATE SET version = {table}.version + 1
+         RETURNING version"
+    );
+    let stmt = tx.prepare_cached(&sql).await?;
+    Ok(tx.query_one(&stmt, &[&user]).await?.try_get(0)?)
+}
+
 /// A `u64` cursor (a version or seq) as the `i64` PostgreSQL stores;
 /// anything beyond `i64::MAX` is past every stored value.
 fn cursor(value: u64) -> i64 {

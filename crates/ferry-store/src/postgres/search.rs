@@ -168,11 +168,11 @@ async fn page(tx: &Tx<'_>, s: &MessageSearch, doc_of: &SearchExtractor) -> Try<S
             "SELECT {}, flags FROM messages
               WHERE search @@ $7::text::tsquery AND search IS NOT NULL AND {filters}
               ORDER BY server_msg_id DESC LIMIT $6",
-            messages::MESSAGE_COLUMNS
+            crate::columns::MESSAGE_COLUMNS
         ),
         None => format!(
             "SELECT {}, flags FROM messages WHERE flags = 0 AND {filters} ORDER BY server_msg_id DESC LIMIT $6",
-            messages::MESSAGE_COLUMNS
+            crate::columns::MESSAGE_COLUMNS
         ),
     };
     let stmt = tx.prepare_cached(&sql).await?;

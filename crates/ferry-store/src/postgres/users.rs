@@ -5,10 +5,8 @@ use ferry_core::UserId;
 use tokio_postgres::Row;
 
 use super::{PgStore, Try, map_rows, serializable};
+use crate::columns::USER_COLUMNS;
 use crate::{NewUser, ProfilePatch, Result, StoreError, User, UserStore};
-
-/// Columns read by [`user_row`], in order.
-const USER_COLUMNS: &str = "id, username, display_name, password_hash, created_at, disabled, avatar, bio";
 
 #[async_trait]
 impl UserStore for PgStore {

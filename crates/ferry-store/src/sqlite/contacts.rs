@@ -13,14 +13,8 @@ use ferry_core::UserId;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, backend_err, cursor, text_enum_col};
+use crate::columns::{BLOCK_COLUMNS, FRIEND_COLUMNS, REQUEST_COLUMNS};
 use crate::{Block, ContactChanges, ContactStore, Friend, FriendRequest, RequestStatus, Result, StoreError};
-
-/// Columns read by [`request_row`], in order.
-const REQUEST_COLUMNS: &str = "id, from_id, to_id, greeting, status, created_at, updated_at";
-/// Columns read by [`friend_row`], in order.
-const FRIEND_COLUMNS: &str = "owner_id, friend_id, remark, created_at, version, deleted";
-/// Columns read by [`block_row`], in order.
-const BLOCK_COLUMNS: &str = "owner_id, blocked_id, created_at, version, deleted";
 
 #[async_trait]
 impl ContactStore for SqliteStore {

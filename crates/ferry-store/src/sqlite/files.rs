@@ -16,16 +16,8 @@ use ferry_core::{ConversationId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, backend_err, conversation_col};
+use crate::columns::{BLOB_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS};
 use crate::{Blob, CreateFile, CreateUpload, FileObject, FileStore, NewFile, Result, Sha256, StoreError, Upload};
-
-/// Columns read by [`file_row`], in order.
-const FILE_COLUMNS: &str =
-    "id, owner_id, sha256, size, mime, name, created_at, blob_key, width, height, thumbnail, thumbnail_of";
-/// Columns read by [`blob_row`], in order.
-const BLOB_COLUMNS: &str = "sha256, size, key, refcount, created_at";
-/// Columns read by [`upload_row`], in order.
-const UPLOAD_COLUMNS: &str =
-    "id, owner_id, size, byte_offset, name, mime, sha256, metadata, created_at, expires_at, file_id";
 
 #[async_trait]
 impl FileStore for SqliteStore {

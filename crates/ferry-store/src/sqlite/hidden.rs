@@ -7,10 +7,8 @@ use ferry_core::{ConversationId, UserId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{backend_err, conversation_col, cursor};
+use crate::columns::SETTINGS_COLUMNS;
 use crate::{ConversationSettings, Hidden, HiddenChanges, Result, SettingsPatch};
-
-/// Columns read by [`settings_row`].
-const SETTINGS_COLUMNS: &str = "conversation_id, pinned_at, muted, archived_at, draft, version";
 
 /// Bumps and returns `user`'s state version.
 fn bump(conn: &Connection, user: UserId) -> Result<i64> {

@@ -31,13 +31,11 @@ use super::{
     SqliteStore, backend_err, conversation_col, cursor,
     log::{self, Entry, Loc, Logged, MessageLog, flags},
 };
+use crate::columns::MESSAGE_COLUMNS;
 use crate::{
     Appended, Effect, Hidden, MessageSearch, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result,
     SearchPage, StoreError, StoredMessage,
 };
-
-/// Columns of `messages` read by [`message_row`], in order.
-const MESSAGE_COLUMNS: &str = "conversation_id, seq, server_msg_id, sender_id, client_msg_id, server_time, body";
 
 /// Records that message (`?2`, `?3`) references file `?1`, if there is
 /// such a file (see [`NewMessage::files`]); naming one twice is one

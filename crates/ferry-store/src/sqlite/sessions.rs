@@ -5,10 +5,8 @@ use ferry_core::UserId;
 use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 
 use super::{SqliteStore, backend_err};
+use crate::columns::SESSION_COLUMNS;
 use crate::{Result, Session, SessionStore};
-
-/// Columns read by [`session_row`], in order.
-const SESSION_COLUMNS: &str = "token_hash, user_id, device_id, platform, created_at";
 
 #[async_trait]
 impl SessionStore for SqliteStore {

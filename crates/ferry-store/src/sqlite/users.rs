@@ -5,10 +5,8 @@ use ferry_core::UserId;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 
 use super::{SqliteStore, backend_err};
+use crate::columns::USER_COLUMNS;
 use crate::{NewUser, ProfilePatch, Result, StoreError, User, UserStore};
-
-/// Columns read by [`user_row`], in order.
-const USER_COLUMNS: &str = "id, username, display_name, password_hash, created_at, disabled, avatar, bio";
 
 /// Ids per `IN (...)` query; well below SQLite's bound-parameter limit.
 const IDS_PER_QUERY: usize = 256;
