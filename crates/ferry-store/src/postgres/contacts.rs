@@ -9,10 +9,11 @@
 //! snapshot, so the version it returns covers exactly the rows it returns.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use ferry_core::UserId;
 use tokio_postgres::Row;
 
-use super::{PgStore, Try, Tx, cursor, map_rows, serializable, snapshot, text_enum_col, u64_col};
+use super::{PgStore, Try, cursor, map_rows, serializable, snapshot, text_enum_col, u64_col};
 use crate::columns::{BLOCK_COLUMNS, FRIEND_COLUMNS, REQUEST_COLUMNS};
 use crate::{Block, ContactChanges, ContactStore, Friend, FriendRequest, RequestStatus, Result, StoreError};
 
@@ -63,11 +64,11 @@ impl ContactStore for PgStore {
     }
 
     async fn friend_request(&self, id: i64) -> Result<Option<FriendRequest>> {
-        self.read(|mut client| async move { request_by_id(&snapshot(&mut client).await?, id).await }).await
+        self.read(|client| async move { request_by_id(&client, id).await }).await
     }
 
     async fn pending_friend_request(&self, from: UserId, to: UserId) -> Result<Option<FriendRequest>> {
-        self.read(|mut client| async move { pending_request(&snapshot(&mut client).await?, from, to).await }).await
+        self.read(|client| async move { pending_request(&client, from, to).await }).await
     }
 
     async fn resolve_friend_request(&self, id: i64, accept: bool, now: i64) -> Result<FriendRequest> {
@@ -109,7 +110,7 @@ impl ContactStore for PgStore {
     }
 
     async fn is_friend(&self, owner: UserId, other: UserId) -> Result<bool> {
-        self.read(|mut client| async move { live_friend(&snapshot(&mut client).await?, owner, other).await }).await
+        self.read(|client| async move { live_friend(&client, owner, other).await }).await
     }
 
     async fn delete_friend(&self, a: UserId, b: UserId, now: i64) -> Result<bool> {
@@ -206,10 +207,7 @@ impl ContactStore for PgStore {
     }
 
     async fn is_blocked(&self, owner: UserId, target: UserId) -> Result<bool> {
-        self.read(|mut client| async move {
-            Ok(block_of(&snapshot(&mut client).await?, owner, target).await?.is_some_and(|b| !b.deleted))
-        })
-        .await
+        self.read(|client| async move { Ok(block_of(&client, owner, target).await?.is_some_and(|b| !b.deleted)) }).await
     }
 
     async fn blocks_of(&self, owner: UserId) -> Result<Vec<Block>> {
@@ -279,7 +277,7 @@ impl ContactStore for PgStore {
 
 /// Accepts or declines a pending request inside `tx` (see
 /// [`ContactStore::resolve_friend_request`]).
-async fn resolve_request(tx: &Tx<'_>, id: i64, accept: bool, now: i64) -> Try<FriendRequest> {
+async fn resolve_request(tx: &impl GenericClient, id: i64, accept: bool, now: i64) -> Try<FriendRequest> {
     let request = request_by_id(tx, id)
         .await?
         .filter(|r| r.status == RequestStatus::Pending)
@@ -320,30 +318,30 @@ async fn resolve_request(tx: &Tx<'_>, id: i64, accept: bool, now: i64) -> Try<Fr
 }
 
 /// Increments `user`'s contacts version and returns the new value.
-async fn bump(tx: &Tx<'_>, user: UserId) -> Try<i64> {
+async fn bump(tx: &impl GenericClient, user: UserId) -> Try<i64> {
     super::bump_version(tx, "contact_versions", user).await
 }
 
 /// Bumps both users' versions once (once in all for a request to oneself).
-async fn bump_pair(tx: &Tx<'_>, a: UserId, b: UserId) -> Try<(i64, i64)> {
+async fn bump_pair(tx: &impl GenericClient, a: UserId, b: UserId) -> Try<(i64, i64)> {
     let va = bump(tx, a).await?;
     let vb = if a == b { va } else { bump(tx, b).await? };
     Ok((va, vb))
 }
 
 /// Whether `owner` has a live friend row for `friend`.
-async fn live_friend(tx: &Tx<'_>, owner: UserId, friend: UserId) -> Try<bool> {
+async fn live_friend(tx: &impl GenericClient, owner: UserId, friend: UserId) -> Try<bool> {
     let stmt =
         tx.prepare_cached("SELECT 1 FROM friends WHERE owner_id = $1 AND friend_id = $2 AND NOT deleted").await?;
     Ok(tx.query_opt(&stmt, &[&owner, &friend]).await?.is_some())
 }
 
-async fn request_by_id(tx: &Tx<'_>, id: i64) -> Try<Option<FriendRequest>> {
+async fn request_by_id(tx: &impl GenericClient, id: i64) -> Try<Option<FriendRequest>> {
     let row = tx.query_opt(&format!("SELECT {REQUEST_COLUMNS} FROM friend_requests WHERE id = $1"), &[&id]).await?;
     row.as_ref().map(request_row).transpose()
 }
 
-async fn pending_request(tx: &Tx<'_>, from: UserId, to: UserId) -> Try<Option<FriendRequest>> {
+async fn pending_request(tx: &impl GenericClient, from: UserId, to: UserId) -> Try<Option<FriendRequest>> {
     let row = tx
         .query_opt(
             &format!(
@@ -356,7 +354,7 @@ async fn pending_request(tx: &Tx<'_>, from: UserId, to: UserId) -> Try<Option<Fr
 }
 
 /// The block row (live or tombstone) of `owner` for `target`.
-async fn block_of(tx: &Tx<'_>, owner: UserId, target: UserId) -> Try<Option<Block>> {
+async fn block_of(tx: &impl GenericClient, owner: UserId, target: UserId) -> Try<Option<Block>> {
     let stmt = tx
         .prepare_cached(&format!("SELECT {BLOCK_COLUMNS} FROM blocks WHERE owner_id = $1 AND blocked_id = $2"))
         .await?;

@@ -9,10 +9,11 @@
 //! (`users.avatar`, `groups.avatar`) is readable by every user.
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use ferry_core::{ConversationId, UserId};
 use tokio_postgres::Row;
 
-use super::{PgStore, Try, Tx, conversation_col, map_rows, serializable, snapshot, u64_col};
+use super::{PgStore, Try, conversation_col, map_rows, serializable, snapshot, u64_col};
 use crate::columns::{BLOB_COLUMNS, FILE_COLUMNS, UPLOAD_COLUMNS};
 use crate::{Blob, CreateFile, CreateUpload, FileObject, FileStore, NewFile, Result, Sha256, StoreError, Upload};
 
@@ -37,7 +38,7 @@ impl FileStore for PgStore {
     }
 
     async fn file(&self, id: &str) -> Result<Option<FileObject>> {
-        self.read(|mut client| async move { file_by_id(&snapshot(&mut client).await?, id).await }).await
+        self.read(|client| async move { file_by_id(&client, id).await }).await
     }
 
     async fn live_blob(&self, sha256: Sha256, size_: u64) -> Result<Option<Blob>> {
@@ -86,7 +87,7 @@ impl FileStore for PgStore {
     }
 
     async fn storage_used(&self, owner: UserId) -> Result<(u64, u64)> {
-        self.read(|mut client| async move { storage_used(&snapshot(&mut client).await?, owner).await }).await
+        self.read(|client| async move { storage_used(&client, owner).await }).await
     }
 
     async fn readable_file(&self, user: UserId, id: &str, full_history: bool) -> Result<Option<FileObject>> {
@@ -259,7 +260,7 @@ impl PgStore {
 
 /// [`FileStore::create_file`] inside `tx`: checks first, so a refusal has
 /// written nothing, then the blob claim and the insert.
-async fn create_file(tx: &Tx<'_>, new: &NewFile) -> Try<CreateFile> {
+async fn create_file(tx: &impl GenericClient, new: &NewFile) -> Try<CreateFile> {
     if file_by_id(tx, &new.id).await?.is_some() {
         return Err(StoreError::Conflict(format!("file {} exists", new.id)).into());
     }
@@ -332,7 +333,7 @@ async fn create_file(tx: &Tx<'_>, new: &NewFile) -> Try<CreateFile> {
 
 /// [`FileStore::delete_file`]: the file, every thumbnail made of it, their
 /// references, and a reference on each of their blobs.
-async fn delete_file(tx: &Tx<'_>, id: &str) -> Try<Option<FileObject>> {
+async fn delete_file(tx: &impl GenericClient, id: &str) -> Try<Option<FileObject>> {
     let Some(row) = tx.query_opt(&format!("DELETE FROM files WHERE id = $1 RETURNING {FILE_COLUMNS}"), &[&id]).await?
     else {
         return Ok(None);
@@ -364,13 +365,13 @@ async fn delete_file(tx: &Tx<'_>, id: &str) -> Try<Option<FileObject>> {
     Ok(Some(file))
 }
 
-async fn file_by_id(tx: &Tx<'_>, id: &str) -> Try<Option<FileObject>> {
+async fn file_by_id(tx: &impl GenericClient, id: &str) -> Try<Option<FileObject>> {
     let stmt = tx.prepare_cached(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = $1")).await?;
     tx.query_opt(&stmt, &[&id]).await?.as_ref().map(file_row).transpose()
 }
 
 /// Bytes and number of `owner`'s files, thumbnails not counted.
-async fn storage_used(tx: &Tx<'_>, owner: UserId) -> Try<(u64, u64)> {
+async fn storage_used(tx: &impl GenericClient, owner: UserId) -> Try<(u64, u64)> {
     let row = tx
         .query_one(
             "SELECT COALESCE(SUM(size), 0)::bigint, COUNT(*) FROM files WHERE owner_id = $1 AND thumbnail_of IS NULL",
@@ -384,7 +385,7 @@ async fn storage_used(tx: &Tx<'_>, owner: UserId) -> Try<(u64, u64)> {
 /// message referencing it: either side of a direct conversation, or a
 /// current member of a group who joined before the message (any current
 /// member with `full_history`).
-async fn may_read(tx: &Tx<'_>, user: UserId, file: &FileObject, full_history: bool) -> Try<bool> {
+async fn may_read(tx: &impl GenericClient, user: UserId, file: &FileObject, full_history: bool) -> Try<bool> {
     if file.owner == user || is_avatar(tx, file).await? {
         return Ok(true);
     }
@@ -414,7 +415,7 @@ async fn may_read(tx: &Tx<'_>, user: UserId, file: &FileObject, full_history: bo
 /// Whether `file` is the avatar of its owner's profile or of a group (see
 /// the SQLite backend's `is_avatar` for why only the owner's profile).
 /// The groups are found through the partial index `groups_avatar`.
-async fn is_avatar(tx: &Tx<'_>, file: &FileObject) -> Try<bool> {
+async fn is_avatar(tx: &impl GenericClient, file: &FileObject) -> Try<bool> {
     let row = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM users WHERE id = $2 AND avatar = $1)

@@ -11,10 +11,11 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use ferry_core::{ConversationId, JoinPolicy, Role, UserId};
 use tokio_postgres::{Row, types::ToSql};
 
-use super::{PgStore, Try, Tx, cursor, map_rows, serializable, snapshot, text_enum_col, u64_col};
+use super::{PgStore, Try, cursor, map_rows, serializable, snapshot, text_enum_col, u64_col};
 use crate::{
     Group, GroupPatch, GroupStore, JoinRequest, Member, MemberChanges, MemberIds, NewGroup, RequestStatus, Result,
     StoreError,
@@ -70,7 +71,7 @@ impl GroupStore for PgStore {
     }
 
     async fn group(&self, id: i64) -> Result<Option<Group>> {
-        self.read(|mut client| async move { group_by_id(&snapshot(&mut client).await?, id).await }).await
+        self.read(|client| async move { group_by_id(&client, id).await }).await
     }
 
     async fn groups_of(&self, user: UserId) -> Result<Vec<Group>> {
@@ -231,7 +232,7 @@ impl GroupStore for PgStore {
     }
 
     async fn member(&self, id: i64, user: UserId) -> Result<Option<Member>> {
-        self.read(|mut client| async move { current_member(&snapshot(&mut client).await?, id, user).await }).await
+        self.read(|client| async move { current_member(&client, id, user).await }).await
     }
 
     async fn members(&self, id: i64, after_user: UserId, limit: u32) -> Result<Vec<Member>> {
@@ -418,7 +419,13 @@ impl PgStore {
 /// with the next member version in input order, plus their conversation
 /// rows with `read_seq = join_seq`. Current members are skipped untouched.
 /// Returns the rows written, in input order.
-async fn add_rows(tx: &Tx<'_>, id: i64, users: Vec<(UserId, Role)>, join_seq: u64, now: i64) -> Try<Vec<Member>> {
+async fn add_rows(
+    tx: &impl GenericClient,
+    id: i64,
+    users: Vec<(UserId, Role)>,
+    join_seq: u64,
+    now: i64,
+) -> Try<Vec<Member>> {
     let version: i64 = tx.query_one("SELECT member_version FROM groups WHERE id = $1", &[&id]).await?.try_get(0)?;
     let ids: Vec<i64> = users.iter().map(|(u, _)| *u).collect();
     let current: HashSet<i64> = tx
@@ -478,7 +485,7 @@ async fn add_rows(tx: &Tx<'_>, id: i64, users: Vec<(UserId, Role)>, join_seq: u6
 }
 
 /// Bumps the group's member version and returns the new value.
-async fn next_version(tx: &Tx<'_>, id: i64) -> Try<i64> {
+async fn next_version(tx: &impl GenericClient, id: i64) -> Try<i64> {
     let row = tx
         .query_opt(
             "UPDATE groups SET member_version = member_version + 1 WHERE id = $1 RETURNING member_version",
@@ -490,7 +497,13 @@ async fn next_version(tx: &Tx<'_>, id: i64) -> Try<i64> {
 
 /// Sets one column of a current member (`set`, e.g. `"role = $3"`, binds
 /// `value` as `$3`) with the next member version; returns the new row.
-async fn update_member(tx: &Tx<'_>, id: i64, user: UserId, set: &str, value: &(dyn ToSql + Sync)) -> Try<Member> {
+async fn update_member(
+    tx: &impl GenericClient,
+    id: i64,
+    user: UserId,
+    set: &str,
+    value: &(dyn ToSql + Sync),
+) -> Try<Member> {
     let version = next_version(tx, id).await?;
     let row = tx
         .query_opt(
@@ -504,13 +517,13 @@ async fn update_member(tx: &Tx<'_>, id: i64, user: UserId, set: &str, value: &(d
     row.as_ref().map(member_row).transpose()?.ok_or_else(|| not_member(id, user).into())
 }
 
-async fn group_by_id(tx: &Tx<'_>, id: i64) -> Try<Option<Group>> {
+async fn group_by_id(tx: &impl GenericClient, id: i64) -> Try<Option<Group>> {
     let stmt = tx.prepare_cached(&format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1")).await?;
     tx.query_opt(&stmt, &[&id]).await?.as_ref().map(group_row).transpose()
 }
 
 /// The member row of `user` if they are a current member.
-async fn current_member(tx: &Tx<'_>, id: i64, user: UserId) -> Try<Option<Member>> {
+async fn current_member(tx: &impl GenericClient, id: i64, user: UserId) -> Try<Option<Member>> {
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {MEMBER_COLUMNS} FROM group_members WHERE group_id = $1 AND user_id = $2 AND NOT has_left"

@@ -3,19 +3,25 @@
 //! for me"), cleared histories, and conversation settings. Each function
 //! runs inside the caller's transaction.
 
+use deadpool_postgres::GenericClient;
 use ferry_core::{ConversationId, UserId};
 use tokio_postgres::Row;
 
-use super::{Try, Tx, conversation_col, cursor, map_rows, u64_col};
+use super::{Try, conversation_col, cursor, map_rows, u64_col};
 use crate::columns::SETTINGS_COLUMNS;
 use crate::{ConversationSettings, Hidden, HiddenChanges, SettingsPatch};
 
 /// Bumps and returns `user`'s state version.
-async fn bump(tx: &Tx<'_>, user: UserId) -> Try<i64> {
+async fn bump(tx: &impl GenericClient, user: UserId) -> Try<i64> {
     super::bump_version(tx, "user_state_versions", user).await
 }
 
-pub(super) async fn hide(tx: &Tx<'_>, user: UserId, conversation: ConversationId, seqs: &[i64]) -> Try<u64> {
+pub(super) async fn hide(
+    tx: &impl GenericClient,
+    user: UserId,
+    conversation: ConversationId,
+    seqs: &[i64],
+) -> Try<u64> {
     let version = bump(tx, user).await?;
     tx.execute(
         "INSERT INTO hidden_messages (user_id, conversation_id, seq, version)
@@ -27,7 +33,7 @@ pub(super) async fn hide(tx: &Tx<'_>, user: UserId, conversation: ConversationId
     Ok(version as u64)
 }
 
-pub(super) async fn clear(tx: &Tx<'_>, user: UserId, conversation: ConversationId, up_to: u64) -> Try<u64> {
+pub(super) async fn clear(tx: &impl GenericClient, user: UserId, conversation: ConversationId, up_to: u64) -> Try<u64> {
     let version = bump(tx, user).await?;
     tx.execute(
         "INSERT INTO cleared_history (user_id, conversation_id, up_to_seq, version) VALUES ($1, $2, $3, $4)
@@ -40,7 +46,7 @@ pub(super) async fn clear(tx: &Tx<'_>, user: UserId, conversation: ConversationI
 }
 
 pub(super) async fn hidden_in(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     user: UserId,
     conversation: ConversationId,
     from: u64,
@@ -64,12 +70,12 @@ pub(super) async fn hidden_in(
 }
 
 /// `user`'s state version (0 before the first change).
-async fn version(tx: &Tx<'_>, user: UserId) -> Try<u64> {
+async fn version(tx: &impl GenericClient, user: UserId) -> Try<u64> {
     let row = tx.query_opt("SELECT version FROM user_state_versions WHERE user_id = $1", &[&user]).await?;
     Ok(row.map(|r| u64_col(&r, 0)).transpose()?.unwrap_or(0))
 }
 
-pub(super) async fn changes(tx: &Tx<'_>, user: UserId, since: u64) -> Try<HiddenChanges> {
+pub(super) async fn changes(tx: &impl GenericClient, user: UserId, since: u64) -> Try<HiddenChanges> {
     let version = version(tx, user).await?;
     let pair = |r: &Row| Ok((conversation_col(r, 0)?, u64_col(r, 1)?));
     let hidden = tx
@@ -90,7 +96,7 @@ pub(super) async fn changes(tx: &Tx<'_>, user: UserId, since: u64) -> Try<Hidden
 }
 
 pub(super) async fn update_settings(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     user: UserId,
     conversation: ConversationId,
     patch: &SettingsPatch,
@@ -126,7 +132,11 @@ pub(super) async fn update_settings(
     settings_row(&row)
 }
 
-pub(super) async fn settings_changes(tx: &Tx<'_>, user: UserId, since: u64) -> Try<(u64, Vec<ConversationSettings>)> {
+pub(super) async fn settings_changes(
+    tx: &impl GenericClient,
+    user: UserId,
+    since: u64,
+) -> Try<(u64, Vec<ConversationSettings>)> {
     let version = version(tx, user).await?;
     let rows = tx
         .query(

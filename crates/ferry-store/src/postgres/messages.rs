@@ -26,10 +26,11 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
 use ferry_core::{ConversationId, UserId};
 use tokio_postgres::{IsolationLevel, Row};
 
-use super::{PgStore, Try, Tx, begin, conversation_col, cursor, hidden, map_rows, snapshot, u64_col};
+use super::{PgStore, Try, begin, conversation_col, cursor, hidden, map_rows, snapshot, u64_col};
 use crate::columns::MESSAGE_COLUMNS;
 use crate::{
     Appended, Effect, Hidden, MessageSearch, MessageStore, NewMessage, Pin, Reaction, ReactionCount, Result,
@@ -128,11 +129,7 @@ impl MessageStore for PgStore {
         to: u64,
         user: UserId,
     ) -> Result<Vec<ReactionCount>> {
-        self.read(|mut client| async move {
-            let tx = snapshot(&mut client).await?;
-            reaction_counts(&tx, conversation, from, to, user).await
-        })
-        .await
+        self.read(|client| async move { reaction_counts(&client, conversation, from, to, user).await }).await
     }
 
     async fn page_extras(
@@ -208,7 +205,7 @@ impl MessageStore for PgStore {
 /// Reaction counts per (message, emoji) of `from..=to`; see
 /// [`MessageStore::reaction_counts`].
 async fn reaction_counts(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     conversation: ConversationId,
     from: u64,
     to: u64,
@@ -288,7 +285,7 @@ impl Pending {
     }
 
     /// Writes everything pending, in batch order.
-    async fn flush(&mut self, tx: &Tx<'_>) -> Try<()> {
+    async fn flush(&mut self, tx: &impl GenericClient) -> Try<()> {
         let pending = std::mem::take(self);
         if pending.seq.is_empty() {
             return Ok(());
@@ -368,7 +365,7 @@ impl Pending {
 
 /// Appends `batch` inside `tx`; see [`MessageStore::append_entries`].
 async fn append_batch(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     search: Option<&crate::SearchExtractor>,
     batch: &[NewMessage],
 ) -> Try<Vec<Result<Appended>>> {
@@ -491,7 +488,7 @@ async fn append_batch(
 /// Creates the conversation of `msg` (and for a direct chat its two
 /// members) unless another transaction just did, locks its row and
 /// returns its counter.
-async fn create_conversation(tx: &Tx<'_>, msg: &NewMessage, id: &str) -> Try<i64> {
+async fn create_conversation(tx: &impl GenericClient, msg: &NewMessage, id: &str) -> Try<i64> {
     let create = tx
         .prepare_cached(
             "INSERT INTO conversations (id, kind, max_seq, last_time) VALUES ($1, $2, 0, $3)
@@ -520,7 +517,7 @@ async fn create_conversation(tx: &Tx<'_>, msg: &NewMessage, id: &str) -> Try<i64
 /// Applies an event's effect to its target inside the append transaction,
 /// or refuses it (`NotFound`, `Conflict`) before writing anything.
 async fn apply_effect(
-    tx: &Tx<'_>,
+    tx: &impl GenericClient,
     search: Option<&crate::SearchExtractor>,
     event: &NewMessage,
     id: &str,

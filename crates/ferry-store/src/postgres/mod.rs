@@ -33,7 +33,7 @@ mod users;
 
 use std::{future::Future, time::Duration};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
 use ferry_core::ConversationId;
 use tokio_postgres::{IsolationLevel, Row, error::SqlState};
 
@@ -296,7 +296,7 @@ async fn open(config: tokio_postgres::Config) -> ConnectResult {
 
 /// Increments `user`'s counter in `table` (a per-user version table:
 /// `contact_versions`, `user_state_versions`) and returns the new value.
-async fn bump_version(tx: &Tx<'_>, table: &'static str, user: ferry_core::UserId) -> Try<i64> {
+async fn bump_version(tx: &impl GenericClient, table: &'static str, user: ferry_core::UserId) -> Try<i64> {
     let sql = format!(
         "INSERT INTO {table} (user_id, version) VALUES ($1, 1)
          ON CONFLICT (user_id) DO UPDATE SET version = {table}.version + 1

@@ -34,9 +34,10 @@
 
 use std::collections::HashMap;
 
+use deadpool_postgres::GenericClient;
 use ferry_core::{ConversationId, search::Term};
 
-use super::{Client, PgStore, Try, Tx, conversation_col, cursor, messages, serializable, snapshot};
+use super::{Client, PgStore, Try, conversation_col, cursor, messages, serializable, snapshot};
 use crate::{MessageSearch, Result, SearchDoc, SearchExtractor, SearchPage, StoredMessage};
 
 /// Index candidates one page examines at most.
@@ -104,7 +105,7 @@ fn tsquery(s: &MessageSearch) -> Option<String> {
 
 /// The conversations `user` can search now, each with the seq its visible
 /// history starts after (history visibility, or what the user cleared).
-async fn visible(tx: &Tx<'_>, s: &MessageSearch) -> Try<HashMap<ConversationId, u64>> {
+async fn visible(tx: &impl GenericClient, s: &MessageSearch) -> Try<HashMap<ConversationId, u64>> {
     let mut out = HashMap::new();
     for row in tx.query("SELECT conversation_id FROM conversation_members WHERE user_id = $1", &[&s.user]).await? {
         let c = conversation_col(&row, 0)?;
@@ -154,7 +155,7 @@ pub(super) async fn search(store: &PgStore, s: MessageSearch) -> Result<SearchPa
 }
 
 /// One page of hits, newest first; see the module docs.
-async fn page(tx: &Tx<'_>, s: &MessageSearch, doc_of: &SearchExtractor) -> Try<SearchPage> {
+async fn page(tx: &impl GenericClient, s: &MessageSearch, doc_of: &SearchExtractor) -> Try<SearchPage> {
     let conversations = visible(tx, s).await?;
     if conversations.is_empty() {
         return Ok(SearchPage::default());
