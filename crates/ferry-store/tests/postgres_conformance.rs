@@ -4,6 +4,8 @@
 //! conversations at once, migrations run by nodes starting together, a
 //! database newer than this build, and the server going away mid-use.
 
+#![cfg(feature = "postgres")]
+
 use std::{collections::HashMap, sync::Arc};
 
 use ferry_core::ConversationId;
@@ -261,4 +263,20 @@ async fn search_backfill_indexes_what_was_stored_without_search() {
     }
     assert_eq!(on.search_messages(search()).await.expect("search").messages.len(), 6);
     assert!(!on.backfill_search(2).await.expect("done"), "nothing left");
+}
+
+/// A malformed URL and an unreachable server are errors that say so.
+#[tokio::test]
+async fn connect_errors_are_clear() {
+    match PgStore::connect("postgres://u@h:notaport/db", PgOptions::default()).await {
+        Err(StoreError::Backend(message)) => assert!(message.contains("PostgreSQL URL"), "{message}"),
+        other => panic!("expected a URL error, got {other:?}"),
+    }
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/ferry");
+    match PgStore::connect(&url, PgOptions::default()).await {
+        Err(StoreError::Backend(message)) => assert!(message.contains("PostgreSQL"), "{message}"),
+        other => panic!("expected a connection error, got {other:?}"),
+    }
 }
