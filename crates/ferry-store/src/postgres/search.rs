@@ -17,10 +17,12 @@
 //! (words in order, runs as substrings), as on SQLite.
 //!
 //! Why not pg_trgm: its trigrams are cut by the database's character
-//! classes (`LC_CTYPE`): under the C locale, common in containers, CJK
-//! characters are not word characters and nothing would be found; and a
-//! one- or two-character CJK query (most of them) has no trigram, so its
-//! index cannot help. The pairs above need neither.
+//! classes (`LC_CTYPE`). Under the C locale, common in containers,
+//! `show_trgm('数据库迁移')` is empty (CJK characters are not word
+//! characters: nothing would be found) and "Réunion" splits at the `é`;
+//! and a one- or two-character CJK query (most of them) has no trigram, so
+//! its index cannot help. The pairs above need neither, and the terms are
+//! the SQLite backend's, so both find the same messages.
 //!
 //! A message is indexed in its append's transaction, an edit re-indexes
 //! it and a recall removes it in theirs; events and system messages have
