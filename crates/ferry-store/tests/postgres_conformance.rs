@@ -280,3 +280,60 @@ async fn connect_errors_are_clear() {
         other => panic!("expected a connection error, got {other:?}"),
     }
 }
+
+/// PostgreSQL stopped while appends stream in: each append is either
+/// acknowledged or fails, appends go through again after the restart, and
+/// every acknowledged message is stored as acknowledged, seqs still dense.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_stream_never_loses_an_ack() {
+    let mut server = PgServer::dedicated();
+    let db = server.database().await;
+    let store =
+        Arc::new(PgStore::connect(&db.url, PgOptions { max_connections: 4, ..options() }).await.expect("connect"));
+    let conv = ConversationId::Group(1);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let restarted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (store, stop, restarted) = (Arc::clone(&store), Arc::clone(&stop), Arc::clone(&restarted));
+        tokio::spawn(async move {
+            let (mut acked, mut failed, mut after_restart) = (Vec::new(), 0, 0);
+            let mut i = 0;
+            // Until 20 batches went through after the restart.
+            while after_restart < 20 {
+                i += 1;
+                assert!(i < 20_000, "appends work again after the restart");
+                if i == 100 {
+                    stop.notify_one();
+                }
+                let batch = (0..5).map(|j| new_message(conv, 1, &format!("s{i}-{j}"), i)).collect();
+                let back = restarted.load(std::sync::atomic::Ordering::SeqCst);
+                match store.append_messages(batch).await {
+                    Ok(appended) => {
+                        acked.extend(appended.into_iter().map(|a| a.message));
+                        after_restart += usize::from(back);
+                    }
+                    Err(_) => failed += 1,
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            (acked, failed)
+        })
+    };
+    stop.notified().await;
+    tokio::task::block_in_place(|| server.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    tokio::task::block_in_place(|| server.restart());
+    restarted.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (acked, failed) = sender.await.expect("sender");
+    assert!(failed > 0, "some appends met the outage");
+    assert!(acked.len() >= 99 * 5 + 20 * 5, "appends before and after the outage went through");
+
+    let stored = store.messages_after(conv, 0, u32::MAX).await.expect("messages after the restart");
+    let seqs: Vec<u64> = stored.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=stored.len() as u64).collect::<Vec<_>>(), "dense");
+    let by_id: HashMap<&str, &ferry_store::StoredMessage> =
+        stored.iter().map(|m| (m.client_msg_id.as_str(), m)).collect();
+    for message in &acked {
+        assert_eq!(by_id.get(message.client_msg_id.as_str()), Some(&message), "an ack is a stored message");
+    }
+}
