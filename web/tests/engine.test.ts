@@ -726,6 +726,35 @@ describe("unread, mentions, receipts", () => {
     await engine.markRead(dm);
     expect(server.requests("markRead")).toHaveLength(1);
   });
+
+  it("a list read before my markRead but answered after it does not bring the badge back", async () => {
+    const { server, engine } = setup();
+    const dm = server.direct("2");
+    server.seed(dm, 1);
+    server.setRead(dm, "2", 1);
+    await engine.connected();
+    server.deliver(dm, "2");
+    await settle();
+    expect(engine.conversation(dm)).toMatchObject({ unread: 2, readSeq: 0, maxSeq: 2, peerReadSeq: 1 });
+
+    // The refresh the new message asks for is read now (unread 2, as the
+    // server has it then), but its answer comes after the markRead's.
+    server.hold("listConversations");
+    const refresh = engine.refreshList();
+    await engine.markRead(dm);
+    expect(engine.conversation(dm)).toMatchObject({ unread: 0, readSeq: 2 });
+    engine.push({ readReceipt: { conversationId: dm, userId: "2", readSeq: "2" } });
+    server.release("listConversations");
+    await refresh;
+    expect(server.requests("listConversations").length).toBeGreaterThanOrEqual(2);
+    expect(engine.conversation(dm)).toMatchObject({ unread: 0, readSeq: 2, mentioned: false, peerReadSeq: 2 });
+
+    // A newer message still counts: the kept position is a floor, not a freeze.
+    server.deliver(dm, "2");
+    await settle();
+    await vi.advanceTimersByTimeAsync(400);
+    expect(engine.conversation(dm)).toMatchObject({ unread: 1, readSeq: 2, maxSeq: 3 });
+  });
 });
 
 describe("recalls and the preview", () => {

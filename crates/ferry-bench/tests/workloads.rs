@@ -16,6 +16,8 @@ fn target(server: &TestServer, dir: &tempfile::TempDir, transport: TransportKind
     Target {
         server: server.http_url(),
         tcp: Some(server.tcp_addr.to_string()),
+        nodes: Vec::new(),
+        nodes_tcp: Vec::new(),
         transport,
         server_pid: Some(std::process::id()),
         procs,
@@ -403,4 +405,43 @@ async fn calls_fail_when_a_callee_is_busy() {
     assert!(!o.passed, "{o}");
     assert!(o.failures.iter().any(|f| f.contains("busy/busy")), "{o}");
     assert!(o.correctness.violations.iter().any(|v| v.contains("unexpected call log")), "{o}");
+}
+
+/// `--nodes`: the long connections are dealt over the nodes in turn. Two
+/// independent servers stand in for two nodes: the accounts exist only on
+/// the first (--server), so exactly the clients dealt to the second are
+/// refused there — which shows where each one connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_are_dealt_over_the_nodes_in_turn() {
+    let (a, b) = (server().await, server().await);
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = target(&a, &dir, TransportKind::Tcp, 1);
+
+    // The same server named twice (as two nodes of one cluster would be): all pass.
+    t.nodes = vec![a.http_url(), a.http_url()];
+    t.nodes_tcp = vec![a.tcp_addr.to_string(), a.tcp_addr.to_string()];
+    let o = run(&t, &Workload::Direct { pairs: 3, convs_per_client: 1, rate: Some(200.0), size: 100, window: 8 })
+        .await
+        .unwrap();
+    assert_passed(&o);
+    assert_eq!(o.correctness.streams_checked, 6);
+
+    // A second, foreign node: clients 1, 3, 5, … land there and are refused.
+    t.nodes = vec![a.http_url(), b.http_url()];
+    t.nodes_tcp = vec![a.tcp_addr.to_string(), b.tcp_addr.to_string()];
+    let o = run(&t, &Workload::Connect { clients: 10, login: false, restart_cmd: None }).await.unwrap();
+    assert!(!o.passed, "{o}");
+    assert_eq!(o.figures["clients_connected"], 5.0, "{o}");
+
+    // Over WebSocket the node's HTTP URL names its gateway.
+    t.transport = TransportKind::Ws;
+    t.nodes_tcp.clear();
+    let o = run(&t, &Workload::Connect { clients: 6, login: false, restart_cmd: None }).await.unwrap();
+    assert_eq!(o.figures["clients_connected"], 3.0, "{o}");
+
+    // Gateways that do not match the nodes are refused before anything runs.
+    t.transport = TransportKind::Tcp;
+    t.nodes_tcp = vec![a.tcp_addr.to_string()];
+    let e = run(&t, &Workload::Connect { clients: 2, login: false, restart_cmd: None }).await.unwrap_err();
+    assert!(e.to_string().contains("--nodes-tcp names 1 gateways for 2 --nodes"), "{e}");
 }

@@ -22,6 +22,7 @@ use crate::{
         contacts::Contacts,
         fanout,
         groups::Groups,
+        health::Health,
         ice::IceServers,
         messaging::Messaging,
         notify::Notifier,
@@ -50,6 +51,8 @@ pub struct App {
     /// The embedded TURN relay's quotas and counters (idle when it is off).
     pub turn_allocations: Arc<Allocations>,
     pub turn_stats: Arc<TurnStats>,
+    /// Readiness (`/readyz`): draining, the store's answer.
+    pub health: Health,
     /// Cancelled when the node begins shutting down.
     pub shutdown: CancellationToken,
     /// Tracks every connection task so shutdown can wait for them.
@@ -146,6 +149,7 @@ impl App {
             ice,
             turn_allocations,
             turn_stats: Arc::default(),
+            health: Health::new(Arc::clone(&store)),
             shutdown,
             connections: TaskTracker::new(),
             hub,

@@ -51,6 +51,11 @@ pub struct Config {
     /// It carries no user data, only counts; restrict it at the reverse
     /// proxy or turn it off when the HTTP port is public.
     pub metrics: bool,
+    /// On SIGTERM/SIGINT, seconds the node keeps serving with `/readyz`
+    /// answering 503 before it closes its sessions (which are told to
+    /// reconnect): time for a load balancer to stop sending it new clients.
+    /// 0 (the default) stops at once, as a single node should.
+    pub drain_secs: u32,
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub gateway: GatewayConfig,
@@ -84,7 +89,7 @@ impl CallsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     /// Serve the embedded web client at `/` (and its client-side routes);
-    /// with `false` only the API, `/ws`, `/healthz` and `/metrics` answer.
+    /// with `false` only the API, `/ws`, `/healthz`, `/readyz` and `/metrics` answer.
     pub enabled: bool,
 }
 
@@ -636,6 +641,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             node_id: 0,
             metrics: true,
+            drain_secs: 0,
             storage: StorageConfig::default(),
             auth: AuthConfig::default(),
             gateway: GatewayConfig::default(),
@@ -706,8 +712,21 @@ impl Default for WriterConfig {
 /// Top-level keys the `FERRY_*` environment may set; other `FERRY_*`
 /// variables (the CLI's, the flags') are not configuration.
 const ENV_KEYS: &[&str] = &[
-    "node_id", "storage", "auth", "gateway", "writer", "social", "groups", "messages", "caches", "files", "web",
-    "calls", "limits",
+    "node_id",
+    "metrics",
+    "drain_secs",
+    "storage",
+    "auth",
+    "gateway",
+    "writer",
+    "social",
+    "groups",
+    "messages",
+    "caches",
+    "files",
+    "web",
+    "calls",
+    "limits",
 ];
 
 impl Config {
@@ -744,6 +763,9 @@ impl Config {
         let mut problems = Vec::new();
         if self.node_id > 1023 {
             problems.push("node_id must be 0-1023".to_string());
+        }
+        if self.drain_secs > 600 {
+            problems.push("drain_secs must be at most 600".into());
         }
         if self.storage.read_connections == 0 {
             problems.push("storage.read_connections must be at least 1".into());
@@ -939,8 +961,11 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("FERRY_GATEWAY__OUTBOUND_QUEUE", "77");
             jail.set_env("FERRY_PASSWORD", "not configuration");
+            jail.set_env("FERRY_DRAIN_SECS", "5");
+            jail.set_env("FERRY_METRICS", "false");
             let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.gateway.outbound_queue, 77);
+            assert_eq!((c.drain_secs, c.metrics), (5, false), "top-level keys are settable too");
             Ok(())
         });
     }

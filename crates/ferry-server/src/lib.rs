@@ -159,6 +159,11 @@ pub async fn run(
     let janitor = tokio::spawn(janitor(Arc::clone(&app)));
 
     shutdown.await;
+    app.health.start_draining();
+    if app.config.drain_secs > 0 {
+        tracing::info!(secs = app.config.drain_secs, "draining: /readyz answers 503, sessions stay open");
+        tokio::time::sleep(Duration::from_secs(app.config.drain_secs.into())).await;
+    }
     tracing::info!("shutting down");
     app.shutdown.cancel();
     if let Some(relay) = relay {

@@ -1,7 +1,8 @@
 //! The real `ferry-server` binary as an operator runs it: flags, port 0 with
 //! the real address logged, SIGKILL in the middle of traffic (messages, and
 //! a file upload), restart on the same data directory with nothing
-//! acknowledged lost.
+//! acknowledged lost; SIGTERM with a drain period (readiness off first,
+//! sessions served, then told to reconnect).
 
 use std::{
     io::{BufRead as _, BufReader},
@@ -142,6 +143,74 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     let retry = alice.send_text(&acked[0].client_msg_id, &Target::User(bob.id), "m0").await.unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.seq, acked[0].seq);
+}
+
+/// `GET /readyz`: (status, JSON body).
+async fn readyz(http: &reqwest::Client, node: &Node) -> (u16, serde_json::Value) {
+    let resp = http.get(format!("http://{}/readyz", node.http)).send().await.expect("readyz answers");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn sigterm_takes_the_node_out_of_rotation_serves_the_drain_then_tells_clients_to_reconnect() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start(dir.path(), &[("FERRY_DRAIN_SECS", "3")]);
+    let api = HttpApi::new(format!("http://{}", node.http)).unwrap();
+    wait_healthy(&api).await;
+    let http = reqwest::Client::new();
+    assert_eq!(readyz(&http, &node).await, (200, serde_json::json!({ "status": "ready" })));
+
+    let pw = "correct horse battery";
+    api.register("alice", pw, None).await.unwrap();
+    let bob = api.register("bob", pw, None).await.unwrap();
+    let token = api.login("alice", pw, "cli", None).await.unwrap().token;
+    let (mut raw, _) = RawConnection::connect(&format!("tcp://{}", node.tcp), false, &token).await.unwrap();
+
+    let term = Command::new("kill").args(["-TERM", &node.child.id().to_string()]).status().expect("kill");
+    assert!(term.success());
+    let mut answer = (0, serde_json::Value::Null);
+    for _ in 0..200 {
+        answer = readyz(&http, &node).await;
+        if answer.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(answer.0, 503, "{answer:?}");
+    assert_eq!(answer.1["error"]["code"], "unavailable", "{answer:?}");
+    assert!(answer.1["error"]["message"].as_str().unwrap().contains("draining"), "{answer:?}");
+    // Still alive, and still serving the sessions it holds.
+    api.healthz().await.expect("alive while draining");
+    let send = v1::SendMessage {
+        client_msg_id: "during-drain".into(),
+        to: Some(v1::send_message::To::UserId(bob.id)),
+        content: Some(v1::MessageContent {
+            kind: Some(v1::message_content::Kind::Text(v1::Text { text: "still here".into(), ..Default::default() })),
+            ..Default::default()
+        }),
+    };
+    raw.send_body(v1::frame::Body::Send(send)).await.unwrap();
+    let ack = loop {
+        let frame = raw.recv_timeout(Duration::from_secs(10)).await.unwrap().expect("a frame");
+        if let Some(v1::frame::Body::SendAck(ack)) = frame.body {
+            break ack;
+        }
+    };
+    assert_eq!((ack.client_msg_id.as_str(), ack.seq), ("during-drain", 1));
+
+    // Then the session is told to reconnect (elsewhere) and the node exits cleanly.
+    let told = loop {
+        match raw.recv_timeout(Duration::from_secs(20)).await.unwrap() {
+            Some(v1::Frame { body: Some(v1::frame::Body::Error(e)), .. }) => break e,
+            Some(_) => continue,
+            None => panic!("closed without telling the client why"),
+        }
+    };
+    assert_eq!(told.code, "unavailable", "{told:?}");
+    assert!(told.fatal && told.message.contains("reconnect"), "{told:?}");
+    let status = node.child.wait().expect("exits");
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]

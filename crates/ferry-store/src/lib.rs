@@ -310,6 +310,9 @@ pub trait UserStore: Send + Sync {
     async fn users_by_ids(&self, ids: &[UserId]) -> Result<Vec<User>>;
     /// Applies a profile patch; `NotFound` if there is no such user.
     async fn update_profile(&self, id: UserId, patch: ProfilePatch) -> Result<User>;
+    /// Answers when the store can serve reads (a trivial query on the
+    /// connections requests use): the readiness check (`/readyz`).
+    async fn ping(&self) -> Result<()>;
 }
 
 /// Device sessions (bearer tokens).

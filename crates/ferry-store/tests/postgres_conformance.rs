@@ -220,12 +220,14 @@ async fn server_outage_fails_calls_and_recovers() {
     store.append_messages(vec![new_message(conv, 1, "before", 1)]).await.expect("append");
 
     tokio::task::block_in_place(|| server.stop());
+    assert!(store.ping().await.is_err(), "the readiness ping fails");
     let during = store.append_messages(vec![new_message(conv, 1, "during", 2)]).await;
     assert!(matches!(during, Err(StoreError::Backend(_))), "no ack while the database is down: {during:?}");
     assert!(store.max_seq(conv).await.is_err(), "reads fail too");
     assert!(store.conversations_of(1).await.is_err());
 
     tokio::task::block_in_place(|| server.restart());
+    store.ping().await.expect("the ping answers again");
     assert_eq!(store.max_seq(conv).await.expect("max_seq after the restart"), 1, "nothing was half-written");
     let after = store.append_messages(vec![new_message(conv, 1, "during", 3)]).await.expect("the retry");
     assert_eq!((after[0].message.seq, after[0].duplicate), (2, false));

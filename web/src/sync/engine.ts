@@ -245,16 +245,27 @@ export class SyncEngine {
     });
   }
 
-  /** Keeps what this tab knows better than a list entry (newer pushes). */
+  /**
+   * Keeps what this tab knows better than a list entry: newer pushes, and
+   * read positions that moved after the server read the list (they only
+   * ever advance) — a list answered after a `markRead` it was read before
+   * must not bring the unread badge back.
+   */
   private keepLocal(v: ConversationView): ConversationView {
     const old = this.convs.get(v.id);
     if (!old) return v;
+    if (old.peerReadSeq > v.peerReadSeq) v = { ...v, peerReadSeq: old.peerReadSeq };
     if (old.maxSeq > v.maxSeq) {
-      return { ...v, maxSeq: old.maxSeq, lastTime: Math.max(old.lastTime, v.lastTime), last: old.last };
+      v = { ...v, maxSeq: old.maxSeq, lastTime: Math.max(old.lastTime, v.lastTime), last: old.last };
+    } else {
+      const t = this.open.get(v.id)?.timeline;
+      const last = t?.lastVisible();
+      if (last && num(last.seq) === v.lastSeq) v.last = last;
     }
-    const t = this.open.get(v.id)?.timeline;
-    const last = t?.lastVisible();
-    if (last && num(last.seq) === v.lastSeq) v.last = last;
+    if (old.readSeq > v.readSeq) {
+      v = { ...v, readSeq: old.readSeq, unread: this.unreadAfter(v.id, old.readSeq, v) };
+      if (old.readSeq >= v.maxSeq) v.mentioned = false;
+    }
     return v;
   }
 

@@ -67,7 +67,8 @@ struct Shared {
     connect_deadline: CancellationToken,
     connect_slots: Semaphore,
     /// For password logins, if any client logs in.
-    http: Option<ferry_client::HttpApi>,
+    /// One per node (`WorkerSpec::http_urls`), when some client logs in.
+    http: Vec<ferry_client::HttpApi>,
     report: Mutex<WorkerReport>,
     last_member: Mutex<HashMap<(String, u64), (u32, u64)>>,
 }
@@ -95,9 +96,9 @@ pub async fn run_worker(spec: WorkerSpec, ctl: Control) -> anyhow::Result<Worker
     }
     let (go_tx, go_rx) = tokio::sync::watch::channel(0u64);
     let http = if spec.clients.iter().any(|c| c.login.is_some()) {
-        Some(ferry_client::HttpApi::new(spec.http_url.clone())?)
+        spec.http_urls.iter().map(|u| ferry_client::HttpApi::new(u.clone())).collect::<Result<Vec<_>, _>>()?
     } else {
-        None
+        Vec::new()
     };
     let shared = Arc::new(Shared {
         connect_slots: Semaphore::new(spec.connect_concurrency.max(1)),

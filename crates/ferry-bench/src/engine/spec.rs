@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 pub struct WorkerSpec {
     /// Unique per run; prefixes client_msg_ids.
     pub run_id: String,
-    /// The long connection: `tcp://host:port` or `ws://host:port/ws` (the
-    /// URL picks the transport).
-    pub url: String,
+    /// The long connection of each node: `tcp://host:port` or
+    /// `ws://host:port/ws` (the URL picks the transport). Client `idx`
+    /// connects to `urls[idx % urls.len()]`.
+    pub urls: Vec<String>,
     /// Senders send from t0 for this long; idle clients stay this long.
     pub duration_ms: u64,
     /// After the duration: the run ends once nothing arrived for this long
@@ -18,8 +19,9 @@ pub struct WorkerSpec {
     pub quiet_ms: u64,
     /// Hard limit on the drain after the duration.
     pub drain_max_ms: u64,
-    /// HTTP base URL (password logins of `ClientSpec::login`).
-    pub http_url: String,
+    /// HTTP base URL of each node, in the order of `urls` (password logins
+    /// of `ClientSpec::login` go to the client's node).
+    pub http_urls: Vec<String>,
     /// Connects (with auth) in flight at once in this process.
     pub connect_concurrency: usize,
     /// A client not connected this long after the connect phase began (t0,
@@ -40,6 +42,15 @@ pub struct WorkerSpec {
     /// (filling a backlog of a fixed size).
     pub end_when_done: bool,
     pub clients: Vec<ClientSpec>,
+}
+
+impl WorkerSpec {
+    /// Which node client `idx` uses: clients are dealt over the nodes in
+    /// turn, so the two ends of a pair (consecutive indexes) sit on
+    /// different nodes whenever there are several.
+    pub fn node_of(&self, idx: u32) -> usize {
+        idx as usize % self.urls.len().max(1)
+    }
 }
 
 /// One connection.

@@ -121,6 +121,8 @@ mod tests {
         let t = Target {
             server: String::new(),
             tcp: None,
+            nodes: Vec::new(),
+            nodes_tcp: Vec::new(),
             transport: TransportKind::Tcp,
             server_pid: None,
             procs: 1,

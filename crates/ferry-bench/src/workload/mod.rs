@@ -51,6 +51,17 @@ pub struct Target {
     /// TCP gateway address (default: the server's host, port 8081).
     #[arg(long, global = true)]
     pub tcp: Option<String>,
+    /// A cluster: the HTTP base URLs of every node (comma-separated). The
+    /// long connections are dealt over them in turn (client i on node
+    /// i mod N, so the two ends of a pair sit on different nodes); setup
+    /// and the workloads' own HTTP requests stay on --server. Default:
+    /// --server alone.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// The TCP gateway of each of --nodes, in the same order
+    /// (comma-separated; default: each node's host, port 8081).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub nodes_tcp: Vec<String>,
     /// Long-connection transport.
     #[arg(long, global = true, value_enum, default_value_t)]
     pub transport: TransportKind,
@@ -340,6 +351,7 @@ pub enum Workload {
 
 /// Runs `workload` against `target`.
 pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
+    t.node_urls()?;
     match workload {
         Workload::Connect { clients, login, restart_cmd } => {
             connect::connect(t, *clients, *login, restart_cmd.as_deref()).await
@@ -389,29 +401,65 @@ pub async fn run(t: &Target, workload: &Workload) -> anyhow::Result<Outcome> {
     }
 }
 
+/// The TCP gateway at `http`'s host, port 8081 (the default layout).
+fn default_tcp(http: &str) -> String {
+    let host = http.split("://").nth(1).unwrap_or(http);
+    let host = host.split('/').next().unwrap_or(host);
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    format!("{host}:8081")
+}
+
+fn ws_url(http: &str) -> String {
+    let base = http.trim_end_matches('/');
+    let base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+    format!("{base}/ws")
+}
+
 impl Target {
     fn tcp_addr(&self) -> String {
-        if let Some(t) = &self.tcp {
-            return t.trim_start_matches("tcp://").to_owned();
+        match &self.tcp {
+            Some(t) => t.trim_start_matches("tcp://").to_owned(),
+            None => default_tcp(&self.server),
         }
-        let host = self.server.split("://").nth(1).unwrap_or(&self.server);
-        let host = host.split('/').next().unwrap_or(host);
-        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        format!("{host}:8081")
     }
 
-    fn ws_url(&self) -> String {
-        let base = self.server.trim_end_matches('/');
-        let base = base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
-        format!("{base}/ws")
-    }
-
-    /// The long-connection URL of the chosen transport.
+    /// The long-connection URL of the chosen transport on --server.
     fn conn_url(&self) -> String {
         match self.transport {
             TransportKind::Tcp => format!("tcp://{}", self.tcp_addr()),
-            TransportKind::Ws => self.ws_url(),
+            TransportKind::Ws => ws_url(&self.server),
         }
+    }
+
+    /// Each node's (long-connection URL, HTTP URL): --nodes with
+    /// --nodes-tcp, or --server alone.
+    fn node_urls(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        if self.nodes.is_empty() {
+            anyhow::ensure!(self.nodes_tcp.is_empty(), "--nodes-tcp needs --nodes");
+            return Ok((vec![self.conn_url()], vec![self.server.clone()]));
+        }
+        anyhow::ensure!(
+            self.nodes_tcp.is_empty() || self.nodes_tcp.len() == self.nodes.len(),
+            "--nodes-tcp names {} gateways for {} --nodes",
+            self.nodes_tcp.len(),
+            self.nodes.len()
+        );
+        let conns = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, http)| match self.transport {
+                TransportKind::Tcp => {
+                    let tcp = self
+                        .nodes_tcp
+                        .get(i)
+                        .map_or_else(|| default_tcp(http), |t| t.trim_start_matches("tcp://").to_owned());
+                    format!("tcp://{tcp}")
+                }
+                TransportKind::Ws => ws_url(http),
+            })
+            .collect();
+        Ok((conns, self.nodes.clone()))
     }
 
     fn duration_ms(&self) -> u64 {
@@ -419,10 +467,11 @@ impl Target {
     }
 
     fn spec(&self, clients: Vec<ClientSpec>) -> WorkerSpec {
+        let (urls, http_urls) = self.node_urls().expect("--nodes are checked before any workload runs (`run`)");
         WorkerSpec {
             run_id: format!("r{:08x}", rand::random::<u32>()),
-            url: self.conn_url(),
-            http_url: self.server.clone(),
+            urls,
+            http_urls,
             duration_ms: self.duration_ms(),
             quiet_ms: 1000,
             drain_max_ms: 30_000,

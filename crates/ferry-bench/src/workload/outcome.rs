@@ -18,6 +18,8 @@ pub struct Outcome {
     pub params: serde_json::Value,
     pub transport: TransportKind,
     pub procs: usize,
+    /// Nodes the long connections were dealt over (1 without --nodes).
+    pub nodes: usize,
     /// Named figures (units in the names).
     pub figures: BTreeMap<String, f64>,
     pub latency: BTreeMap<String, LatencySummary>,
@@ -39,6 +41,7 @@ impl Outcome {
             params,
             transport: t.transport,
             procs: t.procs,
+            nodes: t.nodes.len().max(1),
             figures: BTreeMap::new(),
             latency: BTreeMap::new(),
             server: None,
@@ -81,7 +84,11 @@ impl Outcome {
 
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "ferry-bench {} {} ({:?}, {} proc)", self.workload, self.params, self.transport, self.procs)?;
+        write!(f, "ferry-bench {} {} ({:?}, {} proc", self.workload, self.params, self.transport, self.procs)?;
+        match self.nodes {
+            1 => writeln!(f, ")")?,
+            n => writeln!(f, ", {n} nodes)")?,
+        }
         for (k, v) in &self.figures {
             // Small ratios (fsyncs per message) keep their digits.
             let prec = if v.abs() < 10.0 && *v != 0.0 { 4 } else { 2 };

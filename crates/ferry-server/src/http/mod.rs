@@ -1,5 +1,5 @@
 //! The HTTP JSON API under `/api/v1` (see docs/HTTP_API.md), `/healthz`,
-//! `/metrics`, the WebSocket upgrade at `/ws`, and the browser client
+//! `/readyz`, `/metrics`, the WebSocket upgrade at `/ws`, and the browser client
 //! ([`web`]) for every other GET.
 //!
 //! Every `/api/v1` route is registered through [`api_routes`], an
@@ -14,7 +14,11 @@ pub mod render;
 pub mod routes;
 mod web;
 
-use axum::{Router, extract::DefaultBodyLimit, routing::get};
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, State},
+    routing::get,
+};
 use ferry_core::{ApiError, ErrorCode};
 use tower_http::trace::TraceLayer;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -28,6 +32,7 @@ pub fn router(app: AppRef) -> Router {
     let mut router = Router::new()
         .nest("/api/v1", api.method_not_allowed_fallback(method_not_allowed))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/ws", get(ws::upgrade));
     if app.config.metrics {
         router = router.route("/metrics", get(metrics::serve));
@@ -128,6 +133,15 @@ fn file_routes() -> OpenApiRouter<AppRef> {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// Whether to send this node new clients: 200 `{"status":"ready"}`, or 503
+/// with the error body (`unavailable`) saying why (draining, the store).
+async fn readyz(State(app): State<AppRef>) -> Result<axum::Json<serde_json::Value>, HttpError> {
+    match app.health.check().await {
+        Ok(()) => Ok(axum::Json(serde_json::json!({ "status": "ready" }))),
+        Err(why) => Err(HttpError(ApiError::new(ErrorCode::Unavailable, why.to_string()))),
+    }
 }
 
 async fn not_found() -> HttpError {

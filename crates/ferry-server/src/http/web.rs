@@ -43,7 +43,7 @@ struct Dist;
 const INDEX: &str = "index.html";
 
 /// First path segments that belong to the server, never to the client.
-const RESERVED: [&str; 4] = ["api", "ws", "healthz", "metrics"];
+const RESERVED: [&str; 5] = ["api", "ws", "healthz", "readyz", "metrics"];
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
                    media-src 'self' blob:; connect-src 'self'; font-src 'self'; object-src 'none'; \
@@ -267,6 +267,7 @@ mod tests {
             "/ws",
             "/ws/x",
             "/healthz",
+            "/readyz",
             "/metrics",
             "/x.png",
             "/assets/nope.js",

@@ -14,6 +14,7 @@ pub mod content;
 pub mod fanout;
 pub mod groups;
 pub mod hashing;
+pub mod health;
 pub mod ice;
 pub mod messaging;
 pub mod notify;

@@ -8,7 +8,9 @@ use super::{assert_not_found, user};
 use crate::{NewUser, ProfilePatch, Store, StoreError};
 
 /// Users are found by id, by name and in bulk; unknown ones are absent.
+/// A store that serves them answers the readiness ping.
 pub async fn users_create_and_lookup(store: Arc<dyn Store>) {
+    store.ping().await.expect("an open store answers the ping");
     let alice = store
         .create_user(NewUser {
             username: "alice".into(),

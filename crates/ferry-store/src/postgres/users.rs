@@ -36,6 +36,16 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn ping(&self) -> Result<()> {
+        // A pooled connection (opened anew if the pooled ones died) that
+        // answers a query: what every request needs.
+        self.read(|client| async move {
+            client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
         self.read(|client| async move {
             let stmt = client.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1")).await?;

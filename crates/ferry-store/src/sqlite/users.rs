@@ -41,6 +41,10 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn ping(&self) -> Result<()> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(backend_err)).await
+    }
+
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
         self.read(move |conn| {
             conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))

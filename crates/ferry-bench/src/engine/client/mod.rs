@@ -249,7 +249,8 @@ impl<'a> ClientTask<'a> {
     async fn open(&mut self, epoch: u32) -> Option<(WriteHalf, ReadHalf, v1::AuthOk, u64)> {
         let shared = self.shared;
         let _slot = shared.connect_slots.acquire().await;
-        if let (Some(name), Some(http), true) = (&self.spec.login, &shared.http, self.token.is_empty()) {
+        let node = shared.spec.node_of(self.spec.idx);
+        if let (Some(name), Some(http), true) = (&self.spec.login, shared.http.get(node), self.token.is_empty()) {
             let started = now_us();
             match http.login(name, crate::setup::PASSWORD, "bench", None).await {
                 Ok(l) => {
@@ -269,7 +270,7 @@ impl<'a> ClientTask<'a> {
             }
         }
         let started = now_us();
-        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&shared.spec.url, &self.token)).await;
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect(&shared.spec.urls[node], &self.token)).await;
         match attempt {
             Ok(Ok((tx, rx, ok))) => {
                 let ready = now_us();

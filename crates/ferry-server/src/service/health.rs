@@ -1,0 +1,72 @@
+//! Readiness: whether this node should be sent new clients (`GET /readyz`).
+//!
+//! A node is ready while it is not draining and its store answers within
+//! [`STORE_TIMEOUT`]. Draining starts when the node is told to stop: for
+//! `drain_secs` it goes on serving everyone already connected while
+//! `/readyz` answers 503, so a load balancer takes it out of rotation before
+//! its sessions are closed (and told to reconnect, which then reaches
+//! another node). Liveness (`/healthz`) stays a plain "the process answers".
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use ferry_store::Store;
+
+/// Longest wait for the store's answer before the node counts as not ready.
+pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a node is not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// Shutting down: stays out of rotation until it stops.
+    Draining,
+    /// The store failed or did not answer in time.
+    Store(String),
+}
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Draining => f.write_str("draining: the node is shutting down"),
+            Self::Store(e) => write!(f, "store: {e}"),
+        }
+    }
+}
+
+/// The node's readiness.
+pub struct Health {
+    store: Arc<dyn Store>,
+    draining: AtomicBool,
+}
+
+impl Health {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, draining: AtomicBool::new(false) }
+    }
+
+    /// From now on the node is not ready (it is about to stop).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Ready, or why not.
+    pub async fn check(&self) -> Result<(), NotReady> {
+        if self.draining() {
+            return Err(NotReady::Draining);
+        }
+        match tokio::time::timeout(STORE_TIMEOUT, self.store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(NotReady::Store(e.to_string())),
+            Err(_) => Err(NotReady::Store(format!("no answer within {} s", STORE_TIMEOUT.as_secs()))),
+        }
+    }
+}
