@@ -22,6 +22,7 @@
 //! - [`http`]: raw HTTP calls with statuses and JSON bodies as sent;
 //! - [`files`]: file uploads (one request and tus) and downloads over raw HTTP;
 //! - [`s3`]: a real S3-protocol server (moto) for the S3 blob backend;
+//! - [`redis`]: a real Redis server for the cluster bus;
 //! - [`contacts`]: contact and direct-message steps over raw HTTP;
 //! - [`ids`]: conversation ids in their wire form;
 //! - [`proxy`]: a TCP proxy that cuts a connection on request;
@@ -43,6 +44,7 @@ pub mod http;
 pub mod ids;
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 pub mod s3;
 pub mod sdk;
 pub mod wire;
