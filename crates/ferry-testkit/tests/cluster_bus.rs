@@ -154,6 +154,26 @@ async fn frames_cross_nodes_exactly_once_and_in_publish_order() {
 }
 
 #[tokio::test]
+async fn a_frame_sent_after_a_session_attached_arrives_after_the_news_of_it() {
+    let cluster = Cluster::start().await;
+    let a = cluster.node(|_| {}).await;
+    let b = cluster.node(|_| {}).await;
+    let alice = a.connect(1, "phone", 1);
+    until("b sees alice", || b.bus.devices(1) == 1).await;
+    for n in 0..20 {
+        // Bob comes online on b, and b tells alice at once (a presence push).
+        let bob = b.connect(2, "phone", 2);
+        b.bus.deliver(&[1], &ping(n));
+        assert_eq!(number(&next(&alice).await), n);
+        assert_eq!(a.bus.devices(2), 1, "a knew of bob's session before the frame about it came");
+        b.bus.detach(2, bob.id);
+        b.bus.deliver(&[1], &ping(n));
+        assert_eq!(number(&next(&alice).await), n);
+        assert_eq!(a.bus.devices(2), 0, "and of its end");
+    }
+}
+
+#[tokio::test]
 async fn a_fanout_is_published_once_per_node_with_recipients_and_never_elsewhere() {
     let cluster = Cluster::start().await;
     let a = cluster.node(|_| {}).await;

@@ -97,6 +97,11 @@ enum Outgoing {
     Devices { node: NodeName, user: UserId, devices: Vec<String>, frame: Arc<Outbound> },
     /// To every node.
     Broadcast(Body),
+    /// Sessions changed here ([`Dirty`] says whose). Queued in line with
+    /// the deliveries, so that a frame a service sends after a session
+    /// attached goes out after the news of that session: the publisher
+    /// registers a batch's presence before its frames.
+    Presence,
 }
 
 #[derive(Default)]
@@ -124,9 +129,14 @@ struct Dirty {
 }
 
 impl Dirty {
-    fn mark(&self, user: UserId) {
-        self.users.lock().unwrap_or_else(PoisonError::into_inner).insert(user);
-        self.wake.notify_one();
+    /// Notes that `user`'s sessions here changed; true if it was not noted
+    /// yet (then a [`Outgoing::Presence`] is due).
+    fn mark(&self, user: UserId) -> bool {
+        self.users.lock().unwrap_or_else(PoisonError::into_inner).insert(user)
+    }
+
+    fn pending(&self) -> bool {
+        self.all.load(Ordering::SeqCst) || !self.users.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
     }
 
     fn take(&self) -> Vec<UserId> {
@@ -220,19 +230,28 @@ impl RedisBus {
             self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Queues the news that `user`'s sessions here changed. (Should the
+    /// queue be full, the user stays marked and the next batch or
+    /// heartbeat registers it.)
+    fn changed(&self, user: UserId) {
+        if self.shared.dirty.mark(user) {
+            let _ = self.queue.try_send(Outgoing::Presence);
+        }
+    }
 }
 
 impl Bus for RedisBus {
     fn attach(&self, session: Arc<SessionHandle>) -> u32 {
         let user = session.user_id;
         let local = self.shared.hub.register(session);
-        self.shared.dirty.mark(user);
+        self.changed(user);
         count(local + self.shared.mirror.session_count(user))
     }
 
     fn detach(&self, user: UserId, session_id: u64) -> u32 {
         let local = self.shared.hub.unregister(user, session_id);
-        self.shared.dirty.mark(user);
+        self.changed(user);
         count(local + self.shared.mirror.session_count(user))
     }
 
@@ -402,9 +421,20 @@ async fn publisher(sh: Arc<Shared>, client: redis::Client, mut rx: mpsc::Receive
                 if n == 0 {
                     return;
                 }
-                publish(&sh, c, &mut batch).await
+                // Presence first: see `Outgoing::Presence`.
+                match register(&sh, c, &mut version).await {
+                    Ok(()) => publish(&sh, c, &mut batch).await,
+                    Err(e) => {
+                        sh.stats.publish_failures.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        batch.clear();
+                        Err(e)
+                    }
+                }
             }
-            _ = heartbeat.tick() => alive(&sh, c, version).await,
+            _ = heartbeat.tick() => match register(&sh, c, &mut version).await {
+                Ok(()) => alive(&sh, c, version).await,
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "cluster bus: redis failed (publisher); reconnecting");
@@ -424,6 +454,7 @@ async fn publish(sh: &Shared, c: &mut MultiplexedConnection, batch: &mut Vec<Out
     let (mut targeted, mut broadcast) = (0, 0);
     for item in batch.iter() {
         let (channel, body) = match item {
+            Outgoing::Presence => continue,
             Outgoing::Deliver { node, users, frame } => {
                 targeted += 1;
                 (node_channel(node), Body::Deliver(wire::Deliver { users: users.clone(), frame: frame_bytes(frame) }))
@@ -441,8 +472,11 @@ async fn publish(sh: &Shared, c: &mut MultiplexedConnection, batch: &mut Vec<Out
         let envelope = Envelope { from: sh.node.to_string(), body: Some(body) };
         pipe.publish(channel, envelope.encode_to_vec()).ignore();
     }
-    let n = batch.len() as u64;
+    let n = targeted + broadcast;
     batch.clear();
+    if n == 0 {
+        return Ok(());
+    }
     match pipe.query_async::<()>(c).await {
         Ok(()) => {
             sh.stats.published.fetch_add(targeted, Ordering::Relaxed);
@@ -465,6 +499,9 @@ fn frame_bytes(frame: &Outbound) -> Bytes {
 /// Writes and announces the sessions of the users marked dirty (or, after a
 /// loss, of every user here, replacing what the engine held of us).
 async fn register(sh: &Shared, c: &mut MultiplexedConnection, version: &mut u64) -> redis::RedisResult<()> {
+    if !sh.dirty.pending() {
+        return Ok(());
+    }
     let everything = sh.dirty.all.swap(false, Ordering::SeqCst);
     // Taken before reading the hub: a change after this is marked again.
     let mut users = sh.dirty.take();
