@@ -40,6 +40,14 @@ impl Cluster {
         Self { store, redis: RedisServer::start().await, _dir: dir }
     }
 
+    /// A cluster with two nodes of default settings.
+    async fn with_two_nodes() -> (Self, Node, Node) {
+        let cluster = Self::start().await;
+        let a = cluster.node(|_| {}).await;
+        let b = cluster.node(|_| {}).await;
+        (cluster, a, b)
+    }
+
     /// A node; `f` adjusts its cluster settings.
     async fn node(&self, f: impl FnOnce(&mut ClusterConfig)) -> Node {
         let mut config = ClusterConfig { bus_url: self.redis.url(), ..ClusterConfig::default() };
@@ -135,9 +143,7 @@ const MARKER: i64 = i64::MAX;
 
 #[tokio::test]
 async fn frames_cross_nodes_exactly_once_and_in_publish_order() {
-    let cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (_cluster, a, b) = Cluster::with_two_nodes().await;
     let bob = b.connect(2, "phone", 1);
     until("a sees bob's session on b", || a.bus.devices(2) == 1).await;
 
@@ -150,14 +156,15 @@ async fn frames_cross_nodes_exactly_once_and_in_publish_order() {
     assert_eq!(seen, expected, "every frame once, in the order a published them");
     assert_eq!(a.report().published, 501);
     assert_eq!(b.report().received, 501);
-    assert_eq!((a.report().dropped, a.report().publish_failures), (0, 0));
+    for node in [&a, &b] {
+        let r = node.report();
+        assert_eq!((r.dropped, r.publish_failures, r.reconnects), (0, 0, 0), "{r:?}");
+    }
 }
 
 #[tokio::test]
 async fn a_frame_sent_after_a_session_attached_arrives_after_the_news_of_it() {
-    let cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (_cluster, a, b) = Cluster::with_two_nodes().await;
     let alice = a.connect(1, "phone", 1);
     until("b sees alice", || b.bus.devices(1) == 1).await;
     for n in 0..20 {
@@ -175,9 +182,7 @@ async fn a_frame_sent_after_a_session_attached_arrives_after_the_news_of_it() {
 
 #[tokio::test]
 async fn a_fanout_is_published_once_per_node_with_recipients_and_never_elsewhere() {
-    let cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (cluster, a, b) = Cluster::with_two_nodes().await;
     let c = cluster.node(|_| {}).await;
     let d = cluster.node(|_| {}).await;
     let (b1, b2, c3, a4) = (b.connect(1, "d1", 1), b.connect(2, "d2", 2), c.connect(3, "d3", 3), a.connect(4, "d4", 4));
@@ -207,9 +212,7 @@ async fn a_fanout_is_published_once_per_node_with_recipients_and_never_elsewhere
 
 #[tokio::test]
 async fn device_frames_reach_only_those_devices_and_presence_is_cluster_wide() {
-    let cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (cluster, a, b) = Cluster::with_two_nodes().await;
     let c = cluster.node(|_| {}).await;
     let tablet = a.connect(1, "tablet", 1);
     let phone = b.connect(1, "phone", 2);
@@ -243,9 +246,7 @@ async fn device_frames_reach_only_those_devices_and_presence_is_cluster_wide() {
 
 #[tokio::test]
 async fn a_kick_closes_the_session_on_another_node_and_invalidations_reach_every_node() {
-    let cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (cluster, a, b) = Cluster::with_two_nodes().await;
     let c = cluster.node(|_| {}).await;
     let logged_out = b.connect(1, "phone", 7);
     let other = b.connect(1, "laptop", 8);
@@ -276,9 +277,7 @@ async fn a_kick_closes_the_session_on_another_node_and_invalidations_reach_every
 
 #[tokio::test]
 async fn an_invalidation_lost_with_the_engine_is_healed_by_the_cache_ttl() {
-    let mut cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (mut cluster, a, b) = Cluster::with_two_nodes().await;
     let b = Node {
         caches: Arc::new(Caches::with_ttl(
             Arc::clone(&cluster.store),
@@ -325,9 +324,7 @@ async fn a_dead_nodes_sessions_expire_after_the_presence_ttl_and_a_stopped_node_
 
 #[tokio::test]
 async fn the_engine_restarted_mid_traffic_the_bus_reconnects_and_delivery_resumes() {
-    let mut cluster = Cluster::start().await;
-    let a = cluster.node(|_| {}).await;
-    let b = cluster.node(|_| {}).await;
+    let (mut cluster, a, b) = Cluster::with_two_nodes().await;
     let bob = b.connect(2, "phone", 1);
     until("a sees bob", || a.bus.devices(2) == 1).await;
     for n in 0..100 {

@@ -342,27 +342,50 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// Exponential reconnect delays.
-struct Backoff(Duration);
+/// One engine connection's reconnect state: an exponential backoff, and
+/// whether it was lost (then the next success is a reconnect).
+struct Link {
+    delay: Duration,
+    lost: bool,
+}
 
-impl Backoff {
+impl Link {
     fn new() -> Self {
-        Self(BACKOFF_MIN)
+        Self { delay: BACKOFF_MIN, lost: false }
     }
 
-    fn next(&mut self) -> Duration {
-        let now = self.0;
-        self.0 = (self.0 * 2).min(BACKOFF_MAX);
-        now
+    /// Connected: counts a reconnect, and has everything registered again
+    /// (the engine may have restarted and forgotten us).
+    fn up(&mut self, sh: &Shared) {
+        self.delay = BACKOFF_MIN;
+        if std::mem::take(&mut self.lost) {
+            sh.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        sh.dirty.reregister();
+    }
+
+    /// The connection failed: logs it and waits the next delay; true if
+    /// stopped meanwhile.
+    async fn retry(&mut self, what: &str, e: impl std::fmt::Display + Send, stop: &CancellationToken) -> bool {
+        tracing::warn!(error = %e, "cluster bus: redis unreachable or failed ({what}); reconnecting");
+        self.lost = true;
+        let delay = self.delay;
+        self.delay = (delay * 2).min(BACKOFF_MAX);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            () = stop.cancelled() => true,
+        }
     }
 }
 
-/// Sleeps `d` unless stopped first; returns whether stopped.
-async fn pause(d: Duration, stop: &CancellationToken) -> bool {
-    tokio::select! {
-        () = tokio::time::sleep(d) => false,
-        () = stop.cancelled() => true,
-    }
+/// A connection for commands. Its timeouts are the redis crate's
+/// defaults made longer: a whole node's registry (a large HGETALL) must
+/// not time out, a hung engine must not hold the publisher for long.
+async fn command_connection(client: &redis::Client) -> redis::RedisResult<MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(10)));
+    client.get_multiplexed_async_connection_with_config(&config).await
 }
 
 fn unix_micros() -> u64 {
@@ -376,27 +399,19 @@ async fn publisher(sh: Arc<Shared>, client: redis::Client, mut rx: mpsc::Receive
     // with a fixed id ahead of what the others hold for it.
     let mut version = unix_micros();
     let mut conn: Option<MultiplexedConnection> = None;
-    let mut backoff = Backoff::new();
+    let mut link = Link::new();
     let mut heartbeat = tokio::time::interval(sh.ttl / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    let mut lost_connection = false;
     loop {
         let Some(c) = conn.as_mut() else {
-            match client.get_multiplexed_async_connection().await {
+            match command_connection(&client).await {
                 Ok(c) => {
                     conn = Some(c);
-                    backoff = Backoff::new();
-                    if lost_connection {
-                        sh.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // Whatever the engine held of us may be gone (a restart).
-                    sh.dirty.reregister();
+                    link.up(&sh);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "cluster bus: cannot reach redis (publisher)");
-                    lost_connection = true;
-                    if pause(backoff.next(), &stop).await {
+                    if link.retry("publisher", e, &stop).await {
                         return;
                     }
                 }
@@ -437,10 +452,10 @@ async fn publisher(sh: Arc<Shared>, client: redis::Client, mut rx: mpsc::Receive
             },
         };
         if let Err(e) = result {
-            tracing::warn!(error = %e, "cluster bus: redis failed (publisher); reconnecting");
             conn = None;
-            lost_connection = true;
-            sh.dirty.reregister();
+            if link.retry("publisher", e, &stop).await {
+                return;
+            }
         }
     }
 }
@@ -599,8 +614,7 @@ fn now_ms() -> u64 {
 
 /// The receiver: applies what other nodes publish, and keeps the mirror.
 async fn receiver(sh: Arc<Shared>, client: redis::Client, stop: CancellationToken) {
-    let mut backoff = Backoff::new();
-    let mut lost_connection = false;
+    let mut link = Link::new();
     loop {
         let connected = tokio::select! {
             r = subscribe(&sh, &client) => r,
@@ -609,33 +623,25 @@ async fn receiver(sh: Arc<Shared>, client: redis::Client, stop: CancellationToke
         let (mut pubsub, mut cmd) = match connected {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "cluster bus: cannot reach redis (subscriber)");
-                lost_connection = true;
-                if pause(backoff.next(), &stop).await {
+                if link.retry("subscriber", e, &stop).await {
                     return;
                 }
                 continue;
             }
         };
-        backoff = Backoff::new();
-        if lost_connection {
-            sh.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            // The engine may have restarted and forgotten us.
-            sh.dirty.reregister();
-        }
+        link.up(&sh);
         sh.stats.connected.store(true, Ordering::Relaxed);
         let mut messages = pubsub.on_message();
         let mut reap = tokio::time::interval(sh.ttl / 3);
-        loop {
+        let lost: Box<dyn std::fmt::Display + Send> = loop {
             tokio::select! {
                 message = messages.next() => match message {
                     Some(m) => {
                         if let Err(e) = receive(&sh, &mut cmd, m.get_payload_bytes()).await {
-                            tracing::warn!(error = %e, "cluster bus: reading the registry failed");
-                            break;
+                            break Box::new(e);
                         }
                     }
-                    None => break,
+                    None => break Box::new("the subscription closed"),
                 },
                 _ = reap.tick() => {
                     for node in sh.mirror.reap(sh.ttl) {
@@ -644,10 +650,12 @@ async fn receiver(sh: Arc<Shared>, client: redis::Client, stop: CancellationToke
                 }
                 () = stop.cancelled() => return,
             }
-        }
+        };
         sh.stats.connected.store(false, Ordering::Relaxed);
-        lost_connection = true;
-        tracing::warn!("cluster bus: lost the redis subscription; reconnecting");
+        drop(messages);
+        if link.retry("subscriber", lost, &stop).await {
+            return;
+        }
     }
 }
 
@@ -659,7 +667,7 @@ async fn subscribe(
 ) -> redis::RedisResult<(redis::aio::PubSub, MultiplexedConnection)> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(&[node_channel(&sh.node), ALL.to_owned()]).await?;
-    let mut cmd = client.get_multiplexed_async_connection().await?;
+    let mut cmd = command_connection(client).await?;
     let listed: Vec<String> = cmd.zrange(NODES, 0, -1).await?;
     for node in sh.mirror.known() {
         if !listed.iter().any(|l| **l == *node) {
@@ -764,12 +772,21 @@ mod tests {
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
     }
 
-    #[test]
-    fn backoff_doubles_up_to_its_cap() {
-        let mut b = Backoff::new();
-        let delays: Vec<Duration> = (0..8).map(|_| b.next()).collect();
+    #[tokio::test(start_paused = true)]
+    async fn reconnects_back_off_up_to_a_cap_and_stop_when_told() {
+        let mut link = Link::new();
+        let stop = CancellationToken::new();
+        let mut delays = Vec::new();
+        for _ in 0..8 {
+            let started = tokio::time::Instant::now();
+            assert!(!link.retry("test", "down", &stop).await);
+            delays.push(started.elapsed());
+        }
         assert_eq!(delays[0], BACKOFF_MIN);
         assert_eq!(delays[1], BACKOFF_MIN * 2);
         assert_eq!(*delays.last().expect("eight"), BACKOFF_MAX);
+        assert!(link.lost);
+        stop.cancel();
+        assert!(link.retry("test", "down", &stop).await, "a stopped bus does not wait");
     }
 }
