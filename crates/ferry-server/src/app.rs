@@ -2,7 +2,7 @@
 //! it is assembled: store, caches, bus, the message pipeline (writer and
 //! fan-out) and the services over them.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use ferry_store::Store;
 use tokio::{sync::Semaphore, task::JoinHandle};
@@ -10,8 +10,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     ServerError,
-    bus::{Bus, LocalBus},
-    config::Config,
+    bus::{Bus, BusTasks, LocalBus, RedisBus},
+    config::{BusKind, Config},
     hub::Hub,
     media::Files,
     open_store,
@@ -75,6 +75,8 @@ pub struct Pipeline {
     stop_writer: CancellationToken,
     writer: JoinHandle<()>,
     fanout: JoinHandle<()>,
+    /// The cluster bus's tasks (none on a single node).
+    bus: Option<BusTasks>,
 }
 
 impl Pipeline {
@@ -86,6 +88,11 @@ impl Pipeline {
         let _ = self.writer.await;
         // The writer dropped its fan-out handle; what it handed over is pushed.
         let _ = self.fanout.await;
+        // Last: what the fan-out published goes out, then the node leaves
+        // the cluster's registry.
+        if let Some(bus) = self.bus {
+            bus.stop().await;
+        }
     }
 }
 
@@ -94,7 +101,11 @@ impl App {
     pub async fn start(config: Config) -> Result<(AppRef, Pipeline), ServerError> {
         let store = open_store(&config).await?;
         let hub = Arc::new(Hub::new());
-        let caches = Arc::new(Caches::new(Arc::clone(&store), &config.caches));
+        let cluster = &config.cluster;
+        // In cluster mode an invalidation can be lost on the bus: entries
+        // then live at most cluster.cache_ttl_ms.
+        let cache_ttl = (cluster.bus != BusKind::Local).then(|| Duration::from_millis(cluster.cache_ttl_ms));
+        let caches = Arc::new(Caches::with_ttl(Arc::clone(&store), &config.caches, cache_ttl));
         if config.caches.warm_sessions {
             let caches = Arc::clone(&caches);
             tokio::spawn(async move {
@@ -110,7 +121,14 @@ impl App {
         if config.messages.search {
             tokio::spawn(crate::service::content::backfill_search(Arc::clone(&store)));
         }
-        let bus: Arc<dyn Bus> = Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches)));
+        let (bus, bus_tasks): (Arc<dyn Bus>, _) = match config.cluster.bus {
+            BusKind::Local => (Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches))), None),
+            BusKind::Redis => {
+                let (bus, tasks) = RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), &config.cluster)
+                    .map_err(ServerError::Config)?;
+                (bus, Some(tasks))
+            }
+        };
         let (fanout, fanout_task) = fanout::spawn(Arc::clone(&bus), Arc::clone(&caches));
         let stop_writer = CancellationToken::new();
         let (writer, writer_task) = writer::spawn(
@@ -149,7 +167,7 @@ impl App {
             ice,
             turn_allocations,
             turn_stats: Arc::default(),
-            health: Health::new(Arc::clone(&store)),
+            health: Health::new(Arc::clone(&store), Arc::clone(&bus)),
             shutdown,
             connections: TaskTracker::new(),
             hub,
@@ -157,6 +175,17 @@ impl App {
             caches,
             config,
         });
-        Ok((app, Pipeline { calls, call_tasks, store, stop_writer, writer: writer_task, fanout: fanout_task }))
+        Ok((
+            app,
+            Pipeline {
+                calls,
+                call_tasks,
+                store,
+                stop_writer,
+                writer: writer_task,
+                fanout: fanout_task,
+                bus: bus_tasks,
+            },
+        ))
     }
 }

@@ -16,6 +16,11 @@
 //! the loader sees the bump, or the invalidator's removal comes after the
 //! insert: a stale value never survives an invalidation that followed its
 //! read. (A stripe shared by other keys only costs them a spurious miss.)
+//!
+//! In cluster mode invalidations arrive over the bus, which may lose one
+//! (the engine restarting): there each cache also has a time to live
+//! ([`LoadingCache::with_ttl`]), so a missed invalidation is stale for at
+//! most that long.
 
 use std::{
     future::Future,
@@ -47,9 +52,21 @@ impl<V> Clone for Weigh<V> {
     }
 }
 
-impl<K, V> quick_cache::Weighter<K, Arc<V>> for Weigh<V> {
-    fn weight(&self, _key: &K, value: &Arc<V>) -> u64 {
-        u64::from((self.0)(value).max(1))
+impl<K, V> quick_cache::Weighter<K, Stamped<V>> for Weigh<V> {
+    fn weight(&self, _key: &K, entry: &Stamped<V>) -> u64 {
+        u64::from((self.0)(&entry.value).max(1))
+    }
+}
+
+/// A cached value and when it was loaded (ms since the cache was made).
+pub struct Stamped<V> {
+    value: Arc<V>,
+    at_ms: u64,
+}
+
+impl<V> Clone for Stamped<V> {
+    fn clone(&self) -> Self {
+        Self { value: Arc::clone(&self.value), at_ms: self.at_ms }
     }
 }
 
@@ -59,7 +76,12 @@ const INITIAL_ENTRIES: usize = 1024;
 /// One cache: `K → Arc<V>`, at most `capacity` weight units.
 pub struct LoadingCache<K, V> {
     name: &'static str,
-    entries: quick_cache::sync::Cache<K, Arc<V>, Weigh<V>>,
+    entries: quick_cache::sync::Cache<K, Stamped<V>, Weigh<V>>,
+    /// How long an entry may be served (ms); `u64::MAX`: until evicted or
+    /// invalidated.
+    ttl_ms: u64,
+    /// The clock `Stamped::at_ms` counts from (tokio's, so tests can pause it).
+    born: tokio::time::Instant,
     stripes: Box<[AtomicU64]>,
     hasher: std::collections::hash_map::RandomState,
     stats: CacheStats,
@@ -83,10 +105,23 @@ where
         Self {
             name,
             entries: quick_cache::sync::Cache::with_weighter(estimate, capacity.max(1), Weigh(weigh)),
+            ttl_ms: u64::MAX,
+            born: tokio::time::Instant::now(),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
             hasher: Default::default(),
             stats: CacheStats::default(),
         }
+    }
+
+    /// Serves each entry for at most `ttl` after it was loaded (cluster
+    /// mode: bounds how long a missed invalidation leaves it stale).
+    pub fn with_ttl(mut self, ttl: Option<std::time::Duration>) -> Self {
+        self.ttl_ms = ttl.map_or(u64::MAX, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn stripe(&self, key: &K) -> &AtomicU64 {
@@ -95,7 +130,14 @@ where
 
     /// The cached value, if any (counts a hit or a miss).
     pub fn get(&self, key: &K) -> Option<Arc<V>> {
-        let hit = self.entries.get(key);
+        let mut hit = self.entries.get(key);
+        if hit.as_ref().is_some_and(|e| self.now_ms().saturating_sub(e.at_ms) >= self.ttl_ms) {
+            // Expired. (Should a fresh load have replaced it meanwhile, that
+            // one goes too: a spurious miss, never a stale hit.)
+            self.entries.remove(key);
+            hit = None;
+        }
+        let hit = hit.map(|e| e.value);
         let counter = if hit.is_some() { &self.stats.hits } else { &self.stats.misses };
         counter.fetch_add(1, Ordering::Relaxed);
         hit
@@ -119,7 +161,7 @@ where
         if stripe.load(Ordering::SeqCst) != ticket {
             return false;
         }
-        self.entries.insert(key.clone(), value);
+        self.entries.insert(key.clone(), Stamped { value, at_ms: self.now_ms() });
         if stripe.load(Ordering::SeqCst) != ticket {
             self.entries.remove(&key);
             return false;
@@ -246,6 +288,25 @@ mod tests {
         let ticket = cache.ticket(&3);
         assert!(cache.insert(3, Arc::new(2), ticket));
         assert_eq!(cache.get(&3).as_deref(), Some(&2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_a_ttl_an_entry_is_reloaded_after_it() {
+        let cache: LoadingCache<i64, &'static str> =
+            LoadingCache::new("t", 10).with_ttl(Some(std::time::Duration::from_secs(5)));
+        cache.get_or_load(1, || async { Ok("old") }).await.unwrap();
+        tokio::time::advance(std::time::Duration::from_millis(4900)).await;
+        assert_eq!(cache.get(&1).as_deref(), Some(&"old"), "served within the ttl");
+        // The change's invalidation never came: the ttl bounds the staleness.
+        tokio::time::advance(std::time::Duration::from_millis(100)).await;
+        assert!(cache.get(&1).is_none());
+        let fresh = cache.get_or_load(1, || async { Ok("new") }).await.unwrap();
+        assert_eq!(*fresh, "new");
+        let forever: LoadingCache<i64, u8> = LoadingCache::new("t", 10);
+        let t = forever.ticket(&1);
+        forever.insert(1, Arc::new(1), t);
+        tokio::time::advance(std::time::Duration::from_secs(86_400)).await;
+        assert!(forever.get(&1).is_some(), "no ttl: kept until evicted or invalidated");
     }
 
     #[test]

@@ -67,7 +67,91 @@ pub struct Config {
     pub files: FilesConfig,
     pub web: WebConfig,
     pub calls: CallsConfig,
+    pub cluster: ClusterConfig,
     pub limits: Limits,
+}
+
+/// Which bus connects this node to the others.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    /// A single node: everything in this process.
+    #[default]
+    Local,
+    /// A cluster over one Redis server (pub/sub, and the session registry).
+    Redis,
+}
+
+/// Cluster mode: how nodes reach each other's sessions (`bus/`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `local` (one node, the default) or `redis`.
+    pub bus: BusKind,
+    /// The engine, for `bus = "redis"`: `redis://[user:password@]host[:port][/db]`.
+    pub bus_url: String,
+    /// This node's name on the bus, unique among live nodes (letters,
+    /// digits, `-`, `_`, `.`; at most 64). Empty: a random one per start,
+    /// so a restarted node never inherits its former self's entries.
+    pub node_id: String,
+    /// How long a node's session registry outlives its last refresh (it
+    /// refreshes every third of this): a node that dies without saying so
+    /// is forgotten by the others within it.
+    pub presence_ttl_ms: u64,
+    /// How long a node-local cache entry is served in cluster mode: a cache
+    /// invalidation lost on the bus is healed within it.
+    pub cache_ttl_ms: u64,
+    /// Frames and events queued for the bus's publisher; when it is full
+    /// (the engine slow or down) further ones are dropped and counted, and
+    /// clients recover them by sync.
+    pub publish_queue: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            bus: BusKind::Local,
+            bus_url: "redis://127.0.0.1:6379".into(),
+            node_id: String::new(),
+            presence_ttl_ms: 30_000,
+            cache_ttl_ms: 5_000,
+            publish_queue: 65_536,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Problems with these settings, for [`Config::validate`].
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.bus == BusKind::Redis
+            && !(self.bus_url.starts_with("redis://") && url_has_host(&self.bus_url["redis://".len()..]))
+        {
+            problems.push(format!(
+                "cluster.bus_url: {:?} must be redis://[user:password@]host[:port][/db] when cluster.bus is \"redis\"",
+                self.bus_url
+            ));
+        }
+        if self.node_id.len() > 64
+            || !self.node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            problems.push("cluster.node_id must be at most 64 letters, digits, '-', '_' or '.'".into());
+        }
+        if !(300..=600_000).contains(&self.presence_ttl_ms) {
+            problems.push("cluster.presence_ttl_ms must be 300-600000".into());
+        }
+        if self.cache_ttl_ms == 0 || self.publish_queue == 0 {
+            problems.push("cluster.cache_ttl_ms and cluster.publish_queue must be at least 1".into());
+        }
+        problems
+    }
+}
+
+/// Whether what follows `scheme://` starts with a host.
+fn url_has_host(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    !host.is_empty() && !host.starts_with(':')
 }
 
 impl CallsConfig {
@@ -653,6 +737,7 @@ impl Default for Config {
             files: FilesConfig::default(),
             web: WebConfig::default(),
             calls: CallsConfig::default(),
+            cluster: ClusterConfig::default(),
             limits: Limits::default(),
         }
     }
@@ -726,6 +811,7 @@ const ENV_KEYS: &[&str] = &[
     "files",
     "web",
     "calls",
+    "cluster",
     "limits",
 ];
 
@@ -882,6 +968,7 @@ impl Config {
         {
             problems.push(format!("calls.turn.relay_ip: {ip} is no address a client can send to"));
         }
+        problems.extend(self.cluster.problems());
         let l = &self.limits;
         if l.max_frame_bytes < 1024 {
             problems.push("limits.max_frame_bytes must be at least 1024".into());
@@ -1083,6 +1170,44 @@ mod tests {
         }
         c = Config::default();
         c.calls.turn.public_host = "[2001:db8::1]".into();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API fixes the error type.
+    fn the_cluster_bus_is_local_by_default_and_checked_at_start_up() {
+        assert_eq!(Config::default().cluster.bus, BusKind::Local);
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FERRY_CLUSTER__BUS", "redis");
+            jail.set_env("FERRY_CLUSTER__BUS_URL", "redis://10.0.0.5:6380/2");
+            jail.set_env("FERRY_CLUSTER__NODE_ID", "node-a");
+            let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
+            assert_eq!((c.cluster.bus, c.cluster.node_id.as_str()), (BusKind::Redis, "node-a"));
+            Ok(())
+        });
+        // (An invalid value in a file, not the environment: other tests
+        // load the configuration concurrently.)
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ferry.toml");
+        std::fs::write(&path, "[cluster]\nbus = \"zeromq\"\n").unwrap();
+        let err = Config::load(&Flags { config: Some(path), ..Flags::default() }).unwrap_err();
+        assert!(err.contains("zeromq"), "{err}");
+        let mut c = Config::default();
+        c.cluster.bus = BusKind::Redis;
+        c.cluster.bus_url = "http://127.0.0.1:6379".into();
+        c.cluster.node_id = "a b".into();
+        c.cluster.presence_ttl_ms = 10;
+        c.cluster.publish_queue = 0;
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.lines().count(), 4, "{err}");
+        assert!(err.contains("cluster.bus_url: \"http://127.0.0.1:6379\""), "{err}");
+        for url in ["redis://", "redis://:6379", "redis://user:pw@"] {
+            c = Config::default();
+            c.cluster.bus = BusKind::Redis;
+            c.cluster.bus_url = url.into();
+            assert!(c.validate().is_err(), "{url}");
+        }
+        c.cluster.bus_url = "redis://user:pw@redis.internal:6379/0".into();
         c.validate().unwrap();
     }
 

@@ -18,7 +18,7 @@ use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use dashmap::DashMap;
 use ferry_core::{DeviceId, UserId};
-use ferry_proto::{encode_frame, frame_to_json, v1};
+use ferry_proto::{decode_frame, encode_frame, frame_to_json, v1};
 use ferry_store::Session;
 use smallvec::SmallVec;
 use tokio::sync::Notify;
@@ -48,6 +48,13 @@ impl Outbound {
 
     pub fn frame(&self) -> &v1::Frame {
         &self.frame
+    }
+
+    /// A frame another node encoded (the cluster bus): decoded once here,
+    /// and its protobuf form is the bytes received, never encoded again.
+    pub fn from_protobuf(bytes: Bytes) -> Option<Arc<Self>> {
+        let frame = decode_frame(&bytes).ok()?;
+        Some(Arc::new(Self { frame, protobuf: OnceLock::from(bytes), json: OnceLock::new() }))
     }
 }
 
@@ -260,6 +267,20 @@ impl Hub {
     /// Whether `user` has a live session on `device`.
     pub fn device_online(&self, user: UserId, device: &DeviceId) -> bool {
         self.sessions.get(&user).is_some_and(|list| list.iter().any(|s| s.session.device_id == device.as_str()))
+    }
+
+    /// The device id of each live session of `user` (a device twice = two
+    /// sessions on it).
+    pub fn session_devices(&self, user: UserId) -> Vec<String> {
+        self.sessions
+            .get(&user)
+            .map(|list| list.iter().map(|s| s.session.device_id.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every user with a live session on this node.
+    pub fn users(&self) -> Vec<UserId> {
+        self.sessions.iter().map(|entry| *entry.key()).collect()
     }
 
     /// Number of live sessions (devices) of `user`.

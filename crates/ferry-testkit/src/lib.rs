@@ -23,6 +23,7 @@
 //! - [`files`]: file uploads (one request and tus) and downloads over raw HTTP;
 //! - [`s3`]: a real S3-protocol server (moto) for the S3 blob backend;
 //! - [`postgres`]: a real PostgreSQL server and a fresh database per test;
+//! - [`redis`]: a real Redis server for the cluster bus;
 //! - [`contacts`]: contact and direct-message steps over raw HTTP;
 //! - [`ids`]: conversation ids in their wire form;
 //! - [`proxy`]: a TCP proxy that cuts a connection on request;
@@ -45,6 +46,7 @@ pub mod ids;
 pub mod postgres;
 pub mod proxy;
 pub mod raw;
+pub mod redis;
 pub mod s3;
 pub mod sdk;
 pub mod wire;

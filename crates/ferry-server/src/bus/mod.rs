@@ -6,20 +6,30 @@
 //! cache entry that a change made stale. On a single node [`LocalBus`]
 //! answers all of it from the hub and the caches in this process; a cluster
 //! backend (Redis or NATS) implements the same trait by also publishing to
-//! the other nodes. Typing, receipts, call signaling and the like are
-//! ordinary deliveries through it.
+//! the other nodes: [`RedisBus`] (`redis.rs`, with `mirror.rs` holding this
+//! node's copy of who is connected where, and `wire.rs` what nodes say to
+//! each other). Typing, receipts, call signaling and the like are ordinary
+//! deliveries through it. Nothing outside this module talks to the engine.
 //!
 //! Every method returns at once: deliveries land in bounded per-session
-//! queues (a full queue kicks that session as a slow consumer), so a caller
-//! never waits on a receiver.
+//! queues (a full queue kicks that session as a slow consumer), and what is
+//! bound for other nodes in the cluster bus's bounded publish queue (full:
+//! dropped and counted), so a caller never waits on a receiver or on the
+//! network. A push that is lost on the way is recovered by the client,
+//! which pulls what it misses (a seq gap, or a reconnect): the message
+//! model never relies on a push arriving.
 
 mod local;
+mod mirror;
+mod redis;
+mod wire;
 
 use std::sync::Arc;
 
 use ferry_core::{DeviceId, UserId};
 
 pub use local::LocalBus;
+pub use redis::{BusTasks, RedisBus};
 
 use crate::hub::{Outbound, SessionHandle};
 
@@ -78,4 +88,31 @@ pub trait Bus: Send + Sync {
     fn devices(&self, user: UserId) -> u32;
     /// Drops a stale cache entry wherever it is cached.
     fn invalidate(&self, what: Invalidation);
+    /// The cluster bus's counters (`None` on a single node).
+    fn report(&self) -> Option<BusReport> {
+        None
+    }
+}
+
+/// A snapshot of the cluster bus's counters, for `/metrics` and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusReport {
+    /// Frames published to one other node (a fan-out: one per node).
+    pub published: u64,
+    /// Messages published to every node (kicks, invalidations, presence).
+    pub broadcast: u64,
+    /// Frames received for this node's sessions.
+    pub received: u64,
+    /// Messages received from every node's broadcasts (not our own).
+    pub received_broadcast: u64,
+    /// Dropped because the publish queue was full.
+    pub dropped: u64,
+    /// Lost because the engine failed or was unreachable.
+    pub publish_failures: u64,
+    /// Connections to the engine re-established after a loss.
+    pub reconnects: u64,
+    /// Other nodes known now.
+    pub nodes: u64,
+    /// Whether the subscription is up now.
+    pub connected: bool,
 }

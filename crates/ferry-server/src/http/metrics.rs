@@ -34,6 +34,37 @@ fn render(app: &AppRef) -> String {
         "Sessions disconnected because their outbound queue was full.",
         hub.stats.slow_consumers.load(Ordering::Relaxed),
     );
+    if let Some(bus) = app.bus.report() {
+        for (name, help, value) in [
+            (
+                "ferry_bus_published_total",
+                "Frames published to one other node (a fan-out: one per node).",
+                bus.published,
+            ),
+            (
+                "ferry_bus_broadcast_total",
+                "Messages published to every node (kicks, invalidations, presence).",
+                bus.broadcast,
+            ),
+            ("ferry_bus_received_total", "Frames received from other nodes for this node's sessions.", bus.received),
+            ("ferry_bus_received_broadcast_total", "Broadcasts received from other nodes.", bus.received_broadcast),
+            ("ferry_bus_dropped_total", "Bus messages dropped because the publish queue was full.", bus.dropped),
+            (
+                "ferry_bus_publish_failures_total",
+                "Bus messages lost because the engine failed or was unreachable.",
+                bus.publish_failures,
+            ),
+            (
+                "ferry_bus_reconnects_total",
+                "Connections to the bus engine re-established after a loss.",
+                bus.reconnects,
+            ),
+        ] {
+            m.counter(name, help, value);
+        }
+        m.gauge("ferry_bus_nodes", "Other nodes this node knows of.", bus.nodes as f64);
+        m.gauge("ferry_bus_connected", "1 while the bus subscription is up.", f64::from(u8::from(bus.connected)));
+    }
     let w = app.messaging.writer_stats();
     m.counter("ferry_messages_committed_total", "New messages made durable.", w.messages.load(Ordering::Relaxed));
     m.counter(

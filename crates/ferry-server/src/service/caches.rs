@@ -8,7 +8,7 @@
 //! [`Caches::apply`] on every node; see [`crate::cache`] for why a load that
 //! raced with the change cannot cache the old value.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use ferry_core::{ApiError, UserId, group::GroupFacts};
 use ferry_store::{Member, MemberIds, Session, Store, User};
@@ -44,16 +44,28 @@ pub struct Caches {
 
 impl Caches {
     pub fn new(store: Arc<dyn Store>, c: &CacheConfig) -> Self {
+        Self::with_ttl(store, c, None)
+    }
+
+    /// Caches whose entries are served for at most `ttl` (cluster mode: a
+    /// lost invalidation is healed by then); `None`: until evicted.
+    pub fn with_ttl(store: Arc<dyn Store>, c: &CacheConfig, ttl: Option<Duration>) -> Self {
         Self {
             store,
-            sessions: LoadingCache::new("sessions", c.sessions),
-            users: LoadingCache::new("users", c.users),
-            groups: LoadingCache::new("groups", c.groups),
-            memberships: LoadingCache::new("memberships", c.memberships),
-            member_ids: LoadingCache::weighted("group_member_ids", c.group_member_ids, |v| len_weight(v.len())),
-            blocks: LoadingCache::weighted("blocks", c.contact_ids, |v| len_weight(v.len())),
-            friends: LoadingCache::weighted("friends", c.contact_ids, |v| len_weight(v.len())),
-            peers: LoadingCache::weighted("presence_peers", c.contact_ids, |v| len_weight(v.len())),
+            sessions: LoadingCache::new("sessions", c.sessions).with_ttl(ttl),
+            users: LoadingCache::new("users", c.users).with_ttl(ttl),
+            groups: LoadingCache::new("groups", c.groups).with_ttl(ttl),
+            memberships: LoadingCache::new("memberships", c.memberships).with_ttl(ttl),
+            member_ids: LoadingCache::weighted("group_member_ids", c.group_member_ids, |v: &MemberIds| {
+                len_weight(v.len())
+            })
+            .with_ttl(ttl),
+            blocks: LoadingCache::weighted("blocks", c.contact_ids, |v: &HashSet<UserId>| len_weight(v.len()))
+                .with_ttl(ttl),
+            friends: LoadingCache::weighted("friends", c.contact_ids, |v: &HashSet<UserId>| len_weight(v.len()))
+                .with_ttl(ttl),
+            peers: LoadingCache::weighted("presence_peers", c.contact_ids, |v: &Vec<UserId>| len_weight(v.len()))
+                .with_ttl(ttl),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Readiness: whether this node should be sent new clients (`GET /readyz`).
 //!
-//! A node is ready while it is not draining and its store answers within
-//! [`STORE_TIMEOUT`]. Draining starts when the node is told to stop: for
+//! A node is ready while it is not draining, its store answers within
+//! [`STORE_TIMEOUT`] and, in a cluster, its bus is connected to the engine
+//! (without it, its clients would miss what other nodes' clients send until
+//! they sync). Draining starts when the node is told to stop: for
 //! `drain_secs` it goes on serving everyone already connected while
 //! `/readyz` answers 503, so a load balancer takes it out of rotation before
 //! its sessions are closed (and told to reconnect, which then reaches
@@ -17,6 +19,8 @@ use std::{
 
 use ferry_store::Store;
 
+use crate::bus::Bus;
+
 /// Longest wait for the store's answer before the node counts as not ready.
 pub const STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -27,6 +31,8 @@ pub enum NotReady {
     Draining,
     /// The store failed or did not answer in time.
     Store(String),
+    /// The cluster bus has lost its engine (it reconnects by itself).
+    Bus,
 }
 
 impl std::fmt::Display for NotReady {
@@ -34,6 +40,7 @@ impl std::fmt::Display for NotReady {
         match self {
             Self::Draining => f.write_str("draining: the node is shutting down"),
             Self::Store(e) => write!(f, "store: {e}"),
+            Self::Bus => f.write_str("bus: not connected to the bus engine"),
         }
     }
 }
@@ -41,12 +48,13 @@ impl std::fmt::Display for NotReady {
 /// The node's readiness.
 pub struct Health {
     store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
     draining: AtomicBool,
 }
 
 impl Health {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, draining: AtomicBool::new(false) }
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Self {
+        Self { store, bus, draining: AtomicBool::new(false) }
     }
 
     /// From now on the node is not ready (it is about to stop).
@@ -62,6 +70,9 @@ impl Health {
     pub async fn check(&self) -> Result<(), NotReady> {
         if self.draining() {
             return Err(NotReady::Draining);
+        }
+        if self.bus.report().is_some_and(|r| !r.connected) {
+            return Err(NotReady::Bus);
         }
         match tokio::time::timeout(STORE_TIMEOUT, self.store.ping()).await {
             Ok(Ok(())) => Ok(()),
