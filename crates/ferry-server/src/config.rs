@@ -92,8 +92,9 @@ pub struct ClusterConfig {
     pub bus_url: String,
     /// This node's name on the bus, unique among live nodes (letters,
     /// digits, `-`, `_`, `.`; at most 64). Empty: a random one per start,
-    /// so a restarted node never inherits its former self's entries.
-    pub node_id: String,
+    /// so a restarted node never inherits its former self's entries. (Not
+    /// the top-level `node_id`, the number in every message id.)
+    pub node_name: String,
     /// How long a node's session registry outlives its last refresh (it
     /// refreshes every third of this): a node that dies without saying so
     /// is forgotten by the others within it.
@@ -112,7 +113,7 @@ impl Default for ClusterConfig {
         Self {
             bus: BusKind::Local,
             bus_url: "redis://127.0.0.1:6379".into(),
-            node_id: String::new(),
+            node_name: String::new(),
             presence_ttl_ms: 30_000,
             cache_ttl_ms: 5_000,
             publish_queue: 65_536,
@@ -132,10 +133,10 @@ impl ClusterConfig {
                 self.bus_url
             ));
         }
-        if self.node_id.len() > 64
-            || !self.node_id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        if self.node_name.len() > 64
+            || !self.node_name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         {
-            problems.push("cluster.node_id must be at most 64 letters, digits, '-', '_' or '.'".into());
+            problems.push("cluster.node_name must be at most 64 letters, digits, '-', '_' or '.'".into());
         }
         if !(300..=600_000).contains(&self.presence_ttl_ms) {
             problems.push("cluster.presence_ttl_ms must be 300-600000".into());
@@ -1180,9 +1181,9 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("FERRY_CLUSTER__BUS", "redis");
             jail.set_env("FERRY_CLUSTER__BUS_URL", "redis://10.0.0.5:6380/2");
-            jail.set_env("FERRY_CLUSTER__NODE_ID", "node-a");
+            jail.set_env("FERRY_CLUSTER__NODE_NAME", "node-a");
             let c = Config::load(&Flags::default()).map_err(|e| e.to_string())?;
-            assert_eq!((c.cluster.bus, c.cluster.node_id.as_str()), (BusKind::Redis, "node-a"));
+            assert_eq!((c.cluster.bus, c.cluster.node_name.as_str()), (BusKind::Redis, "node-a"));
             Ok(())
         });
         // (An invalid value in a file, not the environment: other tests
@@ -1195,7 +1196,7 @@ mod tests {
         let mut c = Config::default();
         c.cluster.bus = BusKind::Redis;
         c.cluster.bus_url = "http://127.0.0.1:6379".into();
-        c.cluster.node_id = "a b".into();
+        c.cluster.node_name = "a b".into();
         c.cluster.presence_ttl_ms = 10;
         c.cluster.publish_queue = 0;
         let err = c.validate().unwrap_err();

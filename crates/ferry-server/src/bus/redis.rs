@@ -196,10 +196,10 @@ impl RedisBus {
     /// serves its own sessions, while the engine is unreachable).
     pub fn start(hub: Arc<Hub>, caches: Arc<Caches>, config: &ClusterConfig) -> Result<(Arc<Self>, BusTasks), String> {
         let client = redis::Client::open(config.bus_url.as_str()).map_err(|e| format!("cluster.bus_url: {e}"))?;
-        let node: NodeName = if config.node_id.is_empty() {
+        let node: NodeName = if config.node_name.is_empty() {
             format!("{:016x}", rand::random::<u64>()).into()
         } else {
-            config.node_id.as_str().into()
+            config.node_name.as_str().into()
         };
         let shared = Arc::new(Shared {
             node,
