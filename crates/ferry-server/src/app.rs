@@ -124,8 +124,9 @@ impl App {
         let (bus, bus_tasks): (Arc<dyn Bus>, _) = match config.cluster.bus {
             BusKind::Local => (Arc::new(LocalBus::new(Arc::clone(&hub), Arc::clone(&caches))), None),
             BusKind::Redis => {
-                let (bus, tasks) = RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), &config.cluster)
-                    .map_err(ServerError::Config)?;
+                let (bus, tasks) =
+                    RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), config.node_id, &config.cluster)
+                        .map_err(ServerError::Config)?;
                 (bus, Some(tasks))
             }
         };
@@ -154,7 +155,8 @@ impl App {
         let turn_allocations = Arc::new(Allocations::new(turn.max_allocations_per_user, turn.max_allocations));
         let messaging =
             Arc::new(Messaging::new(Arc::clone(&store), Arc::clone(&caches), writer, Arc::clone(&notifier), &config));
-        let (calls, call_tasks) = Calls::start(config.calls.call_config(), Arc::clone(&bus), Arc::clone(&messaging));
+        let (calls, call_tasks) =
+            Calls::start(config.node_id, config.calls.call_config(), Arc::clone(&bus), Arc::clone(&messaging));
         let app = Arc::new(App {
             messaging,
             calls: Arc::clone(&calls),

@@ -61,7 +61,7 @@ pub fn api_code(e: &ClientError) -> ErrorCode {
 /// The first event `pick` takes, passing over those it returns `None` for
 /// (`pick` panics on anything it did not expect); panics when the stream
 /// ends or after `timeout`.
-async fn first_event<T>(
+pub async fn first_event<T>(
     events: &mut EventReceiver,
     timeout: Duration,
     what: &str,

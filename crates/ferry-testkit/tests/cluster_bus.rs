@@ -6,9 +6,12 @@
 use std::{sync::Arc, time::Duration};
 
 use ferry_client::v1;
-use ferry_core::DeviceId;
+use ferry_core::{DeviceId, call::CallId};
 use ferry_server::{
-    bus::{Bus, BusReport, BusTasks, Invalidation, RedisBus, Sessions},
+    bus::{
+        Bus, BusReport, BusTasks, Invalidation, RedisBus, Sessions,
+        calls::{CallRoute, Claim},
+    },
     config::{CacheConfig, ClusterConfig},
     hub::{Hub, Kick, Outbound, Outbox, SessionHandle},
     service::caches::Caches,
@@ -26,6 +29,9 @@ struct Node {
 }
 
 /// The store the nodes' caches read (only the session cache is used here).
+/// The next node's `node_id` (tests run concurrently in one process).
+static NODE_IDS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
+
 struct Cluster {
     store: Arc<dyn Store>,
     redis: RedisServer,
@@ -38,6 +44,17 @@ impl Cluster {
         let config = ferry_server::Config { data_dir: dir.path().to_path_buf(), ..test_config() };
         let store = ferry_server::open_store(&config).await.expect("store");
         Self { store, redis: RedisServer::start().await, _dir: dir }
+    }
+
+    /// A node with a given `node_id` (tests of a misconfigured cluster).
+    async fn node_with_id(&self, node_id: u16) -> Node {
+        let config = ClusterConfig { bus_url: self.redis.url(), ..ClusterConfig::default() };
+        let hub = Arc::new(Hub::new());
+        let caches = Arc::new(Caches::with_ttl(Arc::clone(&self.store), &CacheConfig::default(), None));
+        let (bus, tasks) = RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), node_id, &config).expect("bus");
+        let node = Node { hub, caches, bus, tasks: Some(tasks) };
+        until("the bus subscribes", || node.report().connected).await;
+        node
     }
 
     /// A cluster with two nodes of default settings.
@@ -54,7 +71,9 @@ impl Cluster {
         f(&mut config);
         let hub = Arc::new(Hub::new());
         let caches = Arc::new(Caches::with_ttl(Arc::clone(&self.store), &CacheConfig::default(), None));
-        let (bus, tasks) = RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), &config).expect("bus");
+        // Every node its own node_id, as operators must configure them.
+        let node_id = NODE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (bus, tasks) = RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), node_id, &config).expect("bus");
         let node = Node { hub, caches, bus, tasks: Some(tasks) };
         until("the bus subscribes", || node.report().connected).await;
         node
@@ -367,7 +386,7 @@ async fn without_its_engine_a_node_serves_its_own_sessions_and_joins_once_it_is_
     let (hub, caches) =
         (Arc::new(Hub::new()), Arc::new(Caches::new(Arc::clone(&cluster.store), &CacheConfig::default())));
     let (bus, tasks) =
-        RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), &config).expect("starts without its engine");
+        RedisBus::start(Arc::clone(&hub), Arc::clone(&caches), 1000, &config).expect("starts without its engine");
     let node = Node { hub, caches, bus, tasks: Some(tasks) };
     let alice = node.connect(1, "phone", 1);
     node.bus.deliver(&[1], &ping(1));
@@ -379,4 +398,49 @@ async fn without_its_engine_a_node_serves_its_own_sessions_and_joins_once_it_is_
     until("the other node sees alice", || other.bus.devices(1) == 1).await;
     other.bus.deliver(&[1], &ping(2));
     assert_eq!(number(&next(&alice).await), 2);
+}
+
+#[tokio::test]
+async fn two_nodes_with_one_node_id_both_report_the_clash_until_one_is_gone() {
+    let cluster = Cluster::start().await;
+    let a = cluster.node_with_id(77).await;
+    let mut b = cluster.node_with_id(77).await;
+    let c = cluster.node_with_id(78).await;
+    // Heard of in the first presence or heartbeat each sends.
+    until("a sees the clash", || a.report().node_id_clash.is_some()).await;
+    until("b sees the clash", || b.report().node_id_clash.is_some()).await;
+    assert_eq!(c.report().node_id_clash, None);
+    b.tasks.take().expect("running").stop().await;
+    until("a forgets the clash", || a.report().node_id_clash.is_none()).await;
+}
+
+#[tokio::test]
+async fn call_claims_busy_users_cluster_wide_until_released_or_their_node_dies() {
+    let cluster = Cluster::start().await;
+    let ttl = |c: &mut ClusterConfig| c.presence_ttl_ms = 600;
+    let mut a = cluster.node(ttl).await;
+    let b = cluster.node(ttl).await;
+    let (route_a, route_b) = (a.bus.calls().expect("cluster calls"), b.bus.calls().expect("cluster calls"));
+    let (x, y, z) = (CallId::minted(route_a.node_id(), 1), CallId::minted(route_b.node_id(), 2), CallId::minted(9, 3));
+    assert_eq!(route_a.claim(x, 1, 2).await.expect("claim"), Claim::Taken);
+    assert_eq!(route_b.claim(y, 3, 2).await.expect("claim"), Claim::CalleeBusy);
+    assert_eq!(route_b.claim(y, 1, 3).await.expect("claim"), Claim::CallerBusy);
+    // Released: free on every node at once.
+    route_a.release(x);
+    until_claimed(route_b, y, 3, 2).await;
+    // Held by a node that dies: re-asserted while it lives, gone within the TTL after.
+    assert_eq!(route_a.claim(z, 4, 5).await.expect("claim"), Claim::Taken);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(route_b.claim(CallId::minted(1, 4), 5, 6).await.expect("claim"), Claim::CallerBusy, "kept alive");
+    a.tasks.take().expect("running").abort();
+    until_claimed(route_b, CallId::minted(1, 4), 5, 6).await;
+}
+
+/// Claims `caller` and `callee` for `call` on `route`, retrying until free.
+async fn until_claimed(route: &dyn CallRoute, call: CallId, caller: i64, callee: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while route.claim(call, caller, callee).await.expect("claim") != Claim::Taken {
+        assert!(tokio::time::Instant::now() < deadline, "never free");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -182,6 +182,19 @@ impl CallId {
         Self(raw)
     }
 
+    /// A fresh id for a call placed on node `owner` (the top-level
+    /// `node_id`): the node is the id's top 16 bits, the rest is `random`.
+    /// In a cluster any node can tell from the id alone which node holds
+    /// the call and forward its requests there.
+    pub const fn minted(owner: u16, random: u128) -> Self {
+        Self(((owner as u128) << 112) | (random & ((1 << 112) - 1)))
+    }
+
+    /// The node that placed the call (see [`minted`](Self::minted)).
+    pub const fn owner(self) -> u16 {
+        (self.0 >> 112) as u16
+    }
+
     pub const fn get(self) -> u128 {
         self.0
     }

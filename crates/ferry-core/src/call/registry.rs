@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Call, CallConfig, CallError, CallEvent, CallId, Effect, Endpoint, Invite, MAX_FILE_SESSIONS_PER_USER};
-use crate::UserId;
+use crate::{DeviceId, UserId};
 
 /// The calls of a node: places them (answering busy for a user already in
 /// one), routes events to them, and keeps one index of their deadlines so
@@ -53,6 +53,19 @@ impl CallRegistry {
     /// ends at once. Refused: calling yourself, placing a call while in one,
     /// an id in use; for a file session, either user at the cap.
     pub fn place(&mut self, invite: Invite, now: i64, out: &mut Vec<Effect>) -> Result<(), CallError> {
+        self.place_in_cluster(invite, false, now, out)
+    }
+
+    /// [`place`](Self::place) on a node of a cluster, where the callee may
+    /// be in a call that another node holds (`callee_busy_elsewhere`, as the
+    /// cluster-wide claim found): then the call is answered busy too.
+    pub fn place_in_cluster(
+        &mut self,
+        invite: Invite,
+        callee_busy_elsewhere: bool,
+        now: i64,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), CallError> {
         self.tick(now, out);
         let id = invite.id;
         if invite.caller.user == invite.callee {
@@ -67,7 +80,7 @@ impl CallRegistry {
         if self.by_user.contains_key(&invite.caller.user) {
             return Err(CallError::AlreadyInCall);
         }
-        let call = if self.by_user.contains_key(&invite.callee) {
+        let call = if callee_busy_elsewhere || self.by_user.contains_key(&invite.callee) {
             Call::busy(invite, &self.config, now, out)?
         } else {
             Call::invite(invite, &self.config, now, out)?
@@ -118,11 +131,50 @@ impl CallRegistry {
         self.connection(CallEvent::Reconnected, party, now, out);
     }
 
+    /// `user`'s devices with a session anywhere are `online` now (in a
+    /// cluster, another node's sessions changed): each of the user's calls
+    /// here hears of every device that came or went since it last did.
+    /// Calls ignore a report that changes nothing (a device still ringing,
+    /// a party not away), so this can be said as often as convenient.
+    pub fn presence(&mut self, user: UserId, online: &[DeviceId], now: i64, out: &mut Vec<Effect>) {
+        self.tick(now, out);
+        for id in self.ids_of(user) {
+            let Some(call) = self.calls.get(&id) else { continue };
+            let mut known: Vec<DeviceId> = Vec::new();
+            if call.caller().user == user {
+                known.push(call.caller().device.clone());
+            }
+            if call.callee() == user {
+                known.extend(call.ringing_devices().iter().cloned());
+                known.extend(call.accepted_by().cloned());
+            }
+            for device in online.iter().chain(known.iter().filter(|d| !online.contains(d))) {
+                let party = Endpoint { user, device: device.clone() };
+                let event = if online.contains(device) { CallEvent::Reconnected } else { CallEvent::Disconnected };
+                // Connection events are never refused.
+                let _ = self.update(id, out, |call, out| call.handle(event(party), now, out));
+            }
+        }
+    }
+
+    /// The users in a live call or file session here.
+    pub fn users(&self) -> Vec<UserId> {
+        let mut users: Vec<UserId> = self.by_user.keys().chain(self.files_by_user.keys()).copied().collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// The live calls and file sessions of `user`.
+    fn ids_of(&self, user: UserId) -> Vec<CallId> {
+        let mut ids: Vec<CallId> = self.by_user.get(&user).copied().into_iter().collect();
+        ids.extend(self.files_by_user.get(&user).into_iter().flatten().copied());
+        ids
+    }
+
     fn connection(&mut self, event: fn(Endpoint) -> CallEvent, party: Endpoint, now: i64, out: &mut Vec<Effect>) {
         self.tick(now, out);
-        let mut ids: Vec<CallId> = self.by_user.get(&party.user).copied().into_iter().collect();
-        ids.extend(self.files_by_user.get(&party.user).into_iter().flatten().copied());
-        for id in ids {
+        for id in self.ids_of(party.user) {
             // Connection events are never refused.
             let _ = self.update(id, out, |call, out| call.handle(event(party.clone()), now, out));
         }
@@ -355,6 +407,66 @@ mod tests {
             assert_eq!(reg.get(CallId::new(2)).map(Call::state), Some(CallState::Ended(CallOutcome::Busy)));
             reg.check_invariants();
         }
+    }
+
+    #[test]
+    fn a_callee_busy_on_another_node_is_answered_busy_without_being_disturbed() {
+        let mut reg = registry();
+        let mut out = Vec::new();
+        reg.place_in_cluster(invite(1, ALICE, BOB, &["main"]), true, T0, &mut out).unwrap();
+        assert_eq!(finished(&out)[0].outcome, CallOutcome::Busy);
+        assert!(out.iter().all(|e| !matches!(e, Effect::Send { to, .. } if *to == BOB)));
+        assert!(reg.call_of(ALICE).is_none() && reg.call_of(BOB).is_none());
+        reg.check_invariants();
+    }
+
+    #[test]
+    fn presence_reports_bring_calls_in_line_with_the_cluster() {
+        let sends_to = |out: &[Effect], user: UserId| -> Vec<(Vec<DeviceId>, Signal)> {
+            out.iter()
+                .filter_map(|e| match e {
+                    Effect::Send { to, devices, signal, .. } if *to == user => Some((devices.clone(), signal.clone())),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut reg = registry();
+        reg.place(invite(1, ALICE, BOB, &["phone"]), T0, &mut Vec::new()).unwrap();
+        // Bob's laptop came online on another node: it rings; saying so again changes nothing.
+        let mut out = Vec::new();
+        reg.presence(BOB, &[DeviceId::from("phone"), DeviceId::from("laptop")], T0 + 100, &mut out);
+        let to_bob = sends_to(&out, BOB);
+        assert_eq!(to_bob.len(), 1);
+        assert_eq!(to_bob[0].0, [DeviceId::from("laptop")]);
+        assert!(matches!(to_bob[0].1, Signal::Incoming { .. }));
+        out.clear();
+        reg.presence(BOB, &[DeviceId::from("phone"), DeviceId::from("laptop")], T0 + 200, &mut out);
+        assert_eq!(out, []);
+        // The phone went away: it stops ringing.
+        reg.presence(BOB, &[DeviceId::from("laptop")], T0 + 300, &mut out);
+        assert_eq!(reg.get(CallId::new(1)).map(|c| c.ringing_devices().to_vec()), Some(vec![DeviceId::from("laptop")]));
+        reg.handle(CallId::new(1), accept(BOB, "laptop"), T0 + 400, &mut out).unwrap();
+        // Alice's device dropped everywhere: Bob hears of it; back: resumed.
+        out.clear();
+        reg.presence(ALICE, &[], T0 + 500, &mut out);
+        assert_eq!(sends_to(&out, BOB), [(vec![DeviceId::from("laptop")], Signal::PeerDisconnected)]);
+        assert!(reg.get(CallId::new(1)).is_some_and(|c| c.is_away(&ep(ALICE, "main"))));
+        out.clear();
+        reg.presence(ALICE, &[DeviceId::from("other"), DeviceId::from("main")], T0 + 600, &mut out);
+        assert_eq!(sends_to(&out, BOB), [(vec![DeviceId::from("laptop")], Signal::PeerReconnected)]);
+        assert!(matches!(sends_to(&out, ALICE)[..], [(_, Signal::Resumed { .. })]));
+        assert_eq!(reg.users(), [ALICE, BOB]);
+        reg.check_invariants();
+    }
+
+    #[test]
+    fn a_minted_call_id_names_its_node() {
+        for (node, random) in [(0, u128::MAX), (7, 12_345), (1023, 0), (u16::MAX, u128::MAX)] {
+            let id = CallId::minted(node, random);
+            assert_eq!(id.owner(), node);
+            assert_eq!(id.to_string().parse::<CallId>().map(CallId::owner), Ok(node));
+        }
+        assert_ne!(CallId::minted(3, 1), CallId::minted(4, 1));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ferry_core::{DeviceId, UserId};
 
-use super::{Bus, Invalidation, Sessions};
+use super::{Bus, Invalidation, SessionAt, Sessions};
 use crate::{
     hub::{Hub, Outbound, SessionHandle},
     service::caches::Caches,
@@ -38,8 +38,14 @@ impl Bus for LocalBus {
         }
     }
 
-    fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<u64>, frame: &Arc<Outbound>) {
-        self.hub.deliver_to_devices(user, devices, except, frame);
+    fn deliver_to_devices(
+        &self,
+        user: UserId,
+        devices: &[DeviceId],
+        except: Option<&SessionAt>,
+        frame: &Arc<Outbound>,
+    ) {
+        self.hub.deliver_to_devices(user, devices, except.and_then(SessionAt::here), frame);
     }
 
     fn online_devices(&self, user: UserId) -> Vec<DeviceId> {

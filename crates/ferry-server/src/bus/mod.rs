@@ -19,6 +19,7 @@
 //! which pulls what it misses (a seq gap, or a reconnect): the message
 //! model never relies on a push arriving.
 
+pub mod calls;
 mod local;
 mod mirror;
 mod redis;
@@ -29,9 +30,30 @@ use std::sync::Arc;
 use ferry_core::{DeviceId, UserId};
 
 pub use local::LocalBus;
+pub use mirror::NodeName;
 pub use redis::{BusTasks, RedisBus};
 
 use crate::hub::{Outbound, SessionHandle};
+
+/// A connection somewhere in the cluster: its hub id on the node holding
+/// it (`node`: `None` for this node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionAt {
+    pub node: Option<NodeName>,
+    pub id: u64,
+}
+
+impl SessionAt {
+    /// A connection of this node.
+    pub fn local(id: u64) -> Self {
+        Self { node: None, id }
+    }
+
+    /// Its id, if it is a connection of this node.
+    pub fn here(&self) -> Option<u64> {
+        self.node.is_none().then_some(self.id)
+    }
+}
 
 /// Which sessions of a user a kick closes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +97,10 @@ pub trait Bus: Send + Sync {
     /// Pushes `frame` to every live session of each of `users`.
     fn deliver(&self, users: &[UserId], frame: &Arc<Outbound>);
     /// Pushes `frame` to the live sessions of `user` logged in on one of
-    /// `devices`, except session `except` (call signaling: a call is between
-    /// devices, and the connection that caused a signal has its answer).
-    fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<u64>, frame: &Arc<Outbound>);
+    /// `devices`, except connection `except` (call signaling: a call is
+    /// between devices, and the connection that caused a signal has its
+    /// answer).
+    fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<&SessionAt>, frame: &Arc<Outbound>);
     /// The distinct devices `user` has live sessions on.
     fn online_devices(&self, user: UserId) -> Vec<DeviceId>;
     /// Whether `user` has a live session on `device`.
@@ -88,6 +111,11 @@ pub trait Bus: Send + Sync {
     fn devices(&self, user: UserId) -> u32;
     /// Drops a stale cache entry wherever it is cached.
     fn invalidate(&self, what: Invalidation);
+    /// Calls across nodes (`None` on a single node, where every call is in
+    /// this node's registry).
+    fn calls(&self) -> Option<&dyn calls::CallRoute> {
+        None
+    }
     /// The cluster bus's counters (`None` on a single node).
     fn report(&self) -> Option<BusReport> {
         None
@@ -115,4 +143,7 @@ pub struct BusReport {
     pub nodes: u64,
     /// Whether the subscription is up now.
     pub connected: bool,
+    /// Another live node uses this node's `node_id` (the name it goes by):
+    /// message and call ids could clash.
+    pub node_id_clash: Option<String>,
 }

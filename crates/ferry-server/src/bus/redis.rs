@@ -35,6 +35,8 @@
 //! re-registers all its sessions (a `reset` presence) and reloads everyone
 //! else's. A push lost meanwhile is recovered by the client's sync.
 
+mod calls;
+
 use std::{
     collections::HashSet,
     sync::{
@@ -45,6 +47,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use dashmap::DashMap;
 use ferry_core::{DeviceId, UserId};
 use futures_util::StreamExt as _;
 use prost::Message as _;
@@ -56,8 +59,10 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
+use self::calls::CallState;
 use super::{
-    Bus, BusReport, Invalidation, Sessions,
+    Bus, BusReport, Invalidation, SessionAt, Sessions,
+    calls::{CallRoute, PresenceNews},
     mirror::{Mirror, NodeName},
     wire::{self, Body, Envelope},
 };
@@ -73,6 +78,8 @@ const ALL: &str = "ferry:bus:all";
 const NODES: &str = "ferry:bus:nodes";
 /// The registry field holding a node's version.
 const VERSION_FIELD: &str = "_v";
+/// The registry field holding a node's `node_id`.
+const NODE_ID_FIELD: &str = "_id";
 /// Users per presence message and registry transaction.
 const PRESENCE_CHUNK: usize = 1000;
 /// Queued items the publisher sends in one pipeline.
@@ -93,8 +100,13 @@ fn sessions_key(node: &str) -> String {
 enum Outgoing {
     /// A frame for `users`' sessions on `node`.
     Deliver { node: NodeName, users: Vec<UserId>, frame: Arc<Outbound> },
-    /// A frame for `user`'s sessions on `devices` on `node`.
-    Devices { node: NodeName, user: UserId, devices: Vec<String>, frame: Arc<Outbound> },
+    /// A frame for `user`'s sessions on `devices` on `node`, but not
+    /// connection `except` there.
+    Devices { node: NodeName, user: UserId, devices: Vec<String>, except: Option<u64>, frame: Arc<Outbound> },
+    /// A message for one node (call requests and answers).
+    Targeted { node: NodeName, body: Body },
+    /// A call ended: its claims go.
+    Release { call: ferry_core::call::CallId, users: [UserId; 2] },
     /// To every node.
     Broadcast(Body),
     /// Sessions changed here ([`Dirty`] says whose). Queued in line with
@@ -152,6 +164,13 @@ impl Dirty {
 /// What the bus and its two tasks share.
 struct Shared {
     node: NodeName,
+    /// The top-level `node_id`, said in every message.
+    node_id: u16,
+    /// Other nodes by `node_id`, as their messages say.
+    ids: DashMap<u16, NodeName>,
+    /// Another live node said it has our `node_id`.
+    clash: Mutex<Option<NodeName>>,
+    calls: CallState,
     hub: Arc<Hub>,
     caches: Arc<Caches>,
     mirror: Mirror,
@@ -194,7 +213,12 @@ impl BusTasks {
 impl RedisBus {
     /// Starts the bus (it connects in the background: a node starts, and
     /// serves its own sessions, while the engine is unreachable).
-    pub fn start(hub: Arc<Hub>, caches: Arc<Caches>, config: &ClusterConfig) -> Result<(Arc<Self>, BusTasks), String> {
+    pub fn start(
+        hub: Arc<Hub>,
+        caches: Arc<Caches>,
+        node_id: u16,
+        config: &ClusterConfig,
+    ) -> Result<(Arc<Self>, BusTasks), String> {
         let client = redis::Client::open(config.bus_url.as_str()).map_err(|e| format!("cluster.bus_url: {e}"))?;
         let node: NodeName = if config.node_name.is_empty() {
             format!("{:016x}", rand::random::<u64>()).into()
@@ -203,6 +227,10 @@ impl RedisBus {
         };
         let shared = Arc::new(Shared {
             node,
+            node_id,
+            ids: DashMap::new(),
+            clash: Mutex::new(None),
+            calls: CallState::new(client.clone()),
             hub,
             caches,
             mirror: Mirror::default(),
@@ -271,10 +299,17 @@ impl Bus for RedisBus {
         }
     }
 
-    fn deliver_to_devices(&self, user: UserId, devices: &[DeviceId], except: Option<u64>, frame: &Arc<Outbound>) {
-        self.shared.hub.deliver_to_devices(user, devices, except, frame);
+    fn deliver_to_devices(
+        &self,
+        user: UserId,
+        devices: &[DeviceId],
+        except: Option<&SessionAt>,
+        frame: &Arc<Outbound>,
+    ) {
+        self.shared.hub.deliver_to_devices(user, devices, except.and_then(SessionAt::here), frame);
         for (node, devices) in self.shared.mirror.nodes_with_devices(user, devices) {
-            self.enqueue(Outgoing::Devices { node, user, devices, frame: Arc::clone(frame) });
+            let except = except.filter(|e| e.node.as_ref() == Some(&node)).map(|e| e.id);
+            self.enqueue(Outgoing::Devices { node, user, devices, except, frame: Arc::clone(frame) });
         }
     }
 
@@ -306,6 +341,10 @@ impl Bus for RedisBus {
         self.enqueue(Outgoing::Broadcast(Body::Invalidate(wire::Invalidate::from(&what))));
     }
 
+    fn calls(&self) -> Option<&dyn CallRoute> {
+        Some(self)
+    }
+
     fn report(&self) -> Option<BusReport> {
         let s = &self.shared.stats;
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -319,6 +358,13 @@ impl Bus for RedisBus {
             reconnects: get(&s.reconnects),
             nodes: self.shared.mirror.known().len() as u64,
             connected: s.connected.load(Ordering::Relaxed),
+            node_id_clash: self
+                .shared
+                .clash
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_deref()
+                .map(str::to_owned),
         })
     }
 }
@@ -466,7 +512,7 @@ async fn publish(sh: &Shared, c: &mut MultiplexedConnection, batch: &mut Vec<Out
         return Ok(());
     }
     let mut pipe = redis::pipe();
-    let (mut targeted, mut broadcast) = (0, 0);
+    let (mut targeted, mut broadcast, mut releases) = (0, 0, 0);
     for item in batch.iter() {
         let (channel, body) = match item {
             Outgoing::Presence => continue,
@@ -474,22 +520,41 @@ async fn publish(sh: &Shared, c: &mut MultiplexedConnection, batch: &mut Vec<Out
                 targeted += 1;
                 (node_channel(node), Body::Deliver(wire::Deliver { users: users.clone(), frame: frame_bytes(frame) }))
             }
-            Outgoing::Devices { node, user, devices, frame } => {
+            Outgoing::Devices { node, user, devices, except, frame } => {
                 targeted += 1;
-                let body = wire::Devices { user: *user, devices: devices.clone(), frame: frame_bytes(frame) };
+                let body = wire::Devices {
+                    user: *user,
+                    devices: devices.clone(),
+                    frame: frame_bytes(frame),
+                    except_session: *except,
+                };
                 (node_channel(node), Body::Devices(body))
+            }
+            Outgoing::Targeted { node, body } => {
+                targeted += 1;
+                (node_channel(node), body.clone())
+            }
+            Outgoing::Release { call, users } => {
+                pipe.cmd("EVAL")
+                    .arg(calls::RELEASE)
+                    .arg(2)
+                    .arg(calls::claim_key(users[0]))
+                    .arg(calls::claim_key(users[1]))
+                    .arg(call.to_string())
+                    .ignore();
+                releases += 1;
+                continue;
             }
             Outgoing::Broadcast(body) => {
                 broadcast += 1;
                 (ALL.to_owned(), body.clone())
             }
         };
-        let envelope = Envelope { from: sh.node.to_string(), body: Some(body) };
-        pipe.publish(channel, envelope.encode_to_vec()).ignore();
+        pipe.publish(channel, envelope(sh, body).encode_to_vec()).ignore();
     }
     let n = targeted + broadcast;
     batch.clear();
-    if n == 0 {
+    if n + releases == 0 {
         return Ok(());
     }
     match pipe.query_async::<()>(c).await {
@@ -541,7 +606,7 @@ async fn register(sh: &Shared, c: &mut MultiplexedConnection, version: &mut u64)
             pipe.del(&key).ignore();
         }
         let mut hset = redis::cmd("HSET");
-        hset.arg(&key).arg(VERSION_FIELD).arg(*version);
+        hset.arg(&key).arg(VERSION_FIELD).arg(*version).arg(NODE_ID_FIELD).arg(sh.node_id);
         let mut gone = Vec::new();
         for e in &entries {
             if e.devices.is_empty() {
@@ -557,8 +622,7 @@ async fn register(sh: &Shared, c: &mut MultiplexedConnection, version: &mut u64)
         pipe.pexpire(&key, ttl_ms(sh)).ignore();
         pipe.zadd(NODES, sh.node.as_ref(), now_ms()).ignore();
         let presence = wire::Presence { version: *version, reset, users: entries, leaving: false };
-        let envelope = Envelope { from: sh.node.to_string(), body: Some(Body::Presence(presence)) };
-        pipe.publish(ALL, envelope.encode_to_vec()).ignore();
+        pipe.publish(ALL, envelope(sh, Body::Presence(presence)).encode_to_vec()).ignore();
         pipe.query_async::<()>(c).await?;
         sh.stats.broadcast.fetch_add(1, Ordering::Relaxed);
     }
@@ -568,8 +632,14 @@ async fn register(sh: &Shared, c: &mut MultiplexedConnection, version: &mut u64)
 /// Refreshes this node's registry TTL and says it is alive.
 async fn alive(sh: &Shared, c: &mut MultiplexedConnection, version: u64) -> redis::RedisResult<()> {
     let key = sessions_key(&sh.node);
-    let envelope = Envelope { from: sh.node.to_string(), body: Some(Body::Alive(wire::Alive { version })) };
-    let (refreshed,): (bool,) = redis::pipe()
+    let envelope = envelope(sh, Body::Alive(wire::Alive { version }));
+    let mut pipe = redis::pipe();
+    // The claims of the calls this node holds, written again: they outlive
+    // an engine restart, and expire within the TTL should this node die.
+    for (claim, call) in sh.calls.held() {
+        pipe.cmd("SET").arg(claim).arg(call).arg("PX").arg(ttl_ms(sh)).ignore();
+    }
+    let (refreshed,): (bool,) = pipe
         .pexpire(&key, ttl_ms(sh))
         .zadd(NODES, sh.node.as_ref(), now_ms())
         .ignore()
@@ -592,7 +662,7 @@ async fn alive(sh: &Shared, c: &mut MultiplexedConnection, version: u64) -> redi
 /// Removes this node from the registry and tells the others to forget it.
 async fn deregister(sh: &Shared, c: &mut MultiplexedConnection, version: u64) -> redis::RedisResult<()> {
     let presence = wire::Presence { version, reset: true, users: Vec::new(), leaving: true };
-    let envelope = Envelope { from: sh.node.to_string(), body: Some(Body::Presence(presence)) };
+    let envelope = envelope(sh, Body::Presence(presence));
     redis::pipe()
         .del(sessions_key(&sh.node))
         .ignore()
@@ -602,6 +672,11 @@ async fn deregister(sh: &Shared, c: &mut MultiplexedConnection, version: u64) ->
         .ignore()
         .query_async::<()>(c)
         .await
+}
+
+/// A message from this node.
+fn envelope(sh: &Shared, body: Body) -> Envelope {
+    Envelope { from: sh.node.to_string(), body: Some(body), node_id: u32::from(sh.node_id) }
 }
 
 fn ttl_ms(sh: &Shared) -> i64 {
@@ -644,9 +719,15 @@ async fn receiver(sh: Arc<Shared>, client: redis::Client, stop: CancellationToke
                     None => break Box::new("the subscription closed"),
                 },
                 _ = reap.tick() => {
-                    for node in sh.mirror.reap(sh.ttl) {
+                    let dead = sh.mirror.reap(sh.ttl);
+                    for node in &dead {
                         tracing::info!(node = %node, "cluster bus: node silent for the presence TTL, forgotten");
+                        forget_node_id(&sh, node);
                     }
+                    if !dead.is_empty() {
+                        sh.calls.presence_changed(PresenceNews::Everyone);
+                    }
+                    sh.calls.reap();
                 }
                 () = stop.cancelled() => return,
             }
@@ -677,7 +758,39 @@ async fn subscribe(
     for node in listed.into_iter().filter(|n| **n != *sh.node) {
         reload(sh, &mut cmd, &node.into()).await?;
     }
+    sh.calls.presence_changed(PresenceNews::Everyone);
     Ok((pubsub, cmd))
+}
+
+/// Keeps the map from `node_id` to node name, and notices a clash: another
+/// node saying it has ours (one of the two was misconfigured).
+fn note_node_id(sh: &Shared, from: &NodeName, node_id: u32) {
+    let Ok(id) = u16::try_from(node_id) else { return };
+    if id == sh.node_id {
+        let mut clash = sh.clash.lock().unwrap_or_else(PoisonError::into_inner);
+        if clash.as_ref() != Some(from) {
+            tracing::error!(
+                node = %from, node_id = id,
+                "cluster bus: another node has this node's node_id; message and call ids can clash. \
+                 Give every node its own node_id. Not ready until it is gone."
+            );
+            *clash = Some(NodeName::clone(from));
+        }
+        return;
+    }
+    if sh.ids.get(&id).is_none_or(|n| *n != *from) {
+        sh.ids.insert(id, NodeName::clone(from));
+    }
+}
+
+/// `node` is gone: so is its `node_id`, and a clash with it.
+fn forget_node_id(sh: &Shared, node: &NodeName) {
+    sh.ids.retain(|_, n| n != node);
+    let mut clash = sh.clash.lock().unwrap_or_else(PoisonError::into_inner);
+    if clash.as_ref() == Some(node) {
+        tracing::info!(node = %node, "cluster bus: the node sharing this node's node_id is gone");
+        *clash = None;
+    }
 }
 
 /// Replaces what the mirror holds of `node` with its registry hash (none:
@@ -688,6 +801,9 @@ async fn reload(sh: &Shared, cmd: &mut MultiplexedConnection, node: &NodeName) -
     let Some(version) = fields.iter().find(|(f, _)| f == VERSION_FIELD).and_then(|(_, v)| v.parse().ok()) else {
         return Ok(());
     };
+    if let Some(id) = fields.iter().find(|(f, _)| f == NODE_ID_FIELD).and_then(|(_, v)| v.parse().ok()) {
+        note_node_id(sh, node, id);
+    }
     let users = fields.into_iter().filter_map(|(field, devices)| {
         let user: UserId = field.parse().ok()?;
         Some((user, devices.split('\n').map(str::to_owned).collect()))
@@ -698,7 +814,7 @@ async fn reload(sh: &Shared, cmd: &mut MultiplexedConnection, node: &NodeName) -
 
 /// Applies one message.
 async fn receive(sh: &Shared, cmd: &mut MultiplexedConnection, payload: &[u8]) -> redis::RedisResult<()> {
-    let Ok(Envelope { from, body: Some(body) }) = Envelope::decode(payload) else {
+    let Ok(Envelope { from, body: Some(body), node_id }) = Envelope::decode(payload) else {
         tracing::warn!("cluster bus: a message that does not decode, ignored");
         return Ok(());
     };
@@ -707,6 +823,9 @@ async fn receive(sh: &Shared, cmd: &mut MultiplexedConnection, payload: &[u8]) -
     }
     let from: NodeName = from.into();
     sh.mirror.touch(&from);
+    if !matches!(body, Body::Presence(wire::Presence { leaving: true, .. })) {
+        note_node_id(sh, &from, node_id);
+    }
     let stats = &sh.stats;
     match body {
         Body::Deliver(d) => {
@@ -721,7 +840,7 @@ async fn receive(sh: &Shared, cmd: &mut MultiplexedConnection, payload: &[u8]) -
             stats.received.fetch_add(1, Ordering::Relaxed);
             if let Some(frame) = Outbound::from_protobuf(d.frame) {
                 let devices: Vec<DeviceId> = d.devices.into_iter().map(DeviceId::from).collect();
-                sh.hub.deliver_to_devices(d.user, &devices, None, &frame);
+                sh.hub.deliver_to_devices(d.user, &devices, d.except_session, &frame);
             }
         }
         Body::Kick(k) => {
@@ -738,25 +857,50 @@ async fn receive(sh: &Shared, cmd: &mut MultiplexedConnection, payload: &[u8]) -
         Body::Presence(p) => {
             stats.received_broadcast.fetch_add(1, Ordering::Relaxed);
             let known = sh.mirror.version(&from);
-            if p.leaving {
+            let news = if p.leaving {
                 sh.mirror.forget(&from);
+                forget_node_id(sh, &from);
+                PresenceNews::Everyone
             } else if p.reset {
                 sh.mirror.forget(&from);
                 sh.mirror.apply(&from, p.version, p.users.into_iter().map(|u| (u.user, u.devices)));
+                PresenceNews::Everyone
             } else if known.is_some_and(|v| p.version <= v) {
                 // Already in the snapshot this node loaded.
+                return Ok(());
             } else if known.is_some_and(|v| p.version == v + 1) {
+                let users = p.users.iter().map(|u| u.user).collect();
                 sh.mirror.apply(&from, p.version, p.users.into_iter().map(|u| (u.user, u.devices)));
+                PresenceNews::Users(users)
             } else {
                 // A node not seen before, or a gap: take its registry.
                 reload(sh, cmd, &from).await?;
-            }
+                PresenceNews::Everyone
+            };
+            sh.calls.presence_changed(news);
         }
         Body::Alive(a) => {
             stats.received_broadcast.fetch_add(1, Ordering::Relaxed);
             if sh.mirror.version(&from) != Some(a.version) {
                 reload(sh, cmd, &from).await?;
+                sh.calls.presence_changed(PresenceNews::Everyone);
             }
+        }
+        Body::CallRequest(r) => {
+            stats.received.fetch_add(1, Ordering::Relaxed);
+            if let Err((id, e)) = sh.calls.request(NodeName::clone(&from), r) {
+                let body = Body::CallReply(calls::reply_of(id, Err(e)));
+                let mut c = cmd.clone();
+                redis::cmd("PUBLISH")
+                    .arg(node_channel(&from))
+                    .arg(envelope(sh, body).encode_to_vec())
+                    .query_async::<()>(&mut c)
+                    .await?;
+            }
+        }
+        Body::CallReply(r) => {
+            stats.received.fetch_add(1, Ordering::Relaxed);
+            sh.calls.reply(r);
         }
     }
     Ok(())

@@ -19,8 +19,12 @@ pub struct Envelope {
     /// The sending node's id.
     #[prost(string, tag = "1")]
     pub from: String,
-    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6, 7")]
+    #[prost(oneof = "Body", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub body: Option<Body>,
+    /// The sending node's top-level `node_id` (the owner part of the call
+    /// ids it mints, and part of every message id it mints).
+    #[prost(uint32, tag = "20")]
+    pub node_id: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Oneof)]
@@ -44,6 +48,12 @@ pub enum Body {
     /// presence TTL).
     #[prost(message, tag = "7")]
     Alive(Alive),
+    /// A client's request for a call the receiving node owns.
+    #[prost(message, tag = "8")]
+    CallRequest(CallRequest),
+    /// The owner's answer to a `CallRequest`.
+    #[prost(message, tag = "9")]
+    CallReply(CallReply),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -63,6 +73,10 @@ pub struct Devices {
     pub devices: Vec<String>,
     #[prost(bytes = "bytes", tag = "3")]
     pub frame: Bytes,
+    /// A connection on the receiving node that must not get the frame (it
+    /// caused it, and gets the answer instead).
+    #[prost(uint64, optional, tag = "4")]
+    pub except_session: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -131,6 +145,37 @@ pub struct UserDevices {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+pub struct CallRequest {
+    /// The request's id on the sending node (its answer carries it back).
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(int64, tag = "2")]
+    pub user: UserId,
+    #[prost(string, tag = "3")]
+    pub device: String,
+    /// The client's connection on the sending node.
+    #[prost(uint64, tag = "4")]
+    pub session: u64,
+    /// The client's `v1::CallRequest`, encoded.
+    #[prost(bytes = "bytes", tag = "5")]
+    pub request: Bytes,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallReply {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// The `v1::CallAck`, encoded (when the request succeeded).
+    #[prost(bytes = "bytes", optional, tag = "2")]
+    pub ack: Option<Bytes>,
+    /// The error code's wire name (when it failed).
+    #[prost(string, tag = "3")]
+    pub error_code: String,
+    #[prost(string, tag = "4")]
+    pub error_message: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct Alive {
     #[prost(uint64, tag = "1")]
     pub version: u64,
@@ -193,7 +238,7 @@ mod tests {
             Invalidation::Friends(6),
             Invalidation::Peers(8),
         ] {
-            let env = Envelope { from: "n".into(), body: Some(Body::Invalidate(Invalidate::from(&what))) };
+            let env = Envelope { from: "n".into(), body: Some(Body::Invalidate(Invalidate::from(&what))), node_id: 3 };
             let back = Envelope::decode(env.encode_to_vec().as_slice()).expect("decodes");
             let Some(Body::Invalidate(i)) = back.body else { panic!("not an invalidation: {back:?}") };
             assert_eq!(i.to_invalidation(), Some(what));
@@ -206,6 +251,7 @@ mod tests {
         let env = Envelope {
             from: "a".into(),
             body: Some(Body::Deliver(Deliver { users: vec![1, 2, 3], frame: frame.clone() })),
+            node_id: 1,
         };
         let back = Envelope::decode(Bytes::from(env.encode_to_vec())).expect("decodes");
         assert_eq!(back, env);

@@ -22,6 +22,12 @@
 //! leaves no call log: the sending client records a verified transfer in the
 //! chat itself.
 //!
+//! In a cluster a call lives on the node that placed it (its id names that
+//! node): requests for it from clients on other nodes are forwarded there
+//! and answered back, busy is decided by cluster-wide claims, and the owner
+//! hears of its parties' sessions on other nodes as presence news (see
+//! `bus/calls.rs`). The state machine is the same one, on one node.
+//!
 //! Calls live in memory only. On a graceful shutdown [`Calls::shutdown`]
 //! (called by the pipeline's drain, before the writer stops) ends every live
 //! call and writes its call log. After a crash there is no call log for the
@@ -46,7 +52,17 @@ use tokio::{
 use tokio_util::sync::CancellationToken;
 
 use super::{messaging::Messaging, now_ms};
-use crate::{bus::Bus, hub::Outbound};
+use crate::{
+    bus::{
+        Bus, SessionAt,
+        calls::{CallFeed, CallRoute, Claim, PresenceNews, RemoteRequest},
+    },
+    hub::Outbound,
+};
+
+/// How long a client's request for a call held by another node waits for
+/// that node's answer.
+const FORWARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Call logs waiting for the message writer. Reaching it means the writer
 /// is far behind; the step that finished a call then waits for room.
@@ -56,13 +72,15 @@ const LOG_QUEUE: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub endpoint: Endpoint,
-    /// The hub's id of the connection, which gets the answer instead of
-    /// the pushes its request causes.
-    pub session: u64,
+    /// The connection, which gets the answer instead of the pushes its
+    /// request causes (on another node for a forwarded request).
+    pub session: SessionAt,
 }
 
 /// The call service of a node.
 pub struct Calls {
+    /// This node's `node_id`: the owner part of the ids it mints.
+    node_id: u16,
     registry: Mutex<CallRegistry>,
     bus: Arc<dyn Bus>,
     messaging: Arc<Messaging>,
@@ -77,14 +95,23 @@ pub struct Calls {
 pub struct CallTasks {
     timer: JoinHandle<()>,
     logs: JoinHandle<()>,
+    /// Requests and presence news from other nodes (in a cluster).
+    remote: Option<JoinHandle<()>>,
 }
 
 impl Calls {
     /// The service and its timer and log tasks.
-    pub fn start(config: CallConfig, bus: Arc<dyn Bus>, messaging: Arc<Messaging>) -> (Arc<Self>, CallTasks) {
+    pub fn start(
+        node_id: u16,
+        config: CallConfig,
+        bus: Arc<dyn Bus>,
+        messaging: Arc<Messaging>,
+    ) -> (Arc<Self>, CallTasks) {
         let (logs, queue) = mpsc::channel(LOG_QUEUE);
         let stop = CancellationToken::new();
+        let feed = bus.calls().and_then(CallRoute::take_feed);
         let calls = Arc::new(Self {
+            node_id,
             registry: Mutex::new(CallRegistry::new(config)),
             bus,
             messaging: Arc::clone(&messaging),
@@ -94,7 +121,13 @@ impl Calls {
         });
         let timer = tokio::spawn(timer(Arc::clone(&calls)));
         let logs = tokio::spawn(write_logs(messaging, queue, stop));
-        (calls, CallTasks { timer, logs })
+        let remote = feed.map(|feed| tokio::spawn(remote(Arc::clone(&calls), feed)));
+        (calls, CallTasks { timer, logs, remote })
+    }
+
+    /// The cluster's call routing, if this node is part of one.
+    fn route(&self) -> Option<&dyn CallRoute> {
+        self.bus.calls()
     }
 
     fn registry(&self) -> MutexGuard<'_, CallRegistry> {
@@ -115,7 +148,14 @@ impl Calls {
                 }
                 return self.invite(origin, invite).await;
             }
-            op => (request.call_id.parse::<CallId>()?, event_of(me, op)?),
+            op => {
+                let id = request.call_id.parse::<CallId>()?;
+                if let Some(route) = self.route().filter(|r| id.owner() != r.node_id()) {
+                    let request = v1::CallRequest { call_id: request.call_id, op: Some(op) };
+                    return forward(route, &origin, id, request).await;
+                }
+                (id, event_of(me, op)?)
+            }
         };
         let mut before = Vec::new();
         let mut out = Vec::new();
@@ -150,7 +190,17 @@ impl Calls {
             return Err(CallError::SelfCall.into());
         }
         self.messaging.check_direct_allowed(caller, invite.callee_id).await?;
-        let id = CallId::new(rand::random());
+        let id = CallId::minted(self.node_id, rand::random());
+        // In a cluster, busy across every node: both users are claimed
+        // first (a file session busies nobody).
+        let route = self.route().filter(|_| media.is_call());
+        let claim = match route {
+            Some(route) => route.claim(id, caller, invite.callee_id).await?,
+            None => Claim::Taken,
+        };
+        if claim == Claim::CallerBusy {
+            return Err(CallError::AlreadyInCall.into());
+        }
         let mut before = Vec::new();
         let mut out = Vec::new();
         let result = {
@@ -167,8 +217,11 @@ impl Calls {
                 offer: invite.sdp_offer,
                 callee_devices: self.bus.online_devices(invite.callee_id),
             };
-            registry.place(invite, now, &mut out)
+            registry.place_in_cluster(invite, claim == Claim::CalleeBusy, now, &mut out)
         };
+        if let (Err(_), Some(route)) = (&result, route) {
+            route.release(id);
+        }
         self.timer.notify_one();
         self.perform(before, None).await;
         let ended = self.perform(out, Some(&origin)).await;
@@ -205,6 +258,44 @@ impl Calls {
         self.perform(out, None).await;
     }
 
+    /// A request forwarded by another node for a call here; the answer for
+    /// its connection.
+    async fn remote_request(&self, r: RemoteRequest) -> Result<v1::CallAck, ApiError> {
+        let origin = Origin { endpoint: r.endpoint, session: SessionAt { node: Some(r.from), id: r.session } };
+        if matches!(r.request.op, Some(Op::Invite(_))) {
+            return Err(ApiError::invalid("an invite is placed where it is made"));
+        }
+        match r.request.call_id.parse::<CallId>() {
+            // Never forwarded on: the sender thought this node owns it.
+            Ok(id) if id.owner() != self.node_id => Err(ApiError::not_found("no such call")),
+            _ => self.request(origin, r.request).await,
+        }
+    }
+
+    /// Sessions on other nodes changed: the calls here of the users named
+    /// hear which of their devices are online now.
+    async fn presence(&self, news: PresenceNews) {
+        let mut out = Vec::new();
+        {
+            let mut registry = self.registry();
+            let users = match news {
+                PresenceNews::Users(users) => users,
+                PresenceNews::Everyone => registry.users(),
+            };
+            let now = now_ms();
+            for user in users {
+                if registry.call_of(user).is_some() || registry.file_sessions_of(user) > 0 {
+                    let online = self.bus.online_devices(user);
+                    registry.presence(user, &online, now, &mut out);
+                }
+            }
+        }
+        if !out.is_empty() {
+            self.timer.notify_one();
+            self.perform(out, None).await;
+        }
+    }
+
     /// Applies the deadlines due now.
     async fn tick(&self) {
         let mut out = Vec::new();
@@ -223,6 +314,9 @@ impl Calls {
         self.stop.cancel();
         let _ = tasks.timer.await;
         let _ = tasks.logs.await;
+        if let Some(remote) = tasks.remote {
+            let _ = remote.await;
+        }
         if ended > 0 {
             tracing::info!(calls = ended, "live calls ended by the shutdown");
         }
@@ -246,9 +340,12 @@ impl Calls {
                             event: Some(event(to, signal)),
                         })),
                     });
-                    self.bus.deliver_to_devices(to, &devices, mine.map(|o| o.session), &frame);
+                    self.bus.deliver_to_devices(to, &devices, mine.map(|o| &o.session), &frame);
                 }
                 Effect::Finished(f) => {
+                    if let Some(route) = self.route() {
+                        route.release(f.call);
+                    }
                     tracing::info!(
                         call = %f.call, media = %f.media, caller = f.caller, callee = f.callee, outcome = %f.outcome,
                         reason = %f.reason, duration_ms = f.duration_ms, "call ended"
@@ -342,6 +439,43 @@ fn call_log(f: &Finished) -> v1::CallLog {
         outcome: f.outcome.as_str().into(),
         caller_id: f.caller,
         duration_ms: f.duration_ms,
+    }
+}
+
+/// Sends a request for a call held by another node there; its answer.
+async fn forward(
+    route: &dyn CallRoute,
+    origin: &Origin,
+    id: CallId,
+    request: v1::CallRequest,
+) -> Result<v1::CallAck, ApiError> {
+    let answer = route.forward(id.owner(), &origin.endpoint, origin.session.id, request)?;
+    match tokio::time::timeout(FORWARD_TIMEOUT, answer).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(_)) | Err(_) => Err(ApiError::new(
+            ferry_core::ErrorCode::Unavailable,
+            "the node holding this call did not answer; try again",
+        )),
+    }
+}
+
+/// Takes what other nodes send about calls here, one request at a time (a
+/// connection's steps stay in the order it sent them).
+async fn remote(calls: Arc<Calls>, mut feed: CallFeed) {
+    loop {
+        tokio::select! {
+            biased;
+            () = calls.stop.cancelled() => return,
+            Some(news) = feed.presence.recv() => calls.presence(news).await,
+            Some(r) = feed.requests.recv() => {
+                let (from, id) = (Arc::clone(&r.from), r.id);
+                let answer = calls.remote_request(r).await;
+                if let Some(route) = calls.route() {
+                    route.answer(&from, id, answer);
+                }
+            }
+            else => return,
+        }
     }
 }
 

@@ -33,6 +33,9 @@ pub enum NotReady {
     Store(String),
     /// The cluster bus has lost its engine (it reconnects by itself).
     Bus,
+    /// Another live node has this node's `node_id` (named here): the ids
+    /// the two mint can clash.
+    NodeIdClash(String),
 }
 
 impl std::fmt::Display for NotReady {
@@ -41,6 +44,7 @@ impl std::fmt::Display for NotReady {
             Self::Draining => f.write_str("draining: the node is shutting down"),
             Self::Store(e) => write!(f, "store: {e}"),
             Self::Bus => f.write_str("bus: not connected to the bus engine"),
+            Self::NodeIdClash(node) => write!(f, "node_id: node {node} has the same node_id; give each node its own"),
         }
     }
 }
@@ -71,8 +75,13 @@ impl Health {
         if self.draining() {
             return Err(NotReady::Draining);
         }
-        if self.bus.report().is_some_and(|r| !r.connected) {
-            return Err(NotReady::Bus);
+        if let Some(report) = self.bus.report() {
+            if !report.connected {
+                return Err(NotReady::Bus);
+            }
+            if let Some(node) = report.node_id_clash {
+                return Err(NotReady::NodeIdClash(node));
+            }
         }
         match tokio::time::timeout(STORE_TIMEOUT, self.store.ping()).await {
             Ok(Ok(())) => Ok(()),

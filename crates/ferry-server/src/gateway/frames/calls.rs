@@ -7,10 +7,12 @@ use ferry_core::call::Endpoint;
 use ferry_proto::v1::{self, frame::Body};
 
 use super::{Ctx, Dispatched};
-use crate::service::calls::Origin;
+use crate::{bus::SessionAt, service::calls::Origin};
 
 pub async fn call(ctx: &Ctx<'_>, id: u64, request: v1::CallRequest) -> Dispatched {
-    let origin =
-        Origin { endpoint: Endpoint::new(ctx.me(), ctx.authed.session.device_id.as_str()), session: ctx.session };
+    let origin = Origin {
+        endpoint: Endpoint::new(ctx.me(), ctx.authed.session.device_id.as_str()),
+        session: SessionAt::local(ctx.session),
+    };
     Dispatched::now(id, ctx.app.calls.request(origin, request).await.map(Body::CallAck))
 }
