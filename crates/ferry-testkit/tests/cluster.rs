@@ -139,3 +139,37 @@ async fn across_two_nodes_logout_kicks_presence_and_calls_cross_and_a_lost_inval
     }
     assert_eq!(metric(&metrics(&b).await, "ferry_bus_connected"), 0.0, "b heard nothing meanwhile");
 }
+
+#[tokio::test]
+async fn two_nodes_with_one_node_id_are_not_ready_while_both_live() {
+    let redis = RedisServer::start().await;
+    let a = TestServer::start_with(|c| redis.configure(c)).await;
+    let node_id = a.config.node_id;
+    let b = a.start_sharing(|c| c.node_id = node_id).await;
+    let readyz = |server: &TestServer| {
+        let url = format!("{}/readyz", server.http_url());
+        async move {
+            let r = reqwest::get(url).await.expect("GET /readyz");
+            (r.status().as_u16(), r.text().await.expect("body"))
+        }
+    };
+    for node in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, body) = readyz(node).await;
+            if status == 503 {
+                assert!(body.contains("node_id"), "{body}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the clash was never reported: {status} {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The other one leaves: ready again.
+    b.stop().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while readyz(&a).await.0 != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "still not ready after the other node left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
