@@ -12,9 +12,9 @@
 //! - Redis killed and started again: sends keep committing, `/readyz`
 //!   says the bus is gone and then back, receivers recover by gap
 //!   detection.
-//! - PostgreSQL stopped: sends and reads fail with error answers (never a
-//!   false ack, never a hang), `/readyz` says 503, the nodes stay up, and
-//!   everything works again once it is back.
+//! - PostgreSQL stopped: sends and reads are answered `unavailable` (HTTP
+//!   503; never a false ack, never a hang), `/readyz` says 503, the nodes
+//!   stay up, and everything works again once it is back.
 //!
 //! Across every run the same check: each conversation's history is dense
 //! from seq 1, every acknowledged message is in it once where its ack said,
@@ -504,15 +504,36 @@ fn users(devices: &[&Device]) -> Vec<i64> {
     devices.iter().map(|d| d.user).collect()
 }
 
-async fn group(creator: &Cluster, owner: &Device, members: &[&Device]) -> String {
-    let api = creator.api().with_token(owner.token.clone());
+/// Creates a group of `owner` with `members` (over HTTP, on the first live
+/// node) and returns its conversation id.
+async fn group(cluster: &Cluster, owner: &Device, members: &[&Device]) -> String {
+    let api = cluster.api().with_token(owner.token.clone());
     let new =
         NewGroup { name: "crew".into(), members: members.iter().map(|d| d.user).collect(), ..NewGroup::default() };
     api.create_group(&new).await.expect("create group").conversation_id
 }
 
+/// Every sender's acks.
 fn all_acks(logs: &[SenderLog]) -> Vec<v1::SendAck> {
     logs.iter().flat_map(|l| l.acks.iter().cloned()).collect()
+}
+
+/// The next `n` messages pushed on a raw connection (other frames skipped).
+async fn pushes(raw: &mut RawConnection, n: usize) -> Vec<v1::Message> {
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let frame = raw.recv_timeout(WAIT).await.expect("a push in time").expect("connection open");
+        if let Some(v1::frame::Body::Message(m)) = frame.body {
+            got.push(m);
+        }
+    }
+    got
+}
+
+/// The seqs of `messages`, which must all be of `conversation`.
+fn seqs_in(messages: &[v1::Message], conversation: &str) -> Vec<u64> {
+    assert!(messages.iter().all(|m| m.conversation_id == conversation), "{messages:?}");
+    messages.iter().map(|m| m.seq).collect()
 }
 
 // --- the tests ---------------------------------------------------------------
@@ -617,24 +638,6 @@ async fn three_nodes_carry_direct_and_group_messages_exactly_once_in_order() {
             _ => {}
         }
     }
-}
-
-/// The next `n` messages pushed on a raw connection (other frames skipped).
-async fn pushes(raw: &mut RawConnection, n: usize) -> Vec<v1::Message> {
-    let mut got = Vec::with_capacity(n);
-    while got.len() < n {
-        let frame = raw.recv_timeout(WAIT).await.expect("a push in time").expect("connection open");
-        if let Some(v1::frame::Body::Message(m)) = frame.body {
-            got.push(m);
-        }
-    }
-    got
-}
-
-/// The seqs of `messages`, which must all be of `conversation`.
-fn seqs_in(messages: &[v1::Message], conversation: &str) -> Vec<u64> {
-    assert!(messages.iter().all(|m| m.conversation_id == conversation), "{messages:?}");
-    messages.iter().map(|m| m.seq).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
