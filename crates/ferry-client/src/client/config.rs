@@ -38,9 +38,9 @@ pub struct ClientConfig {
     /// nodes of a cluster, where a load balancer does not hide them. The
     /// first connect tries `url`, then these in turn; a reconnect starts
     /// with the address that served last (the next one when that server
-    /// said it is shutting down) and moves on to the next after each
-    /// failed attempt, doubling its delay only after a whole round failed.
-    /// Empty: `url` only.
+    /// ended the session with `unavailable`: shutting down, idle timeout)
+    /// and moves on to the next after each failed attempt, doubling its
+    /// delay only after a whole round failed. Empty: `url` only.
     pub fallback_urls: Vec<String>,
     /// Session token from HTTP login.
     pub token: String,

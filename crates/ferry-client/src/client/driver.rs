@@ -26,8 +26,8 @@ use crate::{
 enum Exit {
     /// Lost (network, server restart, silence): reconnect.
     Dropped(ClientError),
-    /// The server said it is shutting down: reconnect, to another address
-    /// first.
+    /// The server will not go on serving this connection (it is shutting
+    /// down, or timed it out): reconnect, to another address first.
     Leaving(ClientError),
     /// Kicked for good.
     Kicked(String),
@@ -58,7 +58,7 @@ impl Driver {
                     false
                 }
                 Exit::Leaving(error) => {
-                    info!(%error, "server shutting down; reconnecting, to another address first");
+                    info!(%error, "server ended the session; reconnecting, to another address first");
                     true
                 }
                 Exit::Kicked(reason) => break (ConnState::Kicked(reason), None),
@@ -191,7 +191,8 @@ impl Driver {
                 return Some(if is_fatal_auth(&error) {
                     Exit::Fatal(error)
                 } else if error.code() == Some(ErrorCode::Unavailable) {
-                    // What a node says as it stops ("reconnect shortly").
+                    // A node stopping ("reconnect shortly") or ending an idle
+                    // session: another node may serve us at once.
                     Exit::Leaving(error)
                 } else {
                     Exit::Dropped(error)
