@@ -20,6 +20,12 @@ pub fn store_error(err: StoreError) -> ApiError {
             tracing::error!(%detail, "storage failure");
             ApiError::internal()
         }
+        // The store is down or out of reach (PostgreSQL restarting): a
+        // retry later may work, unlike after `internal`.
+        StoreError::Unavailable(detail) => {
+            tracing::warn!(%detail, "storage unavailable");
+            ApiError::new(ErrorCode::Unavailable, "storage unavailable; retry shortly")
+        }
     }
 }
 

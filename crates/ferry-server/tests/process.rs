@@ -4,80 +4,12 @@
 //! acknowledged lost; SIGTERM with a drain period (readiness off first,
 //! sessions served, then told to reconnect).
 
-use std::{
-    io::{BufRead as _, BufReader},
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc,
-    time::Duration,
-};
+mod common;
 
+use std::{process::Command, time::Duration};
+
+use common::{readyz, start, wait_healthy};
 use ferry_client::{HttpApi, RawConnection, Target, v1};
-
-struct Node {
-    child: Child,
-    http: SocketAddr,
-    tcp: SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on port 0 and reads the real addresses from its log.
-fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Node {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry-server"));
-    cmd.args(["--http", "127.0.0.1:0", "--tcp", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("FERRY_AUTH__ARGON2_MEMORY_KIB", "1024")
-        .env("FERRY_AUTH__ARGON2_ITERATIONS", "1")
-        // The TURN relay too on a free port (its default is 3478 on every address).
-        .env("FERRY_CALLS__TURN__LISTEN", "127.0.0.1:0")
-        .env_remove("FERRY_CONFIG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("spawn ferry-server");
-    // Owned by the guard from here on, so a failed start still reaps it.
-    let unset: SocketAddr = "0.0.0.0:0".parse().expect("literal");
-    let mut node = Node { child, http: unset, tcp: unset };
-    let stdout = node.child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let field = |line: &str, key: &str| -> Option<SocketAddr> {
-        let rest = &line[line.find(&format!("{key}="))? + key.len() + 1..];
-        rest.split_whitespace().next()?.parse().ok()
-    };
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("server logs where it listens");
-        if line.contains("ferry listening") {
-            node.http = field(&line, "http").expect("http addr");
-            node.tcp = field(&line, "tcp").expect("tcp addr");
-            assert_ne!(node.http.port(), 0, "port 0 is resolved in the log");
-            return node;
-        }
-    }
-}
-
-async fn wait_healthy(api: &HttpApi) {
-    for _ in 0..200 {
-        if api.healthz().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server never became healthy");
-}
 
 #[tokio::test]
 async fn sigkill_loses_nothing_that_was_acknowledged() {
@@ -143,13 +75,6 @@ async fn sigkill_loses_nothing_that_was_acknowledged() {
     let retry = alice.send_text(&acked[0].client_msg_id, &Target::User(bob.id), "m0").await.unwrap();
     assert!(retry.duplicate);
     assert_eq!(retry.seq, acked[0].seq);
-}
-
-/// `GET /readyz`: (status, JSON body).
-async fn readyz(http: &reqwest::Client, node: &Node) -> (u16, serde_json::Value) {
-    let resp = http.get(format!("http://{}/readyz", node.http)).send().await.expect("readyz answers");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("a JSON body"))
 }
 
 #[tokio::test]

@@ -41,6 +41,14 @@ pub enum StoreError {
     /// The backend failed (I/O, corruption, a bug). Logged by the caller.
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The backend cannot be reached right now (a database server down,
+    /// restarting or out of reach; no connection within the timeout): the
+    /// same call may succeed later. A write that failed this way after it
+    /// was sent may still have been committed (its answer lost with the
+    /// connection), so only idempotent writes — a send with its
+    /// client_msg_id — are safe to repeat. Logged by the caller.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -208,7 +208,7 @@ async fn migrations_concurrent_connects() {
     }
 }
 
-/// PostgreSQL stopped mid-use: writes and reads fail with an error (an
+/// PostgreSQL stopped mid-use: writes and reads fail with `Unavailable` (an
 /// append is never acknowledged), and everything works again once it is
 /// back, without reconnecting the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,8 +222,8 @@ async fn server_outage_fails_calls_and_recovers() {
     tokio::task::block_in_place(|| server.stop());
     assert!(store.ping().await.is_err(), "the readiness ping fails");
     let during = store.append_messages(vec![new_message(conv, 1, "during", 2)]).await;
-    assert!(matches!(during, Err(StoreError::Backend(_))), "no ack while the database is down: {during:?}");
-    assert!(store.max_seq(conv).await.is_err(), "reads fail too");
+    assert!(matches!(during, Err(StoreError::Unavailable(_))), "no ack while the database is down: {during:?}");
+    assert!(matches!(store.max_seq(conv).await, Err(StoreError::Unavailable(_))), "reads fail too");
     assert!(store.conversations_of(1).await.is_err());
 
     tokio::task::block_in_place(|| server.restart());
@@ -278,7 +278,7 @@ async fn connect_errors_are_clear() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/ferry");
     match PgStore::connect(&url, PgOptions::default()).await {
-        Err(StoreError::Backend(message)) => assert!(message.contains("PostgreSQL"), "{message}"),
+        Err(StoreError::Unavailable(message)) => assert!(message.contains("PostgreSQL"), "{message}"),
         other => panic!("expected a connection error, got {other:?}"),
     }
 }

@@ -34,6 +34,14 @@ impl Target {
 pub struct ClientConfig {
     /// `tcp://host:port`, `ws://host:port/ws` or `wss://host/ws`.
     pub url: String,
+    /// More addresses of the same service, in the same forms: the other
+    /// nodes of a cluster, where a load balancer does not hide them. The
+    /// first connect tries `url`, then these in turn; a reconnect starts
+    /// with the address that served last (the next one when that server
+    /// ended the session with `unavailable`: shutting down, idle timeout)
+    /// and moves on to the next after each failed attempt, doubling its
+    /// delay only after a whole round failed. Empty: `url` only.
+    pub fallback_urls: Vec<String>,
     /// Session token from HTTP login.
     pub token: String,
     /// On WebSocket, send proto3-JSON text frames instead of protobuf binary.
@@ -54,11 +62,13 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults: binary frames, 10 s request timeout, reconnect 100 ms → 5 s,
-    /// 1024 buffered events, pages of 500 messages, nothing known.
+    /// Defaults: no fallback addresses, binary frames, 10 s request timeout,
+    /// reconnect 100 ms → 5 s, 1024 buffered events, pages of 500 messages,
+    /// nothing known.
     pub fn new(url: impl Into<String>, token: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            fallback_urls: Vec::new(),
             token: token.into(),
             json: false,
             request_timeout: Duration::from_secs(10),
@@ -68,6 +78,12 @@ impl ClientConfig {
             reconnect_max: Duration::from_secs(5),
             pull_page: 500,
         }
+    }
+
+    /// `url` followed by the `fallback_urls`: every address, in the order
+    /// they are tried.
+    pub(super) fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.url).chain(&self.fallback_urls).cloned().collect()
     }
 }
 

@@ -26,6 +26,9 @@ use crate::{
 enum Exit {
     /// Lost (network, server restart, silence): reconnect.
     Dropped(ClientError),
+    /// The server will not go on serving this connection (it is shutting
+    /// down, or timed it out): reconnect, to another address first.
+    Leaving(ClientError),
     /// Kicked for good.
     Kicked(String),
     /// A fatal error (e.g. the token is no longer valid).
@@ -41,23 +44,32 @@ pub(super) struct Driver {
     pub(super) state_tx: watch::Sender<ConnState>,
     pub(super) resync: Arc<ResyncFlag>,
     pub(super) ids: Arc<AtomicU64>,
+    /// Which of the config's [`urls`](ClientConfig::urls) serves now.
+    pub(super) current: usize,
 }
 
 impl Driver {
     pub(super) async fn run(mut self, mut transport: Transport, mut heartbeat: Duration) {
         let mut generation = 0;
         let (final_state, done) = loop {
-            match self.serve(&mut transport, heartbeat).await {
-                Exit::Dropped(error) => info!(%error, "connection lost; reconnecting"),
+            let move_on = match self.serve(&mut transport, heartbeat).await {
+                Exit::Dropped(error) => {
+                    info!(%error, "connection lost; reconnecting");
+                    false
+                }
+                Exit::Leaving(error) => {
+                    info!(%error, "server ended the session; reconnecting, to another address first");
+                    true
+                }
                 Exit::Kicked(reason) => break (ConnState::Kicked(reason), None),
                 Exit::Fatal(error) => break (ConnState::Closed(Some(error)), None),
                 Exit::Closed(done) => {
                     close_quietly(&mut transport).await;
                     break (ConnState::Closed(None), done);
                 }
-            }
+            };
             self.state_tx.send_replace(ConnState::Reconnecting);
-            match self.reconnect().await {
+            match self.reconnect(move_on).await {
                 Ok((conn, auth)) => {
                     let (t, next_id) = conn.into_transport();
                     transport = t;
@@ -69,7 +81,7 @@ impl Driver {
                 }
                 Err(Exit::Closed(done)) => break (ConnState::Closed(None), done),
                 Err(Exit::Kicked(reason)) => break (ConnState::Kicked(reason), None),
-                Err(Exit::Fatal(e) | Exit::Dropped(e)) => break (ConnState::Closed(Some(e)), None),
+                Err(Exit::Fatal(e) | Exit::Dropped(e) | Exit::Leaving(e)) => break (ConnState::Closed(Some(e)), None),
             }
         };
         self.state_tx.send_replace(final_state);
@@ -139,7 +151,7 @@ impl Driver {
             }
         };
         let error = match &exit {
-            Exit::Dropped(_) => ClientError::Transport("connection lost".into()),
+            Exit::Dropped(_) | Exit::Leaving(_) => ClientError::Transport("connection lost".into()),
             _ => ClientError::Closed,
         };
         for (_, reply) in pending.drain() {
@@ -167,13 +179,24 @@ impl Driver {
                 Some(call) => self.forward(Push::Signal(Event::Call(call))),
                 None => debug!("call event of an unknown kind ignored"),
             },
+            Body::Kicked(k) if k.reason == "shutdown" => {
+                return Some(Exit::Leaving(ClientError::Transport("kicked: shutdown".into())));
+            }
             Body::Kicked(k) if is_transient_kick(&k.reason) => {
                 return Some(Exit::Dropped(ClientError::Transport(format!("kicked: {}", k.reason))));
             }
             Body::Kicked(k) => return Some(Exit::Kicked(k.reason)),
             Body::Error(e) if e.fatal => {
                 let error = ClientError::from(e);
-                return Some(if is_fatal_auth(&error) { Exit::Fatal(error) } else { Exit::Dropped(error) });
+                return Some(if is_fatal_auth(&error) {
+                    Exit::Fatal(error)
+                } else if error.code() == Some(ErrorCode::Unavailable) {
+                    // A node stopping ("reconnect shortly") or ending an idle
+                    // session: another node may serve us at once.
+                    Exit::Leaving(error)
+                } else {
+                    Exit::Dropped(error)
+                });
             }
             Body::Error(e) => warn!(code = %e.code, message = %e.message, "server error"),
             other => debug!(kind = crate::conn::body_name(&other), "unexpected push ignored"),
@@ -190,19 +213,32 @@ impl Driver {
     }
 
     /// Reconnects with exponential backoff and jitter, answering requests
-    /// with "not connected" meanwhile.
-    async fn reconnect(&mut self) -> std::result::Result<(RawConnection, v1::AuthOk), Exit> {
+    /// with "not connected" meanwhile. Starts with the address that served
+    /// last (the next one if `move_on`) and goes round the addresses, one
+    /// attempt each; the delay doubles after every round that failed.
+    async fn reconnect(&mut self, move_on: bool) -> std::result::Result<(RawConnection, v1::AuthOk), Exit> {
+        let urls = self.config.urls();
+        let (json, token) = (self.config.json, self.config.token.clone());
         let mut delay = self.config.reconnect_min;
+        let mut next = self.current + usize::from(move_on);
+        let mut failed = 0;
         loop {
             self.while_disconnected(tokio::time::sleep(jitter(delay))).await?;
-            let c = self.config.clone();
-            let attempt = RawConnection::connect(&c.url, c.json, &c.token);
+            let i = next % urls.len();
+            let attempt = RawConnection::connect(&urls[i], json, &token);
             match self.while_disconnected(attempt).await? {
-                Ok(connected) => return Ok(connected),
+                Ok(connected) => {
+                    self.current = i;
+                    return Ok(connected);
+                }
                 Err(e) if is_fatal_auth(&e) => return Err(Exit::Fatal(e)),
                 Err(e) => {
-                    debug!(error = %e, ?delay, "reconnect failed");
-                    delay = (delay * 2).min(self.config.reconnect_max);
+                    debug!(url = %urls[i], error = %e, ?delay, "reconnect failed");
+                    next = i + 1;
+                    failed += 1;
+                    if failed % urls.len() == 0 {
+                        delay = (delay * 2).min(self.config.reconnect_max);
+                    }
                 }
             }
         }
@@ -234,7 +270,7 @@ fn is_transient_kick(reason: &str) -> bool {
 }
 
 /// Errors that retrying cannot fix: the token or the protocol was refused.
-fn is_fatal_auth(e: &ClientError) -> bool {
+pub(super) fn is_fatal_auth(e: &ClientError) -> bool {
     matches!(e.code(), Some(ErrorCode::Unauthenticated | ErrorCode::UnsupportedVersion | ErrorCode::Forbidden))
 }
 

@@ -13,8 +13,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::debug;
 
 use super::{
-    ClientConfig, Command, ConnState, EventReceiver, ResyncFlag, Target, driver::Driver, heartbeat_of, jitter, lock,
-    new_client_msg_id, now_ms, processor::Processor, pull_on, request_on,
+    ClientConfig, Command, ConnState, EventReceiver, ResyncFlag, Target,
+    driver::{Driver, is_fatal_auth},
+    heartbeat_of, jitter, lock, new_client_msg_id, now_ms,
+    processor::Processor,
+    pull_on, request_on,
 };
 use crate::{
     conn::{RawConnection, unexpected},
@@ -43,10 +46,13 @@ struct Shared {
 }
 
 impl Client {
-    /// Connects and authenticates, then starts the background tasks. Fails
-    /// if the first connection or its auth fails (no retry here).
+    /// Connects and authenticates — to `url`, else to each of the
+    /// [`fallback_urls`](ClientConfig::fallback_urls) in turn — then starts
+    /// the background tasks. Fails if no address takes the connection and
+    /// its auth, with the last address's error (no retry here); a refused
+    /// token fails at once.
     pub async fn connect(config: ClientConfig) -> Result<(Client, EventReceiver)> {
-        let (conn, auth) = RawConnection::connect(&config.url, config.json, &config.token).await?;
+        let (current, (conn, auth)) = connect_first(&config).await?;
         let (transport, next_id) = conn.into_transport();
         let ids = Arc::new(AtomicU64::new(next_id.max(1)));
         let heartbeat = heartbeat_of(&auth);
@@ -71,7 +77,7 @@ impl Client {
             events: event_tx,
             page: config.pull_page.clamp(1, 1000),
         };
-        let driver = Driver { config: config.clone(), cmd_rx, push_tx, state_tx, resync, ids: ids.clone() };
+        let driver = Driver { config: config.clone(), cmd_rx, push_tx, state_tx, resync, ids: ids.clone(), current };
         tokio::spawn(driver.run(transport, heartbeat));
         tokio::spawn(processor.run());
 
@@ -335,4 +341,22 @@ impl Client {
             let _ = wait.await;
         }
     }
+}
+
+/// The first of `config`'s addresses that accepts the connection and its
+/// auth, with its index.
+async fn connect_first(config: &ClientConfig) -> Result<(usize, (RawConnection, v1::AuthOk))> {
+    let mut last = None;
+    for (i, url) in config.urls().iter().enumerate() {
+        match RawConnection::connect(url, config.json, &config.token).await {
+            Ok(connected) => return Ok((i, connected)),
+            Err(e) if is_fatal_auth(&e) => return Err(e),
+            Err(e) => {
+                debug!(%url, error = %e, "connect failed");
+                last = Some(e);
+            }
+        }
+    }
+    // `urls` always holds `url`, so an attempt was made and failed.
+    Err(last.unwrap_or(ClientError::Closed))
 }

@@ -125,8 +125,10 @@ impl From<StoreError> for Failure {
 }
 
 impl From<deadpool_postgres::PoolError> for Failure {
+    /// No connection: the server refused or did not answer (or the pool
+    /// was closed at shutdown).
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Self::Store(StoreError::Backend(format!("PostgreSQL connection: {e}")))
+        Self::Store(StoreError::Unavailable(format!("PostgreSQL connection: {e}")))
     }
 }
 
@@ -154,13 +156,32 @@ impl From<Failure> for StoreError {
 }
 
 /// Maps a driver error: unique violations are [`StoreError::Conflict`],
-/// everything else (the server gone included) [`StoreError::Backend`].
+/// a lost or refused connection (the server stopping, restarting or out of
+/// reach) [`StoreError::Unavailable`], everything else
+/// [`StoreError::Backend`].
 fn db_err(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(db.message().to_owned()),
+        Some(db) if connection_lost(db.code()) => {
+            StoreError::Unavailable(format!("PostgreSQL: {}: {}", db.code().code(), db.message()))
+        }
         Some(db) => StoreError::Backend(format!("PostgreSQL: {}: {}", db.code().code(), db.message())),
+        None if e.is_closed() || io_error(&e) => StoreError::Unavailable(format!("PostgreSQL: {e}")),
         None => StoreError::Backend(format!("PostgreSQL: {e}")),
     }
+}
+
+/// SQLSTATEs of a connection the server ended or would not take: class 08
+/// (connection exception) and the shutdown codes (57P01 admin shutdown,
+/// 57P02 crash shutdown, 57P03 cannot connect now).
+fn connection_lost(code: &SqlState) -> bool {
+    code.code().starts_with("08")
+        || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW].contains(code)
+}
+
+/// Whether the driver failed on the socket (reset, refused, timed out).
+fn io_error(e: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 /// `Result` inside the backend.
