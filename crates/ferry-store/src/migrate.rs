@@ -66,6 +66,9 @@ const BATCH_ROWS: usize = 5_000;
 /// The most bytes (roughly) one insert carries.
 const BATCH_BYTES: usize = 8 << 20;
 
+/// How often a long table's progress is logged.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
 /// Conversations per chunk of the per-conversation check.
 const CHECK_CHUNK: usize = 10_000;
 
@@ -785,6 +788,7 @@ async fn copy(
     let mut copied = vec![0u64; TABLES.len()];
     let mut problems = Vec::new();
     let mut checked = 0u64;
+    let mut last_progress = Instant::now();
     let check = tx
         .prepare(
             "SELECT w.id, c.max_seq, COALESCE(m.stored_max, 0), COALESCE(m.stored, 0)
@@ -803,6 +807,10 @@ async fn copy(
                     let params: Vec<&(dyn ToSql + Sync)> = columns.iter().map(Column::as_sql).collect();
                     tx.execute(&inserts[table], &params).await.map_err(db_err)?;
                     copied[table] += rows as u64;
+                    if last_progress.elapsed() >= PROGRESS_EVERY {
+                        last_progress = Instant::now();
+                        tracing::info!(table = TABLES[table].name, rows = copied[table], "copying");
+                    }
                 }
                 Read::Done { table, count } => {
                     let t = &TABLES[table];
