@@ -3,7 +3,9 @@
 //! arrives whole in PostgreSQL (every message, the counters, search) and
 //! appends continue there; what is not a Ferry store of this version, a
 //! store in use, and a target that holds data are refused, the target
-//! untouched. An ignored test measures the copy rate of a large store.
+//! untouched. A store left by a crash is copied with what only its WAL
+//! holds, and left byte for byte as it was. An ignored test measures the
+//! copy rate of a large store.
 
 #![cfg(feature = "postgres")]
 
@@ -135,6 +137,47 @@ async fn logged_and_merged_messages_all_arrive_and_appends_continue() {
 
     let again = sqlite_to_postgres(&path, &db.url, options()).await.expect_err("the target holds data");
     assert!(matches!(again, MigrateError::TargetNotEmpty("users")), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_left_by_a_crash_is_copied_with_what_only_its_wal_holds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let live = dir.path().join("live");
+    let sqlite_options = SqliteOptions {
+        log_rows: 8,
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        search: Some(search_extractor()),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open(live.join("ferry.db"), sqlite_options).await.expect("open");
+    let u = users(&store, "u", 2).await;
+    let c = ConversationId::direct(u[0], u[1]);
+    for i in 0..20 {
+        store.append_messages(vec![new_message(c, u[i % 2], &format!("m{i}"), i as i64)]).await.expect("append");
+    }
+    let before = all_messages(&store, &[c]).await;
+    // What a power cut leaves: the files as they are, the store still open
+    // (nothing is written while they are copied).
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).expect("mkdir");
+    for file in ["ferry.db", "ferry.db-wal"] {
+        std::fs::copy(live.join(file), crashed.join(file)).expect("copy");
+    }
+    assert!(std::fs::metadata(crashed.join("ferry.db-wal")).expect("wal").len() > 0, "the WAL holds the writes");
+    store.close().await;
+
+    let files = || ["ferry.db", "ferry.db-wal"].map(|f| std::fs::read(crashed.join(f)).expect("read"));
+    let untouched = files();
+
+    let db = PgServer::shared().database().await;
+    let summary = sqlite_to_postgres(&crashed, &db.url, options()).await.expect("migrate");
+    assert_eq!(summary.rows_of("messages"), 20);
+    assert!(files() == untouched, "the source is only read: no checkpoint, no recovery written");
+    let pg = PgStore::connect(&db.url, PgOptions { search: Some(search_extractor()), ..PgOptions::default() })
+        .await
+        .expect("connect");
+    assert_eq!(all_messages(&pg, &[c]).await, before);
+    pg.close();
 }
 
 /// Migrates `path` into a fresh database, which must stay empty.
