@@ -863,12 +863,18 @@ async fn copy(
 
     // Search: what was copied is indexed (or, without an extractor, all
     // of it waits for the backfill, as a node with search off leaves it).
-    let backfill = if options.search.is_some() {
-        "UPDATE search_backfill SET upto = m, done_to = m FROM (SELECT COALESCE(MAX(server_msg_id), 0) AS m FROM messages) AS x WHERE id = 1"
+    if options.search.is_some() {
+        tx.execute(
+            "UPDATE search_backfill SET upto = x.m, done_to = x.m
+               FROM (SELECT COALESCE(MAX(server_msg_id), 0) AS m FROM messages) AS x WHERE id = 1",
+            &[],
+        )
+        .await
     } else {
-        "UPDATE search_backfill SET upto = 9223372036854775807, done_to = 0 WHERE id = 1"
-    };
-    tx.execute(backfill, &[]).await.map_err(db_err)?;
+        // `i64::MAX`: "index everything", as `postgres/search.rs` reads it.
+        tx.execute("UPDATE search_backfill SET upto = $1, done_to = 0 WHERE id = 1", &[&i64::MAX]).await
+    }
+    .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok((TABLES.iter().map(|t| t.name).zip(copied).collect(), checked))
 }

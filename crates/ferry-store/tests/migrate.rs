@@ -137,6 +137,17 @@ async fn logged_and_merged_messages_all_arrive_and_appends_continue() {
 
     let again = sqlite_to_postgres(&path, &db.url, options()).await.expect_err("the target holds data");
     assert!(matches!(again, MigrateError::TargetNotEmpty("users")), "{again}");
+
+    // Without search while copying: a node with search on indexes it all.
+    let unindexed = PgServer::shared().database().await;
+    sqlite_to_postgres(&path, &unindexed.url, MigrateOptions::default()).await.expect("migrate without search");
+    let pg = PgStore::connect(&unindexed.url, PgOptions { search: Some(search_extractor()), ..PgOptions::default() })
+        .await
+        .expect("connect");
+    assert!(search(&pg, u[0], "数据库").await.is_empty(), "not indexed yet");
+    while pg.backfill_search(10).await.expect("backfill") {}
+    assert_eq!((search(&pg, u[0], "数据库").await, search(&pg, u[0], "round").await), found_before);
+    pg.close();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
