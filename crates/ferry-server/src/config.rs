@@ -33,6 +33,58 @@ pub struct Flags {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// Without a command: run the server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `ferry-server` does other than serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Copy a single node's SQLite store into an empty PostgreSQL database
+    /// (moving to a cluster), then verify the copy.
+    ///
+    /// Stop the node first: a store still in use is refused. The copy is
+    /// one PostgreSQL transaction, checked (row counts of every table, each
+    /// conversation's seqs) before it commits, so a failure leaves the
+    /// target empty and the command can run again. Files are not copied:
+    /// the blob directory (`files.dir`, default `<data_dir>/files`) goes to
+    /// the cluster's S3 bucket with any S3 tool (see the README). Exit
+    /// status: 0 copied and verified, 2 refused (source not a Ferry store of
+    /// this version, or in use; target not empty), 1 failed (nothing
+    /// committed). Messages are indexed for search as the `messages.search`
+    /// setting says.
+    MigrateStore(MigrateStoreArgs),
+}
+
+/// `ferry-server migrate-store --from sqlite:PATH --to postgres:URL`.
+#[derive(Debug, clap::Args)]
+pub struct MigrateStoreArgs {
+    /// The SQLite store: `sqlite:` and the database file
+    /// (`<data_dir>/ferry.db`) or the data directory holding it.
+    #[arg(long, value_name = "sqlite:PATH", value_parser = parse_sqlite_source)]
+    pub from: PathBuf,
+    /// The empty PostgreSQL database: a `postgres://user:password@host:port/db`
+    /// URL, or `postgres:` and the key-value form (`postgres:host=… dbname=…`).
+    #[arg(long, value_name = "postgres:URL", value_parser = parse_postgres_target)]
+    pub to: String,
+}
+
+fn parse_sqlite_source(value: &str) -> Result<PathBuf, String> {
+    match value.strip_prefix("sqlite:") {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => Err("expected sqlite:PATH (the SQLite database file or the data directory)".into()),
+    }
+}
+
+fn parse_postgres_target(value: &str) -> Result<String, String> {
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        return Ok(value.to_owned());
+    }
+    match value.strip_prefix("postgres:") {
+        Some(url) if !url.trim().is_empty() => Ok(url.to_owned()),
+        _ => Err("expected postgres://user:password@host:port/db or postgres:<key-value form>".into()),
+    }
 }
 
 /// The whole server configuration.

@@ -5,7 +5,8 @@
 //! Layout: [`config`] (layered settings), [`gateway`] (TCP and WebSocket
 //! sessions), [`http`] (JSON API), [`hub`] (who is connected), [`service`]
 //! (domain logic over the store), [`turn`] (the embedded STUN/TURN relay),
-//! [`error`] (the one place errors meet the wire).
+//! [`error`] (the one place errors meet the wire), [`migrate`] (the
+//! `migrate-store` command).
 
 pub mod app;
 pub mod bus;
@@ -16,6 +17,7 @@ pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod media;
+pub mod migrate;
 pub mod service;
 pub mod turn;
 

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use ferry_server::{
     Listeners,
-    config::{Config, Flags},
+    config::{Command, Config, Flags},
 };
 use tracing_subscriber::EnvFilter;
 
@@ -29,6 +29,18 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_ansi(std::io::stdout().is_terminal())
         .init();
+    if let Some(Command::MigrateStore(args)) = &flags.command {
+        match ferry_server::migrate::migrate_store(&config, args).await {
+            Ok(summary) => {
+                print!("{}", ferry_server::migrate::report(&summary));
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("ferry-server migrate-store: {e}");
+                std::process::exit(if e.is_refusal() { 2 } else { 1 });
+            }
+        }
+    }
 
     let listeners = Listeners::bind(&config).await.with_context(|| {
         let turn = &config.calls.turn;

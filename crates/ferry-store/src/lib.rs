@@ -19,6 +19,8 @@ pub mod contacts;
 pub mod files;
 pub mod groups;
 #[cfg(feature = "postgres")]
+pub mod migrate;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 

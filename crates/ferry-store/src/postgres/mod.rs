@@ -40,6 +40,7 @@ use tokio_postgres::{IsolationLevel, Row, error::SqlState};
 use crate::{Result, StoreError};
 
 pub use migrations::LATEST as SCHEMA_VERSION;
+pub(crate) use search::terms as search_terms;
 
 /// Attempts of a write that keeps meeting serialization failures or
 /// deadlocks (each a sign of a concurrent write, which then went through).
@@ -159,7 +160,7 @@ impl From<Failure> for StoreError {
 /// a lost or refused connection (the server stopping, restarting or out of
 /// reach) [`StoreError::Unavailable`], everything else
 /// [`StoreError::Backend`].
-fn db_err(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn db_err(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(db.message().to_owned()),
         Some(db) if connection_lost(db.code()) => {

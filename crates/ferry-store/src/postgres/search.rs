@@ -64,7 +64,7 @@ fn kind_term(kind: &str) -> String {
 
 /// The terms a message is indexed by, separated by single spaces: a kind
 /// term (none for text), then the text's tokens.
-pub(super) fn terms(doc: &SearchDoc) -> String {
+pub(crate) fn terms(doc: &SearchDoc) -> String {
     let mut out = String::with_capacity(8 + doc.text.len() * 2);
     if doc.kind != TEXT {
         out.push_str(&kind_term(&doc.kind));

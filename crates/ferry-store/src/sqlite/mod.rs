@@ -31,6 +31,9 @@ use checkpoint::Checkpointer;
 use log::MessageLog;
 use pool::{Readers, Writer};
 
+/// The schema version this build reads and writes (`user_version`).
+pub const SCHEMA_VERSION: u32 = migrations::LATEST;
+
 /// How long a connection waits for a lock held by another connection (e.g.
 /// a checkpoint, or a second process) before failing with `SQLITE_BUSY`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
