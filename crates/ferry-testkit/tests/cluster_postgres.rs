@@ -159,3 +159,41 @@ async fn two_nodes_on_postgres_and_redis_carry_messages_across_exactly_once_in_o
     }
     assert_eq!(got, expected(61..=i - 1, "a"), "caught up in order, nothing twice");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_reaching_another_node_is_refused_there_and_finishes_where_it_started() {
+    use ferry_testkit::files::{FileApi, sha256_hex, tus_checksum, upload_offset};
+    let db = postgres::database().await;
+    let redis = RedisServer::start().await;
+    let node = |id: u16| {
+        let (db, redis) = (&db, &redis);
+        move |c: &mut ferry_server::Config| {
+            postgres::use_database(c, db);
+            redis.configure(c);
+            c.node_id = id;
+        }
+    };
+    let a = TestServer::start_with(node(0)).await;
+    let b = TestServer::start_with(node(1)).await;
+    let alice = a.user("alice").await;
+    let (on_a, on_b) = (FileApi::new(&a), FileApi::new(&b));
+    let bytes = ferry_testkit::files::content(300_000, 7);
+    let sha = sha256_hex(&bytes);
+    let location = on_a.tus_create_ok(&alice, bytes.len() as u64, &[("filename", "x.bin"), ("sha256", &sha)]).await;
+    let (first, rest) = bytes.split_at(100_000);
+    let resp = on_a.tus_patch(&alice, &location, 0, first.to_vec(), Some(tus_checksum(first))).await;
+    assert_eq!((resp.status().as_u16(), upload_offset(&resp)), (204, 100_000));
+
+    // Node b has the record (same database) but not the staged bytes: a
+    // clear 404, and the upload is left alone for node a.
+    let resp = on_b.tus_patch(&alice, &location, 100_000, rest.to_vec(), Some(tus_checksum(rest))).await;
+    assert_eq!(resp.status(), 404);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("not_found") && body.contains("this server node"), "{body}");
+    let resp = on_a.tus_head(&alice, &location).await;
+    assert_eq!((resp.status().as_u16(), upload_offset(&resp)), (200, 100_000));
+    let resp = on_a.tus_patch(&alice, &location, 100_000, rest.to_vec(), Some(tus_checksum(rest))).await;
+    assert_eq!((resp.status().as_u16(), upload_offset(&resp)), (204, 300_000));
+    let id = ferry_testkit::files::header(&resp, "ferry-file-id").expect("the last PATCH names the file");
+    assert_eq!(on_a.download(&alice, &id).await, bytes);
+}

@@ -137,6 +137,9 @@ pub struct Files {
     simple_uploads: UserSlots,
     /// Groups show new members their whole history (files included).
     full_history: bool,
+    /// One node of several: an upload staged elsewhere is another node's,
+    /// not lost.
+    clustered: bool,
 }
 
 impl Files {
@@ -170,6 +173,7 @@ impl Files {
             uploads: uploads::Active::default(),
             simple_uploads: UserSlots::default(),
             full_history: config.groups.history_for_new_members == crate::config::HistoryVisibility::Full,
+            clustered: config.cluster.bus != crate::config::BusKind::Local,
         });
         tokio::spawn(Arc::clone(&files).thumbnail_worker(queue, shutdown.clone()));
         tokio::spawn(Arc::clone(&files).sweeper(shutdown));

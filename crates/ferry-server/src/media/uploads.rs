@@ -234,10 +234,17 @@ impl Files {
             _ => match self.staging.resume(id, upload.offset).await {
                 Ok(s) => s,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                    // The staged bytes are lost (another node's disk, or a
-                    // disk failure): nothing to resume from.
-                    self.discard(id).await;
-                    return Err(ApiError::not_found("the upload's data is gone; start a new upload"));
+                    // The staged bytes are not here. On a single node they
+                    // are lost (a disk failure): the upload goes. In a
+                    // cluster they may be on the node that took the upload,
+                    // whose requests must not find it discarded: it stays
+                    // for that node, or for the expiry sweep.
+                    if !self.clustered {
+                        self.discard(id).await;
+                    }
+                    return Err(ApiError::not_found(
+                        "the upload's data is not on this server node; resume it where it started, or start a new upload",
+                    ));
                 }
                 Err(e) => return Err(io_err(e)),
             },
