@@ -20,7 +20,7 @@ use axum::{
     routing::get,
 };
 use ferry_core::{ApiError, ErrorCode};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{app::AppRef, error::HttpError, gateway::ws};
@@ -41,7 +41,11 @@ pub fn router(app: AppRef) -> Router {
     router
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(TraceLayer::new_for_http())
+        // A 5xx answer is logged where it is decided (an internal error with
+        // its detail, a store outage as a warning); the trace layer logging
+        // each again at ERROR would fill the log with every load balancer's
+        // /readyz probe while a node drains or its store is down.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(app)
 }
 
