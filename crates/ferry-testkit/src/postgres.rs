@@ -18,3 +18,17 @@ pub fn use_database(config: &mut Config, db: &TestDatabase) {
     config.storage.postgres_url = db.url.clone();
     config.storage.postgres_connections = 8;
 }
+
+/// The settings of cluster node `node_id` (each node its own) on `db` and
+/// `redis`.
+pub fn cluster_node<'a>(
+    db: &'a TestDatabase,
+    redis: &'a crate::redis::RedisServer,
+    node_id: u16,
+) -> impl FnOnce(&mut Config) + 'a {
+    move |c| {
+        use_database(c, db);
+        redis.configure(c);
+        c.node_id = node_id;
+    }
+}

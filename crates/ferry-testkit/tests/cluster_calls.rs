@@ -61,17 +61,12 @@ async fn call_log(events: &mut EventReceiver, call: &str) -> v1::CallLog {
 }
 
 /// Two nodes, `a` (node_id 0) and `b` (node_id 1), on one database and one
-/// Redis; `ttl_ms` is the presence TTL (claims expire with it).
-async fn two_nodes(db: &postgres::TestDatabase, redis: &RedisServer, ttl_ms: u64) -> (TestServer, TestServer) {
-    let node = |id: u16| {
-        move |c: &mut ferry_server::Config| {
-            postgres::use_database(c, db);
-            redis.configure(c);
-            c.node_id = id;
-            c.cluster.presence_ttl_ms = ttl_ms;
-        }
-    };
-    (TestServer::start_with(node(0)).await, TestServer::start_with(node(1)).await)
+/// Redis.
+async fn two_nodes(db: &postgres::TestDatabase, redis: &RedisServer) -> (TestServer, TestServer) {
+    (
+        TestServer::start_with(postgres::cluster_node(db, redis, 0)).await,
+        TestServer::start_with(postgres::cluster_node(db, redis, 1)).await,
+    )
 }
 
 async fn connect(user: &TestUser) -> (Client, EventReceiver) {
@@ -82,7 +77,7 @@ async fn connect(user: &TestUser) -> (Client, EventReceiver) {
 async fn a_call_placed_on_one_node_is_answered_signaled_and_ended_from_another() {
     let db = postgres::database().await;
     let redis = RedisServer::start().await;
-    let (a, b) = two_nodes(&db, &redis, 30_000).await;
+    let (a, b) = two_nodes(&db, &redis).await;
     let alice = a.user("alice").await;
     let bob_laptop = a.user("bob").await;
     let bob_phone = b.login_on("bob", "phone").await;
@@ -162,7 +157,7 @@ async fn a_call_placed_on_one_node_is_answered_signaled_and_ended_from_another()
 async fn the_owner_follows_devices_coming_and_going_on_other_nodes() {
     let db = postgres::database().await;
     let redis = RedisServer::start().await;
-    let (a, b) = two_nodes(&db, &redis, 30_000).await;
+    let (a, b) = two_nodes(&db, &redis).await;
     let alice = a.user("alice").await;
     let bob_laptop = a.user("bob").await;
     let bob_phone = b.login_on("bob", "phone").await;
@@ -197,7 +192,7 @@ async fn the_owner_follows_devices_coming_and_going_on_other_nodes() {
 async fn a_stopping_node_ends_its_calls_everywhere_and_frees_their_users() {
     let db = postgres::database().await;
     let redis = RedisServer::start().await;
-    let (a, b) = two_nodes(&db, &redis, 30_000).await;
+    let (a, b) = two_nodes(&db, &redis).await;
     let alice = a.user("alice").await;
     let bob = b.user("bob").await;
     let carol = b.user("carol").await;

@@ -51,16 +51,8 @@ fn expected(seqs: std::ops::RangeInclusive<u64>, prefix: &str) -> Vec<(u64, Stri
 async fn two_nodes_on_postgres_and_redis_carry_messages_across_exactly_once_in_order() {
     let db = postgres::database().await;
     let mut redis = RedisServer::start().await;
-    let node = |id: u16| {
-        let (db, redis) = (&db, &redis);
-        move |c: &mut ferry_server::Config| {
-            postgres::use_database(c, db);
-            redis.configure(c);
-            c.node_id = id;
-        }
-    };
-    let a = TestServer::start_with(node(0)).await;
-    let b = TestServer::start_with(node(1)).await;
+    let a = TestServer::start_with(postgres::cluster_node(&db, &redis, 0)).await;
+    let b = TestServer::start_with(postgres::cluster_node(&db, &redis, 1)).await;
     assert_eq!((readyz(&a).await, readyz(&b).await), (200, 200));
 
     // Accounts live in the shared store: made on one node, used on the other.
@@ -165,16 +157,8 @@ async fn an_upload_reaching_another_node_is_refused_there_and_finishes_where_it_
     use ferry_testkit::files::{FileApi, sha256_hex, tus_checksum, upload_offset};
     let db = postgres::database().await;
     let redis = RedisServer::start().await;
-    let node = |id: u16| {
-        let (db, redis) = (&db, &redis);
-        move |c: &mut ferry_server::Config| {
-            postgres::use_database(c, db);
-            redis.configure(c);
-            c.node_id = id;
-        }
-    };
-    let a = TestServer::start_with(node(0)).await;
-    let b = TestServer::start_with(node(1)).await;
+    let a = TestServer::start_with(postgres::cluster_node(&db, &redis, 0)).await;
+    let b = TestServer::start_with(postgres::cluster_node(&db, &redis, 1)).await;
     let alice = a.user("alice").await;
     let (on_a, on_b) = (FileApi::new(&a), FileApi::new(&b));
     let bytes = ferry_testkit::files::content(300_000, 7);
