@@ -275,8 +275,7 @@ async fn session_loop<T: Transport>(app: &AppRef, transport: &mut T, hello: &Hel
             // limiter and `max_inflight`, so writes are not starved either.
             incoming = transport.recv(), if inflight.len() < g.max_inflight => {
                 deadline = Instant::now() + idle;
-                // Boxed for the same reason as `send_one`.
-                if let Err(end) = Box::pin(on_frame(&ctx, transport, incoming, &limiter, &mut inflight, json)).await {
+                if let Err(end) = on_frame(&ctx, transport, incoming, &limiter, &mut inflight, json).await {
                     return end;
                 }
             }
@@ -329,6 +328,11 @@ impl Inflight {
 /// Takes one incoming frame: decodes it, rate-limits it and hands it to
 /// its handler; answers now or adds the pending answer to `inflight`.
 /// `Err` ends the session.
+///
+/// Awaited inline by the loop (it is part of every session's task), so it
+/// keeps nothing large across an await: [`take`] turns the frame into the
+/// handler's future or the refusal's write before the first, and writes are
+/// boxed.
 async fn on_frame<T: Transport>(
     ctx: &Ctx<'_>,
     transport: &mut T,
@@ -337,36 +341,67 @@ async fn on_frame<T: Transport>(
     inflight: &mut Inflight,
     json: bool,
 ) -> Result<(), End> {
-    let (frame, _) = match decode(incoming) {
-        Ok(Some(x)) => x,
-        Ok(None) => return Err(End::PeerClosed),
-        Err(r) => {
-            if !send_one(transport, error_frame(r.id, &r.error, r.fatal), json).await || r.fatal {
-                return Err(End::Fatal(r.error.code.as_str()));
-            }
+    let handling = match take(ctx, transport, incoming, limiter, json) {
+        Taken::Request(handling) => handling,
+        Taken::Refused(answer) => return answer.await,
+        Taken::Closed => return Err(End::PeerClosed),
+    };
+    let reply = match handling.await {
+        Dispatched::Reply(reply) => reply,
+        Dispatched::Later(fut) => {
+            inflight.push(fut);
             return Ok(());
         }
     };
+    match send_one(transport, reply, json).await {
+        true => Ok(()),
+        false => Err(End::WriteFailed),
+    }
+}
+
+/// What an incoming frame became.
+enum Taken<'c, 't> {
+    /// A request, being handled.
+    Request(frames::Handling<'c>),
+    /// Not taken (undecodable, over the rate limit): the error being
+    /// written, then whether the session goes on.
+    Refused(Pin<Box<dyn Future<Output = Result<(), End>> + Send + 't>>),
+    /// The peer closed the connection.
+    Closed,
+}
+
+fn take<'c, 't, T: Transport>(
+    ctx: &'c Ctx<'c>,
+    transport: &'t mut T,
+    incoming: Incoming,
+    limiter: &DefaultDirectRateLimiter,
+    json: bool,
+) -> Taken<'c, 't> {
+    let frame = match decode(incoming) {
+        Ok(Some((frame, _))) => frame,
+        Ok(None) => return Taken::Closed,
+        Err(r) => return refuse(transport, r, false, json),
+    };
     if let Err(not_until) = limiter.check() {
         let wait = not_until.wait_time_from(limiter.clock().now());
-        let e = ApiError::rate_limited(wait.as_millis().max(1) as u64);
-        return match send_one(transport, error_frame(frame.id, &e, false), json).await {
-            true => Ok(()),
-            false => Err(End::WriteFailed),
-        };
+        let error = ApiError::rate_limited(wait.as_millis().max(1) as u64);
+        return refuse(transport, Refused { id: frame.id, error, fatal: false }, true, json);
     }
-    // `decode` guarantees a body.
-    let Some(body) = frame.body else { return Ok(()) };
-    match frames::dispatch(ctx, frame.id, body).await {
-        Dispatched::Reply(reply) => match send_one(transport, reply, json).await {
-            true => Ok(()),
-            false => Err(End::WriteFailed),
-        },
-        Dispatched::Later(fut) => {
-            inflight.push(fut);
-            Ok(())
-        }
+    match frame.body {
+        Some(body) => Taken::Request(frames::dispatch(ctx, frame.id, body)),
+        // `decode` guarantees a body.
+        None => refuse(transport, Refused { id: frame.id, error: unknown_kind(), fatal: false }, false, json),
     }
+}
+
+/// Answers a frame that was not taken. A session goes on after a refusal
+/// unless it is fatal or cannot be written.
+fn refuse<'c, 't, T: Transport>(transport: &'t mut T, r: Refused, limited: bool, json: bool) -> Taken<'c, 't> {
+    let code = r.error.code.as_str();
+    let written = if r.fatal { Err(End::Fatal(code)) } else { Ok(()) };
+    let unwritten = if limited { End::WriteFailed } else { End::Fatal(code) };
+    let write = send_one(transport, error_frame(r.id, &r.error, r.fatal), json);
+    Taken::Refused(Box::pin(async move { if write.await { written } else { Err(unwritten) } }))
 }
 
 /// Most frames written with one syscall.

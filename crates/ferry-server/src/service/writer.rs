@@ -12,9 +12,12 @@
 use ferry_core::{ApiError, ErrorCode};
 use ferry_proto::v1;
 use ferry_store::{NewMessage, Store};
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -78,11 +81,31 @@ impl WriterHandle {
     }
 
     /// Enqueues `message` (whose body encodes `content`), waiting for room if
-    /// the writer is behind.
-    pub async fn submit(&self, message: NewMessage, content: v1::MessageContent) -> Result<PendingAck, ApiError> {
+    /// the writer is behind. The message is queued when this is called if
+    /// there is room (the common case); the future only waits for room.
+    ///
+    /// Not an `async fn`: its future is part of every message's send path
+    /// and is copied at each level of it (see `Messaging::admit`), so it holds
+    /// nothing but the ack's receiver — a channel's `send` future would hold
+    /// the whole job. Waiting is boxed. The queue stays fair: while senders
+    /// wait, room that frees up goes to them, not to `try_send`.
+    pub fn submit(
+        &self,
+        message: NewMessage,
+        content: v1::MessageContent,
+    ) -> impl Future<Output = Result<PendingAck, ApiError>> + Send + '_ {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job { message, content, reply }).await.map_err(|_| shutting_down())?;
-        Ok(PendingAck(rx))
+        let wait = match self.tx.try_send(Job { message, content, reply }) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Full(job)) => Ok(Some(Box::pin(self.tx.send(job)))),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(shutting_down()),
+        };
+        async move {
+            if let Some(wait) = wait? {
+                wait.await.map_err(|_| shutting_down())?;
+            }
+            Ok(PendingAck(rx))
+        }
     }
 }
 

@@ -14,5 +14,6 @@ pub async fn call(ctx: &Ctx<'_>, id: u64, request: v1::CallRequest) -> Dispatche
         endpoint: Endpoint::new(ctx.me(), ctx.authed.session.device_id.as_str()),
         session: SessionAt::local(ctx.session),
     };
-    Dispatched::now(id, ctx.app.calls.request(origin, request).await.map(Body::CallAck))
+    // Boxed for the same reason as `ops::op`: a call step is a large future.
+    Dispatched::now(id, Box::pin(ctx.app.calls.request(origin, request)).await.map(Body::CallAck))
 }

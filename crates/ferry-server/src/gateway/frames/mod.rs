@@ -64,6 +64,13 @@ impl Dispatched {
     }
 }
 
+/// A request being handled (see [`dispatch`]).
+pub type Handling<'a> = Pin<Box<dyn Future<Output = Dispatched> + Send + 'a>>;
+
+fn refuse(id: u64, e: ApiError) -> Handling<'static> {
+    Box::pin(std::future::ready(Dispatched::now(id, Err(e))))
+}
+
 fn answer(id: u64, result: Result<Body, ApiError>) -> v1::Frame {
     match result {
         Ok(body) => v1::Frame { id, body: Some(body) },
@@ -77,11 +84,15 @@ macro_rules! requests {
         /// Routes one request to its handler. `auth` is refused (the session
         /// is authenticated already), frames only the server sends are
         /// `unknown_kind`.
-        pub async fn dispatch(ctx: &Ctx<'_>, id: u64, body: Body) -> Dispatched {
+        ///
+        /// The handler's future is boxed, so each request costs the size of
+        /// its own handler's future (a send's is the one that matters: see
+        /// `Messaging::admit`), not of the largest.
+        pub fn dispatch<'a>(ctx: &'a Ctx<'a>, id: u64, body: Body) -> Handling<'a> {
             match body {
-                $(Body::$variant(request) => $handler(ctx, id, request).await,)+
-                Body::Auth(_) => Dispatched::now(id, Err(ApiError::bad_request("already authenticated"))),
-                _ => Dispatched::now(id, Err(ApiError::new(ErrorCode::UnknownKind, "not a client request"))),
+                $(Body::$variant(request) => Box::pin($handler(ctx, id, request)),)+
+                Body::Auth(_) => refuse(id, ApiError::bad_request("already authenticated")),
+                _ => refuse(id, ApiError::new(ErrorCode::UnknownKind, "not a client request")),
             }
         }
     };

@@ -12,7 +12,10 @@ use super::{Ctx, Dispatched};
 use crate::service::messaging::op_ack;
 
 pub async fn op(ctx: &Ctx<'_>, id: u64, op: v1::MessageOp) -> Dispatched {
-    match ctx.app.messaging.admit_op(ctx.me(), op).await {
+    // Boxed: admitting an operation is a large future, and `dispatch`'s
+    // future — built for every frame, sends included — is as large as its
+    // largest inline handler.
+    match Box::pin(ctx.app.messaging.admit_op(ctx.me(), op)).await {
         Ok(pending) => Dispatched::later(id, async move { pending.wait().await.map(|ack| Body::OpAck(op_ack(ack))) }),
         Err(e) => Dispatched::now(id, Err(e)),
     }

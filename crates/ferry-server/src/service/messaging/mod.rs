@@ -21,6 +21,7 @@ pub use search::{KINDS as SEARCH_KINDS, MAX_LIMIT as MAX_SEARCH_LIMIT};
 
 use std::{
     collections::{HashMap, HashSet},
+    future::Future,
     sync::{Arc, Mutex},
 };
 
@@ -136,35 +137,52 @@ impl Messaging {
     /// Validates a send and enqueues it. Returns once the message is queued
     /// (so a connection's sends keep their order); the returned
     /// [`PendingAck`] resolves when it is durable.
+    ///
+    /// This future is built for every message and copied at each level of
+    /// the send path (the session's frame, the request, this), so it is kept
+    /// small: the steps only some messages take — files, a contact card, a
+    /// quote, a refusal — are boxed and taken only by them, and queueing
+    /// holds nothing (see `WriterHandle::submit`). A test in
+    /// `gateway::tests` bounds the whole.
     pub async fn admit(
         &self,
         sender: UserId,
         client_msg_id: String,
         target: Target,
-        content: Option<v1::MessageContent>,
+        mut content: Option<v1::MessageContent>,
     ) -> Result<PendingAck, ApiError> {
         validate::client_msg_id(&client_msg_id, &self.limits)?;
-        let content = match content {
-            Some(c) => match self.resolve_files(sender, c).await {
-                Ok(c) => Some(c),
-                Err(refused) => return self.answer_retry(sender, &client_msg_id, refused).await,
-            },
-            None => None,
-        };
-        let checked = match content::admit(content, &self.limits) {
-            Ok(admitted) => match self.named_user_exists(admitted.names_user).await {
-                Ok(()) => match self.resolve_for_send(sender, target, admitted.mention_all).await {
-                    Ok(c) => self.resolve_quote(sender, c, admitted.into(c)).await.map(|a| (c, a)),
-                    Err(e) => Err(e),
+        let refused = 'checks: {
+            if let Some(c) = content.as_mut()
+                && !content::files::sent_refs(c).is_empty()
+                && let Err(e) = Box::pin(self.resolve_files(sender, c)).await
+            {
+                break 'checks e;
+            }
+            let admitted = match content::admit(content, &self.limits) {
+                Ok(admitted) => admitted,
+                Err(e) => break 'checks e,
+            };
+            if let Some(user) = admitted.names_user
+                && let Err(e) = Box::pin(self.named_user_exists(user)).await
+            {
+                break 'checks e;
+            }
+            let conversation = match self.resolve_for_send(sender, target, admitted.mention_all).await {
+                Ok(conversation) => conversation,
+                Err(e) => break 'checks e,
+            };
+            let admitted = admitted.into(conversation);
+            let admitted = match admitted.quote_seq {
+                None => admitted,
+                Some(seq) => match Box::pin(self.resolve_quote(sender, conversation, seq, admitted)).await {
+                    Ok(admitted) => admitted,
+                    Err(e) => break 'checks e,
                 },
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+            };
+            return self.enqueue(conversation, sender, client_msg_id, admitted).await;
         };
-        match checked {
-            Ok((conversation, admitted)) => self.enqueue(conversation, sender, client_msg_id, admitted).await,
-            Err(refused) => self.answer_retry(sender, &client_msg_id, refused).await,
-        }
+        Box::pin(self.answer_retry(sender, &client_msg_id, refused)).await
     }
 
     /// A send that can no longer be admitted (its sender was blocked or
@@ -187,13 +205,15 @@ impl Messaging {
         }
     }
 
-    async fn enqueue(
+    /// Queues a checked message for the writer (see `WriterHandle::submit`:
+    /// queued when called if there is room).
+    fn enqueue(
         &self,
         conversation: ConversationId,
         sender: UserId,
         client_msg_id: String,
         admitted: Admitted,
-    ) -> Result<PendingAck, ApiError> {
+    ) -> impl Future<Output = Result<PendingAck, ApiError>> + Send + '_ {
         let Admitted { content, body, mentions, mention_all, files, .. } = admitted;
         let message = NewMessage {
             conversation,
@@ -207,7 +227,7 @@ impl Messaging {
             effect: None,
             files,
         };
-        self.writer.submit(message, content).await
+        self.writer.submit(message, content)
     }
 
     /// Appends a server-written system event to a group's seq stream (no
@@ -259,9 +279,9 @@ impl Messaging {
         &self,
         sender: UserId,
         conversation: ConversationId,
+        seq: u64,
         admitted: Admitted,
     ) -> Result<Admitted, ApiError> {
-        let Some(seq) = admitted.quote_seq else { return Ok(admitted) };
         let visible_after = self.check_member(sender, conversation).await?;
         let quoted = match seq > visible_after {
             true => self.store.messages_at(conversation, &[seq]).await.map_err(store_error)?.pop(),
@@ -288,13 +308,9 @@ impl Messaging {
     /// Fills the file references of a sent message in from the stored
     /// files (see `content::files`); each must be a file the sender may
     /// read (their own, or one they saw in a message).
-    async fn resolve_files(
-        &self,
-        sender: UserId,
-        mut content: v1::MessageContent,
-    ) -> Result<v1::MessageContent, ApiError> {
+    async fn resolve_files(&self, sender: UserId, content: &mut v1::MessageContent) -> Result<(), ApiError> {
         let mut image = None;
-        for (field, r) in content::files::sent_refs(&mut content) {
+        for (field, r) in content::files::sent_refs(content) {
             if r.file_id.is_empty() {
                 continue; // Refused by the shape checks.
             }
@@ -314,17 +330,15 @@ impl Messaging {
                 Some(t) => self.store.file(t).await.map_err(store_error)?,
                 None => None,
             };
-            content::files::fill_image(&mut content, &file, thumbnail.as_ref());
+            content::files::fill_image(content, &file, thumbnail.as_ref());
         }
-        Ok(content)
+        Ok(())
     }
 
-    async fn named_user_exists(&self, user: Option<UserId>) -> Result<(), ApiError> {
-        match user {
-            Some(id) if self.caches.user(id).await?.is_none() => {
-                Err(ApiError::invalid(format!("contact_card.user_id {id} names no user")))
-            }
-            _ => Ok(()),
+    async fn named_user_exists(&self, id: UserId) -> Result<(), ApiError> {
+        match self.caches.user(id).await? {
+            None => Err(ApiError::invalid(format!("contact_card.user_id {id} names no user"))),
+            Some(_) => Ok(()),
         }
     }
 
