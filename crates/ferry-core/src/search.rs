@@ -111,7 +111,9 @@ fn word_token(word: &str) -> String {
 /// Appends [`word_token`] of `word` to `out`.
 fn push_word(word: &str, out: &mut String) {
     if word.is_ascii() {
-        out.extend(word.bytes().take(WORD_CHARS).map(|b| char::from(b.to_ascii_lowercase())));
+        let start = out.len();
+        out.push_str(&word[..word.len().min(WORD_CHARS)]);
+        out[start..].make_ascii_lowercase();
     } else {
         out.extend(folded(word).take(WORD_CHARS));
     }
@@ -161,6 +163,9 @@ pub fn index_tokens(text: &str) -> String {
 /// empty), without allocating: the store builds each indexed line with it
 /// on the send path's writer thread.
 pub fn push_index_tokens(text: &str, out: &mut String) {
+    if text.is_ascii() {
+        return push_ascii_tokens(&text[..text.len().min(MAX_INDEXED_CHARS)], out);
+    }
     let text = match text.char_indices().nth(MAX_INDEXED_CHARS) {
         Some((cut, _)) => &text[..cut],
         None => text,
@@ -194,6 +199,18 @@ pub fn push_index_tokens(text: &str, out: &mut String) {
         }
     };
     each_piece(text, |class, range| push_piece(class, &text[range]));
+}
+
+/// [`push_index_tokens`] of ASCII text, where every letter or digit is a
+/// word character and nothing else is: its words, without looking at
+/// characters one by one.
+fn push_ascii_tokens(text: &str, out: &mut String) {
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        push_word(word, out);
+    }
 }
 
 /// One term of a query.
@@ -510,7 +527,8 @@ mod tests {
         let mut tokens: Vec<String> = Vec::new();
         for (class, range) in pieces(text) {
             match class {
-                Class::Word => tokens.push(word_token(&text[range])),
+                // Not `word_token`, which has a fast path of its own.
+                Class::Word => tokens.push(folded(&text[range]).take(WORD_CHARS).collect()),
                 Class::Run => {
                     let chars = run_chars(&text[range]);
                     tokens.extend(chars.windows(2).map(|w| w.iter().collect::<String>()));
@@ -525,6 +543,24 @@ mod tests {
         #[test]
         fn tokens_are_cut_as_before(text in "(\\PC|[a-zA-Z0-9 _.,]|[数据库迁移我们こんにちは한국어ไทย]){0,80}") {
             proptest::prop_assert_eq!(index_tokens(&text), index_tokens_reference(&text));
+        }
+
+        /// ASCII text takes a path of its own, with long words and texts
+        /// over the indexed length.
+        #[test]
+        fn ascii_tokens_are_cut_as_before(
+            word in "[a-zA-Z0-9]{60,70}",
+            text in "[a-zA-Z0-9 _.,!\n-]{0,120}",
+            repeat in 0usize..80,
+        ) {
+            let long = format!("{text} {word} ").repeat(repeat);
+            for t in [&text, &long] {
+                proptest::prop_assert_eq!(index_tokens(t), index_tokens_reference(t));
+                let mut out = String::from("x");
+                push_index_tokens(t, &mut out);
+                let expected = match index_tokens_reference(t) { r if r.is_empty() => "x".to_owned(), r => format!("x {r}") };
+                proptest::prop_assert_eq!(out, expected);
+            }
         }
     }
 }
