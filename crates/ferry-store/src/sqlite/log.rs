@@ -559,9 +559,7 @@ impl MessageLog {
         // In id order: FTS5 starts a new segment whenever ids go back, and
         // the chunk is in conversation order.
         docs.sort_unstable_by_key(|(id, ..)| *id);
-        for (id, conversation, doc) in &docs {
-            super::search::index(&tx, *id, *conversation, doc)?;
-        }
+        super::search::index_all(&tx, &docs)?;
         tx.commit().map_err(backend_err)?;
         let mut hot = self.shared.write();
         for (conversation, entries) in &chunk {

@@ -77,22 +77,28 @@ impl std::fmt::Write for NoUnderscore<'_> {
 /// kind token (none for text: most messages are text, and a filter asking
 /// for text is checked on each candidate instead), then the text's tokens.
 /// Deterministic, as removing a row needs the very tokens it was added
-/// with. Built in one allocation: the merge calls it for every message.
+/// with.
 fn line(conversation: ConversationId, doc: &SearchDoc) -> String {
-    use std::fmt::Write as _;
     let mut out = String::with_capacity(24 + doc.text.len() * 2);
+    push_line(&mut out, conversation, doc);
+    out
+}
+
+/// [`line`], appended to `out`: the merge builds every message's line in
+/// one buffer.
+fn push_line(out: &mut String, conversation: ConversationId, doc: &SearchDoc) {
+    use std::fmt::Write as _;
     out.push(FILTER);
     out.push('c');
     // "d_1_2" → "dx1x2", as `conversation_token` (`_` would split it).
-    let _ = write!(NoUnderscore(&mut out), "{conversation}");
+    let _ = write!(NoUnderscore(out), "{conversation}");
     if doc.kind != TEXT {
         out.push(' ');
         out.push(FILTER);
         out.push('k');
         out.extend(doc.kind.chars().filter(char::is_ascii_alphanumeric));
     }
-    ferry_core::search::push_index_tokens(&doc.text, &mut out);
-    out
+    ferry_core::search::push_index_tokens(&doc.text, out);
 }
 
 /// Adds a merged message to the index (callers add in ascending id order
@@ -104,6 +110,21 @@ pub(super) fn index(
     doc: &SearchDoc,
 ) -> Result<()> {
     write_line(conn, "INSERT INTO message_search (rowid, doc) VALUES (?1, ?2)", server_msg_id, conversation, doc)
+}
+
+/// Adds a chunk of merged messages to the index, in the order given (which
+/// must be ascending ids, as for [`index`]), with one statement and one
+/// line buffer for all of them.
+pub(super) fn index_all(conn: &Connection, docs: &[(i64, ConversationId, SearchDoc)]) -> Result<()> {
+    let mut insert =
+        conn.prepare_cached("INSERT INTO message_search (rowid, doc) VALUES (?1, ?2)").map_err(backend_err)?;
+    let mut line = String::new();
+    for (id, conversation, doc) in docs {
+        line.clear();
+        push_line(&mut line, *conversation, doc);
+        insert.execute(params![id, line.as_str()]).map_err(backend_err)?;
+    }
+    Ok(())
 }
 
 /// Removes an indexed message, given the document it was indexed with (the
